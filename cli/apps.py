@@ -1,0 +1,34 @@
+"""The six apps by name: their factories and settings classes."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+
+from shared.settings import APPS, ServiceSettings
+
+
+def _module_base(app: str) -> str:
+    return "gateway" if app == "gateway" else f"services.{app}"
+
+
+def settings_class(app: str) -> type[ServiceSettings]:
+    if app not in APPS:
+        raise KeyError(app)
+    module = importlib.import_module(f"{_module_base(app)}.settings")
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, ServiceSettings)
+            and getattr(value, "service", None) == app
+        ):
+            return value
+    raise LookupError(f"{module.__name__} defines no settings class for {app}")
+
+
+def app_factory(app: str) -> Callable[[ServiceSettings], Starlette]:
+    module = importlib.import_module(f"{_module_base(app)}.app")
+    factory: Callable[[ServiceSettings], Starlette] = module.create_app
+    return factory

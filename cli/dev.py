@@ -1,0 +1,205 @@
+"""`micro dev up|down|status|logs` and `micro psql`: the local stack."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from typing import Annotated
+
+import httpx
+import typer
+
+from cli.stack.binaries import ensure_binaries, find_psql
+from cli.stack.config import DevSettings
+from cli.stack.errors import StackError
+from cli.stack.ports import port_is_open
+from cli.stack.stack import Stack, pid_alive, read_state
+from cli.stack.supervisor import install_stop_handlers
+from shared.settings import DB_NAMES, SERVICES
+
+dev_app = typer.Typer(help="Run the whole stack on this machine.", no_args_is_help=True)
+
+
+@dev_app.command()
+def up() -> None:
+    """Start PostgreSQL x5, Redis, the services and the gateway; Ctrl-C stops them all."""
+    settings = DevSettings()
+    running = read_state(settings)
+    if running:
+        typer.echo(
+            f"micro: the stack is already running (pid {running['pid']}); "
+            "`micro dev down` stops it",
+            err=True,
+        )
+        raise typer.Exit(1)
+    settings.dir.mkdir(parents=True, exist_ok=True)
+    raise typer.Exit(asyncio.run(_up(settings)))
+
+
+async def _up(settings: DevSettings) -> int:
+    stack = Stack(settings)
+    stop = asyncio.Event()
+    install_stop_handlers(stop.set)
+    began = time.monotonic()
+    # Written before anything starts, so `micro dev down` can stop a stack still starting.
+    stack.write_state(phase="starting")
+    starting = asyncio.create_task(stack.start())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        settings.state_file.unlink(missing_ok=True)
+        typer.echo("micro: stopped during start-up")
+        return 130
+    stopping.cancel()
+    try:
+        starting.result()
+    except StackError as exc:
+        typer.echo(f"micro: error: {exc}", err=True)
+        return 1
+    stack.write_state(phase="running")
+    _banner(settings, time.monotonic() - began)
+    exited = asyncio.create_task(stack.supervisor.wait_first_exit())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    if exited.done():
+        name, status = exited.result()
+        typer.echo(f"micro: {name} exited with code {status}; stopping the stack", err=True)
+        code = 1
+    else:
+        exited.cancel()
+        typer.echo("micro: stopping")
+    await stack.stop()
+    typer.echo("micro: stopped")
+    return code
+
+
+def _banner(settings: DevSettings, seconds: float) -> None:
+    gateway = settings.http_ports["gateway"]
+    lines = [
+        f"micro: ready in {seconds:.1f}s: gateway http://localhost:{gateway}"
+        f" (health: http://localhost:{gateway}/health)",
+    ]
+    for service in SERVICES:
+        port = settings.db_ports[service]
+        lines.append(
+            f"micro:   {service:<9} psql postgres://micro:micro@localhost:{port}/{DB_NAMES[service]}"
+        )
+    lines.append("micro: Ctrl-C (or `micro dev down` from another shell) stops everything")
+    typer.echo("\n".join(lines))
+
+
+@dev_app.command()
+def deps() -> None:
+    """Check for (and, as root on Debian, install) PostgreSQL, psql and Redis."""
+    try:
+        binaries = ensure_binaries()
+    except StackError as exc:
+        typer.echo(f"micro: error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"postgres: {binaries.pg_bindir}")
+    typer.echo(f"psql:     {binaries.psql}")
+    typer.echo(f"redis:    {binaries.redis_server}")
+
+
+@dev_app.command()
+def down(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for a clean stop.")] = 60,
+) -> None:
+    """Stop a stack started by `micro dev up` in another shell."""
+    settings = DevSettings()
+    state = read_state(settings)
+    if not state:
+        typer.echo("micro: no stack is running")
+        return
+    pid = int(state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            typer.echo(f"micro: the stack (pid {pid}) did not stop in {timeout:.0f}s", err=True)
+            raise typer.Exit(1)
+        time.sleep(0.1)
+    typer.echo("micro: stopped")
+
+
+@dev_app.command()
+def status() -> None:
+    """Show each part of the stack and whether it answers."""
+    settings = DevSettings()
+    state = read_state(settings)
+    typer.echo(
+        f"stack: {state.get('phase', 'running') if state else 'stopped'}"
+        + (f" (pid {state['pid']})" if state else "")
+    )
+    for service in SERVICES:
+        port = settings.db_ports[service]
+        typer.echo(f"  {service + '-db':<12} :{port:<5} {_word(port_is_open(port))}")
+    typer.echo(
+        f"  {'redis':<12} :{settings.redis_port:<5} {_word(port_is_open(settings.redis_port))}"
+    )
+    with httpx.Client(timeout=2) as client:
+        for app, port in settings.http_ports.items():
+            path = "/health" if app == "gateway" else "/ready"
+            try:
+                code = client.get(f"http://127.0.0.1:{port}{path}").status_code
+                word = "ready" if code == 200 else f"not ready ({code})"
+            except httpx.HTTPError:
+                word = "down"
+            typer.echo(f"  {app:<12} :{port:<5} {word}")
+    if not state:
+        raise typer.Exit(3)
+
+
+def _word(up: bool) -> str:
+    return "up" if up else "down"
+
+
+@dev_app.command()
+def logs(
+    name: Annotated[
+        str | None, typer.Argument(help="One process, e.g. ledger or ledger-db.")
+    ] = None,
+    lines: Annotated[int, typer.Option("-n", "--lines", help="Lines to show.")] = 50,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing.")] = False,
+) -> None:
+    """Print the stack's logs (all processes, or one)."""
+    settings = DevSettings()
+    files = sorted(settings.log_dir.glob("*.log"))
+    if name:
+        files = [f for f in files if f.stem == name]
+        if not files:
+            known = ", ".join(sorted(f.stem for f in settings.log_dir.glob("*.log"))) or "none yet"
+            typer.echo(f"micro: no log for {name!r} (known: {known})", err=True)
+            raise typer.Exit(1)
+    if not files:
+        typer.echo("micro: no logs yet; start the stack with `micro dev up`", err=True)
+        raise typer.Exit(1)
+    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), *map(str, files)]
+    raise typer.Exit(subprocess.call(argv))
+
+
+def psql(
+    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")],
+    command: Annotated[str | None, typer.Option("-c", "--command", help="Run one command.")] = None,
+) -> None:
+    """Open psql on a service's own database of the local stack."""
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
+    found = find_psql()
+    if found is None:
+        typer.echo(
+            "micro: psql not found: install it with `apt-get install -y postgresql-client`",
+            err=True,
+        )
+        raise typer.Exit(1)
+    client = str(found)
+    port = DevSettings().db_ports[service]
+    dsn = f"postgres://micro:micro@localhost:{port}/{DB_NAMES[service]}"
+    # Replace ourselves so psql owns the terminal (signals, pager, readline).
+    os.execv(client, [client, dsn, *(["-c", command] if command else [])])  # noqa: S606

@@ -1,0 +1,121 @@
+"""The app factory every Micro process is built with.
+
+It wires, in order from the outside: request context (request id, access log, metrics,
+last-resort error rendering), the internal identity check (services only), the routes, and
+`/health`, `/ready`, `/metrics`, `/openapi.json`. The lifespan opens the one asyncpg pool and
+the one Redis client of the process and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from shared.db import create_pool
+from shared.handlers import EXCEPTION_HANDLERS
+from shared.health import health, ready
+from shared.identity import InternalIdentityMiddleware
+from shared.logging import configure_logging
+from shared.metrics import metrics_endpoint
+from shared.middleware import RequestContextMiddleware
+from shared.migrations import apply_migrations, load_migrations, migrations_dir
+from shared.openapi import build_spec
+from shared.settings import DatabaseSettings, ServiceSettings
+from shared.state import STATE_KEY, AppState
+
+log = logging.getLogger("micro.app")
+
+Hook = Callable[[AppState], AbstractAsyncContextManager[None]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    routes: Sequence[BaseRoute],
+    *,
+    title: str,
+    require_identity: bool = True,
+    hooks: Sequence[Hook] = (),
+    middleware: Sequence[Middleware] = (),
+    extra_routes: Sequence[BaseRoute] = (),
+    health: Endpoint = health,
+) -> Starlette:
+    """Build an app. `hooks` run inside the lifespan after the pool and Redis are open."""
+    probe_routes: list[BaseRoute] = [
+        Route("/health", health, include_in_schema=False),
+        Route("/ready", ready, include_in_schema=False),
+        Route("/metrics", metrics_endpoint, include_in_schema=False),
+    ]
+    spec = build_spec(title, routes)
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(spec)
+
+    stack = [Middleware(RequestContextMiddleware, service=settings.service)]
+    if require_identity:
+        stack.append(Middleware(InternalIdentityMiddleware, secret=settings.internal_secret))
+    stack.extend(middleware)
+
+    return Starlette(
+        routes=[
+            *probe_routes,
+            Route("/openapi.json", openapi, include_in_schema=False),
+            *extra_routes,
+            *routes,
+        ],
+        middleware=stack,
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        lifespan=_lifespan(settings, hooks),
+    )
+
+
+def _lifespan(
+    settings: ServiceSettings, hooks: Sequence[Hook]
+) -> Callable[[Starlette], AbstractAsyncContextManager[dict[str, Any]]]:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        configure_logging(settings.service, settings.log_level)
+        state = AppState(settings=settings, redis=aioredis.Redis.from_url(settings.redis_url))
+        try:
+            if isinstance(settings, DatabaseSettings):
+                state.pool = await create_pool(
+                    settings.database_url,
+                    application_name=settings.service,
+                    min_size=settings.pool_min_size,
+                    max_size=settings.pool_max_size,
+                )
+                if settings.migrate_on_start:
+                    async with state.pool.acquire() as conn:
+                        await apply_migrations(
+                            conn,
+                            load_migrations(migrations_dir(settings.service)),
+                            label=settings.service,
+                        )
+            async with _run_hooks(state, hooks):
+                log.info("started", extra={"port": settings.port})
+                yield {STATE_KEY: state}
+        finally:
+            if state.pool is not None:
+                await state.pool.close()
+            await state.redis.aclose()
+
+    return lifespan
+
+
+@asynccontextmanager
+async def _run_hooks(state: AppState, hooks: Sequence[Hook]) -> AsyncIterator[None]:
+    if not hooks:
+        yield
+        return
+    first, *rest = hooks
+    async with first(state), _run_hooks(state, rest):
+        yield

@@ -1,0 +1,178 @@
+"""Request bodies as Stripe clients send them.
+
+JSON; form-encoded with bracket nesting (``metadata[order]=7``, ``expand[]=a``,
+``items[0][price]=p``); and JSON sent under a form content type, which is what
+``curl -d '{...}'`` does when no ``Content-Type`` is given. Bodies are read with a size
+limit so a huge upload is refused before it is held in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from shared.errors import InvalidRequestError, PayloadTooLargeError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+_SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+MAX_NESTING = 8
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"Request body is larger than the limit of {limit} bytes.")
+
+
+def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
+    """Turn a raw body into a dict of parameters; an empty body is an empty dict."""
+    if not raw.strip():
+        return {}
+    media = (content_type or "").split(";")[0].strip().lower()
+    looks_like_json = raw.lstrip()[:1] in (b"{", b"[")
+    if media == "application/json" or media.endswith("+json") or looks_like_json:
+        return _decode_json(raw)
+    if media in ("", "application/x-www-form-urlencoded"):
+        return decode_form(raw)
+    raise InvalidRequestError(
+        f"Unsupported content type {media!r}; send application/json or "
+        "application/x-www-form-urlencoded.",
+        code="unsupported_media_type",
+        status=415,
+    )
+
+
+def _decode_json(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(
+            f"Invalid JSON in request body: {exc}", code="invalid_json"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
+    return data
+
+
+def decode_form(raw: bytes) -> dict[str, Any]:
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequestError(
+            "Invalid form-encoded request body.", code="invalid_form"
+        ) from None
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        _assign(root, _split_key(key), value)
+    return _listify(root)  # type: ignore[no-any-return]
+
+
+def _split_key(key: str) -> list[str]:
+    head, bracket, _ = key.partition("[")
+    if not head:
+        raise InvalidRequestError(f"Invalid form key {key!r}.", code="invalid_form", param=key)
+    rest = key[len(head) :]
+    segments = _SEGMENT.findall(rest)
+    if bracket and "".join(f"[{s}]" for s in segments) != rest:
+        raise InvalidRequestError(f"Invalid form key {key!r}.", code="invalid_form", param=key)
+    if len(segments) > MAX_NESTING:
+        raise InvalidRequestError(f"Form key {key!r} is nested too deeply.", param=key)
+    return [head, *segments]
+
+
+def _assign(node: dict[str, Any], path: list[str], value: str) -> None:
+    *parents, leaf = path
+    for segment in parents:
+        child = node.setdefault(segment, {})
+        if not isinstance(child, dict):
+            raise InvalidRequestError(
+                f"Form key {segment!r} is given both as a value and as an object.",
+                code="invalid_form",
+                param=segment,
+            )
+        node = child
+    if leaf == "":
+        node.setdefault("", []).append(value)
+    elif isinstance(node.get(leaf), dict):
+        raise InvalidRequestError(
+            f"Form key {leaf!r} is given both as a value and as an object.",
+            code="invalid_form",
+            param=leaf,
+        )
+    else:
+        node[leaf] = value
+
+
+def _listify(node: Any) -> Any:
+    """`{"": [..]}` came from `key[]`, `{"0": .., "1": ..}` from `key[0]`: both are lists."""
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {""}:
+        return [_listify(v) for v in node[""]]
+    if node and all(k.isdigit() for k in node):
+        indexes = sorted(node, key=int)
+        if [int(k) for k in indexes] == list(range(len(indexes))):
+            return [_listify(node[k]) for k in indexes]
+    return {k: _listify(v) for k, v in node.items()}
+
+
+async def parse_params(request: Request, limit: int) -> dict[str, Any]:
+    raw = await read_body(request, limit)
+    return decode_body(raw, request.headers.get("content-type"))
+
+
+async def parse_model(request: Request, model: type[Model], limit: int) -> Model:
+    return validate(model, await parse_params(request, limit))
+
+
+def validate(model: type[Model], data: Any) -> Model:
+    """Validate parameters into a model; the first problem becomes a 400 naming the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def validation_error(exc: ValidationError) -> InvalidRequestError:
+    first = exc.errors(include_url=False)[0]
+    param = _param_name(first["loc"])
+    kind = first["type"]
+    if kind == "missing":
+        return InvalidRequestError(
+            f"Missing required param: {param}.", code="parameter_missing", param=param
+        )
+    if kind == "extra_forbidden":
+        return InvalidRequestError(
+            f"Received unknown parameter: {param}.", code="parameter_unknown", param=param
+        )
+    message = first["msg"]
+    return InvalidRequestError(
+        f"Invalid {param}: {message}.", code="parameter_invalid", param=param
+    )
+
+
+def _param_name(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "body"
+    name = str(loc[0])
+    for part in loc[1:]:
+        name += f"[{part}]"
+    return name

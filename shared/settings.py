@@ -1,0 +1,106 @@
+"""One settings object per service, read once from the environment.
+
+Every service reads `MICRO_<SERVICE>_<FIELD>`; the values every process shares (Redis, the
+internal secret, the log level) may also be set once as `MICRO_<FIELD>`, the service-specific
+name winning. Defaults are the local dev stack of DESIGN §1, so `micro dev up` needs no
+configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar, Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES: tuple[str, ...] = ("auth", "payments", "ledger", "wallet", "events")
+APPS: tuple[str, ...] = ("gateway", *SERVICES)
+
+HTTP_PORTS: dict[str, int] = {
+    "gateway": 8080,
+    "auth": 8081,
+    "payments": 8082,
+    "ledger": 8083,
+    "wallet": 8084,
+    "events": 8085,
+}
+DB_PORTS: dict[str, int] = {
+    "auth": 5433,
+    "payments": 5434,
+    "ledger": 5435,
+    "wallet": 5436,
+    "events": 5437,
+}
+DB_NAMES: dict[str, str] = {name: name for name in SERVICES}
+REDIS_PORT = 6379
+DB_USER = "micro"
+DB_PASSWORD = "micro"  # noqa: S105 - the documented local-dev credential of DESIGN §1
+
+# Only for local development; every deployment sets MICRO_INTERNAL_SECRET.
+DEV_INTERNAL_SECRET = "micro-dev-internal-secret-change-me-0123456789"  # noqa: S105
+
+
+def database_url(service: str, *, host: str = "localhost", port: int | None = None) -> str:
+    port = DB_PORTS[service] if port is None else port
+    return f"postgres://{DB_USER}:{DB_PASSWORD}@{host}:{port}/{DB_NAMES[service]}"
+
+
+# Values every process shares may be set once as MICRO_<FIELD> instead of per service.
+SHARED_FIELDS: tuple[str, ...] = ("redis_url", "internal_secret", "log_level")
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every app has. A subclass names its `service`; that sets its env prefix."""
+
+    service: ClassVar[str]
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str = "127.0.0.1"
+    # Defaults to the service's port of DESIGN §1.
+    port: int = 0
+    redis_url: str = "redis://localhost:6379/0"
+    internal_secret: str = DEV_INTERNAL_SECRET
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Bodies above this are refused with 413 before they are read into memory.
+    max_body_bytes: int = 1_048_576
+    # Seconds a readiness probe waits on PostgreSQL or Redis before calling it down.
+    ready_timeout: float = 2.0
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "service" in cls.__dict__:
+            cls.model_config["env_prefix"] = f"MICRO_{cls.service.upper()}_"
+            cls.model_rebuild(force=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _service_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name in SHARED_FIELDS:
+            shared = os.environ.get(f"MICRO_{name.upper()}")
+            if name not in data and shared is not None:
+                data[name] = shared
+        if not data.get("port"):
+            data["port"] = HTTP_PORTS[cls.service]
+        return data
+
+
+class DatabaseSettings(ServiceSettings):
+    """A service that owns a PostgreSQL database."""
+
+    # Defaults to the service's database of DESIGN §1.
+    database_url: str = ""
+    pool_min_size: int = 2
+    pool_max_size: int = 20
+    # Apply pending migrations at start-up (containers); the dev stack migrates first instead.
+    migrate_on_start: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _database_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("database_url"):
+            data["database_url"] = database_url(cls.service)
+        return data

@@ -1,0 +1,101 @@
+"""Session servers (one PostgreSQL, one Redis), migrated template databases cloned per test,
+and services run in-process against them."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+
+import asyncpg
+import httpx
+import pytest
+
+from cli.apps import app_factory, settings_class
+from shared.migrations import migrate_service
+from shared.settings import SERVICES, ServiceSettings
+from tests.support.asgi import serve_in_process
+from tests.support.servers import PostgresHandle, postgres_server, redis_server
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+async def pg() -> AsyncIterator[PostgresHandle]:
+    async with postgres_server() as handle:
+        yield handle
+
+
+@pytest.fixture(scope="session")
+async def redis_url() -> AsyncIterator[str]:
+    async with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def templates(pg: PostgresHandle) -> dict[str, str]:
+    """One migrated template database per service; tests get cheap clones of them."""
+    admin = await asyncpg.connect(pg.dsn("postgres"))
+    try:
+        names = {}
+        for service in SERVICES:
+            name = f"tpl_{service}"
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            await migrate_service(service, pg.dsn(name))
+            names[service] = name
+        return names
+    finally:
+        await admin.close()
+
+
+CreateDb = Callable[[str], Awaitable[str]]
+
+
+@pytest.fixture
+async def create_db(pg: PostgresHandle, templates: dict[str, str]) -> AsyncIterator[CreateDb]:
+    """`await create_db("ledger")` -> the DSN of a fresh, migrated ledger database."""
+    created: list[str] = []
+    admin = await asyncpg.connect(pg.dsn("postgres"))
+
+    async def create(service: str) -> str:
+        name = f"t_{service}_{next(_counter)}"
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{templates[service]}"')
+        created.append(name)
+        return pg.dsn(name)
+
+    try:
+        yield create
+    finally:
+        for name in created:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+ServiceClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def service_client(create_db: CreateDb, redis_url: str) -> ServiceClient:
+    """`async with service_client("ledger") as client:` a service on its own fresh database."""
+
+    def open_client(
+        app: str, **overrides: object
+    ) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        return _open(app, overrides)
+
+    async def build(app: str, overrides: dict[str, object]) -> ServiceSettings:
+        values: dict[str, object] = {"redis_url": redis_url, **overrides}
+        if app in SERVICES and "database_url" not in values:
+            values["database_url"] = await create_db(app)
+        return settings_class(app).model_validate(values)
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def _open(app: str, overrides: dict[str, object]) -> AsyncIterator[httpx.AsyncClient]:
+        settings = await build(app, overrides)
+        async with serve_in_process(app_factory(app)(settings)) as client:
+            yield client
+
+    return open_client

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.stack import RunningStack, running_stack
+from tests.support.servers import scratch_dir
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[RunningStack]:
+    """One whole stack for the session's end-to-end tests."""
+    with scratch_dir("micro-e2e-") as root, running_stack(root) as running:
+        yield running

