@@ -7,38 +7,24 @@ from collections.abc import Sequence
 import asyncpg
 
 from shared.db import Connection
-from shared.pagination import ListParams, keyset
+from shared.pagination import ListParams
+from shared.scoped import ScopedTable
 
 _WALLET_COLUMNS = """
     id, tenant_id, livemode, owner, currency, ledger_account_id, status,
     metadata::text AS metadata, created_at
 """
 
+_TABLE = ScopedTable("wallets", _WALLET_COLUMNS)
+
 
 async def list_wallets(
     conn: Connection, *, tenant_id: str, livemode: bool, params: ListParams
 ) -> Sequence[asyncpg.Record]:
-    op, order = keyset(params)
-    return await conn.fetch(
-        f"""
-        SELECT {_WALLET_COLUMNS} FROM wallets
-        WHERE tenant_id = $1 AND livemode = $2 AND ($3::text IS NULL OR id {op} $3)
-        ORDER BY id {order} LIMIT $4
-        """,  # noqa: S608 - only the fixed column list and keyset operator are interpolated
-        tenant_id,
-        livemode,
-        params.cursor,
-        params.fetch,
-    )
+    return await _TABLE.page(conn, tenant_id=tenant_id, livemode=livemode, params=params)
 
 
 async def get_wallet(
     conn: Connection, *, tenant_id: str, livemode: bool, wallet_id: str
 ) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        f"SELECT {_WALLET_COLUMNS} FROM wallets "  # noqa: S608 - fixed column list
-        "WHERE id = $1 AND tenant_id = $2 AND livemode = $3",
-        wallet_id,
-        tenant_id,
-        livemode,
-    )
+    return await _TABLE.get(conn, tenant_id=tenant_id, livemode=livemode, row_id=wallet_id)

@@ -130,3 +130,18 @@ def leftovers(stack: RunningStack, children: list[int]) -> tuple[list[int], list
         if (not alive and not held) or time.monotonic() > deadline:
             return alive, held
         time.sleep(0.1)
+
+
+def processes_under(root: Path) -> list[str]:
+    """Command lines of live processes that mention `root` (servers keep their paths in argv)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(root) in argv and pid_alive(int(entry.name)):
+            found.append(argv)
+    return found

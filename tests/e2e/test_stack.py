@@ -11,7 +11,15 @@ import httpx
 import pytest
 
 from shared.settings import SERVICES
-from tests.e2e.stack import RunningStack, interrupt, leftovers, micro, running_stack, stack_env
+from tests.e2e.stack import (
+    RunningStack,
+    interrupt,
+    leftovers,
+    micro,
+    processes_under,
+    running_stack,
+    stack_env,
+)
 from tests.support.asgi import identity_headers
 from tests.support.servers import scratch_dir
 
@@ -106,9 +114,23 @@ def test_restart_reuses_data_and_ctrl_c_leaves_nothing() -> None:
             )  # fmt: skip
             assert row.stdout.strip() == "kept"
             assert "applied" not in second.output
+            # Someone edits history: the next start must refuse, saying what and how to fix.
+            subprocess.run(
+                ["psql", second.dsn("ledger"), "-c",
+                 "update schema_migrations set checksum = 'edited' where version = 1"],
+                check=True, capture_output=True, timeout=30,
+            )  # fmt: skip
             children = interrupt(second)
             alive, held = leftovers(second, children)
             assert (alive, held) == ([], [])
+        result = micro("dev", "up", env=second.env)
+        assert result.returncode == 1
+        errors = [line for line in result.stderr.splitlines() if line.startswith("micro: error")]
+        assert errors == [
+            "micro: error: migration failed: ledger: 0001_accounts.sql was edited after it was "
+            "applied; restore the applied text and put the change in a new migration."
+        ]
+        assert processes_under(root) == []
 
 
 def test_down_from_another_shell_stops_everything() -> None:
@@ -137,4 +159,20 @@ def test_a_taken_port_stops_start_up_with_one_clear_line() -> None:
             f"stop whatever holds it (`ss -ltnp 'sport = :{db_ports['ledger']}'` shows it; "
             "`micro dev down` if it is an earlier stack) and run again"
         ]
+        assert not (root / ".micro" / "stack.json").exists()
+
+
+def test_an_app_failing_at_start_up_stops_everything_already_started() -> None:
+    with scratch_dir("micro-e2e-fail-") as root:
+        env, _, _, _ = stack_env(root)
+        env["MICRO_PAYMENTS_LOG_LEVEL"] = "LOUD"  # invalid: payments cannot start
+        result = micro("dev", "up", env=env)
+        assert result.returncode == 1
+        errors = [line for line in result.stderr.splitlines() if line.startswith("micro: error")]
+        assert errors == [
+            f"micro: error: payments exited with code 1 during start-up; "
+            f"see {root / '.micro' / 'logs' / 'payments.log'}"
+        ]
+        # The databases and Redis had started before payments failed: they are gone too.
+        assert processes_under(root) == []
         assert not (root / ".micro" / "stack.json").exists()

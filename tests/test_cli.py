@@ -1,0 +1,102 @@
+"""The `micro` command: its help, the database tasks and the stack commands' error paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from cli.stack.binaries import ensure_binaries
+from cli.stack.errors import StackError
+from cli.stack.ports import free_port
+from shared.settings import APPS
+from tests.conftest import CreateDb
+
+runner = CliRunner()
+
+
+def micro(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def isolated_dev_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "MICRO_DEV_DIR": str(tmp_path / ".micro"),
+        "MICRO_DEV_HTTP_PORTS": json.dumps({app: free_port() for app in APPS}),
+    }
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("dev", "db", "serve", "psql"):
+        assert command in result.output
+
+
+async def test_db_migrate_applies_once(create_db: CreateDb) -> None:
+    dsn = await create_db("ledger")
+    # A template clone is already migrated: drop the bookkeeping to start from nothing.
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("DROP TABLE accounts; DROP TABLE schema_migrations;")
+    await conn.close()
+    env = {"MICRO_LEDGER_DATABASE_URL": dsn}
+    first = micro("db", "migrate", "ledger", env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "ledger: 0001_accounts.sql"
+    second = micro("db", "migrate", "ledger", env=env)
+    assert second.stdout.strip() == "ledger: nothing to apply"
+
+
+def test_db_migrate_unreachable_database_is_one_line() -> None:
+    env = {"MICRO_LEDGER_DATABASE_URL": f"postgres://micro:secret@127.0.0.1:{free_port()}/ledger"}
+    result = micro("db", "migrate", "ledger", env=env)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("micro: ledger: cannot reach postgres://micro:***@127.0.0.1:")
+    assert "secret" not in line
+
+
+@pytest.mark.parametrize("args", [["db", "migrate", "nope"], ["psql", "nope"], ["serve", "nope"]])
+def test_unknown_service_names_are_refused(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "unknown" in result.output
+
+
+def test_status_logs_and_down_without_a_stack(tmp_path: Path) -> None:
+    env = isolated_dev_env(tmp_path)
+    status = runner.invoke(app, ["dev", "status"], env=env)
+    assert status.exit_code == 3
+    assert "stack: stopped" in status.output
+    logs = runner.invoke(app, ["dev", "logs"], env=env)
+    assert logs.exit_code == 1
+    assert "no logs yet" in logs.output
+    down = runner.invoke(app, ["dev", "down"], env=env)
+    assert down.exit_code == 0
+    assert "no stack is running" in down.output
+
+
+def test_missing_binaries_are_named_with_the_command_to_install_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MICRO_PG_BINDIR", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(StackError) as caught:
+        ensure_binaries(install=False)
+    message = str(caught.value)
+    assert "PostgreSQL server, redis-server, psql not found" in message
+    assert "apt-get install -y postgresql postgresql-client redis-server" in message
