@@ -18,6 +18,7 @@ from cli.stack.errors import StackError
 from cli.stack.ports import port_is_open
 from cli.stack.stack import Stack, pid_alive, read_state
 from cli.stack.supervisor import install_stop_handlers
+from services.auth.settings import AuthSettings
 from shared.settings import DB_NAMES, SERVICES
 
 dev_app = typer.Typer(help="Run the whole stack on this machine.", no_args_is_help=True)
@@ -90,6 +91,11 @@ def _banner(settings: DevSettings, seconds: float) -> None:
         lines.append(
             f"micro:   {service:<9} psql postgres://micro:micro@localhost:{port}/{DB_NAMES[service]}"
         )
+    admin = AuthSettings()
+    lines.append(
+        f"micro: platform admin: {admin.admin_email} / {admin.admin_password} "
+        f"(POST http://localhost:{gateway}/auth/admin)"
+    )
     lines.append("micro: Ctrl-C (or `micro dev down` from another shell) stops everything")
     typer.echo("\n".join(lines))
 

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
+import aiohttp
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.settings import GatewaySettings
-from shared.state import app_state
-
-CLIENT_KEY = "upstream_client"
+from gateway.context import gateway_of
 
 
 async def health(request: Request) -> JSONResponse:
-    state = app_state(request)
-    settings = state.settings
-    assert isinstance(settings, GatewaySettings)
-    client: httpx.AsyncClient = state.extras[CLIENT_KEY]
-    upstreams = settings.upstreams()
+    gateway = gateway_of(request)
+    upstreams = gateway.settings.upstreams()
     results = await asyncio.gather(
-        *(_ready(client, url, settings.ready_timeout) for url in upstreams.values())
+        *(_ready(gateway.client, url, gateway.settings.ready_timeout) for url in upstreams.values())
     )
     services = dict(zip(upstreams, results, strict=True))
     ok = all(value == "ready" for value in services.values())
@@ -31,11 +25,10 @@ async def health(request: Request) -> JSONResponse:
     )
 
 
-async def _ready(client: httpx.AsyncClient, base: str, limit: float) -> str:
+async def _ready(client: aiohttp.ClientSession, base: str, limit: float) -> str:
     try:
-        response = await client.get(f"{base}/ready", timeout=limit)
-    except httpx.HTTPError as exc:
+        async with client.get(f"{base}/ready", timeout=aiohttp.ClientTimeout(total=limit)) as r:
+            status = r.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
         return f"down: {exc.__class__.__name__}"
-    if response.status_code == 200:
-        return "ready"
-    return f"not ready ({response.status_code})"
+    return "ready" if status == 200 else f"not ready ({status})"

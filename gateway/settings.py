@@ -15,9 +15,22 @@ class GatewaySettings(ServiceSettings):
     ledger_url: str = _local("ledger")
     wallet_url: str = _local("wallet")
     events_url: str = _local("events")
-    # Seconds for one upstream call; a dead service answers 502/503 within this, never hangs.
-    upstream_timeout: float = 10.0
+    # Seconds for one upstream call; a dead service answers 502/504 within this, never hangs.
+    upstream_timeout: float = 30.0
     upstream_connect_timeout: float = 2.0
+    upstream_max_connections: int = 500
+    # Requests per window per API key or user, unless auth says otherwise for a key/tenant.
+    rate_limit: int = 100
+    rate_limit_window_seconds: int = 60
+    # Per client IP on the doors that take passwords (login, admin, refresh; register, signup).
+    login_rate_limit: int = 20
+    register_rate_limit: int = 10
+    # Seconds an API key's answer from auth is reused in this process (revocations are
+    # enforced on every request regardless, through Redis).
+    key_cache_seconds: float = 60.0
+    # Trust X-Forwarded-For from these peers (a load balancer in front of the gateway).
+    trusted_proxies: list[str] = []
+    redis_timeout: float = 0.25
 
     def upstreams(self) -> dict[str, str]:
         return {

@@ -14,6 +14,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -48,6 +50,7 @@ def create_service_app(
     middleware: Sequence[Middleware] = (),
     extra_routes: Sequence[BaseRoute] = (),
     health: Endpoint = health,
+    openapi: Endpoint | None = None,
 ) -> Starlette:
     """Build an app. `hooks` run inside the lifespan after the pool and Redis are open."""
     probe_routes: list[BaseRoute] = [
@@ -57,7 +60,7 @@ def create_service_app(
     ]
     spec = build_spec(title, routes)
 
-    async def openapi(request: Request) -> JSONResponse:
+    async def own_spec(request: Request) -> JSONResponse:
         return JSONResponse(spec)
 
     stack = [Middleware(RequestContextMiddleware, service=settings.service)]
@@ -68,7 +71,7 @@ def create_service_app(
     return Starlette(
         routes=[
             *probe_routes,
-            Route("/openapi.json", openapi, include_in_schema=False),
+            Route("/openapi.json", openapi or own_spec, include_in_schema=False),
             *extra_routes,
             *routes,
         ],
@@ -84,7 +87,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         configure_logging(settings.service, settings.log_level)
-        state = AppState(settings=settings, redis=aioredis.Redis.from_url(settings.redis_url))
+        state = AppState(settings=settings, redis=redis_client(settings))
         try:
             if isinstance(settings, DatabaseSettings):
                 state.pool = await create_pool(
@@ -109,6 +112,16 @@ def _lifespan(
             await state.redis.aclose()
 
     return lifespan
+
+
+def redis_client(settings: ServiceSettings) -> aioredis.Redis:
+    """Bounded timeouts and no silent retries: a Redis outage shows up at once, as an error."""
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 @asynccontextmanager

@@ -143,6 +143,13 @@ async def parse_model(request: Request, model: type[Model], limit: int) -> Model
     return validate(model, await parse_params(request, limit))
 
 
+async def parse(request: Request, model: type[Model]) -> Model:
+    """The request body as `model`, within the app's body size limit."""
+    from shared.state import app_state  # the state module imports settings, not us
+
+    return await parse_model(request, model, app_state(request).settings.max_body_bytes)
+
+
 def validate(model: type[Model], data: Any) -> Model:
     """Validate parameters into a model; the first problem becomes a 400 naming the field."""
     try:

@@ -40,6 +40,8 @@ class Identity:
     livemode: bool = False
     role: Role | None = None
     request_id: str | None = None
+    # The session (refresh-token family) a user's access token belongs to.
+    session_id: str | None = None
 
     @property
     def is_platform_admin(self) -> bool:
@@ -82,6 +84,7 @@ def verify(token: str, secret: str) -> Identity:
             livemode=bool(claims.get("livemode", False)),
             role=claims.get("role"),
             request_id=claims.get("request_id"),
+            session_id=claims.get("session_id"),
         )
     except KeyError:
         raise AuthenticationError(

@@ -94,6 +94,9 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 def _route_template(scope: Scope) -> str:
     """The matched route's path template keeps metric labels bounded (no ids in them)."""
+    label = scope.get("micro.route")
+    if isinstance(label, str):
+        return label
     route = scope.get("route")
     if isinstance(route, BaseRoute):
         return str(getattr(route, "path", "<mount>"))

@@ -66,6 +66,8 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1_048_576
     # Seconds a readiness probe waits on PostgreSQL or Redis before calling it down.
     ready_timeout: float = 2.0
+    # Seconds one Redis command may take: a dead Redis must never stall a request.
+    redis_timeout: float = 1.0
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

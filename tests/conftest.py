@@ -72,6 +72,9 @@ async def create_db(pg: PostgresHandle, templates: dict[str, str]) -> AsyncItera
         await admin.close()
 
 
+# Cheap bcrypt in tests: the cost factor is a setting, the algorithm is the same.
+TEST_SETTINGS: dict[str, dict[str, object]] = {"auth": {"bcrypt_rounds": 4}}
+
 ServiceClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
@@ -85,7 +88,8 @@ def service_client(create_db: CreateDb, redis_url: str) -> ServiceClient:
         return _open(app, overrides)
 
     async def build(app: str, overrides: dict[str, object]) -> ServiceSettings:
-        values: dict[str, object] = {"redis_url": redis_url, **overrides}
+        values: dict[str, object] = {"redis_url": redis_url, **TEST_SETTINGS.get(app, {})}
+        values.update(overrides)
         if app in SERVICES and "database_url" not in values:
             values["database_url"] = await create_db(app)
         return settings_class(app).model_validate(values)

@@ -20,7 +20,7 @@ from tests.conftest import CreateDb
 from tests.support.servers import PostgresHandle
 
 EXPECTED_TABLES = {
-    "auth": {"tenants", "users"},
+    "auth": {"tenants", "users", "sessions", "refresh_tokens", "api_keys", "signing_keys"},
     "payments": {"payment_intents"},
     "ledger": {"accounts"},
     "wallet": {"wallets"},

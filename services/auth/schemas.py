@@ -2,15 +2,85 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, HttpUrl
 
+from services.auth.keygen import masked
+from services.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from shared.identity import Role
 from shared.timeutil import unix
 
 TenantStatus = Literal["active", "disabled"]
+
+
+def _normalise_email(value: str) -> str:
+    return value.strip().lower()
+
+
+Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
+Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+RateLimit = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RegisterRequest(_Request):
+    email: Email
+    password: Password
+    business_name: Name | None = None
+
+
+class SignupRequest(_Request):
+    email: Email
+    password: Password
+    tenant: Annotated[str, Field(min_length=1, max_length=100, description="Slug or id.")]
+
+
+class LoginRequest(_Request):
+    email: Email
+    # No length rule here: a wrong password of any length is just wrong.
+    password: Annotated[str, Field(min_length=1, max_length=MAX_LENGTH)]
+
+
+class RefreshRequest(_Request):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class TenantCreateRequest(_Request):
+    name: Name
+    slug: Slug | None = None
+    webhook_url: HttpUrl | Literal[""] = ""
+    rate_limit: RateLimit | None = None
+
+
+class TenantUpdateRequest(_Request):
+    name: Name | None = None
+    webhook_url: HttpUrl | Literal[""] | None = None
+    rate_limit: RateLimit | None = None
+
+
+class UserCreateRequest(_Request):
+    email: Email
+    password: Password
+    role: Literal["USER", "TENANT_ADMIN"] = "USER"
+
+
+class ApiKeyCreateRequest(_Request):
+    environment: Literal["test", "live"] = "test"
+    name: Name | None = None
+    rate_limit: RateLimit | None = None
+
+
+class ApiKeyRollRequest(_Request):
+    # How long the old key keeps working: 0 (now) to 24 hours.
+    grace_period_seconds: Annotated[int, Field(ge=0, le=86_400)] = 0
 
 
 class User(BaseModel):
@@ -41,6 +111,7 @@ class Tenant(BaseModel):
     slug: str
     webhook_url: str
     status: TenantStatus
+    rate_limit: int | None
     created: int
 
     @classmethod
@@ -51,5 +122,65 @@ class Tenant(BaseModel):
             slug=row["slug"],
             webhook_url=row["webhook_url"],
             status=row["status"],
+            rate_limit=row["rate_limit"],
             created=unix(row["created_at"]),
         )
+
+
+class SessionTokens(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
+    expires_in: int
+
+
+class LoginResponse(SessionTokens):
+    user: User
+
+
+class RegisterResponse(LoginResponse):
+    tenant: Tenant
+
+
+class ApiKey(BaseModel):
+    id: str
+    object: Literal["api_key"] = "api_key"
+    environment: Literal["test", "live"]
+    livemode: bool
+    name: str | None
+    masked: str
+    status: Literal["active", "revoked", "expired"]
+    rate_limit: int | None
+    created: int
+    last_used: int | None
+    expires_at: int | None
+    rolled_to: str | None
+    # Present only in the answer that created the key: it is never shown again.
+    secret: str | None = None
+
+    @classmethod
+    def from_row(
+        cls, row: asyncpg.Record, *, last_used: int | None = None, secret: str | None = None
+    ) -> ApiKey:
+        expires_at = unix(row["expires_at"]) if row["expires_at"] else None
+        status = row["status"]
+        if status == "active" and row["expires_at"] and row["expires_at"] <= datetime.now(UTC):
+            status = "expired"
+        return cls(
+            id=row["id"],
+            environment="live" if row["livemode"] else "test",
+            livemode=row["livemode"],
+            name=row["name"],
+            masked=masked(livemode=row["livemode"], last4=row["last4"]),
+            status=status,
+            rate_limit=row["rate_limit"],
+            created=unix(row["created_at"]),
+            last_used=last_used,
+            expires_at=expires_at,
+            rolled_to=row["rolled_to"],
+            secret=secret,
+        )
+
+
+class VerifyKeyRequest(_Request):
+    secret_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]

@@ -2,6 +2,21 @@ from __future__ import annotations
 
 from shared.settings import DatabaseSettings
 
+# Only for local development: `micro dev up` prints them; deployments set their own.
+DEV_ADMIN_EMAIL = "admin@micro.dev"
+DEV_ADMIN_PASSWORD = "micro-admin-password"  # noqa: S105
+
 
 class AuthSettings(DatabaseSettings):
     service = "auth"
+
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 24 * 3600
+    bcrypt_rounds: int = 12
+    # PEM of an Ed25519 private key; without one, a key is generated once and kept in the DB.
+    jwt_private_key: str | None = None
+    # The platform admin ensured at start-up (an existing account is left as it is).
+    admin_email: str = DEV_ADMIN_EMAIL
+    admin_password: str = DEV_ADMIN_PASSWORD
+    # Longest grace an old key keeps working after a roll.
+    max_roll_grace_hours: int = 24

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.e2e.stack import RunningStack, running_stack
@@ -13,3 +14,10 @@ def stack() -> Iterator[RunningStack]:
     """One whole stack for the session's end-to-end tests."""
     with scratch_dir("micro-e2e-") as root, running_stack(root) as running:
         yield running
+
+
+@pytest.fixture
+def gw(stack: RunningStack) -> Iterator[httpx.Client]:
+    """An HTTP client for the stack's gateway."""
+    with stack.client() as client:
+        yield client

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from cli.stack.ports import free_port, port_is_free
 from cli.stack.stack import pid_alive
 from shared.settings import APPS, SERVICES
@@ -46,6 +48,9 @@ class RunningStack:
         data: dict[str, Any] = json.loads((self.root / ".micro" / "stack.json").read_text())
         return data
 
+    def client(self, app: str = "gateway", **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url(app), timeout=30, **kwargs)
+
     def all_ports(self) -> list[int]:
         return [*self.http_ports.values(), *self.db_ports.values(), self.redis_port]
 
@@ -61,6 +66,11 @@ def stack_env(root: Path) -> tuple[dict[str, str], dict[str, int], dict[str, int
         "MICRO_DEV_DB_PORTS": json.dumps(db_ports),
         "MICRO_DEV_REDIS_PORT": str(redis_port),
         "MICRO_DEV_EPHEMERAL": "true",
+        # Cheap bcrypt, and per-IP door limits out of the way: every test comes from one IP.
+        # The limits themselves are tested on gateways started with their own settings.
+        "MICRO_AUTH_BCRYPT_ROUNDS": "4",
+        "MICRO_GATEWAY_LOGIN_RATE_LIMIT": "100000",
+        "MICRO_GATEWAY_REGISTER_RATE_LIMIT": "100000",
     }
     return env, http_ports, db_ports, redis_port
 

@@ -1,0 +1,74 @@
+"""What the gateway opens once per process: the upstream client, credentials, rate limiter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+from starlette.requests import HTTPConnection
+
+from gateway.credentials import Credentials
+from gateway.proxy import new_client
+from gateway.ratelimit import RateLimiter, RedisGuard
+from gateway.settings import GatewaySettings
+from shared.state import AppState, app_state
+
+_KEY = "gateway"
+
+
+@dataclass(slots=True)
+class Gateway:
+    settings: GatewaySettings
+    client: aiohttp.ClientSession
+    credentials: Credentials
+    limiter: RateLimiter
+
+
+@asynccontextmanager
+async def gateway_context(state: AppState) -> AsyncIterator[None]:
+    settings = state.settings
+    assert isinstance(settings, GatewaySettings)
+    guard = RedisGuard()
+    async with new_client(
+        max_connections=settings.upstream_max_connections,
+        timeout=settings.upstream_timeout,
+        connect_timeout=settings.upstream_connect_timeout,
+    ) as client:
+        credentials = Credentials(
+            auth_url=settings.auth_url,
+            internal_secret=settings.internal_secret,
+            http=client,
+            redis=state.redis,
+            guard=guard,
+            key_cache_seconds=settings.key_cache_seconds,
+        )
+        state.extras[_KEY] = Gateway(
+            settings=settings,
+            client=client,
+            credentials=credentials,
+            limiter=RateLimiter(
+                state.redis, guard, window_seconds=settings.rate_limit_window_seconds
+            ),
+        )
+        stop = asyncio.Event()
+        listener = asyncio.create_task(
+            credentials.listen_for_invalidations(settings.redis_url, stop)
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.wait({listener}, timeout=2)
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+
+def gateway_of(conn: HTTPConnection) -> Gateway:
+    gateway = app_state(conn).extras[_KEY]
+    assert isinstance(gateway, Gateway)
+    return gateway

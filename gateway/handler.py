@@ -1,0 +1,170 @@
+"""Every proxied request: route, authenticate, rate-limit, sign the identity, forward."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.context import Gateway, gateway_of
+from gateway.metrics import AUTH_FAILURES, RATE_LIMITED
+from gateway.proxy import forward
+from gateway.ratelimit import Decision
+from gateway.routing import Access, Target, resolve
+from shared.context import current_request_id
+from shared.credentials import looks_like_api_key
+from shared.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+)
+from shared.identity import Identity, mint
+
+ROUTE_LABEL_KEY = "micro.route"
+
+
+async def proxy(request: Request) -> Response:
+    target = resolve(request.scope.get("raw_path", b"").decode("latin-1").split("?")[0] or "/")
+    if target is None:
+        raise NotFoundError(
+            f"Unrecognized request URL ({request.method} {request.url.path}).",
+            code="route_not_found",
+        )
+    request.scope[ROUTE_LABEL_KEY] = target.rule.prefix
+    gateway = gateway_of(request)
+    client_ip = _client_ip(request, gateway)
+    identity, decision = await _authorize(request, gateway, target, client_ip)
+    response = await forward(
+        request,
+        gateway.client,
+        service=target.rule.service,
+        base_url=gateway.settings.upstreams()[target.rule.service],
+        path=target.path,
+        identity_token=mint(identity, gateway.settings.internal_secret),
+        body_limit=gateway.settings.max_body_bytes,
+        client_ip=client_ip,
+    )
+    if decision is not None:
+        response.raw_headers.extend(decision.headers(gateway.limiter.window_seconds))
+    return response
+
+
+async def _authorize(
+    request: Request, gateway: Gateway, target: Target, client_ip: str
+) -> tuple[Identity, Decision | None]:
+    settings = gateway.settings
+    rule = target.rule
+    if rule.access is Access.PUBLIC:
+        identity = Identity(
+            principal="anonymous", principal_type="anonymous", request_id=current_request_id()
+        )
+        if rule.ip_limit is None:
+            return identity, None
+        limit = (
+            settings.login_rate_limit if rule.ip_limit == "login" else settings.register_rate_limit
+        )
+        decision = await gateway.limiter.hit(f"ip:{rule.ip_limit}:{client_ip}", limit)
+        _refuse_if_limited(decision, gateway, bucket=f"ip:{rule.ip_limit}")
+        return identity, decision
+
+    token = _bearer(request)
+    if looks_like_api_key(token):
+        if rule.access is Access.SESSION:
+            AUTH_FAILURES.labels("session_required").inc()
+            raise PermissionDeniedError(
+                "This endpoint needs a signed-in user: send the access token from "
+                "/auth/login, not an API key.",
+                code="session_required",
+            )
+        key, digest = await gateway.credentials.api_key(token)
+        identity = Identity(
+            principal=key.id,
+            principal_type="api_key",
+            tenant_id=key.tenant_id,
+            livemode=key.livemode,
+            request_id=current_request_id(),
+        )
+        decision = await gateway.limiter.hit(
+            f"key:{key.id}",
+            key.rate_limit or settings.rate_limit,
+            revocation=digest,
+            last_used=key.id,
+        )
+        if decision is not None and decision.revoked:
+            gateway.credentials.forget(digest)
+            AUTH_FAILURES.labels("api_key_revoked").inc()
+            raise AuthenticationError("This API key has been revoked.", code="api_key_revoked")
+    else:
+        claims = await gateway.credentials.session(token)
+        identity = Identity(
+            principal=claims["sub"],
+            principal_type="user",
+            tenant_id=claims["tid"],
+            role=claims["role"],
+            session_id=claims["sid"],
+            livemode=request.headers.get("micro-mode", "test").lower() == "live",
+            request_id=current_request_id(),
+        )
+        decision = await gateway.limiter.hit(
+            f"user:{claims['sub']}", settings.rate_limit, revocation=claims["sid"]
+        )
+        if decision is not None and decision.revoked:
+            AUTH_FAILURES.labels("session_revoked").inc()
+            raise AuthenticationError(
+                "This session has ended (signed out or deactivated); sign in again.",
+                code="session_revoked",
+            )
+    _refuse_if_limited(decision, gateway, bucket=rule.access.value)
+    return identity, decision
+
+
+def _refuse_if_limited(decision: Decision | None, gateway: Gateway, *, bucket: str) -> None:
+    if decision is None or decision.allowed:
+        return
+    RATE_LIMITED.labels(bucket).inc()
+    headers = {
+        name.decode(): value.decode()
+        for name, value in decision.headers(gateway.limiter.window_seconds)
+    }
+    raise RateLimitError(
+        f"Too many requests: the limit is {decision.limit} per "
+        f"{gateway.limiter.window_seconds} s. Retry after {decision.reset_seconds} s.",
+        headers=headers,
+    )
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value
+    if scheme.lower() == "basic" and value:
+        # Stripe's clients send the key as the Basic user name (`curl -u sk_test_...:`).
+        try:
+            user = base64.b64decode(value, validate=True).decode().split(":", 1)[0]
+        except (ValueError, UnicodeDecodeError):
+            user = ""
+        if user:
+            return user
+    AUTH_FAILURES.labels("missing").inc()
+    raise AuthenticationError(
+        "You did not provide an API key or access token: send "
+        "`Authorization: Bearer sk_test_...` (or a user's access token).",
+        code="missing_credentials",
+    )
+
+
+def _client_ip(request: Request, gateway: Gateway) -> str:
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and peer in gateway.settings.trusted_proxies:
+        candidate = forwarded.split(",")[0].strip()
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            return peer
+    return peer

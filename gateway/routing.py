@@ -1,0 +1,74 @@
+"""The routing table (DESIGN §5): which service serves a path, and what credential it needs.
+
+Seed-compatible aliases (`/api/auth/*`, `/api/tenant*`, `/api/wallet/*`, `/api/webhook/*`)
+are rewritten onto the canonical paths first, so both reach the same handlers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Access(Enum):
+    PUBLIC = "public"  # no credential (sign-up and sign-in doors, provider webhooks)
+    SESSION = "session"  # a signed-in user's access token
+    API = "api"  # an API key, or a user's access token
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    prefix: str
+    service: str
+    access: Access
+    # Per-IP limit bucket for the doors that take passwords.
+    ip_limit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    rule: Rule
+    path: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("/auth/register", "auth", Access.PUBLIC, ip_limit="register"),
+    Rule("/auth/signup", "auth", Access.PUBLIC, ip_limit="register"),
+    Rule("/auth/login", "auth", Access.PUBLIC, ip_limit="login"),
+    Rule("/auth/admin", "auth", Access.PUBLIC, ip_limit="login"),
+    Rule("/auth/refresh", "auth", Access.PUBLIC, ip_limit="login"),
+    Rule("/auth/.well-known/jwks.json", "auth", Access.PUBLIC),
+    Rule("/auth", "auth", Access.SESSION),
+    Rule("/tenants", "auth", Access.SESSION),
+    Rule("/webhooks", "payments", Access.PUBLIC),
+    Rule("/payments", "payments", Access.API),
+    Rule("/ledger", "ledger", Access.API),
+    Rule("/wallet", "wallet", Access.API),
+    Rule("/events", "events", Access.API),
+    Rule("/webhook_endpoints", "events", Access.API),
+)
+
+_ALIASES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^/api/auth(/.*)?$"), r"/auth\1"),
+    (re.compile(r"^/api/tenant/create/?$"), "/tenants"),
+    (re.compile(r"^/api/tenant(/.*)?$"), r"/tenants\1"),
+    (re.compile(r"^/api/wallet(/.*)?$"), r"/wallet\1"),
+    (re.compile(r"^/api/webhook(/.*)?$"), r"/webhooks\1"),
+)
+
+
+def canonical(path: str) -> str:
+    if path.startswith("/api/"):
+        for pattern, replacement in _ALIASES:
+            if pattern.match(path):
+                return pattern.sub(replacement, path)
+    return path
+
+
+def resolve(path: str) -> Target | None:
+    path = canonical(path)
+    for rule in RULES:
+        if path == rule.prefix or path.startswith(rule.prefix + "/"):
+            return Target(rule, path)
+    return None

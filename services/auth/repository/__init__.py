@@ -1,0 +1,1 @@
+"""All SQL of the auth service, one module per table family."""

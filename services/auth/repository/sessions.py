@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from shared.db import Connection
+
+
+async def insert(conn: Connection, *, session_id: str, user_id: str, expires_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, $3)",
+        session_id,
+        user_id,
+        expires_at,
+    )
+
+
+async def insert_refresh_token(conn: Connection, *, token_hash: str, session_id: str) -> None:
+    await conn.execute(
+        "INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)",
+        token_hash,
+        session_id,
+    )
+
+
+async def lock_refresh_token(conn: Connection, token_hash: str) -> asyncpg.Record | None:
+    """The token with its session and user, locked so two refreshes cannot both win."""
+    return await conn.fetchrow(
+        """
+        SELECT r.token_hash, r.used_at, s.id AS session_id, s.revoked_at, s.expires_at,
+               u.id, u.tenant_id, u.email, u.role, u.is_active, u.created_at,
+               t.status AS tenant_status
+        FROM refresh_tokens r
+        JOIN sessions s ON s.id = r.session_id
+        JOIN users u ON u.id = s.user_id
+        JOIN tenants t ON t.id = u.tenant_id
+        WHERE r.token_hash = $1
+        FOR UPDATE OF r, s
+        """,
+        token_hash,
+    )
+
+
+async def mark_used(conn: Connection, token_hash: str) -> None:
+    await conn.execute(
+        "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1", token_hash
+    )
+
+
+async def revoke(conn: Connection, session_id: str, *, reason: str) -> bool:
+    status = await conn.execute(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 "
+        "WHERE id = $1 AND revoked_at IS NULL",
+        session_id,
+        reason,
+    )
+    return bool(status.endswith(" 1"))
+
+
+async def revoke_for_users(conn: Connection, user_ids: list[str], *, reason: str) -> list[str]:
+    rows = await conn.fetch(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 "
+        "WHERE user_id = ANY($1::text[]) AND revoked_at IS NULL AND expires_at > now() "
+        "RETURNING id",
+        user_ids,
+        reason,
+    )
+    return [row["id"] for row in rows]
+
+
+async def revoke_for_tenant(conn: Connection, tenant_id: str, *, reason: str) -> list[str]:
+    rows = await conn.fetch(
+        "UPDATE sessions s SET revoked_at = now(), revoked_reason = $2 FROM users u "
+        "WHERE u.id = s.user_id AND u.tenant_id = $1 AND s.revoked_at IS NULL "
+        "AND s.expires_at > now() RETURNING s.id",
+        tenant_id,
+        reason,
+    )
+    return [row["id"] for row in rows]

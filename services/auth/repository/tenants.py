@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from shared.db import Connection
+from shared.pagination import ListParams, keyset
+
+COLUMNS = "id, name, slug, webhook_url, status, rate_limit, created_at"
+
+
+async def insert(
+    conn: Connection, *, tenant_id: str, name: str, slug: str, webhook_url: str
+) -> asyncpg.Record | None:
+    """None when the slug is taken."""
+    return await conn.fetchrow(
+        f"INSERT INTO tenants (id, name, slug, webhook_url) VALUES ($1, $2, $3, $4) "  # noqa: S608
+        f"ON CONFLICT (slug) DO NOTHING RETURNING {COLUMNS}",
+        tenant_id,
+        name,
+        slug,
+        webhook_url,
+    )
+
+
+async def get(conn: Connection, tenant_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {COLUMNS} FROM tenants WHERE id = $1", tenant_id)  # noqa: S608
+
+
+async def get_by_slug(conn: Connection, slug: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {COLUMNS} FROM tenants WHERE slug = $1", slug)  # noqa: S608
+
+
+async def list_page(conn: Connection, params: ListParams) -> Sequence[asyncpg.Record]:
+    op, order = keyset(params)
+    return await conn.fetch(
+        f"SELECT {COLUMNS} FROM tenants WHERE ($1::text IS NULL OR id {op} $1) "  # noqa: S608
+        f"ORDER BY id {order} LIMIT $2",
+        params.cursor,
+        params.fetch,
+    )
+
+
+async def update(
+    conn: Connection,
+    tenant_id: str,
+    *,
+    name: str | None,
+    webhook_url: str | None,
+    rate_limit: int | None,
+    clear_rate_limit: bool,
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""
+        UPDATE tenants SET
+            name = coalesce($2, name),
+            webhook_url = coalesce($3, webhook_url),
+            rate_limit = CASE WHEN $5 THEN NULL ELSE coalesce($4, rate_limit) END,
+            updated_at = now()
+        WHERE id = $1 AND status = 'active'
+        RETURNING {COLUMNS}
+        """,  # noqa: S608 - fixed column list
+        tenant_id,
+        name,
+        webhook_url,
+        rate_limit,
+        clear_rate_limit,
+    )
+
+
+async def disable(conn: Connection, tenant_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"UPDATE tenants SET status = 'disabled', updated_at = now() "  # noqa: S608
+        f"WHERE id = $1 AND status = 'active' RETURNING {COLUMNS}",
+        tenant_id,
+    )

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.auth.repository import signing_keys
+from services.auth.schemas import (
+    LoginRequest,
+    LoginResponse,
+    RefreshRequest,
+    RegisterRequest,
+    RegisterResponse,
+    SignupRequest,
+    User,
+)
+from services.auth.service import accounts
+from services.auth.signing import issuer_of
+from shared.body import parse
+from shared.db import transaction
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.responses import json_response
+from shared.state import app_state
+
+
+@documented(request=RegisterRequest, response=RegisterResponse, status=201, tags=["auth"])
+async def register(request: Request) -> JSONResponse:
+    """Create a tenant and its admin, and sign in."""
+    body = await parse(request, RegisterRequest)
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        result = await accounts.register(
+            conn,
+            issuer_of(state),
+            email=body.email,
+            password=body.password,
+            business_name=body.business_name,
+        )
+    return json_response(result.model_dump(), status=201)
+
+
+@documented(request=SignupRequest, response=LoginResponse, status=201, tags=["auth"])
+async def signup(request: Request) -> JSONResponse:
+    """Create a USER of an existing tenant, and sign in."""
+    body = await parse(request, SignupRequest)
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        result = await accounts.signup(
+            conn, issuer_of(state), email=body.email, password=body.password, tenant_ref=body.tenant
+        )
+    return json_response(result.model_dump(), status=201)
+
+
+async def _login(request: Request, *, platform: bool) -> JSONResponse:
+    body = await parse(request, LoginRequest)
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        result = await accounts.login(
+            conn, issuer_of(state), email=body.email, password=body.password, platform=platform
+        )
+    return json_response(result.model_dump())
+
+
+@documented(request=LoginRequest, response=LoginResponse, tags=["auth"])
+async def login(request: Request) -> JSONResponse:
+    """Sign in as a tenant user (tenant admins included)."""
+    return await _login(request, platform=False)
+
+
+@documented(request=LoginRequest, response=LoginResponse, tags=["auth"])
+async def admin_login(request: Request) -> JSONResponse:
+    """Sign in as a platform admin."""
+    return await _login(request, platform=True)
+
+
+@documented(request=RefreshRequest, response=LoginResponse, tags=["auth"])
+async def refresh(request: Request) -> JSONResponse:
+    """Trade a refresh token for a new access token and a new refresh token."""
+    body = await parse(request, RefreshRequest)
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        outcome = await accounts.refresh(conn, issuer_of(state), token=body.refresh_token)
+    # Committed first: a reused token's revocation must stick even though we refuse.
+    await outcome.revocations.announce(state.redis)
+    if outcome.refused is not None:
+        raise outcome.refused
+    assert outcome.response is not None
+    return json_response(outcome.response.model_dump())
+
+
+async def logout(request: Request) -> JSONResponse:
+    """End the current session: its access and refresh tokens stop working."""
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        revocations = await accounts.logout(conn, identity_of(request))
+    await revocations.announce(state.redis)
+    return json_response({"object": "session", "revoked": True})
+
+
+@documented(response=User, tags=["auth"])
+async def me(request: Request) -> JSONResponse:
+    """The signed-in user."""
+    async with transaction(app_state(request).db) as conn:
+        user = await accounts.me(conn, identity_of(request))
+    return json_response(user.model_dump())
+
+
+async def jwks(request: Request) -> JSONResponse:
+    """The public keys that verify access tokens."""
+    async with transaction(app_state(request).db) as conn:
+        keys = await signing_keys.public_jwks(conn)
+    return json_response({"keys": list(keys)}, headers={"Cache-Control": "max-age=300"})
+
+
+routes = [
+    Route("/auth/register", register, methods=["POST"]),
+    Route("/auth/signup", signup, methods=["POST"]),
+    Route("/auth/login", login, methods=["POST"]),
+    Route("/auth/admin", admin_login, methods=["POST"]),
+    Route("/auth/refresh", refresh, methods=["POST"]),
+    Route("/auth/logout", logout, methods=["POST"]),
+    Route("/auth/me", me, methods=["GET"]),
+    Route("/auth/.well-known/jwks.json", jwks, methods=["GET"]),
+]

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.auth.schemas import ApiKey, ApiKeyCreateRequest, ApiKeyRollRequest, VerifyKeyRequest
+from services.auth.service import keys
+from shared.body import parse
+from shared.db import transaction
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.pagination import list_body, list_params
+from shared.responses import json_response
+from shared.state import app_state
+
+
+@documented(request=ApiKeyCreateRequest, response=ApiKey, status=201, tags=["api_keys"])
+async def create_key(request: Request) -> JSONResponse:
+    """Create an API key; its secret is in this answer only."""
+    body = await parse(request, ApiKeyCreateRequest)
+    async with transaction(app_state(request).db) as conn:
+        key = await keys.create_key(conn, identity_of(request), body)
+    return json_response(key.model_dump(), status=201)
+
+
+async def list_keys(request: Request) -> JSONResponse:
+    """List the tenant's API keys, masked, with their last use."""
+    params = list_params(request)
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        found, has_more = await keys.list_keys(
+            conn, identity_of(request), state.redis, params=params
+        )
+    return json_response(
+        list_body(
+            [k.model_dump(exclude={"secret"}) for k in found],
+            has_more=has_more,
+            url="/auth/api_keys",
+        )
+    )
+
+
+@documented(response=ApiKey, tags=["api_keys"])
+async def revoke_key(request: Request) -> JSONResponse:
+    """Revoke an API key: every gateway refuses it within a second."""
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        key, revocations = await keys.revoke_key(
+            conn, identity_of(request), request.path_params["key_id"]
+        )
+    await revocations.announce(state.redis)
+    return json_response(key.model_dump(exclude={"secret"}))
+
+
+@documented(request=ApiKeyRollRequest, response=ApiKey, status=201, tags=["api_keys"])
+async def roll_key(request: Request) -> JSONResponse:
+    """Issue a replacement key; the old one keeps working for the grace period."""
+    body = await parse(request, ApiKeyRollRequest)
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        key, revocations = await keys.roll_key(
+            conn, identity_of(request), request.path_params["key_id"], body
+        )
+    await revocations.announce(state.redis)
+    return json_response(key.model_dump(), status=201)
+
+
+async def verify_key(request: Request) -> JSONResponse:
+    """Internal: the gateway asks what an API key acts as."""
+    body = await parse(request, VerifyKeyRequest)
+    async with transaction(app_state(request).db) as conn:
+        verified = await keys.verify_key(conn, identity_of(request), body.secret_hash)
+    return json_response(
+        {
+            "id": verified.id,
+            "tenant_id": verified.tenant_id,
+            "livemode": verified.livemode,
+            "rate_limit": verified.rate_limit,
+            "expires_at": verified.expires_at,
+        }
+    )
+
+
+routes = [
+    Route("/auth/api_keys", create_key, methods=["POST"]),
+    Route("/auth/api_keys", list_keys, methods=["GET"]),
+    Route("/auth/api_keys/{key_id}", revoke_key, methods=["DELETE"]),
+    Route("/auth/api_keys/{key_id}/roll", roll_key, methods=["POST"]),
+    Route("/internal/api_keys/verify", verify_key, methods=["POST"]),
+]

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.auth.schemas import Tenant, TenantCreateRequest, TenantUpdateRequest
+from services.auth.service import tenants
+from shared.body import parse
+from shared.db import transaction
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.pagination import list_body, list_params
+from shared.responses import json_response
+from shared.state import app_state
+
+
+async def list_tenants(request: Request) -> JSONResponse:
+    """List every tenant (platform admins)."""
+    params = list_params(request)
+    async with transaction(app_state(request).db) as conn:
+        found, has_more = await tenants.list_tenants(conn, identity_of(request), params=params)
+    return json_response(
+        list_body([t.model_dump() for t in found], has_more=has_more, url="/tenants")
+    )
+
+
+@documented(request=TenantCreateRequest, response=Tenant, status=201, tags=["tenants"])
+async def create_tenant(request: Request) -> JSONResponse:
+    """Create a tenant (platform admins)."""
+    body = await parse(request, TenantCreateRequest)
+    async with transaction(app_state(request).db) as conn:
+        tenant = await tenants.create_tenant(conn, identity_of(request), body)
+    return json_response(tenant.model_dump(), status=201)
+
+
+@documented(response=Tenant, tags=["tenants"])
+async def get_tenant(request: Request) -> JSONResponse:
+    """Retrieve a tenant."""
+    async with transaction(app_state(request).db) as conn:
+        tenant = await tenants.get_tenant(
+            conn, identity_of(request), request.path_params["tenant_id"]
+        )
+    return json_response(tenant.model_dump())
+
+
+@documented(response=Tenant, tags=["tenants"])
+async def get_tenant_by_slug(request: Request) -> JSONResponse:
+    """Retrieve a tenant by its slug."""
+    async with transaction(app_state(request).db) as conn:
+        tenant = await tenants.get_tenant_by_slug(
+            conn, identity_of(request), request.path_params["slug"]
+        )
+    return json_response(tenant.model_dump())
+
+
+@documented(request=TenantUpdateRequest, response=Tenant, tags=["tenants"])
+async def update_tenant(request: Request) -> JSONResponse:
+    """Update a tenant's name, webhook URL or (platform admins) rate limit."""
+    body = await parse(request, TenantUpdateRequest)
+    async with transaction(app_state(request).db) as conn:
+        tenant = await tenants.update_tenant(
+            conn, identity_of(request), request.path_params["tenant_id"], body
+        )
+    return json_response(tenant.model_dump())
+
+
+@documented(response=Tenant, tags=["tenants"])
+async def delete_tenant(request: Request) -> JSONResponse:
+    """Disable a tenant, its users, sessions and API keys (platform admins)."""
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        tenant, revocations = await tenants.delete_tenant(
+            conn, identity_of(request), request.path_params["tenant_id"]
+        )
+    await revocations.announce(state.redis)
+    return json_response(tenant.model_dump())
+
+
+routes = [
+    Route("/tenants", list_tenants, methods=["GET"]),
+    Route("/tenants", create_tenant, methods=["POST"]),
+    Route("/tenants/slug/{slug}", get_tenant_by_slug, methods=["GET"]),
+    Route("/tenants/{tenant_id}", get_tenant, methods=["GET"]),
+    Route("/tenants/{tenant_id}", update_tenant, methods=["PUT", "POST"]),
+    Route("/tenants/{tenant_id}", delete_tenant, methods=["DELETE"]),
+]

@@ -1,0 +1,1 @@
+"""Auth rules, one module per area. No SQL here (see repository/) and no HTTP types."""

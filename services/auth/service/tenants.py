@@ -1,0 +1,109 @@
+"""Tenants: platform admins manage all; a tenant admin reads and updates its own."""
+
+from __future__ import annotations
+
+from services.auth.errors import SlugTakenError, TenantNotFoundError
+from services.auth.repository import api_keys, sessions, tenants, users
+from services.auth.revocation import Revocations
+from services.auth.schemas import Tenant, TenantCreateRequest, TenantUpdateRequest
+from services.auth.service.access import require_platform_admin, require_tenant_access
+from services.auth.service.accounts import slugify
+from shared.db import Connection
+from shared.errors import InvalidRequestError, PermissionDeniedError
+from shared.identity import Identity
+from shared.ids import new_id
+from shared.pagination import ListParams, page
+
+
+async def list_tenants(
+    conn: Connection, identity: Identity, *, params: ListParams
+) -> tuple[list[Tenant], bool]:
+    require_platform_admin(identity)
+    shown, has_more = page(await tenants.list_page(conn, params), params)
+    return [Tenant.from_row(row) for row in shown], has_more
+
+
+async def create_tenant(
+    conn: Connection, identity: Identity, request: TenantCreateRequest
+) -> Tenant:
+    require_platform_admin(identity)
+    slug = request.slug or slugify(request.name)
+    row = await tenants.insert(
+        conn,
+        tenant_id=new_id("ten"),
+        name=request.name,
+        slug=slug,
+        webhook_url=str(request.webhook_url),
+    )
+    if row is None:
+        raise SlugTakenError(slug)
+    if request.rate_limit is not None:
+        row = await tenants.update(
+            conn,
+            row["id"],
+            name=None,
+            webhook_url=None,
+            rate_limit=request.rate_limit,
+            clear_rate_limit=False,
+        )
+        assert row is not None
+    return Tenant.from_row(row)
+
+
+async def get_tenant(conn: Connection, identity: Identity, tenant_id: str) -> Tenant:
+    require_tenant_access(identity, tenant_id)
+    row = await tenants.get(conn, tenant_id)
+    if row is None:
+        raise TenantNotFoundError(tenant_id)
+    return Tenant.from_row(row)
+
+
+async def get_tenant_by_slug(conn: Connection, identity: Identity, slug: str) -> Tenant:
+    row = await tenants.get_by_slug(conn, slug)
+    if row is None:
+        raise TenantNotFoundError(slug, param="slug")
+    try:
+        require_tenant_access(identity, row["id"])
+    except TenantNotFoundError:
+        raise TenantNotFoundError(slug, param="slug") from None
+    return Tenant.from_row(row)
+
+
+async def update_tenant(
+    conn: Connection, identity: Identity, tenant_id: str, request: TenantUpdateRequest
+) -> Tenant:
+    require_tenant_access(identity, tenant_id)
+    if request.rate_limit is not None and not identity.is_platform_admin:
+        # A tenant raising its own limit would defeat the limit.
+        raise PermissionDeniedError(
+            "Only platform admins change a tenant's rate limit.", code="role_required"
+        )
+    row = await tenants.update(
+        conn,
+        tenant_id,
+        name=request.name,
+        webhook_url=None if request.webhook_url is None else str(request.webhook_url),
+        rate_limit=request.rate_limit,
+        clear_rate_limit=False,
+    )
+    if row is None:
+        raise TenantNotFoundError(tenant_id)
+    return Tenant.from_row(row)
+
+
+async def delete_tenant(
+    conn: Connection, identity: Identity, tenant_id: str
+) -> tuple[Tenant, Revocations]:
+    """Disable the tenant, its users, their sessions and its keys (nothing is erased)."""
+    require_platform_admin(identity)
+    if tenant_id == identity.tenant_id:
+        raise InvalidRequestError(
+            "The platform tenant cannot be deleted.", code="tenant_protected", param="id"
+        )
+    row = await tenants.disable(conn, tenant_id)
+    if row is None:
+        raise TenantNotFoundError(tenant_id)
+    await users.deactivate_tenant(conn, tenant_id)
+    revoked_sessions = await sessions.revoke_for_tenant(conn, tenant_id, reason="tenant_deleted")
+    revoked_keys = await api_keys.revoke_for_tenant(conn, tenant_id)
+    return Tenant.from_row(row), Revocations(key_hashes=revoked_keys, session_ids=revoked_sessions)

@@ -1,0 +1,62 @@
+"""What auth and the gateway agree on about credentials in Redis.
+
+Auth is the source of truth; Redis carries what every gateway process must see within a
+second, without asking auth on each request:
+
+- ``micro:revoked:<token>``: a revocation marker for an API key (by its SHA-256) or a session
+  (by its id). Gateways check it on every request, inside the same Lua call as the rate
+  limit, so a revoked credential stops everywhere at once, whatever they have cached.
+- ``micro:apikey:<sha256>``: a short-lived cache of auth's answer for a key.
+- ``micro:apikey:invalidate``: pub/sub channel; a message (the key's SHA-256) evicts it from
+  every gateway's in-process cache.
+- ``micro:apikey:last_used``: hash of key id -> last use (unix seconds), written by gateways.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+REVOKED_PREFIX = "micro:revoked:"
+KEY_CACHE_PREFIX = "micro:apikey:"
+INVALIDATE_CHANNEL = "micro:apikey:invalidate"
+LAST_USED_HASH = "micro:apikey:last_used"
+# Longer than any cache of a key anywhere, so a marker outlives every stale copy.
+REVOCATION_TTL_SECONDS = 3600
+KEY_CACHE_TTL_SECONDS = 60
+
+TEST_PREFIX = "sk_test_"
+LIVE_PREFIX = "sk_live_"
+
+JWT_ISSUER = "micro-auth"
+JWT_AUDIENCE = "micro"
+JWT_ALGORITHM = "EdDSA"
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def looks_like_api_key(token: str) -> bool:
+    return token.startswith((TEST_PREFIX, LIVE_PREFIX))
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedKey:
+    """Auth's answer about an active key: who it acts for and until when."""
+
+    id: str
+    tenant_id: str
+    livemode: bool
+    rate_limit: int | None
+    expires_at: int | None
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def loads(cls, raw: str | bytes) -> VerifiedKey:
+        data: dict[str, Any] = json.loads(raw)
+        return cls(**data)
