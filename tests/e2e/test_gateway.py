@@ -165,6 +165,24 @@ class TestRateLimits:
         assert 1 <= int(refused.headers["retry-after"]) <= 60
         assert refused.headers["x-ratelimit-remaining"] == "0"
 
+    def test_a_tenants_limit_set_by_the_platform_applies_to_its_cached_keys(
+        self, gw: httpx.Client
+    ) -> None:
+        owner = register(gw)
+        secret = create_key(gw, owner)["secret"]
+        assert gw.get("/ledger/accounts", headers=key_headers(secret)).status_code == 200
+        admin = platform_admin(gw)
+        updated = gw.put(
+            f"/tenants/{owner.tenant_id}", json={"rate_limit": 2}, headers=admin.headers
+        )
+        assert updated.status_code == 200
+        assert updated.json()["rate_limit"] == 2
+        time.sleep(0.3)  # the cache eviction travels over pub/sub
+        statuses = [gw.get("/ledger/accounts", headers=key_headers(secret)) for _ in range(3)]
+        # One admission from before the change still counts inside the window.
+        assert [r.status_code for r in statuses] == [200, 429, 429]
+        assert statuses[0].headers["x-ratelimit-limit"] == "2"
+
     def test_tenant_admin_cannot_raise_its_own_limit(self, gw: httpx.Client) -> None:
         owner = register(gw)
         response = gw.post(

@@ -115,3 +115,10 @@ async def find_by_hash(conn: Connection, secret_hash: str) -> asyncpg.Record | N
         """,
         secret_hash,
     )
+
+
+async def active_hashes_for_tenant(conn: Connection, tenant_id: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT secret_hash FROM api_keys WHERE tenant_id = $1 AND status = 'active'", tenant_id
+    )
+    return [row["secret_hash"] for row in rows]

@@ -11,16 +11,23 @@ COLUMNS = "id, name, slug, webhook_url, status, rate_limit, created_at"
 
 
 async def insert(
-    conn: Connection, *, tenant_id: str, name: str, slug: str, webhook_url: str
+    conn: Connection,
+    *,
+    tenant_id: str,
+    name: str,
+    slug: str,
+    webhook_url: str,
+    rate_limit: int | None = None,
 ) -> asyncpg.Record | None:
     """None when the slug is taken."""
     return await conn.fetchrow(
-        f"INSERT INTO tenants (id, name, slug, webhook_url) VALUES ($1, $2, $3, $4) "  # noqa: S608
-        f"ON CONFLICT (slug) DO NOTHING RETURNING {COLUMNS}",
+        "INSERT INTO tenants (id, name, slug, webhook_url, rate_limit) "  # noqa: S608
+        f"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (slug) DO NOTHING RETURNING {COLUMNS}",
         tenant_id,
         name,
         slug,
         webhook_url,
+        rate_limit,
     )
 
 
@@ -49,14 +56,13 @@ async def update(
     name: str | None,
     webhook_url: str | None,
     rate_limit: int | None,
-    clear_rate_limit: bool,
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"""
         UPDATE tenants SET
             name = coalesce($2, name),
             webhook_url = coalesce($3, webhook_url),
-            rate_limit = CASE WHEN $5 THEN NULL ELSE coalesce($4, rate_limit) END,
+            rate_limit = coalesce($4, rate_limit),
             updated_at = now()
         WHERE id = $1 AND status = 'active'
         RETURNING {COLUMNS}
@@ -65,7 +71,6 @@ async def update(
         name,
         webhook_url,
         rate_limit,
-        clear_rate_limit,
     )
 
 

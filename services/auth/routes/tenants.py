@@ -58,10 +58,12 @@ async def get_tenant_by_slug(request: Request) -> JSONResponse:
 async def update_tenant(request: Request) -> JSONResponse:
     """Update a tenant's name, webhook URL or (platform admins) rate limit."""
     body = await parse(request, TenantUpdateRequest)
-    async with transaction(app_state(request).db) as conn:
-        tenant = await tenants.update_tenant(
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        tenant, changed = await tenants.update_tenant(
             conn, identity_of(request), request.path_params["tenant_id"], body
         )
+    await changed.announce(state.redis)
     return json_response(tenant.model_dump())
 
 

@@ -34,19 +34,10 @@ async def create_tenant(
         name=request.name,
         slug=slug,
         webhook_url=str(request.webhook_url),
+        rate_limit=request.rate_limit,
     )
     if row is None:
         raise SlugTakenError(slug)
-    if request.rate_limit is not None:
-        row = await tenants.update(
-            conn,
-            row["id"],
-            name=None,
-            webhook_url=None,
-            rate_limit=request.rate_limit,
-            clear_rate_limit=False,
-        )
-        assert row is not None
     return Tenant.from_row(row)
 
 
@@ -71,7 +62,7 @@ async def get_tenant_by_slug(conn: Connection, identity: Identity, slug: str) ->
 
 async def update_tenant(
     conn: Connection, identity: Identity, tenant_id: str, request: TenantUpdateRequest
-) -> Tenant:
+) -> tuple[Tenant, Revocations]:
     require_tenant_access(identity, tenant_id)
     if request.rate_limit is not None and not identity.is_platform_admin:
         # A tenant raising its own limit would defeat the limit.
@@ -84,11 +75,14 @@ async def update_tenant(
         name=request.name,
         webhook_url=None if request.webhook_url is None else str(request.webhook_url),
         rate_limit=request.rate_limit,
-        clear_rate_limit=False,
     )
     if row is None:
         raise TenantNotFoundError(tenant_id)
-    return Tenant.from_row(row)
+    changed = Revocations()
+    if request.rate_limit is not None:
+        # Gateways cache each key's limit: make them ask again.
+        changed.changed_key_hashes = await api_keys.active_hashes_for_tenant(conn, tenant_id)
+    return Tenant.from_row(row), changed
 
 
 async def delete_tenant(

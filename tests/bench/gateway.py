@@ -1,0 +1,129 @@
+"""Gateway overhead (issue: auth and gateway).
+
+The same authenticated GET sent (a) straight to the ledger service, (b) through a bare
+pass-through proxy on the gateway's HTTP client (aiohttp), and (c) through the gateway with
+its key check and rate limit (limit set high so nothing is refused). Also (b') the same bare
+proxy on httpx, which is why the gateway uses aiohttp. Figures are ratios from one run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+
+from cli.stack.ports import free_port
+from shared.identity import Identity, mint
+from shared.settings import DEV_INTERNAL_SECRET
+from tests.bench._load import Result, Send, run
+from tests.bench._stack import bench_stack
+
+CONCURRENCY = 32
+SECONDS = 5.0
+LATENCY_SECONDS = 3.0
+PATH = "/ledger/accounts?limit=1"
+
+
+@contextlib.asynccontextmanager
+async def bare_proxy(client: str, upstream: str, identity: str) -> AsyncIterator[str]:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.bench._proxy", "--client", client,
+        "--upstream", upstream, "--port", str(port), "--identity", identity,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=1) as probe:
+            for _ in range(100):
+                with contextlib.suppress(httpx.HTTPError):
+                    await probe.get(f"{url}/ready")
+                    break
+                await asyncio.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+def getter(url: str, headers: dict[str, str]) -> Send:
+    async def send(session: aiohttp.ClientSession) -> int:
+        async with session.get(url, headers=headers) as response:
+            await response.read()
+            return response.status
+
+    return send
+
+
+async def main() -> None:
+    async with bench_stack(
+        MICRO_GATEWAY_RATE_LIMIT="1000000000",
+        MICRO_AUTH_BCRYPT_ROUNDS="4",
+        MICRO_LOG_LEVEL="WARNING",
+    ) as stack:
+        ports = stack.settings.http_ports
+        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        ledger = f"http://127.0.0.1:{ports['ledger']}"
+        async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
+            owner = (
+                await client.post(
+                    "/auth/register",
+                    json={"email": f"bench-{time.time_ns()}@example.com", "password": "benchmark1"},
+                )
+            ).json()
+            key = (
+                await client.post(
+                    "/auth/api_keys",
+                    json={"environment": "test"},
+                    headers={"Authorization": f"Bearer {owner['access_token']}"},
+                )
+            ).json()["secret"]
+        identity = mint(
+            Identity(
+                principal="key_bench",
+                principal_type="api_key",
+                tenant_id=owner["user"]["tenant_id"],
+            ),
+            DEV_INTERNAL_SECRET,
+            ttl=3600,
+        )
+        async with (
+            bare_proxy("aiohttp", ledger, identity) as bare,
+            bare_proxy("httpx", ledger, identity) as bare_httpx,
+        ):
+            targets = {
+                "(a) direct to the ledger service": getter(
+                    f"{ledger}{PATH}", {"X-Micro-Identity": identity}
+                ),
+                "(b) bare proxy, aiohttp client": getter(f"{bare}{PATH}", {}),
+                "(b') bare proxy, httpx client": getter(f"{bare_httpx}{PATH}", {}),
+                "(c) gateway: key check + rate limit": getter(
+                    f"{gateway}{PATH}", {"Authorization": f"Bearer {key}"}
+                ),
+            }
+            for send in targets.values():  # warm connections, caches and JITs of the world
+                await run("warm-up", send, concurrency=4, seconds=0.5)
+            print(f"throughput: {CONCURRENCY} concurrent clients, {SECONDS:.0f} s each")
+            throughput: dict[str, Result] = {}
+            for name, send in targets.items():
+                throughput[name] = await run(name, send, concurrency=CONCURRENCY, seconds=SECONDS)
+                print("  " + throughput[name].line(), flush=True)
+            print(f"latency: one client, {LATENCY_SECONDS:.0f} s each")
+            latency: dict[str, Result] = {}
+            for name, send in targets.items():
+                latency[name] = await run(name, send, concurrency=1, seconds=LATENCY_SECONDS)
+                print("  " + latency[name].line(), flush=True)
+        a, b, b2, c = (throughput[n] for n in targets)
+        la, _, _, lc = (latency[n] for n in targets)
+        print("ratios:")
+        print(f"  gateway / bare aiohttp proxy throughput: {c.rate / b.rate:6.1%}  (target >= 70%)")
+        print(f"  gateway / direct throughput:             {c.rate / a.rate:6.1%}")
+        print(f"  bare aiohttp / bare httpx proxy:         {b.rate / b2.rate:6.2f}x")
+        print(
+            f"  gateway p50 added over direct (1 client): "
+            f"{lc.percentile(50) - la.percentile(50):5.2f} ms  (target <= 2 ms)"
+        )
