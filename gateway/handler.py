@@ -99,6 +99,13 @@ async def _authorize(
             raise AuthenticationError("This API key has been revoked.", code="api_key_revoked")
     else:
         claims = await gateway.credentials.session(token)
+        if rule.access is Access.API and claims["role"] not in rule.session_roles:
+            AUTH_FAILURES.labels("role").inc()
+            raise PermissionDeniedError(
+                f"A {claims['role']} session cannot use {rule.prefix}; use an API key or an "
+                "admin's session.",
+                code="role_required",
+            )
         identity = Identity(
             principal=claims["sub"],
             principal_type="user",
@@ -109,7 +116,7 @@ async def _authorize(
             request_id=current_request_id(),
         )
         decision = await gateway.limiter.hit(
-            f"user:{claims['sub']}", settings.rate_limit, revocation=claims["sid"]
+            f"user:{claims['sub']}", settings.session_rate_limit, revocation=claims["sid"]
         )
         if decision is not None and decision.revoked:
             AUTH_FAILURES.labels("session_revoked").inc()

@@ -17,6 +17,10 @@ class Access(Enum):
     API = "api"  # an API key, or a user's access token
 
 
+ADMINS = frozenset({"TENANT_ADMIN", "PLATFORM_ADMIN"})
+EVERYONE = frozenset({"USER", *ADMINS})
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     prefix: str
@@ -24,6 +28,10 @@ class Rule:
     access: Access
     # Per-IP limit bucket for the doors that take passwords.
     ip_limit: str | None = None
+    # Roles whose access token may be used on an API route. A plain USER acts only where the
+    # service scopes it to its own things (its wallets); elsewhere it is an admin's or a
+    # key's business.
+    session_roles: frozenset[str] = ADMINS
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +52,7 @@ RULES: tuple[Rule, ...] = (
     Rule("/webhooks", "payments", Access.PUBLIC),
     Rule("/payments", "payments", Access.API),
     Rule("/ledger", "ledger", Access.API),
-    Rule("/wallet", "wallet", Access.API),
+    Rule("/wallet", "wallet", Access.API, session_roles=EVERYONE),
     Rule("/events", "events", Access.API),
     Rule("/webhook_endpoints", "events", Access.API),
 )

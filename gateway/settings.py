@@ -22,6 +22,8 @@ class GatewaySettings(ServiceSettings):
     # Requests per window per API key or user, unless auth says otherwise for a key/tenant.
     rate_limit: int = 100
     rate_limit_window_seconds: int = 60
+    # Requests per window per signed-in user.
+    session_rate_limit: int = 100
     # Per client IP on the doors that take passwords (login, admin, refresh; register, signup).
     login_rate_limit: int = 20
     register_rate_limit: int = 10

@@ -21,6 +21,7 @@ from shared.errors import InvalidRequestError, PayloadTooLargeError
 Model = TypeVar("Model", bound=BaseModel)
 
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*(\[[A-Za-z0-9_]+\])?$")
 MAX_NESTING = 8
 
 
@@ -46,6 +47,28 @@ def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """Turn a raw body into a dict of parameters; an empty body is an empty dict."""
     if not raw.strip():
         return {}
+    params = _decode(raw, content_type)
+    _refuse_nul(params, "body")
+    return params
+
+
+def _refuse_nul(value: Any, param: str) -> None:
+    """PostgreSQL text cannot hold U+0000; refuse it here rather than fail on the insert."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidRequestError(
+                f"{param} contains a NUL character.", code="parameter_invalid", param=param
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, param)
+            _refuse_nul(item, str(key) if param == "body" else f"{param}[{key}]")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, f"{param}[{index}]")
+
+
+def _decode(raw: bytes, content_type: str | None) -> dict[str, Any]:
     media = (content_type or "").split(";")[0].strip().lower()
     looks_like_json = raw.lstrip()[:1] in (b"{", b"[")
     if media == "application/json" or media.endswith("+json") or looks_like_json:
@@ -66,6 +89,10 @@ def _decode_json(raw: bytes) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(
             f"Invalid JSON in request body: {exc}", code="invalid_json"
+        ) from None
+    except RecursionError:
+        raise InvalidRequestError(
+            "The request body is nested too deeply.", code="invalid_json"
         ) from None
     if not isinstance(data, dict):
         raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
@@ -158,9 +185,12 @@ def validate(model: type[Model], data: Any) -> Model:
         raise validation_error(exc) from None
 
 
-def validation_error(exc: ValidationError) -> InvalidRequestError:
+def validation_error(
+    exc: ValidationError, prefix: tuple[int | str, ...] = ()
+) -> InvalidRequestError:
+    """The first problem as a 400 naming its field; `prefix` locates a nested model."""
     first = exc.errors(include_url=False)[0]
-    param = _param_name(first["loc"])
+    param = _param_name((*prefix, *first["loc"]))
     kind = first["type"]
     if kind == "missing":
         return InvalidRequestError(
@@ -177,9 +207,9 @@ def validation_error(exc: ValidationError) -> InvalidRequestError:
 
 
 def _param_name(loc: tuple[int | str, ...]) -> str:
-    if not loc:
+    # pydantic adds validator and union-member tags (`function-wrap[...]`, `literal['']`)
+    # to locations; a client only knows field names and list positions.
+    parts = [str(p) for p in loc if isinstance(p, int) or _FIELD.match(p)]
+    if not parts:
         return "body"
-    name = str(loc[0])
-    for part in loc[1:]:
-        name += f"[{part}]"
-    return name
+    return parts[0] + "".join(f"[{part}]" for part in parts[1:])

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+T = TypeVar("T")
 
 Pool: TypeAlias = asyncpg.Pool
 # What a repository is handed: a pooled connection or a plain one (tests, the migration CLI).
@@ -28,8 +32,32 @@ async def create_pool(
     return pool
 
 
+class RetryableError(Exception):
+    """Raised inside a transaction to have `in_transaction` run it again from the start."""
+
+
 @asynccontextmanager
 async def transaction(pool: Pool) -> AsyncIterator[Connection]:
     """The request's one transaction: committed when the block ends, rolled back on error."""
     async with pool.acquire() as conn, conn.transaction():
         yield conn
+
+
+async def in_transaction(
+    pool: Pool, work: Callable[[Connection], Awaitable[T]], *, attempts: int = 5
+) -> T:
+    """Run `work` in one transaction, again from the start after a deadlock, a
+    serialization failure or a RetryableError: those are never the client's fault."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with transaction(pool) as conn:
+                return await work(conn)
+        except (
+            asyncpg.DeadlockDetectedError,
+            asyncpg.SerializationError,
+            RetryableError,
+        ):
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter
+    raise AssertionError("unreachable")

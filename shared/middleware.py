@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import request_id_var
-from shared.errors import ApiError, MicroError
+from shared.errors import ApiError, InvalidRequestError, MicroError
 from shared.ids import new_id
 from shared.metrics import observe
 from shared.responses import error_response
@@ -56,6 +56,10 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            if _has_nul(scope):
+                raise InvalidRequestError(
+                    "The URL contains a NUL character.", code="parameter_invalid"
+                )
             await self.app(scope, receive, send_with_id)
         except MicroError as exc:
             if response_started:
@@ -82,6 +86,14 @@ class RequestContextMiddleware:
                         extra={"status": status, "route": route, "ms": round(elapsed * 1000, 2)},
                     )
             request_id_var.reset(token)
+
+
+def _has_nul(scope: Scope) -> bool:
+    return (
+        "\x00" in scope["path"]
+        or b"%00" in scope.get("query_string", b"")
+        or (b"%00" in scope.get("raw_path", b""))
+    )
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 # Largest amount accepted in one operation: 12 digits of minor units (e.g. 9,999,999,999.99
 # usd). Sums of many of these still fit PostgreSQL BIGINT with a wide margin.
@@ -205,6 +205,20 @@ def to_major_string(amount: int, currency: str) -> str:
     return f"{sign}{whole}.{fraction:0{exponent}d}" if exponent else f"{sign}{whole}"
 
 
+def _whole_number(value: object) -> object:
+    """Integers, or strings of digits (form-encoded bodies send every value as text).
+    Never a float (100.0 is a float, and money has no floats) and never a bool."""
+    if isinstance(value, bool | float):
+        raise ValueError("must be an integer number of minor units")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.lstrip("-").isdigit():
+            raise ValueError("must be an integer number of minor units")
+        return int(text)
+    return value
+
+
 Currency = Annotated[str, AfterValidator(normalize_currency)]
-# A strictly positive amount of minor units; bool and float are refused by strictness.
-Amount = Annotated[int, Field(strict=False, gt=0, le=MAX_AMOUNT)]
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+# A strictly positive amount of minor units.
+Amount = Annotated[WholeNumber, Field(gt=0, le=MAX_AMOUNT)]

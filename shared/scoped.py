@@ -36,7 +36,7 @@ class ScopedTable:
             args.append(value)
             extra += f" AND {column} = ${len(args)}"
         return await conn.fetch(
-            f"SELECT {self.columns} FROM {self.name} "  # noqa: S608 - names are code, values are $n
+            f"SELECT {self.columns} FROM {self.name} "
             f"WHERE tenant_id = $1 AND livemode = $2 AND ($3::text IS NULL OR id {op} $3)"
             f"{extra} ORDER BY id {order} LIMIT $4",
             *args,
@@ -46,7 +46,7 @@ class ScopedTable:
         self, conn: Connection, *, tenant_id: str, livemode: bool, row_id: str
     ) -> asyncpg.Record | None:
         return await conn.fetchrow(
-            f"SELECT {self.columns} FROM {self.name} "  # noqa: S608 - names are code, values are $n
+            f"SELECT {self.columns} FROM {self.name} "
             "WHERE id = $1 AND tenant_id = $2 AND livemode = $3",
             row_id,
             tenant_id,

@@ -16,8 +16,9 @@ from cli.main import app
 from cli.stack.binaries import ensure_binaries
 from cli.stack.errors import StackError
 from cli.stack.ports import free_port
+from shared.migrations import load_migrations, migrations_dir
 from shared.settings import APPS
-from tests.conftest import CreateDb
+from tests.support.servers import PostgresHandle
 
 runner = CliRunner()
 
@@ -47,16 +48,18 @@ def test_help_lists_the_commands() -> None:
         assert command in result.output
 
 
-async def test_db_migrate_applies_once(create_db: CreateDb) -> None:
-    dsn = await create_db("ledger")
-    # A template clone is already migrated: drop the bookkeeping to start from nothing.
-    conn = await asyncpg.connect(dsn)
-    await conn.execute("DROP TABLE accounts; DROP TABLE schema_migrations;")
-    await conn.close()
-    env = {"MICRO_LEDGER_DATABASE_URL": dsn}
+async def test_db_migrate_applies_once(pg: PostgresHandle) -> None:
+    admin = await asyncpg.connect(pg.dsn("postgres"))
+    try:
+        await admin.execute('DROP DATABASE IF EXISTS "cli_migrate" WITH (FORCE)')
+        await admin.execute('CREATE DATABASE "cli_migrate"')
+    finally:
+        await admin.close()
+    env = {"MICRO_LEDGER_DATABASE_URL": pg.dsn("cli_migrate")}
+    expected = ", ".join(m.filename for m in load_migrations(migrations_dir("ledger")))
     first = micro("db", "migrate", "ledger", env=env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "ledger: 0001_accounts.sql"
+    assert first.stdout.strip() == f"ledger: {expected}"
     second = micro("db", "migrate", "ledger", env=env)
     assert second.stdout.strip() == "ledger: nothing to apply"
 

@@ -22,7 +22,7 @@ from tests.support.servers import PostgresHandle
 EXPECTED_TABLES = {
     "auth": {"tenants", "users", "sessions", "refresh_tokens", "api_keys", "signing_keys"},
     "payments": {"payment_intents"},
-    "ledger": {"accounts"},
+    "ledger": {"accounts", "transactions", "entries", "holds", "resolutions"},
     "wallet": {"wallets"},
     "events": {"events"},
 }

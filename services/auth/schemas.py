@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import asyncpg
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, HttpUrl
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    StringConstraints,
+)
 
 from services.auth.keygen import masked
 from services.auth.passwords import MAX_LENGTH, MIN_LENGTH
@@ -21,7 +29,10 @@ def _normalise_email(value: str) -> str:
 
 
 Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
-Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
+# Every character of a password counts, spaces at either end included.
+Password = Annotated[
+    str, StringConstraints(strip_whitespace=False, min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 RateLimit = Annotated[int, Field(ge=1, le=1_000_000)]
@@ -46,7 +57,9 @@ class SignupRequest(_Request):
 class LoginRequest(_Request):
     email: Email
     # No length rule here: a wrong password of any length is just wrong.
-    password: Annotated[str, Field(min_length=1, max_length=MAX_LENGTH)]
+    password: Annotated[
+        str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_LENGTH)
+    ]
 
 
 class RefreshRequest(_Request):

@@ -1,10 +1,73 @@
-"""Ledger errors; all are subclasses of the shared tree in `shared.errors`."""
+"""Ledger errors; all are subclasses of the shared tree in `shared.errors`.
+
+NotFoundError (404)          AccountNotFoundError, TransactionNotFoundError
+InvalidRequestError (400)    UnbalancedError, CurrencyMismatchError,
+                             TransactionStateError
+CardError-like (402)         InsufficientFundsError (invalid_request_error, 402)
+ConflictError (409)          ReferenceConflictError, CodeTakenError
+"""
 
 from __future__ import annotations
 
-from shared.errors import NotFoundError
+from shared.errors import ConflictError, InvalidRequestError, NotFoundError
 
 
 class AccountNotFoundError(NotFoundError):
-    def __init__(self, account_id: str) -> None:
-        super().__init__(f"No such account: {account_id!r}.", param="id")
+    def __init__(self, account_id: str, param: str | None = "id") -> None:
+        super().__init__(f"No such account: {account_id!r}.", param=param)
+
+
+class TransactionNotFoundError(NotFoundError):
+    def __init__(self, transaction_id: str) -> None:
+        super().__init__(f"No such transaction: {transaction_id!r}.", param="id")
+
+
+class UnbalancedError(InvalidRequestError):
+    def __init__(self, currency: str, difference: int) -> None:
+        side = "debits" if difference > 0 else "credits"
+        super().__init__(
+            f"Debits and credits must balance in {currency}: {side} exceed by {abs(difference)}.",
+            code="transaction_unbalanced",
+            param="entries",
+        )
+
+
+class CurrencyMismatchError(InvalidRequestError):
+    def __init__(self, account_id: str, have: str, want: str, param: str | None) -> None:
+        super().__init__(
+            f"Account {account_id!r} holds {have}, not {want}.",
+            code="currency_mismatch",
+            param=param,
+        )
+
+
+class InsufficientFundsError(InvalidRequestError):
+    status = 402
+
+    def __init__(self, account_id: str, param: str | None) -> None:
+        super().__init__(
+            f"Account {account_id!r} does not allow overdrafts and lacks the available funds.",
+            code="insufficient_funds",
+            param=param,
+        )
+
+
+class ReferenceConflictError(ConflictError):
+    def __init__(self, reference_id: str) -> None:
+        super().__init__(
+            f"A different transaction already uses reference_id {reference_id!r}.",
+            code="reference_conflict",
+            param="reference_id",
+        )
+
+
+class CodeTakenError(ConflictError):
+    def __init__(self, code: str) -> None:
+        super().__init__(
+            f"An account with code {code!r} already exists.", code="code_taken", param="code"
+        )
+
+
+class TransactionStateError(InvalidRequestError):
+    def __init__(self, message: str, code: str = "transaction_unexpected_state") -> None:
+        super().__init__(message, code=code, param="id")

@@ -5,3 +5,10 @@ from shared.settings import DatabaseSettings
 
 class LedgerSettings(DatabaseSettings):
     service = "ledger"
+
+    # Seconds between sweeps that make lapsed holds final (available balances ignore them
+    # the moment they lapse; the sweep only tidies the running totals).
+    sweep_interval: float = 5.0
+    max_batch_size: int = 1000
+    # Times a transaction is retried after a deadlock or serialization failure.
+    max_retries: int = 5

@@ -70,6 +70,7 @@ def stack_env(root: Path) -> tuple[dict[str, str], dict[str, int], dict[str, int
         # The limits themselves are tested on gateways started with their own settings.
         "MICRO_AUTH_BCRYPT_ROUNDS": "4",
         "MICRO_GATEWAY_LOGIN_RATE_LIMIT": "100000",
+        "MICRO_GATEWAY_SESSION_RATE_LIMIT": "100000",
         "MICRO_GATEWAY_REGISTER_RATE_LIMIT": "100000",
     }
     return env, http_ports, db_ports, redis_port

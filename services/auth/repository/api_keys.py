@@ -14,7 +14,7 @@ COLUMNS = (
 )
 _NEW = "id, tenant_id, livemode, secret_hash, last4, name, created_by, rate_limit"
 _INSERT = (
-    f"INSERT INTO api_keys ({_NEW}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"  # noqa: S608
+    f"INSERT INTO api_keys ({_NEW}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
 )
 
 
@@ -47,7 +47,7 @@ async def insert(
 
 async def get(conn: Connection, *, key_id: str, tenant_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM api_keys WHERE id = $1 AND tenant_id = $2",  # noqa: S608
+        f"SELECT {COLUMNS} FROM api_keys WHERE id = $1 AND tenant_id = $2",
         key_id,
         tenant_id,
     )
@@ -55,7 +55,7 @@ async def get(conn: Connection, *, key_id: str, tenant_id: str) -> asyncpg.Recor
 
 async def lock(conn: Connection, *, key_id: str, tenant_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM api_keys WHERE id = $1 AND tenant_id = $2 FOR UPDATE",  # noqa: S608
+        f"SELECT {COLUMNS} FROM api_keys WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
         key_id,
         tenant_id,
     )
@@ -66,7 +66,7 @@ async def list_page(
 ) -> Sequence[asyncpg.Record]:
     op, order = keyset(params)
     return await conn.fetch(
-        f"SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $1 "  # noqa: S608
+        f"SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $1 "
         f"AND ($2::text IS NULL OR id {op} $2) ORDER BY id {order} LIMIT $3",
         tenant_id,
         params.cursor,
@@ -76,7 +76,7 @@ async def list_page(
 
 async def revoke(conn: Connection, key_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"UPDATE api_keys SET status = 'revoked', revoked_at = now() "  # noqa: S608
+        f"UPDATE api_keys SET status = 'revoked', revoked_at = now() "
         f"WHERE id = $1 AND status = 'active' RETURNING {COLUMNS}",
         key_id,
     )

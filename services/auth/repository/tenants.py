@@ -21,7 +21,7 @@ async def insert(
 ) -> asyncpg.Record | None:
     """None when the slug is taken."""
     return await conn.fetchrow(
-        "INSERT INTO tenants (id, name, slug, webhook_url, rate_limit) "  # noqa: S608
+        "INSERT INTO tenants (id, name, slug, webhook_url, rate_limit) "
         f"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (slug) DO NOTHING RETURNING {COLUMNS}",
         tenant_id,
         name,
@@ -32,17 +32,17 @@ async def insert(
 
 
 async def get(conn: Connection, tenant_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {COLUMNS} FROM tenants WHERE id = $1", tenant_id)  # noqa: S608
+    return await conn.fetchrow(f"SELECT {COLUMNS} FROM tenants WHERE id = $1", tenant_id)
 
 
 async def get_by_slug(conn: Connection, slug: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {COLUMNS} FROM tenants WHERE slug = $1", slug)  # noqa: S608
+    return await conn.fetchrow(f"SELECT {COLUMNS} FROM tenants WHERE slug = $1", slug)
 
 
 async def list_page(conn: Connection, params: ListParams) -> Sequence[asyncpg.Record]:
     op, order = keyset(params)
     return await conn.fetch(
-        f"SELECT {COLUMNS} FROM tenants WHERE ($1::text IS NULL OR id {op} $1) "  # noqa: S608
+        f"SELECT {COLUMNS} FROM tenants WHERE ($1::text IS NULL OR id {op} $1) "
         f"ORDER BY id {order} LIMIT $2",
         params.cursor,
         params.fetch,
@@ -66,7 +66,7 @@ async def update(
             updated_at = now()
         WHERE id = $1 AND status = 'active'
         RETURNING {COLUMNS}
-        """,  # noqa: S608 - fixed column list
+        """,
         tenant_id,
         name,
         webhook_url,
@@ -76,7 +76,7 @@ async def update(
 
 async def disable(conn: Connection, tenant_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"UPDATE tenants SET status = 'disabled', updated_at = now() "  # noqa: S608
+        f"UPDATE tenants SET status = 'disabled', updated_at = now() "
         f"WHERE id = $1 AND status = 'active' RETURNING {COLUMNS}",
         tenant_id,
     )

@@ -22,7 +22,7 @@ async def insert(
 ) -> asyncpg.Record | None:
     """None when the email is taken."""
     return await conn.fetchrow(
-        "INSERT INTO users (id, tenant_id, email, password_hash, role) "  # noqa: S608
+        "INSERT INTO users (id, tenant_id, email, password_hash, role) "
         f"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING RETURNING {COLUMNS}",
         user_id,
         tenant_id,
@@ -33,7 +33,7 @@ async def insert(
 
 
 async def get(conn: Connection, user_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {COLUMNS} FROM users WHERE id = $1", user_id)  # noqa: S608
+    return await conn.fetchrow(f"SELECT {COLUMNS} FROM users WHERE id = $1", user_id)
 
 
 async def get_for_login(conn: Connection, email: str) -> asyncpg.Record | None:
@@ -51,7 +51,7 @@ async def list_page(
 ) -> Sequence[asyncpg.Record]:
     op, order = keyset(params)
     return await conn.fetch(
-        f"SELECT {COLUMNS} FROM users WHERE tenant_id = $1 "  # noqa: S608
+        f"SELECT {COLUMNS} FROM users WHERE tenant_id = $1 "
         f"AND ($2::text IS NULL OR id {op} $2) ORDER BY id {order} LIMIT $3",
         tenant_id,
         params.cursor,
@@ -61,8 +61,7 @@ async def list_page(
 
 async def deactivate(conn: Connection, user_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"UPDATE users SET is_active = false, updated_at = now() "  # noqa: S608
-        f"WHERE id = $1 RETURNING {COLUMNS}",
+        f"UPDATE users SET is_active = false, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
         user_id,
     )
 

@@ -36,6 +36,7 @@ from shared.ids import is_id, new_id
 
 _SLUG_CHARS = re.compile(r"[^a-z0-9]+")
 _SLUG_ATTEMPTS = 5
+PLATFORM_SLUG = "platform"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,8 @@ async def signup(
         tenant = await tenants.get(conn, tenant_ref)
     else:
         tenant = await tenants.get_by_slug(conn, tenant_ref)
-    if tenant is None or tenant["status"] != "active":
+    # The platform tenant's people come from settings only, never from a public door.
+    if tenant is None or tenant["status"] != "active" or tenant["slug"] == PLATFORM_SLUG:
         raise TenantNotFoundError(tenant_ref, param="tenant")
     if await users.exists_with_email(conn, email):
         raise EmailTakenError()
@@ -166,8 +168,8 @@ async def ensure_platform_admin(conn: Connection, settings: AuthSettings) -> boo
         return False
     # Insert-or-read, so two auth processes starting together agree on one tenant.
     tenant = await tenants.insert(
-        conn, tenant_id=new_id("ten"), name="Platform", slug="platform", webhook_url=""
-    ) or await tenants.get_by_slug(conn, "platform")
+        conn, tenant_id=new_id("ten"), name="Platform", slug=PLATFORM_SLUG, webhook_url=""
+    ) or await tenants.get_by_slug(conn, PLATFORM_SLUG)
     assert tenant is not None
     password_hash = await hash_password(settings.admin_password, rounds=settings.bcrypt_rounds)
     created = await users.insert(

@@ -1,0 +1,1 @@
+"""All SQL of the ledger, one module per table family."""

@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from shared.db import Connection
+from shared.pagination import ListParams, keyset
+
+# Lapsed holds still sit in the pending totals until swept; these sums take them back out.
+_SELECT = """
+    SELECT a.id, a.tenant_id, a.livemode, a.name, a.code, a.type, a.currency, a.no_overdraft,
+           a.metadata::text AS metadata, a.debits_posted, a.credits_posted, a.debits_pending,
+           a.credits_pending, a.version, a.created_at,
+           coalesce(x.debits, 0) AS expired_debits, coalesce(x.credits, 0) AS expired_credits
+    FROM accounts a
+    LEFT JOIN LATERAL (
+        SELECT sum(amount) FILTER (WHERE direction = 'debit') AS debits,
+               sum(amount) FILTER (WHERE direction = 'credit') AS credits
+        FROM holds h WHERE h.account_id = a.id AND h.expires_at <= now()
+    ) x ON true
+"""
+
+
+async def insert(
+    conn: Connection,
+    *,
+    account_id: str,
+    tenant_id: str,
+    livemode: bool,
+    name: str,
+    type: str,
+    currency: str,
+    no_overdraft: bool,
+    code: str | None,
+    metadata: dict[str, Any],
+) -> bool:
+    """False when the code is taken in this tenant and mode."""
+    status = await conn.execute(
+        """
+        INSERT INTO accounts (id, tenant_id, livemode, name, type, currency, no_overdraft,
+                              code, metadata)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+        ON CONFLICT (tenant_id, livemode, code) WHERE code IS NOT NULL DO NOTHING
+        """,
+        account_id,
+        tenant_id,
+        livemode,
+        name,
+        type,
+        currency,
+        no_overdraft,
+        code,
+        json.dumps(metadata),
+    )
+    return bool(status.endswith(" 1"))
+
+
+async def get(
+    conn: Connection, *, tenant_id: str, livemode: bool, ref: str
+) -> asyncpg.Record | None:
+    """By id or by code."""
+    return await conn.fetchrow(
+        _SELECT + " WHERE a.tenant_id = $1 AND a.livemode = $2 AND (a.id = $3 OR a.code = $3)",
+        tenant_id,
+        livemode,
+        ref,
+    )
+
+
+async def list_page(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    params: ListParams,
+    currency: str | None,
+    type: str | None,
+) -> Sequence[asyncpg.Record]:
+    op, order = keyset(params)
+    return await conn.fetch(
+        _SELECT
+        + f"""
+        WHERE a.tenant_id = $1 AND a.livemode = $2 AND ($3::text IS NULL OR a.id {op} $3)
+          AND ($5::text IS NULL OR a.currency = $5) AND ($6::text IS NULL OR a.type = $6)
+        ORDER BY a.id {order} LIMIT $4
+        """,
+        tenant_id,
+        livemode,
+        params.cursor,
+        params.fetch,
+        currency,
+        type,
+    )
+
+
+async def update(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    account_id: str,
+    name: str | None,
+    metadata: dict[str, Any] | None,
+) -> bool:
+    status = await conn.execute(
+        """
+        UPDATE accounts SET name = coalesce($4, name),
+                            metadata = coalesce($5::jsonb, metadata)
+        WHERE id = $1 AND tenant_id = $2 AND livemode = $3
+        """,
+        account_id,
+        tenant_id,
+        livemode,
+        name,
+        None if metadata is None else json.dumps(metadata),
+    )
+    return bool(status.endswith(" 1"))
+
+
+async def lock(
+    conn: Connection, *, tenant_id: str, livemode: bool, refs: Sequence[str]
+) -> Sequence[asyncpg.Record]:
+    """The accounts named by id or code, locked in id order.
+
+    Locking every account a request touches, in one global order, before writing any row
+    that references them, is what keeps concurrent postings free of deadlocks.
+    """
+    return await conn.fetch(
+        _SELECT
+        + """
+        WHERE a.tenant_id = $1 AND a.livemode = $2 AND (a.id = ANY($3) OR a.code = ANY($3))
+        ORDER BY a.id FOR NO KEY UPDATE OF a
+        """,
+        tenant_id,
+        livemode,
+        list(refs),
+    )
+
+
+async def apply_changes(
+    conn: Connection, changes: Sequence[tuple[str, int, int, int, int, int]]
+) -> None:
+    """One summed update per account: (id, +debits, +credits, +pending d, +pending c, version)."""
+    if not changes:
+        return
+    columns = list(zip(*changes, strict=True))
+    await conn.execute(
+        """
+        UPDATE accounts a SET debits_posted = a.debits_posted + c.dp,
+                              credits_posted = a.credits_posted + c.cp,
+                              debits_pending = a.debits_pending + c.dh,
+                              credits_pending = a.credits_pending + c.ch,
+                              version = c.version
+        FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+                    $6::bigint[]) AS c(id, dp, cp, dh, ch, version)
+        WHERE a.id = c.id
+        """,
+        *map(list, columns),
+    )
+
+
+async def entries_page(
+    conn: Connection, *, account_id: str, params: ListParams
+) -> Sequence[asyncpg.Record]:
+    op, order = keyset(params)
+    return await conn.fetch(
+        f"""
+        SELECT id, transaction_id, account_id, direction, amount, currency, pending,
+               balance_after, version_after, created_at
+        FROM entries
+        WHERE account_id = $1
+          AND ($2::text IS NULL OR seq {op} (SELECT seq FROM entries WHERE id = $2))
+        ORDER BY seq {order} LIMIT $3
+        """,
+        account_id,
+        params.cursor,
+        params.fetch,
+    )
+
+
+async def balance_at(conn: Connection, *, account_id: str, at: datetime) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """
+        SELECT balance_after, version_after FROM entries
+        WHERE account_id = $1 AND NOT pending AND created_at <= $2
+        ORDER BY seq DESC LIMIT 1
+        """,
+        account_id,
+        at,
+    )

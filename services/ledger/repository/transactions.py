@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.ledger.service.engine import EntryRow, HoldRow
+from shared.db import Connection
+from shared.pagination import ListParams, keyset
+
+
+@dataclass(frozen=True, slots=True)
+class NewTransaction:
+    id: str
+    reference_id: str
+    description: str | None
+    metadata: dict[str, Any]
+    kind: str
+    expires_at: datetime | None
+    parent_id: str | None
+    body_hash: str
+
+
+async def existing_references(
+    conn: Connection, *, tenant_id: str, livemode: bool, references: Sequence[str]
+) -> dict[str, tuple[str, str]]:
+    """reference_id -> (transaction id, body hash) for those already used."""
+    rows = await conn.fetch(
+        "SELECT reference_id, id, body_hash FROM transactions "
+        "WHERE tenant_id = $1 AND livemode = $2 AND reference_id = ANY($3)",
+        tenant_id,
+        livemode,
+        list(references),
+    )
+    return {row["reference_id"]: (row["id"], row["body_hash"]) for row in rows}
+
+
+async def insert(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    transactions: Sequence[NewTransaction],
+    entries: Sequence[EntryRow],
+    holds: Sequence[HoldRow],
+) -> dict[str, datetime]:
+    """Write transactions with their entries and holds in one statement; return the ids
+    written with their creation times. A reference taken meanwhile by another request
+    writes nothing for that one."""
+    if not transactions:
+        return {}
+    rows = await conn.fetch(
+        """
+        WITH t AS (
+            INSERT INTO transactions (id, tenant_id, livemode, reference_id, description,
+                                      metadata, kind, expires_at, parent_id, body_hash)
+            SELECT id, $1, $2, reference_id, description, metadata::jsonb, kind, expires_at,
+                   parent_id, body_hash
+            FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                        $8::timestamptz[], $9::text[], $10::text[])
+                 AS n(id, reference_id, description, metadata, kind, expires_at, parent_id,
+                      body_hash)
+            ON CONFLICT (tenant_id, livemode, reference_id) DO NOTHING
+            RETURNING id, created_at, expires_at
+        ), e AS (
+            INSERT INTO entries (id, transaction_id, account_id, direction, amount, currency,
+                                 pending, balance_after, version_after, created_at)
+            SELECT u.id, u.transaction_id, u.account_id, u.direction, u.amount, u.currency,
+                   u.pending, u.balance_after, u.version_after, t.created_at
+            FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[],
+                        $16::text[], $17::boolean[], $18::bigint[], $19::bigint[])
+                 WITH ORDINALITY
+                 AS u(id, transaction_id, account_id, direction, amount, currency, pending,
+                      balance_after, version_after, position)
+            JOIN t ON t.id = u.transaction_id
+            -- seq must follow the order the engine applied them in (balance_after does).
+            ORDER BY u.position
+        ), h AS (
+            INSERT INTO holds (transaction_id, account_id, direction, amount, expires_at)
+            SELECT v.transaction_id, v.account_id, v.direction, sum(v.amount), t.expires_at
+            FROM unnest($20::text[], $21::text[], $22::text[], $23::bigint[])
+                 AS v(transaction_id, account_id, direction, amount)
+            JOIN t ON t.id = v.transaction_id
+            GROUP BY v.transaction_id, v.account_id, v.direction, t.expires_at
+        )
+        SELECT id, created_at FROM t
+        """,
+        tenant_id,
+        livemode,
+        [t.id for t in transactions],
+        [t.reference_id for t in transactions],
+        [t.description for t in transactions],
+        [json.dumps(t.metadata) for t in transactions],
+        [t.kind for t in transactions],
+        [t.expires_at for t in transactions],
+        [t.parent_id for t in transactions],
+        [t.body_hash for t in transactions],
+        [e.id for e in entries],
+        [e.transaction_id for e in entries],
+        [e.account_id for e in entries],
+        [e.direction for e in entries],
+        [e.amount for e in entries],
+        [e.currency for e in entries],
+        [e.pending for e in entries],
+        [e.balance_after for e in entries],
+        [e.version_after for e in entries],
+        [h.transaction_id for h in holds],
+        [h.account_id for h in holds],
+        [h.direction for h in holds],
+        [h.amount for h in holds],
+    )
+    return {row["id"]: row["created_at"] for row in rows}
+
+
+_TRANSACTION = """
+    SELECT t.id, t.tenant_id, t.livemode, t.reference_id, t.description,
+           t.metadata::text AS metadata, t.kind, t.expires_at, t.parent_id, t.created_at,
+           r.outcome, r.posting_id,
+           (SELECT c.id FROM transactions c WHERE c.parent_id = t.id AND c.kind = 'reversal')
+               AS reversed_by
+    FROM transactions t LEFT JOIN resolutions r ON r.pending_id = t.id
+"""
+
+
+async def get(
+    conn: Connection, *, tenant_id: str, livemode: bool, transaction_id: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        _TRANSACTION + " WHERE t.id = $1 AND t.tenant_id = $2 AND t.livemode = $3",
+        transaction_id,
+        tenant_id,
+        livemode,
+    )
+
+
+async def get_many(conn: Connection, ids: Sequence[str]) -> Sequence[asyncpg.Record]:
+    return await conn.fetch(_TRANSACTION + " WHERE t.id = ANY($1)", list(ids))
+
+
+async def entries_of(conn: Connection, ids: Sequence[str]) -> Sequence[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT id, transaction_id, account_id, direction, amount, currency, pending,
+               balance_after, version_after, created_at
+        FROM entries WHERE transaction_id = ANY($1) ORDER BY seq
+        """,
+        list(ids),
+    )
+
+
+async def list_page(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    params: ListParams,
+    account_id: str | None,
+    reference_id: str | None,
+    created_gte: datetime | None,
+    created_lte: datetime | None,
+) -> Sequence[asyncpg.Record]:
+    op, order = keyset(params)
+    return await conn.fetch(
+        _TRANSACTION
+        + f"""
+        WHERE t.tenant_id = $1 AND t.livemode = $2 AND ($3::text IS NULL OR t.id {op} $3)
+          AND ($5::text IS NULL OR t.reference_id = $5)
+          AND ($6::timestamptz IS NULL OR t.created_at >= $6)
+          -- `created` is shown in whole seconds: lte includes all of its second.
+          AND ($7::timestamptz IS NULL OR date_trunc('second', t.created_at) <= $7)
+          AND ($8::text IS NULL OR EXISTS (
+                SELECT 1 FROM entries e JOIN accounts a ON a.id = e.account_id
+                WHERE e.transaction_id = t.id AND (a.id = $8 OR a.code = $8)))
+        ORDER BY t.id {order} LIMIT $4
+        """,
+        tenant_id,
+        livemode,
+        params.cursor,
+        params.fetch,
+        reference_id,
+        created_gte,
+        created_lte,
+        account_id,
+    )
+
+
+async def holds_of(conn: Connection, transaction_id: str) -> Sequence[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT account_id, direction, amount, expires_at FROM holds WHERE transaction_id = $1 "
+        "ORDER BY account_id, direction",
+        transaction_id,
+    )
+
+
+async def resolve(
+    conn: Connection, *, pending_id: str, outcome: str, posting_id: str | None
+) -> bool:
+    """Record the one resolution of a pending transaction and drop its holds.
+    False when it was already resolved."""
+    row = await conn.fetchrow(
+        """
+        WITH r AS (
+            INSERT INTO resolutions (pending_id, outcome, posting_id) VALUES ($1, $2, $3)
+            ON CONFLICT (pending_id) DO NOTHING RETURNING pending_id
+        ), d AS (
+            DELETE FROM holds WHERE transaction_id IN (SELECT pending_id FROM r)
+        )
+        SELECT pending_id FROM r
+        """,
+        pending_id,
+        outcome,
+        posting_id,
+    )
+    return row is not None
+
+
+async def lapsed_holds(conn: Connection, *, limit: int) -> Sequence[asyncpg.Record]:
+    """Pending transactions whose holds have lapsed, with their scope."""
+    return await conn.fetch(
+        """
+        SELECT DISTINCT h.transaction_id, t.tenant_id, t.livemode
+        FROM holds h JOIN transactions t ON t.id = h.transaction_id
+        WHERE h.expires_at <= now()
+        LIMIT $1
+        """,
+        limit,
+    )

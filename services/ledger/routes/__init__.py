@@ -1,0 +1,8 @@
+"""Ledger HTTP routes: parse, call the service, render."""
+
+from __future__ import annotations
+
+from services.ledger.routes.accounts import routes as account_routes
+from services.ledger.routes.transactions import routes as transaction_routes
+
+routes = [*account_routes, *transaction_routes]

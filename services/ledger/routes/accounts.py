@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.ledger.schemas.accounts import (
+    Account,
+    AccountCreateRequest,
+    AccountUpdateRequest,
+    HistoricalBalance,
+)
+from services.ledger.schemas.transactions import AccountFilters
+from services.ledger.service import accounts
+from shared.body import parse, validate
+from shared.db import transaction
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.pagination import list_body, list_params
+from shared.responses import json_response
+from shared.state import app_state
+
+
+@documented(request=AccountCreateRequest, response=Account, status=201, tags=["ledger"])
+async def create_account(request: Request) -> JSONResponse:
+    """Create a ledger account."""
+    body = await parse(request, AccountCreateRequest)
+    async with transaction(app_state(request).db) as conn:
+        account = await accounts.create_account(conn, identity_of(request), body)
+    return json_response(account.model_dump(), status=201)
+
+
+async def list_accounts(request: Request) -> JSONResponse:
+    """List ledger accounts, newest first (filters: currency, type)."""
+    params = validate(AccountFilters, dict(request.query_params))
+    async with transaction(app_state(request).db) as conn:
+        found, has_more = await accounts.list_accounts(conn, identity_of(request), params=params)
+    return json_response(
+        list_body([a.model_dump() for a in found], has_more=has_more, url=request.url.path)
+    )
+
+
+@documented(response=Account, tags=["ledger"])
+async def get_account(request: Request) -> JSONResponse:
+    """Retrieve a ledger account (by id or code) with its balance."""
+    async with transaction(app_state(request).db) as conn:
+        account = await accounts.get_account(
+            conn, identity_of(request), request.path_params["account_id"]
+        )
+    return json_response(account.model_dump())
+
+
+@documented(request=AccountUpdateRequest, response=Account, tags=["ledger"])
+async def update_account(request: Request) -> JSONResponse:
+    """Update an account's name and metadata (nothing else ever changes by hand)."""
+    body = await parse(request, AccountUpdateRequest)
+    async with transaction(app_state(request).db) as conn:
+        account = await accounts.update_account(
+            conn, identity_of(request), request.path_params["account_id"], body
+        )
+    return json_response(account.model_dump())
+
+
+async def list_entries(request: Request) -> JSONResponse:
+    """An account's entries, newest first, each with the balance and version after it."""
+    params = list_params(request)
+    async with transaction(app_state(request).db) as conn:
+        found, has_more = await accounts.list_entries(
+            conn, identity_of(request), request.path_params["account_id"], params=params
+        )
+    return json_response(
+        list_body([e.model_dump() for e in found], has_more=has_more, url=request.url.path)
+    )
+
+
+class _At(BaseModel):
+    at: datetime | None = None
+
+
+@documented(response=HistoricalBalance, tags=["ledger"])
+async def balance(request: Request) -> JSONResponse:
+    """The account's posted balance at a moment (`at`: Unix seconds or ISO 8601; now)."""
+    at = validate(_At, dict(request.query_params)).at or datetime.now(UTC)
+    async with transaction(app_state(request).db) as conn:
+        found = await accounts.balance_at(
+            conn, identity_of(request), request.path_params["account_id"], at
+        )
+    return json_response(found.model_dump())
+
+
+routes = [
+    Route("/ledger/accounts", create_account, methods=["POST"]),
+    Route("/ledger/accounts", list_accounts, methods=["GET"]),
+    Route("/ledger/accounts/{account_id}", get_account, methods=["GET"]),
+    Route("/ledger/accounts/{account_id}", update_account, methods=["POST"]),
+    Route("/ledger/accounts/{account_id}/entries", list_entries, methods=["GET"]),
+    Route("/ledger/accounts/{account_id}/balance", balance, methods=["GET"]),
+]

@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.ledger.schemas.transactions import (
+    BatchRequest,
+    PostRequest,
+    ReverseRequest,
+    Transaction,
+    TransactionFilters,
+    TransactionRequest,
+)
+from services.ledger.service import posting, reading, settlement, verify
+from services.ledger.service.posting import ItemResult
+from services.ledger.settings import LedgerSettings
+from shared.body import parse, parse_params, validate, validation_error
+from shared.db import in_transaction, transaction
+from shared.errors import InvalidRequestError
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.pagination import list_body
+from shared.responses import json_response
+from shared.state import app_state
+
+
+def _attempts(request: Request) -> int:
+    settings = app_state(request).settings
+    assert isinstance(settings, LedgerSettings)
+    return settings.max_retries
+
+
+@documented(request=TransactionRequest, response=Transaction, status=201, tags=["ledger"])
+async def create_transaction(request: Request) -> JSONResponse:
+    """Record a balanced double-entry transaction (replaying a reference returns it)."""
+    body = await parse(request, TransactionRequest)
+    if body.linked:
+        raise InvalidRequestError(
+            "linked applies to batch items only.", code="parameter_invalid", param="linked"
+        )
+    identity = identity_of(request)
+    [result] = await in_transaction(
+        app_state(request).db,
+        functools.partial(posting.post_transactions, identity=identity, items=[body]),
+        attempts=_attempts(request),
+    )
+    if result.status == "failed":
+        assert result.error is not None
+        raise result.error
+    if result.status == "created":
+        assert result.transaction is not None
+        return json_response(result.transaction.model_dump(), status=201)
+    async with transaction(app_state(request).db) as conn:
+        original = await reading.get_transaction(conn, identity, result.transaction_id or "")
+    return json_response(original.model_dump(), headers={"Idempotent-Replayed": "true"})
+
+
+async def create_batch(request: Request) -> JSONResponse:
+    """Up to 1,000 transactions in one database transaction; one result per item."""
+    body = await parse(request, BatchRequest)
+    settings = app_state(request).settings
+    assert isinstance(settings, LedgerSettings)
+    if len(body.transactions) > settings.max_batch_size:
+        raise InvalidRequestError(
+            f"At most {settings.max_batch_size} transactions per batch.", param="transactions"
+        )
+    items: list[TransactionRequest] = []
+    for position, raw in enumerate(body.transactions):
+        try:
+            items.append(TransactionRequest.model_validate(raw))
+        except ValidationError as exc:
+            raise validation_error(exc, ("transactions", position)) from None
+    results = await in_transaction(
+        app_state(request).db,
+        functools.partial(posting.post_transactions, identity=identity_of(request), items=items),
+        attempts=_attempts(request),
+    )
+    return json_response(
+        {"object": "list", "data": [_item(result) for result in results], "has_more": False}
+    )
+
+
+def _item(result: ItemResult) -> dict[str, Any]:
+    item: dict[str, Any] = {"status": result.status, "transaction_id": result.transaction_id}
+    if result.error is not None:
+        item["error"] = result.error.body(None)["error"]
+    return item
+
+
+async def list_transactions(request: Request) -> JSONResponse:
+    """List transactions (filters: account_id, reference_id, created[gte], created[lte])."""
+    params = validate(TransactionFilters, dict(request.query_params))
+    async with transaction(app_state(request).db) as conn:
+        found, has_more = await reading.list_transactions(conn, identity_of(request), params=params)
+    return json_response(
+        list_body([t.model_dump() for t in found], has_more=has_more, url=request.url.path)
+    )
+
+
+@documented(response=Transaction, tags=["ledger"])
+async def get_transaction(request: Request) -> JSONResponse:
+    """Retrieve a transaction with its entries and status."""
+    async with transaction(app_state(request).db) as conn:
+        found = await reading.get_transaction(
+            conn, identity_of(request), request.path_params["transaction_id"]
+        )
+    return json_response(found.model_dump())
+
+
+@documented(request=PostRequest, response=Transaction, tags=["ledger"])
+async def post_pending(request: Request) -> JSONResponse:
+    """Post a pending transaction, in full or (two entries) in part."""
+    body = validate(PostRequest, await parse_params(request, _limit(request)))
+    posted = await in_transaction(
+        app_state(request).db,
+        functools.partial(
+            settlement.post_pending,
+            identity=identity_of(request),
+            transaction_id=request.path_params["transaction_id"],
+            request=body,
+        ),
+        attempts=_attempts(request),
+    )
+    return json_response(posted.model_dump())
+
+
+@documented(response=Transaction, tags=["ledger"])
+async def void_pending(request: Request) -> JSONResponse:
+    """Void a pending transaction: its holds are released."""
+    voided = await in_transaction(
+        app_state(request).db,
+        functools.partial(
+            settlement.void_pending,
+            identity=identity_of(request),
+            transaction_id=request.path_params["transaction_id"],
+        ),
+        attempts=_attempts(request),
+    )
+    return json_response(voided.model_dump())
+
+
+@documented(request=ReverseRequest, response=Transaction, status=201, tags=["ledger"])
+async def reverse(request: Request) -> JSONResponse:
+    """Reverse a posted transaction with a new, opposite one (at most once)."""
+    body = validate(ReverseRequest, await parse_params(request, _limit(request)))
+    reversal = await in_transaction(
+        app_state(request).db,
+        functools.partial(
+            settlement.reverse,
+            identity=identity_of(request),
+            transaction_id=request.path_params["transaction_id"],
+            request=body,
+        ),
+        attempts=_attempts(request),
+    )
+    return json_response(reversal.model_dump(), status=201)
+
+
+async def verify_ledger(request: Request) -> JSONResponse:
+    """Recompute every balance from its entries and report disagreements (platform admins)."""
+    verify.require_platform_admin(identity_of(request))
+    async with transaction(app_state(request).db) as conn:
+        report = await verify.verify(conn)
+    return json_response(report)
+
+
+def _limit(request: Request) -> int:
+    return app_state(request).settings.max_body_bytes
+
+
+routes = [
+    Route("/ledger/transactions", create_transaction, methods=["POST"]),
+    Route("/ledger/transactions", list_transactions, methods=["GET"]),
+    Route("/ledger/transactions/batch", create_batch, methods=["POST"]),
+    Route("/ledger/transactions/{transaction_id}", get_transaction, methods=["GET"]),
+    Route("/ledger/transactions/{transaction_id}/post", post_pending, methods=["POST"]),
+    Route("/ledger/transactions/{transaction_id}/void", void_pending, methods=["POST"]),
+    Route("/ledger/transactions/{transaction_id}/reverse", reverse, methods=["POST"]),
+    Route("/ledger/verify", verify_ledger, methods=["GET"]),
+]

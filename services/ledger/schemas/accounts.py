@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.ids import is_id
+from shared.money import Currency
+from shared.timeutil import unix
+
+AccountType = Literal["asset", "liability", "equity", "revenue", "expense"]
+# Assets and expenses grow with debits; the others with credits.
+DEBIT_NORMAL: frozenset[str] = frozenset({"asset", "expense"})
+Metadata = Annotated[dict[str, Any], Field(max_length=50)]
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+class AccountCreateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("code")
+    @classmethod
+    def _code_is_not_an_id(cls, code: str | None) -> str | None:
+        if code is not None and is_id(code, "acc"):
+            raise ValueError("a code cannot have the form of an account id")
+        return code
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    type: AccountType
+    currency: Currency
+    no_overdraft: bool = False
+    code: Code | None = None
+    metadata: Metadata = {}
+
+
+class AccountUpdateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    metadata: Metadata | None = None
+
+
+class Balance(BaseModel):
+    posted: int
+    pending_debits: int
+    pending_credits: int
+    available: int
+
+
+class Account(BaseModel):
+    id: str
+    object: Literal["ledger.account"] = "ledger.account"
+    name: str
+    code: str | None
+    type: AccountType
+    currency: str
+    no_overdraft: bool
+    metadata: dict[str, Any]
+    balance: Balance
+    version: int
+    livemode: bool
+    created: int
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Account:
+        debit_normal = row["type"] in DEBIT_NORMAL
+        sign = 1 if debit_normal else -1
+        posted = sign * (row["debits_posted"] - row["credits_posted"])
+        # Holds that have lapsed no longer count, even before the sweeper removes them.
+        pending_debits = row["debits_pending"] - row["expired_debits"]
+        pending_credits = row["credits_pending"] - row["expired_credits"]
+        outflow = pending_credits if debit_normal else pending_debits
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            code=row["code"],
+            type=row["type"],
+            currency=row["currency"],
+            no_overdraft=row["no_overdraft"],
+            metadata=json.loads(row["metadata"]),
+            balance=Balance(
+                posted=posted,
+                pending_debits=pending_debits,
+                pending_credits=pending_credits,
+                available=posted - outflow,
+            ),
+            version=row["version"],
+            livemode=row["livemode"],
+            created=unix(row["created_at"]),
+        )
+
+
+class HistoricalBalance(BaseModel):
+    object: Literal["ledger.balance"] = "ledger.balance"
+    account_id: str
+    at: int
+    posted: int
+    version: int

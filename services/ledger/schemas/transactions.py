@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+
+import asyncpg
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from services.ledger.schemas.accounts import Metadata
+from shared.money import MAX_AMOUNT, Amount, WholeNumber
+from shared.pagination import ListParams
+from shared.timeutil import unix
+
+Direction = Literal["debit", "credit"]
+
+
+class EntryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: Annotated[str, Field(min_length=1, max_length=100)]
+    # A debit may be written as a negative amount (the seed document's style); it means the
+    # same debit. A negative credit contradicts itself and is refused.
+    amount: Annotated[WholeNumber, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+    direction: Direction
+
+    @model_validator(mode="after")
+    def _sign_matches_direction(self) -> Self:
+        if self.amount == 0:
+            raise ValueError("amount must not be zero")
+        if self.amount < 0 and self.direction == "credit":
+            raise ValueError("a credit cannot be negative; write debits as debits")
+        self.amount = abs(self.amount)
+        return self
+
+
+class TransactionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reference_id: Annotated[str, Field(min_length=1, max_length=255)]
+    description: Annotated[str, Field(max_length=1000)] | None = None
+    metadata: Metadata = {}
+    entries: Annotated[list[EntryRequest], Field(min_length=2, max_length=100)]
+    pending: bool = False
+    expires_at: datetime | None = None
+    # Batch only: succeed or fail together with the next item.
+    linked: bool = False
+
+    @field_validator("expires_at")
+    @classmethod
+    def _expiry_needs_pending(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is not None and not info.data.get("pending"):
+            raise ValueError("expires_at applies to pending transactions only")
+        if value is not None and value.tzinfo is None:
+            raise ValueError("expires_at needs a time zone")
+        return value
+
+    def body_hash(self) -> str:
+        """What a replay must match: everything but `linked`, with amounts normalised."""
+        canonical = self.model_dump(mode="json", exclude={"linked"})
+        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    transactions: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=1000)]
+
+
+class PostRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Partial posting of a two-entry hold; the rest of the hold is released.
+    amount: Amount | None = None
+    reference_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+
+
+class ReverseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reference_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    description: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class Entry(BaseModel):
+    id: str
+    object: Literal["ledger.entry"] = "ledger.entry"
+    transaction_id: str
+    account_id: str
+    direction: Direction
+    amount: int
+    currency: str
+    pending: bool
+    balance_after: int
+    version_after: int
+    created: int
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Entry:
+        return cls(
+            id=row["id"],
+            transaction_id=row["transaction_id"],
+            account_id=row["account_id"],
+            direction=row["direction"],
+            amount=row["amount"],
+            currency=row["currency"],
+            pending=row["pending"],
+            balance_after=row["balance_after"],
+            version_after=row["version_after"],
+            created=unix(row["created_at"]),
+        )
+
+
+TransactionStatus = Literal["posted", "pending", "voided", "expired", "archived"]
+
+
+class Transaction(BaseModel):
+    id: str
+    object: Literal["ledger.transaction"] = "ledger.transaction"
+    reference_id: str
+    description: str | None
+    metadata: dict[str, Any]
+    kind: Literal["standard", "pending", "posting", "reversal"]
+    # pending: a live hold; posted: in the balances; voided/expired: a hold released;
+    # archived: a pending transaction that a posting settled.
+    status: TransactionStatus
+    expires_at: int | None
+    parent_id: str | None
+    posted_by: str | None
+    reversed_by: str | None
+    entries: list[Entry]
+    livemode: bool
+    created: int
+
+
+class TransactionFilters(ListParams):
+    account_id: str | None = None
+    reference_id: str | None = None
+    created_gte: datetime | None = Field(default=None, alias="created[gte]")
+    created_lte: datetime | None = Field(default=None, alias="created[lte]")
+
+
+class AccountFilters(ListParams):
+    currency: str | None = None
+    type: str | None = None

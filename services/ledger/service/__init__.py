@@ -1,0 +1,1 @@
+"""Ledger rules, one module per area. No SQL here (see repository/) and no HTTP types."""

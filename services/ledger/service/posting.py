@@ -1,0 +1,246 @@
+"""Creating transactions: one code path for a single request and for a batch of 1,000.
+
+Per batch: look up references already used (replays); lock every account the rest touch,
+in id order; apply the items one after another in memory (linked chains succeed or fail
+together); write all transactions, entries and holds in one statement and one summed update
+per account. The caller's database transaction makes it all-or-nothing on the server side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.ledger.errors import (
+    AccountNotFoundError,
+    ReferenceConflictError,
+)
+from services.ledger.repository import accounts as account_rows
+from services.ledger.repository import transactions as transaction_rows
+from services.ledger.repository.transactions import NewTransaction
+from services.ledger.schemas.transactions import Entry, Transaction, TransactionRequest
+from services.ledger.service.engine import (
+    AccountState,
+    Leg,
+    Plan,
+    account_changes,
+    apply,
+    check_balanced,
+)
+from services.ledger.service.locking import lock_accounts
+from shared.db import Connection, RetryableError
+from shared.errors import InvalidRequestError, MicroError
+from shared.identity import Identity
+from shared.ids import new_id
+
+
+@dataclass(slots=True)
+class ItemResult:
+    status: str  # "created" | "exists" | "failed"
+    transaction: Transaction | None = None
+    transaction_id: str | None = None
+    error: MicroError | None = None
+
+
+class LinkedEventFailed(InvalidRequestError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Another transaction in this linked chain failed.", code="linked_event_failed"
+        )
+
+
+class ChainOpen(InvalidRequestError):
+    def __init__(self) -> None:
+        super().__init__(
+            "The last transaction is linked to nothing: a chain must end with linked=false.",
+            code="linked_event_chain_open",
+            param="linked",
+        )
+
+
+async def post_transactions(
+    conn: Connection, identity: Identity, items: list[TransactionRequest]
+) -> list[ItemResult]:
+    tenant_id, livemode = identity.tenant_scope, identity.livemode
+    results: list[ItemResult | None] = [None] * len(items)
+    hashes = [item.body_hash() for item in items]
+    existing = await transaction_rows.existing_references(
+        conn,
+        tenant_id=tenant_id,
+        livemode=livemode,
+        references=[item.reference_id for item in items],
+    )
+    first_use: dict[str, int] = {}
+    for index, item in enumerate(items):
+        ref = item.reference_id
+        if ref in existing:
+            txn_id, body_hash = existing[ref]
+            results[index] = (
+                ItemResult("exists", transaction_id=txn_id)
+                if body_hash == hashes[index]
+                else ItemResult("failed", error=ReferenceConflictError(ref))
+            )
+        elif ref in first_use:
+            same = hashes[first_use[ref]] == hashes[index]
+            results[index] = (
+                ItemResult("exists")
+                if same
+                else ItemResult("failed", error=ReferenceConflictError(ref))
+            )
+        else:
+            first_use[ref] = index
+
+    refs = {entry.account_id for index in first_use.values() for entry in items[index].entries}
+    states, by_ref = await lock_accounts(conn, tenant_id=tenant_id, livemode=livemode, refs=refs)
+    original = {account_id: state.snapshot() for account_id, state in states.items()}
+    plan = Plan()
+    planned: list[tuple[int, NewTransaction]] = []
+    now = datetime.now(UTC)
+
+    for chain in _chains(items):
+        chain_states = {a: s.snapshot() for a, s in states.items()}
+        entries_mark, holds_mark, planned_mark = len(plan.entries), len(plan.holds), len(planned)
+        failure: int | None = None
+        if items[chain[-1]].linked:
+            failure = chain[-1]
+            results[failure] = ItemResult("failed", error=ChainOpen())
+        for index in chain:
+            if failure is not None:
+                break
+            result = results[index]
+            if result is not None:
+                if result.status == "failed":
+                    failure = index
+                continue
+            try:
+                txn = _plan_item(items[index], hashes[index], states, by_ref, plan, now)
+            except MicroError as exc:
+                results[index] = ItemResult("failed", error=exc)
+                failure = index
+                continue
+            planned.append((index, txn))
+        if failure is not None and len(chain) > 1:
+            for account_id, values in chain_states.items():
+                states[account_id].restore(values)
+            del plan.entries[entries_mark:]
+            del plan.holds[holds_mark:]
+            del planned[planned_mark:]
+            for index in chain:
+                if index != failure:
+                    results[index] = ItemResult("failed", error=LinkedEventFailed())
+
+    new = [txn for _, txn in planned]
+    written = await transaction_rows.insert(
+        conn,
+        tenant_id=tenant_id,
+        livemode=livemode,
+        transactions=new,
+        entries=plan.entries,
+        holds=plan.holds,
+    )
+    if set(written) != {txn.id for txn in new}:
+        # Another request took one of these references after we looked: start over, and
+        # the replay check will see it.
+        raise RetryableError("reference taken concurrently")
+    await account_rows.apply_changes(conn, account_changes(states, original))
+
+    entries_by_txn: dict[str, list[Entry]] = {}
+    for row in plan.entries:
+        entries_by_txn.setdefault(row.transaction_id, []).append(
+            Entry(
+                id=row.id,
+                transaction_id=row.transaction_id,
+                account_id=row.account_id,
+                direction="debit" if row.direction == "debit" else "credit",
+                amount=row.amount,
+                currency=row.currency,
+                pending=row.pending,
+                balance_after=row.balance_after,
+                version_after=row.version_after,
+                created=int(written[row.transaction_id].timestamp()),
+            )
+        )
+    for index, txn in planned:
+        results[index] = ItemResult(
+            "created",
+            transaction_id=txn.id,
+            transaction=Transaction(
+                id=txn.id,
+                reference_id=txn.reference_id,
+                description=txn.description,
+                metadata=txn.metadata,
+                kind="pending" if txn.kind == "pending" else "standard",
+                status="pending" if txn.kind == "pending" else "posted",
+                expires_at=int(txn.expires_at.timestamp()) if txn.expires_at else None,
+                parent_id=None,
+                posted_by=None,
+                reversed_by=None,
+                entries=entries_by_txn.get(txn.id, []),
+                livemode=livemode,
+                created=int(written[txn.id].timestamp()),
+            ),
+        )
+    # A repeat of a reference first used in this same batch points at that transaction.
+    for index, item in enumerate(items):
+        result = results[index]
+        if result is not None and result.status == "exists" and result.transaction_id is None:
+            first = results[first_use[item.reference_id]]
+            assert first is not None
+            result.transaction_id = first.transaction_id
+            if first.status != "created":
+                results[index] = first
+    return [result for result in results if result is not None]
+
+
+def _chains(items: list[TransactionRequest]) -> list[list[int]]:
+    chains: list[list[int]] = []
+    current: list[int] = []
+    for index, item in enumerate(items):
+        current.append(index)
+        if not item.linked:
+            chains.append(current)
+            current = []
+    if current:
+        chains.append(current)
+    return chains
+
+
+def _plan_item(
+    item: TransactionRequest,
+    body_hash: str,
+    states: dict[str, AccountState],
+    by_ref: dict[str, str],
+    plan: Plan,
+    now: datetime,
+) -> NewTransaction:
+    if item.pending and item.expires_at is not None and item.expires_at <= now:
+        raise InvalidRequestError(
+            "expires_at must be in the future.", code="parameter_invalid", param="expires_at"
+        )
+    legs = []
+    for position, entry in enumerate(item.entries):
+        account_id = by_ref.get(entry.account_id)
+        if account_id is None:
+            raise AccountNotFoundError(entry.account_id, param=f"entries[{position}][account_id]")
+        legs.append(
+            Leg(
+                account_id=account_id,
+                direction=entry.direction,
+                amount=entry.amount,
+                effect="hold" if item.pending else "posted",
+                param=f"entries[{position}]",
+            )
+        )
+    check_balanced(legs, states)
+    txn_id = new_id("txn")
+    apply(txn_id, legs, states, plan)
+    return NewTransaction(
+        id=txn_id,
+        reference_id=item.reference_id,
+        description=item.description,
+        metadata=item.metadata,
+        kind="pending" if item.pending else "standard",
+        expires_at=item.expires_at,
+        parent_id=None,
+        body_hash=body_hash,
+    )

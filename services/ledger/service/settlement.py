@@ -1,0 +1,220 @@
+"""What happens to a transaction after it is written: post or void a pending one, let it
+lapse, or reverse a posted one. Each is a new, immutable record; nothing is edited."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import asyncpg
+
+from services.ledger.errors import TransactionNotFoundError, TransactionStateError
+from services.ledger.repository import accounts as account_rows
+from services.ledger.repository import transactions as transaction_rows
+from services.ledger.repository.transactions import NewTransaction
+from services.ledger.schemas.transactions import PostRequest, ReverseRequest, Transaction
+from services.ledger.service.engine import Leg, Plan, account_changes, apply
+from services.ledger.service.locking import lock_accounts
+from services.ledger.service.reading import get_transaction, status_of
+from shared.db import Connection, RetryableError
+from shared.errors import InvalidRequestError
+from shared.identity import Identity
+from shared.ids import new_id
+
+
+async def post_pending(
+    conn: Connection, identity: Identity, transaction_id: str, request: PostRequest
+) -> Transaction:
+    pending = await _pending(conn, identity, transaction_id, action="post")
+    holds = await transaction_rows.holds_of(conn, transaction_id)
+    amount = request.amount
+    if amount is not None:
+        _check_partial(holds, amount)
+    posting_id = new_id("txn")
+    legs = [_release(h) for h in holds] + [
+        Leg(h["account_id"], h["direction"], amount or h["amount"], "posted") for h in holds
+    ]
+    await _settle(
+        conn,
+        identity,
+        legs,
+        NewTransaction(
+            id=posting_id,
+            reference_id=request.reference_id or f"{pending['reference_id']}:post",
+            description=pending["description"],
+            metadata={},
+            kind="posting",
+            expires_at=None,
+            parent_id=transaction_id,
+            body_hash=_hash(transaction_id, "post", amount),
+        ),
+    )
+    if not await transaction_rows.resolve(
+        conn, pending_id=transaction_id, outcome="posted", posting_id=posting_id
+    ):
+        raise RetryableError("resolved concurrently")
+    return await get_transaction(conn, identity, posting_id)
+
+
+async def void_pending(conn: Connection, identity: Identity, transaction_id: str) -> Transaction:
+    await _pending(conn, identity, transaction_id, action="void")
+    holds = await transaction_rows.holds_of(conn, transaction_id)
+    await _settle(conn, identity, [_release(h) for h in holds], None)
+    if not await transaction_rows.resolve(
+        conn, pending_id=transaction_id, outcome="voided", posting_id=None
+    ):
+        raise RetryableError("resolved concurrently")
+    return await get_transaction(conn, identity, transaction_id)
+
+
+async def expire_pending(
+    conn: Connection, *, tenant_id: str, livemode: bool, transaction_id: str
+) -> bool:
+    """Make a lapsed hold final (the sweeper). False if something else resolved it first."""
+    holds = await transaction_rows.holds_of(conn, transaction_id)
+    if not holds:
+        return False
+    scope = Identity(
+        principal="sweeper", principal_type="service", tenant_id=tenant_id, livemode=livemode
+    )
+    await _settle(conn, scope, [_release(h) for h in holds], None)
+    if not await transaction_rows.resolve(
+        conn, pending_id=transaction_id, outcome="expired", posting_id=None
+    ):
+        # Posted or voided meanwhile: our release must not commit. The retry finds no holds.
+        raise RetryableError("resolved concurrently")
+    return True
+
+
+async def reverse(
+    conn: Connection, identity: Identity, transaction_id: str, request: ReverseRequest
+) -> Transaction:
+    original = await transaction_rows.get(
+        conn,
+        tenant_id=identity.tenant_scope,
+        livemode=identity.livemode,
+        transaction_id=transaction_id,
+    )
+    if original is None:
+        raise TransactionNotFoundError(transaction_id)
+    if original["kind"] == "pending":
+        raise TransactionStateError(
+            "A pending transaction is voided, not reversed; reverse its posting instead."
+        )
+    if original["reversed_by"] is not None:
+        raise TransactionStateError(
+            f"Transaction {transaction_id!r} was already reversed by {original['reversed_by']!r}.",
+            code="transaction_already_reversed",
+        )
+    entries = await transaction_rows.entries_of(conn, [transaction_id])
+    legs = [
+        Leg(
+            e["account_id"],
+            "credit" if e["direction"] == "debit" else "debit",
+            e["amount"],
+            "posted",
+            param="id",
+        )
+        for e in entries
+    ]
+    reversal_id = new_id("txn")
+    try:
+        await _settle(
+            conn,
+            identity,
+            legs,
+            NewTransaction(
+                id=reversal_id,
+                reference_id=request.reference_id or f"{original['reference_id']}:reversal",
+                description=request.description or f"Reversal of {transaction_id}",
+                metadata={},
+                kind="reversal",
+                expires_at=None,
+                parent_id=transaction_id,
+                body_hash=_hash(transaction_id, "reverse", None),
+            ),
+        )
+    except asyncpg.UniqueViolationError:
+        raise TransactionStateError(
+            f"Transaction {transaction_id!r} was already reversed.",
+            code="transaction_already_reversed",
+        ) from None
+    return await get_transaction(conn, identity, reversal_id)
+
+
+async def _pending(
+    conn: Connection, identity: Identity, transaction_id: str, *, action: str
+) -> asyncpg.Record:
+    row = await transaction_rows.get(
+        conn,
+        tenant_id=identity.tenant_scope,
+        livemode=identity.livemode,
+        transaction_id=transaction_id,
+    )
+    if row is None:
+        raise TransactionNotFoundError(transaction_id)
+    if row["kind"] != "pending":
+        raise TransactionStateError(f"Only a pending transaction can be {action}ed.")
+    status = status_of(row)
+    if status != "pending":
+        raise TransactionStateError(
+            f"Transaction {transaction_id!r} is {status} and can no longer be {action}ed.",
+            code=f"transaction_{status}",
+        )
+    return row
+
+
+async def _settle(
+    conn: Connection, identity: Identity, legs: list[Leg], transaction: NewTransaction | None
+) -> None:
+    """Lock the accounts, apply the legs, write the new transaction and the totals."""
+    states, _ = await lock_accounts(
+        conn,
+        tenant_id=identity.tenant_scope,
+        livemode=identity.livemode,
+        refs=[leg.account_id for leg in legs],
+    )
+    original = {account_id: state.snapshot() for account_id, state in states.items()}
+    plan = Plan()
+    apply(transaction.id if transaction else "", legs, states, plan)
+    if transaction is not None:
+        written = await transaction_rows.insert(
+            conn,
+            tenant_id=identity.tenant_scope,
+            livemode=identity.livemode,
+            transactions=[transaction],
+            entries=plan.entries,
+            holds=plan.holds,
+        )
+        if transaction.id not in written:
+            raise InvalidRequestError(
+                f"reference_id {transaction.reference_id!r} is already used.",
+                code="reference_conflict",
+                param="reference_id",
+                status=409,
+            )
+    await account_rows.apply_changes(conn, account_changes(states, original))
+
+
+def _release(hold: asyncpg.Record) -> Leg:
+    return Leg(hold["account_id"], hold["direction"], hold["amount"], "release")
+
+
+def _check_partial(holds: Sequence[asyncpg.Record], amount: int) -> None:
+    if len(holds) != 2 or holds[0]["amount"] != holds[1]["amount"]:
+        raise InvalidRequestError(
+            "A partial amount can only post a two-entry pending transaction; "
+            "post it in full instead.",
+            code="partial_post_unsupported",
+            param="amount",
+        )
+    if amount > holds[0]["amount"]:
+        raise InvalidRequestError(
+            f"amount {amount} is more than the {holds[0]['amount']} held.",
+            code="amount_too_large",
+            param="amount",
+        )
+
+
+def _hash(transaction_id: str, action: str, amount: int | None) -> str:
+    return hashlib.sha256(f"{transaction_id}:{action}:{amount}".encode()).hexdigest()
