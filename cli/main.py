@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli.dev import dev_app, psql
+from cli.ledger import ledger_app
 from cli.serve import db_app, serve
 
 app = typer.Typer(
@@ -15,5 +16,6 @@ app = typer.Typer(
 )
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
 app.command()(serve)
 app.command()(psql)

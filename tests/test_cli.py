@@ -18,6 +18,7 @@ from cli.stack.errors import StackError
 from cli.stack.ports import free_port
 from shared.migrations import load_migrations, migrations_dir
 from shared.settings import APPS
+from tests.conftest import CreateDb
 from tests.support.servers import PostgresHandle
 
 runner = CliRunner()
@@ -103,3 +104,26 @@ def test_missing_binaries_are_named_with_the_command_to_install_them(
     message = str(caught.value)
     assert "PostgreSQL server, redis-server, psql not found" in message
     assert "apt-get install -y postgresql postgresql-client redis-server" in message
+
+
+async def test_ledger_verify_reports_clean_then_tampered(create_db: CreateDb) -> None:
+    dsn = await create_db("ledger")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO accounts (id, tenant_id, livemode, name, type, currency) "
+            "VALUES ('acc_a', 't', false, 'a', 'asset', 'usd')"
+        )
+        env = {"MICRO_LEDGER_DATABASE_URL": dsn}
+        clean = micro("ledger", "verify", env=env)
+        assert clean.returncode == 0, clean.stderr
+        assert "no discrepancies" in clean.stdout
+        # Running totals edited by hand (accounts are not history, so this is allowed).
+        await conn.execute("UPDATE accounts SET debits_posted = 5 WHERE id = 'acc_a'")
+        tampered = micro("ledger", "verify", "--json", env=env)
+        assert tampered.returncode == 1
+        report = json.loads(tampered.stdout)
+        kinds = {d["kind"] for d in report["discrepancies"]}
+        assert {"account_totals", "unbalanced_books"} <= kinds
+    finally:
+        await conn.close()

@@ -12,3 +12,5 @@ class LedgerSettings(DatabaseSettings):
     max_batch_size: int = 1000
     # Times a transaction is retried after a deadlock or serialization failure.
     max_retries: int = 5
+    # Concurrent database transactions that combined single postings run in.
+    coalescer_workers: int = 2

@@ -14,8 +14,10 @@ from tests.support.servers import scratch_dir
 
 
 @contextlib.asynccontextmanager
-async def bench_stack(**env: str) -> AsyncIterator[Stack]:
-    """`env` are extra MICRO_* settings for the apps (e.g. a high gateway rate limit)."""
+async def bench_stack(*, durable: bool = True, **env: str) -> AsyncIterator[Stack]:
+    """`env` are extra MICRO_* settings for the apps (e.g. a high gateway rate limit).
+
+    Durable by default (fsync on, as in production), so figures are not flattered."""
     previous = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:
@@ -25,7 +27,7 @@ async def bench_stack(**env: str) -> AsyncIterator[Stack]:
                 http_ports={app: free_port() for app in APPS},
                 db_ports={service: free_port() for service in SERVICES},
                 redis_port=free_port(),
-                ephemeral=True,
+                ephemeral=not durable,
             )
             stack = Stack(settings, echo=False)
             await stack.start()

@@ -17,6 +17,7 @@ from services.ledger.schemas.transactions import (
     TransactionRequest,
 )
 from services.ledger.service import posting, reading, settlement, verify
+from services.ledger.service.coalescer import coalescer_of
 from services.ledger.service.posting import ItemResult
 from services.ledger.settings import LedgerSettings
 from shared.body import parse, parse_params, validate, validation_error
@@ -44,11 +45,7 @@ async def create_transaction(request: Request) -> JSONResponse:
             "linked applies to batch items only.", code="parameter_invalid", param="linked"
         )
     identity = identity_of(request)
-    [result] = await in_transaction(
-        app_state(request).db,
-        functools.partial(posting.post_transactions, identity=identity, items=[body]),
-        attempts=_attempts(request),
-    )
+    result = await coalescer_of(app_state(request)).submit(identity, body)
     if result.status == "failed":
         assert result.error is not None
         raise result.error
@@ -77,7 +74,9 @@ async def create_batch(request: Request) -> JSONResponse:
             raise validation_error(exc, ("transactions", position)) from None
     results = await in_transaction(
         app_state(request).db,
-        functools.partial(posting.post_transactions, identity=identity_of(request), items=items),
+        functools.partial(
+            posting.post_transactions, identity=identity_of(request), items=items, render=False
+        ),
         attempts=_attempts(request),
     )
     return json_response(
@@ -164,7 +163,10 @@ async def reverse(request: Request) -> JSONResponse:
 async def verify_ledger(request: Request) -> JSONResponse:
     """Recompute every balance from its entries and report disagreements (platform admins)."""
     verify.require_platform_admin(identity_of(request))
-    async with transaction(app_state(request).db) as conn:
+    async with (
+        app_state(request).db.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
         report = await verify.verify(conn)
     return json_response(report)
 

@@ -64,9 +64,17 @@ class TransactionRequest(BaseModel):
         return value
 
     def body_hash(self) -> str:
-        """What a replay must match: everything but `linked`, with amounts normalised."""
-        canonical = self.model_dump(mode="json", exclude={"linked"})
-        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+        """What a replay must match: everything but `linked`, with amounts normalised.
+        Built by hand rather than through model_dump: it runs once per batch item."""
+        canonical = (
+            self.reference_id,
+            self.description,
+            json.dumps(self.metadata, sort_keys=True, default=str),
+            [(e.account_id, e.amount, e.direction) for e in self.entries],
+            self.pending,
+            self.expires_at.isoformat() if self.expires_at else None,
+        )
+        return hashlib.sha256(repr(canonical).encode()).hexdigest()
 
 
 class BatchRequest(BaseModel):

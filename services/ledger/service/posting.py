@@ -59,8 +59,9 @@ class ChainOpen(InvalidRequestError):
 
 
 async def post_transactions(
-    conn: Connection, identity: Identity, items: list[TransactionRequest]
+    conn: Connection, identity: Identity, items: list[TransactionRequest], *, render: bool = True
 ) -> list[ItemResult]:
+    """`render`: build each created transaction for the answer (a batch only needs ids)."""
     tenant_id, livemode = identity.tenant_scope, identity.livemode
     results: list[ItemResult | None] = [None] * len(items)
     hashes = [item.body_hash() for item in items]
@@ -98,7 +99,17 @@ async def post_transactions(
     now = datetime.now(UTC)
 
     for chain in _chains(items):
-        chain_states = {a: s.snapshot() for a, s in states.items()}
+        # A lone item undoes itself on failure (engine.apply); a chain must undo its members.
+        chain_states = (
+            {
+                account_id: states[account_id].snapshot()
+                for index in chain
+                for entry in items[index].entries
+                if (account_id := by_ref.get(entry.account_id)) is not None
+            }
+            if len(chain) > 1
+            else {}
+        )
         entries_mark, holds_mark, planned_mark = len(plan.entries), len(plan.holds), len(planned)
         failure: int | None = None
         if items[chain[-1]].linked:
@@ -144,6 +155,21 @@ async def post_transactions(
         raise RetryableError("reference taken concurrently")
     await account_rows.apply_changes(conn, account_changes(states, original))
 
+    for index, txn in planned:
+        results[index] = ItemResult("created", transaction_id=txn.id)
+    if render:
+        _render(results, planned, plan, written, livemode)
+    _point_repeats_at_first_use(items, results, first_use)
+    return [result for result in results if result is not None]
+
+
+def _render(
+    results: list[ItemResult | None],
+    planned: list[tuple[int, NewTransaction]],
+    plan: Plan,
+    written: dict[str, datetime],
+    livemode: bool,
+) -> None:
     entries_by_txn: dict[str, list[Entry]] = {}
     for row in plan.entries:
         entries_by_txn.setdefault(row.transaction_id, []).append(
@@ -180,7 +206,12 @@ async def post_transactions(
                 created=int(written[txn.id].timestamp()),
             ),
         )
-    # A repeat of a reference first used in this same batch points at that transaction.
+
+
+def _point_repeats_at_first_use(
+    items: list[TransactionRequest], results: list[ItemResult | None], first_use: dict[str, int]
+) -> None:
+    """A repeat of a reference first used in this same batch points at that transaction."""
     for index, item in enumerate(items):
         result = results[index]
         if result is not None and result.status == "exists" and result.transaction_id is None:
@@ -189,7 +220,6 @@ async def post_transactions(
             result.transaction_id = first.transaction_id
             if first.status != "created":
                 results[index] = first
-    return [result for result in results if result is not None]
 
 
 def _chains(items: list[TransactionRequest]) -> list[list[int]]:
