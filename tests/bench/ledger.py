@@ -166,7 +166,7 @@ async def main() -> None:
         ceiling, service = results["direct"], results["service"]
         print("ratios:")
         print(
-            f"  service / direct SQL:            {service.rate / ceiling.rate:6.1%}  (target >= 50%)"
+            f"  service / direct SQL:  {service.rate / ceiling.rate:6.1%}  (target >= 50%)"
         )
         hot = results["service-hot"].rate
         print(f"  hot account through the service: {hot:6.0f}/s  (target >= 1,000/s)")
