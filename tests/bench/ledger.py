@@ -165,9 +165,7 @@ async def main() -> None:
             print("  " + result.line() + f"   = {result.rate * size:,.0f} transfers/s", flush=True)
         ceiling, service = results["direct"], results["service"]
         print("ratios:")
-        print(
-            f"  service / direct SQL:  {service.rate / ceiling.rate:6.1%}  (target >= 50%)"
-        )
+        print(f"  service / direct SQL:  {service.rate / ceiling.rate:6.1%}  (target >= 50%)")
         hot = results["service-hot"].rate
         print(f"  hot account through the service: {hot:6.0f}/s  (target >= 1,000/s)")
         print(f"  gateway / service:               {results['gateway'].rate / service.rate:6.1%}")
