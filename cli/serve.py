@@ -37,6 +37,8 @@ def serve(
         access_log=False,
         server_header=False,
         lifespan="on",
+        # X-Forwarded-For is the gateway's to judge (trusted_proxies), not the server's.
+        proxy_headers=False,
     )
 
 

@@ -15,6 +15,7 @@ from gateway.credentials import Credentials
 from gateway.proxy import new_client
 from gateway.ratelimit import RateLimiter, RedisGuard
 from gateway.settings import GatewaySettings
+from shared.identity import TokenCache
 from shared.state import AppState, app_state
 
 _KEY = "gateway"
@@ -26,6 +27,7 @@ class Gateway:
     client: aiohttp.ClientSession
     credentials: Credentials
     limiter: RateLimiter
+    tokens: TokenCache
 
 
 @asynccontextmanager
@@ -53,6 +55,7 @@ async def gateway_context(state: AppState) -> AsyncIterator[None]:
             limiter=RateLimiter(
                 state.redis, guard, window_seconds=settings.rate_limit_window_seconds
             ),
+            tokens=TokenCache(settings.internal_secret),
         )
         stop = asyncio.Event()
         listener = asyncio.create_task(

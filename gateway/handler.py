@@ -13,7 +13,6 @@ from gateway.metrics import AUTH_FAILURES, RATE_LIMITED
 from gateway.proxy import forward
 from gateway.ratelimit import Decision
 from gateway.routing import Access, Target, resolve
-from shared.context import current_request_id
 from shared.credentials import looks_like_api_key
 from shared.errors import (
     AuthenticationError,
@@ -21,9 +20,10 @@ from shared.errors import (
     PermissionDeniedError,
     RateLimitError,
 )
-from shared.identity import Identity, mint
+from shared.identity import Identity
 
 ROUTE_LABEL_KEY = "micro.route"
+ANONYMOUS = Identity(principal="anonymous", principal_type="anonymous")
 
 
 async def proxy(request: Request) -> Response:
@@ -43,7 +43,7 @@ async def proxy(request: Request) -> Response:
         service=target.rule.service,
         base_url=gateway.settings.upstreams()[target.rule.service],
         path=target.path,
-        identity_token=mint(identity, gateway.settings.internal_secret),
+        identity_token=gateway.tokens.get(identity),
         body_limit=gateway.settings.max_body_bytes,
         client_ip=client_ip,
     )
@@ -58,9 +58,7 @@ async def _authorize(
     settings = gateway.settings
     rule = target.rule
     if rule.access is Access.PUBLIC:
-        identity = Identity(
-            principal="anonymous", principal_type="anonymous", request_id=current_request_id()
-        )
+        identity = ANONYMOUS
         if rule.ip_limit is None:
             return identity, None
         limit = (
@@ -85,7 +83,6 @@ async def _authorize(
             principal_type="api_key",
             tenant_id=key.tenant_id,
             livemode=key.livemode,
-            request_id=current_request_id(),
         )
         decision = await gateway.limiter.hit(
             f"key:{key.id}",
@@ -113,7 +110,6 @@ async def _authorize(
             role=claims["role"],
             session_id=claims["sid"],
             livemode=request.headers.get("micro-mode", "test").lower() == "live",
-            request_id=current_request_id(),
         )
         decision = await gateway.limiter.hit(
             f"user:{claims['sub']}", settings.session_rate_limit, revocation=claims["sid"]

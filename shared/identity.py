@@ -135,3 +135,28 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+class TokenCache:
+    """Reuses a signed token for the same identity for half its life.
+
+    Signing costs ~30 µs, on every request the gateway forwards; the request id travels in
+    X-Request-Id, so tokens carry none and the same caller's token can be reused.
+    """
+
+    def __init__(self, secret: str, *, ttl: int = TOKEN_TTL_SECONDS, size: int = 10_000) -> None:
+        self.secret = secret
+        self.ttl = ttl
+        self.size = size
+        self._tokens: dict[Identity, tuple[str, float]] = {}
+
+    def get(self, identity: Identity) -> str:
+        now = time.monotonic()
+        cached = self._tokens.get(identity)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        if len(self._tokens) >= self.size:
+            self._tokens.clear()
+        token = mint(identity, self.secret, ttl=self.ttl)
+        self._tokens[identity] = (token, now + self.ttl / 2)
+        return token

@@ -11,17 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import time
 from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
 
 from cli.stack.ports import free_port
-from shared.identity import Identity, mint
-from shared.settings import DEV_INTERNAL_SECRET
 from tests.bench._load import Result, Send, run
-from tests.bench._stack import bench_stack
+from tests.bench._stack import BENCH_ENV, bench_stack, onboard, urls
 
 CONCURRENCY = 32
 SECONDS = 5.0
@@ -60,37 +57,10 @@ def getter(url: str, headers: dict[str, str]) -> Send:
 
 
 async def main() -> None:
-    async with bench_stack(
-        MICRO_GATEWAY_RATE_LIMIT="1000000000",
-        MICRO_AUTH_BCRYPT_ROUNDS="4",
-        MICRO_LOG_LEVEL="WARNING",
-    ) as stack:
-        ports = stack.settings.http_ports
-        gateway = f"http://127.0.0.1:{ports['gateway']}"
-        ledger = f"http://127.0.0.1:{ports['ledger']}"
-        async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
-            owner = (
-                await client.post(
-                    "/auth/register",
-                    json={"email": f"bench-{time.time_ns()}@example.com", "password": "benchmark1"},
-                )
-            ).json()
-            key = (
-                await client.post(
-                    "/auth/api_keys",
-                    json={"environment": "test"},
-                    headers={"Authorization": f"Bearer {owner['access_token']}"},
-                )
-            ).json()["secret"]
-        identity = mint(
-            Identity(
-                principal="key_bench",
-                principal_type="api_key",
-                tenant_id=owner["user"]["tenant_id"],
-            ),
-            DEV_INTERNAL_SECRET,
-            ttl=3600,
-        )
+    async with bench_stack(BENCH_ENV) as stack:
+        gateway, ledger = urls(stack)["gateway"], urls(stack)["ledger"]
+        tenant = await onboard(gateway)
+        identity = tenant.direct_headers["X-Micro-Identity"]
         async with (
             bare_proxy("aiohttp", ledger, identity) as bare,
             bare_proxy("httpx", ledger, identity) as bare_httpx,
@@ -102,7 +72,7 @@ async def main() -> None:
                 "(b) bare proxy, aiohttp client": getter(f"{bare}{PATH}", {}),
                 "(b') bare proxy, httpx client": getter(f"{bare_httpx}{PATH}", {}),
                 "(c) gateway: key check + rate limit": getter(
-                    f"{gateway}{PATH}", {"Authorization": f"Bearer {key}"}
+                    f"{gateway}{PATH}", tenant.api_headers
                 ),
             }
             for send in targets.values():  # warm connections, caches and JITs of the world

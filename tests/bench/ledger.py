@@ -20,10 +20,9 @@ import httpx
 from services.ledger.schemas.transactions import TransactionRequest
 from services.ledger.service.posting import post_transactions
 from shared.db import create_pool, in_transaction
-from shared.identity import Identity, mint
-from shared.settings import DEV_INTERNAL_SECRET
+from shared.identity import Identity
 from tests.bench._load import Result, run
-from tests.bench._stack import bench_stack
+from tests.bench._stack import BENCH_ENV, bench_stack, onboard, urls
 
 CONCURRENCY = 16
 SECONDS = 5.0
@@ -47,30 +46,14 @@ def pick(accounts: list[str], hot: str | None) -> tuple[str, str]:
 
 
 async def main() -> None:
-    async with bench_stack(
-        MICRO_GATEWAY_RATE_LIMIT="1000000000",
-        MICRO_AUTH_BCRYPT_ROUNDS="4",
-        MICRO_LOG_LEVEL="WARNING",
-        MICRO_LEDGER_POOL_MAX_SIZE="32",
-    ) as stack:
-        ports = stack.settings.http_ports
-        gateway = f"http://127.0.0.1:{ports['gateway']}"
-        ledger = f"http://127.0.0.1:{ports['ledger']}"
+    async with bench_stack({**BENCH_ENV, "MICRO_LEDGER_POOL_MAX_SIZE": "32"}) as stack:
+        gateway, ledger = urls(stack)["gateway"], urls(stack)["ledger"]
+        tenant = await onboard(gateway)
+        api, direct_headers = tenant.api_headers, tenant.direct_headers
+        identity = Identity(
+            principal="key_bench", principal_type="api_key", tenant_id=tenant.tenant_id
+        )
         async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
-            owner = (
-                await client.post(
-                    "/auth/register",
-                    json={"email": f"bench-{time.time_ns()}@example.com", "password": "benchmark1"},
-                )
-            ).json()
-            key = (
-                await client.post(
-                    "/auth/api_keys",
-                    json={"environment": "test"},
-                    headers={"Authorization": f"Bearer {owner['access_token']}"},
-                )
-            ).json()["secret"]
-            api = {"Authorization": f"Bearer {key}"}
             accounts = []
             for n in range(ACCOUNTS):
                 created = await client.post(
@@ -79,9 +62,6 @@ async def main() -> None:
                     headers=api,
                 )
                 accounts.append(created.json()["id"])
-        tenant = owner["user"]["tenant_id"]
-        identity = Identity(principal="key_bench", principal_type="api_key", tenant_id=tenant)
-        direct_headers = {"X-Micro-Identity": mint(identity, DEV_INTERNAL_SECRET, ttl=3600)}
         hot = accounts[0]
 
         def http_sender(base: str, headers: dict[str, str], hot_account: str | None):  # type: ignore[no-untyped-def]
