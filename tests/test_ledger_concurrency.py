@@ -12,15 +12,23 @@ import httpx
 from tests.conftest import ServiceClient
 from tests.support.asgi import identity_headers
 
-HEADERS = identity_headers(tenant_id="ten_concurrency")
-ADMIN = identity_headers(tenant_id="ten_platform", principal_type="user", role="PLATFORM_ADMIN")
+TENANT = "ten_concurrency"
+
+
+def headers() -> dict[str, str]:
+    # Minted when used: identity tokens live a minute, and the suite runs longer than that.
+    return identity_headers(tenant_id=TENANT)
+
+
+def admin() -> dict[str, str]:
+    return identity_headers(tenant_id="ten_platform", principal_type="user", role="PLATFORM_ADMIN")
 
 
 async def account(client: httpx.AsyncClient, name: str, type_: str, **extra: Any) -> str:
     response = await client.post(
         "/ledger/accounts",
         json={"name": name, "type": type_, "currency": "usd", **extra},
-        headers=HEADERS,
+        headers=headers(),
     )
     assert response.status_code == 201, response.text
     account_id: str = response.json()["id"]
@@ -39,12 +47,12 @@ async def transfer(
                 {"account_id": credit, "amount": amount, "direction": "credit"},
             ],
         },
-        headers=HEADERS,
+        headers=headers(),
     )
 
 
 async def assert_verified(client: httpx.AsyncClient) -> None:
-    report = (await client.get("/ledger/verify", headers=ADMIN)).json()
+    report = (await client.get("/ledger/verify", headers=admin())).json()
     assert report["ok"], report["discrepancies"]
 
 
@@ -66,7 +74,7 @@ async def test_200_concurrent_debits_of_1_from_an_account_holding_100(
         assert {r.json()["error"]["code"] for r in responses if r.status_code == 402} == {
             "insufficient_funds"
         }
-        balance = (await client.get(f"/ledger/accounts/{wallet}", headers=HEADERS)).json()
+        balance = (await client.get(f"/ledger/accounts/{wallet}", headers=headers())).json()
         assert balance["balance"]["posted"] == 0
         assert balance["balance"]["available"] == 0
         assert balance["version"] == 101
@@ -101,7 +109,7 @@ async def test_random_transfers_with_a_hot_account_for_20_seconds(
         await asyncio.gather(*(worker(n) for n in range(8)))
         # Every transfer went through: no deadlock, lock timeout or retry leaked to a client.
         assert set(outcomes) == {201}, outcomes
-        listed = await client.get("/ledger/accounts?limit=100", headers=HEADERS)
+        listed = await client.get("/ledger/accounts?limit=100", headers=headers())
         balances = [a["balance"]["posted"] for a in listed.json()["data"]]
         assert len(balances) == 51
         assert sum(balances) == 0  # assets only: every debit has its credit
