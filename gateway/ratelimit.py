@@ -12,12 +12,15 @@ dead Redis for longer than its socket timeout.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from gateway.metrics import REDIS_UNAVAILABLE
 from shared.credentials import LAST_USED_HASH, REVOKED_PREFIX
@@ -95,10 +98,18 @@ class RedisGuard:
 
 
 class RateLimiter:
+    """Checks go to Redis in pipelines: every check made while the previous pipeline was in
+    flight leaves together in the next one, so a busy gateway pays one round trip (and one
+    client-library dispatch) for many requests, and an idle one waits no longer than before.
+    """
+
     def __init__(self, redis: aioredis.Redis, guard: RedisGuard, *, window_seconds: int) -> None:
         self.window_seconds = window_seconds
         self.guard = guard
-        self._script = redis.register_script(_SCRIPT)
+        self.redis = redis
+        self._sha = hashlib.sha1(_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis's script id
+        self._queue: list[tuple[list[str], list[str | int], asyncio.Future[list[int]]]] = []
+        self._flushing = False
 
     async def hit(
         self,
@@ -123,8 +134,13 @@ class RateLimiter:
             secrets.token_hex(6),
             last_used or "",
         ]
+        answer: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._queue.append((keys, args, answer))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
         try:
-            allowed, remaining, reset_ms = await self._script(keys=keys, args=args)
+            allowed, remaining, reset_ms = await answer
         except (RedisError, OSError, TimeoutError):
             self.guard.failed("rate_limit")
             return None
@@ -137,3 +153,36 @@ class RateLimiter:
             remaining=max(int(remaining), 0),
             reset_seconds=max(1, -(-int(reset_ms) // 1000)),
         )
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    results = await self._run(batch)
+                except (RedisError, OSError, TimeoutError) as exc:
+                    results = [exc] * len(batch)
+                for (_, _, answer), result in zip(batch, results, strict=True):
+                    if answer.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        answer.set_exception(result)
+                    else:
+                        answer.set_result(result)
+        finally:
+            self._flushing = False
+
+    async def _run(
+        self, batch: list[tuple[list[str], list[str | int], asyncio.Future[list[int]]]]
+    ) -> list[Any]:
+        for attempt in range(2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for keys, args, _ in batch:
+                    pipe.evalsha(self._sha, len(keys), *keys, *args)
+                results: list[Any] = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(r, NoScriptError) for r in results):
+                # A restarted Redis forgot the script: load it once, then try again.
+                await self.redis.script_load(_SCRIPT)
+                continue
+            return results
+        return results
