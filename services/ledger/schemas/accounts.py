@@ -32,7 +32,7 @@ class AccountCreateRequest(BaseModel):
     currency: Currency
     no_overdraft: bool = False
     code: Code | None = None
-    metadata: Metadata = {}
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class AccountUpdateRequest(BaseModel):

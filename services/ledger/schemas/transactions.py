@@ -47,7 +47,7 @@ class TransactionRequest(BaseModel):
 
     reference_id: Annotated[str, Field(min_length=1, max_length=255)]
     description: Annotated[str, Field(max_length=1000)] | None = None
-    metadata: Metadata = {}
+    metadata: Metadata = Field(default_factory=dict)
     entries: Annotated[list[EntryRequest], Field(min_length=2, max_length=100)]
     pending: bool = False
     expires_at: datetime | None = None

@@ -65,7 +65,7 @@ class AccountState:
         ) = values
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Leg:
     account_id: str
     direction: str
@@ -75,7 +75,8 @@ class Leg:
     param: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# Plain (not frozen) dataclasses: a batch makes thousands, and frozen ones build slowly.
+@dataclass(slots=True)
 class EntryRow:
     id: str
     transaction_id: str
@@ -88,7 +89,7 @@ class EntryRow:
     version_after: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HoldRow:
     transaction_id: str
     account_id: str
