@@ -25,11 +25,12 @@ from starlette.routing import BaseRoute, Route
 from shared.db import create_pool
 from shared.handlers import EXCEPTION_HANDLERS
 from shared.health import health, ready
+from shared.idempotency import IdempotencyMiddleware, purger
 from shared.identity import InternalIdentityMiddleware
 from shared.logging import configure_logging
 from shared.metrics import metrics_endpoint
 from shared.middleware import RequestContextMiddleware
-from shared.migrations import apply_migrations, load_migrations, migrations_dir
+from shared.migrations import migrate_database
 from shared.openapi import build_spec
 from shared.settings import DatabaseSettings, ServiceSettings
 from shared.state import STATE_KEY, AppState
@@ -66,6 +67,9 @@ def create_service_app(
     stack = [Middleware(RequestContextMiddleware, service=settings.service)]
     if require_identity:
         stack.append(Middleware(InternalIdentityMiddleware, secret=settings.internal_secret))
+    if isinstance(settings, DatabaseSettings):
+        stack.append(Middleware(IdempotencyMiddleware, body_limit=settings.max_body_bytes))
+        hooks = [*hooks, purger]
     stack.extend(middleware)
 
     return Starlette(
@@ -98,11 +102,7 @@ def _lifespan(
                 )
                 if settings.migrate_on_start:
                     async with state.pool.acquire() as conn:
-                        await apply_migrations(
-                            conn,
-                            load_migrations(migrations_dir(settings.service)),
-                            label=settings.service,
-                        )
+                        await migrate_database(conn, settings.service)
             async with _run_hooks(state, hooks):
                 log.info("started", extra={"port": settings.port})
                 yield {STATE_KEY: state}

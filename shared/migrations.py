@@ -22,8 +22,13 @@ _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Any fixed 64-bit number; every service uses the same one in its own database.
 _LOCK_KEY = 0x6D6963726F6D6967  # "micromig"
 
+# Each service's own migrations, and those every service shares (shared/sql/), are kept
+# apart: their version numbers are separate sequences.
+SERVICE_TABLE = "schema_migrations"
+SHARED_TABLE = "shared_migrations"
+
 _CREATE_TABLE = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
+CREATE TABLE IF NOT EXISTS {table} (
     version     integer PRIMARY KEY,
     name        text NOT NULL,
     checksum    text NOT NULL,
@@ -69,13 +74,14 @@ def load_migrations(directory: Path) -> list[Migration]:
 
 
 async def apply_migrations(
-    conn: Connection, migrations: list[Migration], *, label: str
+    conn: Connection, migrations: list[Migration], *, label: str, table: str = SERVICE_TABLE
 ) -> list[Migration]:
     """Apply what is pending; return what was applied. `label` names the database in errors."""
+    assert table in (SERVICE_TABLE, SHARED_TABLE)
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
-        await conn.execute(_CREATE_TABLE)
-        rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
+        await conn.execute(_CREATE_TABLE.format(table=table))
+        rows = await conn.fetch(f"SELECT version, name, checksum FROM {table}")  # noqa: S608
         applied = {row["version"]: row for row in rows}
         on_disk = {m.version: m for m in migrations}
         for version, row in sorted(applied.items()):
@@ -97,7 +103,7 @@ async def apply_migrations(
                 async with conn.transaction():
                     await conn.execute(migration.sql)
                     await conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) "
+                        f"INSERT INTO {table} (version, name, checksum) "  # noqa: S608
                         "VALUES ($1, $2, $3)",
                         migration.version,
                         migration.name,
@@ -112,9 +118,25 @@ async def apply_migrations(
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
 
 
+def shared_migrations_dir() -> Path:
+    return Path(__file__).parent / "sql"
+
+
+async def migrate_database(conn: Connection, service: str) -> list[Migration]:
+    """The service's own migrations, then the shared ones (tables `shared/` code uses)."""
+    own = await apply_migrations(conn, load_migrations(migrations_dir(service)), label=service)
+    shared = await apply_migrations(
+        conn,
+        load_migrations(shared_migrations_dir()),
+        label=f"{service} (shared)",
+        table=SHARED_TABLE,
+    )
+    return own + shared
+
+
 async def migrate_service(service: str, dsn: str) -> list[Migration]:
     conn = await asyncpg.connect(dsn)
     try:
-        return await apply_migrations(conn, load_migrations(migrations_dir(service)), label=service)
+        return await migrate_database(conn, service)
     finally:
         await conn.close()

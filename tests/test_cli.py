@@ -16,7 +16,7 @@ from cli.main import app
 from cli.stack.binaries import ensure_binaries
 from cli.stack.errors import StackError
 from cli.stack.ports import free_port
-from shared.migrations import load_migrations, migrations_dir
+from shared.migrations import load_migrations, migrations_dir, shared_migrations_dir
 from shared.settings import APPS
 from tests.conftest import CreateDb
 from tests.support.servers import PostgresHandle
@@ -57,7 +57,13 @@ async def test_db_migrate_applies_once(pg: PostgresHandle) -> None:
     finally:
         await admin.close()
     env = {"MICRO_LEDGER_DATABASE_URL": pg.dsn("cli_migrate")}
-    expected = ", ".join(m.filename for m in load_migrations(migrations_dir("ledger")))
+    expected = ", ".join(
+        m.filename
+        for m in (
+            *load_migrations(migrations_dir("ledger")),
+            *load_migrations(shared_migrations_dir()),
+        )
+    )
     first = micro("db", "migrate", "ledger", env=env)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == f"ledger: {expected}"

@@ -14,11 +14,14 @@ from shared.migrations import (
     load_migrations,
     migrate_service,
     migrations_dir,
+    shared_migrations_dir,
 )
 from shared.settings import SERVICES
 from tests.conftest import CreateDb
 from tests.support.servers import PostgresHandle
 
+# What shared/ keeps in every service's database, and the two bookkeeping tables.
+SHARED_TABLES = {"idempotency_keys", "schema_migrations", "shared_migrations"}
 EXPECTED_TABLES = {
     "auth": {"tenants", "users", "sessions", "refresh_tokens", "api_keys", "signing_keys"},
     "payments": {"payment_intents"},
@@ -48,7 +51,11 @@ async def test_every_migration_gives_the_expected_schema(pg: PostgresHandle, ser
     dsn = await fresh_database(pg, f"m_schema_{service}")
     applied = await migrate_service(service, dsn)
     assert [m.filename for m in applied] == [
-        m.filename for m in load_migrations(migrations_dir(service))
+        m.filename
+        for m in (
+            *load_migrations(migrations_dir(service)),
+            *load_migrations(shared_migrations_dir()),
+        )
     ]
     conn = await asyncpg.connect(dsn)
     try:
@@ -58,7 +65,7 @@ async def test_every_migration_gives_the_expected_schema(pg: PostgresHandle, ser
         }
     finally:
         await conn.close()
-    assert tables == EXPECTED_TABLES[service] | {"schema_migrations"}
+    assert tables == EXPECTED_TABLES[service] | SHARED_TABLES
 
 
 async def test_applying_twice_changes_nothing(pg: PostgresHandle, create_db: CreateDb) -> None:

@@ -411,3 +411,18 @@ def silent_server() -> Iterator[int]:
         for conn in held:
             conn.close()
         listener.close()
+
+
+class TestIdempotency:
+    def test_a_key_replays_through_the_gateway(self, gw: httpx.Client) -> None:
+        owner = register(gw)
+        secret = create_key(gw, owner)["secret"]
+        headers = {**key_headers(secret), "Idempotency-Key": "create-cash-1"}
+        body = {"name": "cash", "type": "asset", "currency": "usd"}
+        first = gw.post("/ledger/accounts", json=body, headers=headers)
+        again = gw.post("/ledger/accounts", json=body, headers=headers)
+        assert (first.status_code, again.status_code) == (201, 201)
+        assert again.json()["id"] == first.json()["id"]
+        assert again.headers["idempotent-replayed"] == "true"
+        listed = gw.get("/ledger/accounts", headers=key_headers(secret)).json()["data"]
+        assert len(listed) == 1

@@ -1,0 +1,327 @@
+"""`Idempotency-Key` for every mutating endpoint of every service (DESIGN §7).
+
+The first result for a key (scoped to tenant and mode) is stored and replayed, with
+`Idempotent-Replayed: true`, for at least 24 hours. The same key with another request is an
+`idempotency_error`; the same key while the first request still runs is 409
+`idempotency_key_in_use`. A request refused by validation began nothing, so its result is
+not stored and the key stays free. Public doors (no tenant) are left alone: strangers must
+not share answers.
+
+A process that dies mid-request leaves its key claimed; after `STALE_AFTER` another request
+may take it over and run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.db import Connection, Pool
+from shared.errors import ConflictError, IdempotencyError, InvalidRequestError
+from shared.identity import Identity
+from shared.responses import error_response
+from shared.state import STATE_KEY, AppState
+
+log = logging.getLogger("micro.idempotency")
+
+HEADER = b"idempotency-key"
+REPLAYED = (b"idempotent-replayed", b"true")
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+STALE_AFTER = timedelta(minutes=5)
+KEEP_FOR = timedelta(hours=24)
+# Refusals that happen before anything runs: not stored, so the key can be used again.
+_VALIDATION_CODES = frozenset(
+    {
+        "parameter_missing",
+        "parameter_invalid",
+        "parameter_unknown",
+        "invalid_json",
+        "invalid_form",
+        "unsupported_media_type",
+        "payload_too_large",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRef:
+    tenant_id: str
+    livemode: bool
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    status: int
+    content_type: str | None
+    body: bytes
+
+
+# -- storage (the only SQL of this module) ---------------------------------------------------
+
+
+async def claim(conn: Connection, ref: KeyRef, request_hash: str) -> str | Stored:
+    """'run' (ours now), 'mismatch', 'in_flight', or the stored result to replay."""
+    tenant_id, livemode, key = ref.tenant_id, ref.livemode, ref.key
+    inserted = await conn.fetchval(
+        "INSERT INTO idempotency_keys (tenant_id, livemode, key, request_hash) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+        tenant_id,
+        livemode,
+        key,
+        request_hash,
+    )
+    if inserted:
+        return "run"
+    row = await conn.fetchrow(
+        "SELECT request_hash, status, response_status, response_type, response_body, "
+        "locked_at < now() - $4::interval AS stale "
+        "FROM idempotency_keys WHERE tenant_id = $1 AND livemode = $2 AND key = $3",
+        tenant_id,
+        livemode,
+        key,
+        STALE_AFTER,
+    )
+    if row is None:  # purged or released between the two statements
+        return await claim(conn, ref, request_hash)
+    if row["request_hash"] != request_hash:
+        return "mismatch"
+    if row["status"] == "done":
+        return Stored(row["response_status"], row["response_type"], bytes(row["response_body"]))
+    if row["stale"]:
+        taken = await conn.fetchval(
+            "UPDATE idempotency_keys SET locked_at = now() WHERE tenant_id = $1 "
+            "AND livemode = $2 AND key = $3 AND status = 'in_flight' "
+            "AND locked_at < now() - $4::interval RETURNING true",
+            tenant_id,
+            livemode,
+            key,
+            STALE_AFTER,
+        )
+        if taken:
+            return "run"
+    return "in_flight"
+
+
+async def finish(conn: Connection, ref: KeyRef, stored: Stored | None) -> None:
+    """Store the result, or (None) release the key as if it had never been used."""
+    tenant_id, livemode, key = ref.tenant_id, ref.livemode, ref.key
+    if stored is None:
+        await conn.execute(
+            "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND livemode = $2 AND key = $3",
+            tenant_id,
+            livemode,
+            key,
+        )
+        return
+    await conn.execute(
+        "UPDATE idempotency_keys SET status = 'done', response_status = $4, "
+        "response_type = $5, response_body = $6 "
+        "WHERE tenant_id = $1 AND livemode = $2 AND key = $3",
+        tenant_id,
+        livemode,
+        key,
+        stored.status,
+        stored.content_type,
+        stored.body,
+    )
+
+
+async def purge(pool: Pool, *, older_than: timedelta = KEEP_FOR) -> int:
+    status = await pool.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - $1::interval", older_than
+    )
+    return int(status.split()[-1])
+
+
+# -- the middleware --------------------------------------------------------------------------
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp, *, body_limit: int) -> None:
+        self.app = app
+        self.body_limit = body_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        key = _key(scope)
+        identity = scope.get("micro.identity")
+        if (
+            key is None
+            or scope["method"] not in MUTATING
+            or not isinstance(identity, Identity)
+            or identity.tenant_id is None
+        ):
+            await self.app(scope, receive, send)
+            return
+        if not 1 <= len(key) <= 255:
+            await error_response(
+                InvalidRequestError(
+                    "Idempotency-Key must be 1 to 255 characters.", param="Idempotency-Key"
+                )
+            )(scope, receive, send)
+            return
+        body, complete = await _read(receive, self.body_limit)
+        if not complete:  # too large: let the endpoint refuse it, without a key
+            await self.app(scope, _replay(body, receive), send)
+            return
+        state: AppState = scope["state"][STATE_KEY]
+        ref = KeyRef(identity.tenant_id, identity.livemode, key)
+        async with state.db.acquire() as conn:
+            outcome = await claim(conn, ref, _hash(scope, body))
+        if isinstance(outcome, Stored):
+            await _send_stored(outcome, send)
+            return
+        if outcome == "mismatch":
+            await error_response(
+                IdempotencyError(
+                    "Keys for idempotent requests can only be used with the same parameters "
+                    "they were first used with.",
+                    code="idempotency_key_reused",
+                )
+            )(scope, receive, send)
+            return
+        if outcome == "in_flight":
+            await error_response(
+                ConflictError(
+                    "A request with this Idempotency-Key is still being processed; retry shortly.",
+                    code="idempotency_key_in_use",
+                )
+            )(scope, receive, send)
+            return
+        await self._run(scope, body, receive, send, state, ref)
+
+    async def _run(
+        self,
+        scope: Scope,
+        body: bytes,
+        receive: Receive,
+        send: Send,
+        state: AppState,
+        ref: KeyRef,
+    ) -> None:
+        status = 500
+        content_type: str | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, content_type
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name == b"content-type":
+                        content_type = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        stored: Stored | None = None
+        try:
+            await self.app(scope, _replay(body, receive), capture)
+            response = b"".join(chunks)
+            if not _began_nothing(status, response):
+                stored = Stored(status, content_type, response)
+        finally:
+            # Shielded: a client that hangs up must not leave the key claimed.
+            await asyncio.shield(_finish(state.db, ref, stored))
+
+
+async def _finish(pool: Pool, ref: KeyRef, stored: Stored | None) -> None:
+    try:
+        async with pool.acquire() as conn:
+            await finish(conn, ref, stored)
+    except Exception:  # the key stays claimed; it becomes takeable after STALE_AFTER
+        log.exception("could not record the idempotent result")
+
+
+def _key(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == HEADER:
+            return str(value.decode("latin-1")).strip()
+    return None
+
+
+def _hash(scope: Scope, body: bytes) -> str:
+    digest = hashlib.sha256()
+    digest.update(scope["method"].encode())
+    digest.update(b"\0" + scope["path"].encode() + b"\0")
+    digest.update(scope.get("query_string", b"") + b"\0")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+async def _read(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        chunks.append(chunk)
+        if size > limit:
+            return b"".join(chunks), False
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _began_nothing(status: int, body: bytes) -> bool:
+    if status not in (400, 413, 415):
+        return False
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        return json.loads(body)["error"]["code"] in _VALIDATION_CODES
+    return False
+
+
+async def _send_stored(stored: Stored, send: Send) -> None:
+    headers = [(b"content-length", str(len(stored.body)).encode()), REPLAYED]
+    if stored.content_type:
+        headers.append((b"content-type", stored.content_type.encode("latin-1")))
+    await send({"type": "http.response.start", "status": stored.status, "headers": headers})
+    await send({"type": "http.response.body", "body": stored.body})
+
+
+@asynccontextmanager
+async def purger(state: AppState, *, every: float = 3600.0) -> AsyncIterator[None]:
+    """Hourly, drop results older than KEEP_FOR."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await purge(state.db)
+            except Exception:  # tried again next hour
+                log.exception("idempotency purge failed")
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,185 @@
+"""Idempotency-Key on every mutating endpoint (DESIGN §7), through a real service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.ledger.settings import LedgerSettings
+from shared.app import create_service_app
+from shared.idempotency import _hash, purge
+from shared.ids import new_id
+from shared.responses import json_response
+from tests.conftest import CreateDb, ServiceClient
+from tests.support.asgi import identity_headers, serve_in_process
+
+
+def headers(key: str | None, tenant: str = "ten_idem", livemode: bool = False) -> dict[str, str]:
+    base = identity_headers(tenant_id=tenant, livemode=livemode)
+    return {**base, "Idempotency-Key": key} if key else base
+
+
+ACCOUNT = {"name": "cash", "type": "asset", "currency": "usd"}
+
+
+async def test_the_same_request_twice_runs_once(service_client: ServiceClient) -> None:
+    async with service_client("ledger") as client:
+        first = await client.post("/ledger/accounts", json=ACCOUNT, headers=headers("k1"))
+        again = await client.post("/ledger/accounts", json=ACCOUNT, headers=headers("k1"))
+        listed = await client.get("/ledger/accounts", headers=headers(None))
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert len(listed.json()["data"]) == 1
+
+
+async def test_the_same_key_with_other_parameters_is_an_idempotency_error(
+    service_client: ServiceClient,
+) -> None:
+    async with service_client("ledger") as client:
+        await client.post("/ledger/accounts", json=ACCOUNT, headers=headers("k2"))
+        other = await client.post(
+            "/ledger/accounts", json={**ACCOUNT, "name": "bank"}, headers=headers("k2")
+        )
+    assert other.status_code == 400
+    error = other.json()["error"]
+    assert (error["type"], error["code"]) == ("idempotency_error", "idempotency_key_reused")
+
+
+async def test_validation_failures_are_not_stored(service_client: ServiceClient) -> None:
+    async with service_client("ledger") as client:
+        bad = await client.post(
+            "/ledger/accounts", json={**ACCOUNT, "currency": "xyz"}, headers=headers("k3")
+        )
+        good = await client.post("/ledger/accounts", json=ACCOUNT, headers=headers("k3"))
+    assert bad.status_code == 400
+    assert good.status_code == 201
+    assert "idempotent-replayed" not in good.headers
+
+
+async def test_errors_after_execution_began_are_stored(service_client: ServiceClient) -> None:
+    async with service_client("ledger") as client:
+        missing = "/ledger/accounts/acc_nothing_here"
+        first = await client.post(missing, json={"name": "x"}, headers=headers("k4"))
+        again = await client.post(missing, json={"name": "x"}, headers=headers("k4"))
+    assert first.status_code == again.status_code == 404
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_keys_are_scoped_to_tenant_and_mode(service_client: ServiceClient) -> None:
+    async with service_client("ledger") as client:
+        statuses = [
+            (await client.post("/ledger/accounts", json=ACCOUNT, headers=h)).headers.get(
+                "idempotent-replayed"
+            )
+            for h in (
+                headers("shared-key", tenant="ten_a"),
+                headers("shared-key", tenant="ten_b"),
+                headers("shared-key", tenant="ten_a", livemode=True),
+            )
+        ]
+    assert statuses == [None, None, None]
+
+
+async def test_without_a_key_nothing_is_deduplicated(service_client: ServiceClient) -> None:
+    async with service_client("ledger") as client:
+        for _ in range(2):
+            await client.post("/ledger/accounts", json=ACCOUNT, headers=headers(None))
+        listed = await client.get("/ledger/accounts", headers=headers(None))
+    assert len(listed.json()["data"]) == 2
+
+
+async def test_an_overlong_key_is_refused(service_client: ServiceClient) -> None:
+    async with service_client("ledger") as client:
+        response = await client.post("/ledger/accounts", json=ACCOUNT, headers=headers("k" * 256))
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "Idempotency-Key"
+
+
+@pytest.fixture
+async def slow_client(redis_url: str, create_db: CreateDb) -> AsyncIterator[httpx.AsyncClient]:
+    """A service whose one endpoint takes a moment, and counts how often it ran."""
+    runs: list[str] = []
+
+    async def slow(request: Request) -> JSONResponse:
+        await asyncio.sleep(0.3)
+        runs.append(new_id("run"))
+        return json_response({"runs": len(runs)}, status=201)
+
+    settings = LedgerSettings(redis_url=redis_url, database_url=await create_db("ledger"))
+    app = create_service_app(settings, [Route("/slow", slow, methods=["POST"])], title="slow")
+    async with serve_in_process(app) as client:
+        yield client
+
+
+async def test_twenty_concurrent_identical_requests_run_once(
+    slow_client: httpx.AsyncClient,
+) -> None:
+    responses = await asyncio.gather(
+        *(slow_client.post("/slow", json={"a": 1}, headers=headers("burst")) for _ in range(20))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 19
+    conflicts = [r.json()["error"]["code"] for r in responses if r.status_code == 409]
+    assert set(conflicts) == {"idempotency_key_in_use"}
+    replay = await slow_client.post("/slow", json={"a": 1}, headers=headers("burst"))
+    assert replay.json() == {"runs": 1}
+    assert replay.headers["idempotent-replayed"] == "true"
+
+
+async def test_a_stale_claim_can_be_taken_over(
+    service_client: ServiceClient, create_db: CreateDb
+) -> None:
+    dsn = await create_db("ledger")
+    body = json.dumps(ACCOUNT).encode()
+    request_hash = _hash({"method": "POST", "path": "/ledger/accounts"}, body)
+    conn = await asyncpg.connect(dsn)
+    try:
+        # The same request's earlier run died holding the key.
+        for minutes_ago, key in ((10, "orphan"), (1, "busy")):
+            await conn.execute(
+                "INSERT INTO idempotency_keys (tenant_id, livemode, key, request_hash, "
+                "locked_at) VALUES ('ten_idem', false, $1, $2, now() - $3::interval)",
+                key,
+                request_hash,
+                timedelta(minutes=minutes_ago),
+            )
+    finally:
+        await conn.close()
+    async with service_client("ledger", database_url=dsn) as client:
+        as_json = {"Content-Type": "application/json"}
+        orphan = await client.post(
+            "/ledger/accounts", content=body, headers={**as_json, **headers("orphan")}
+        )
+        busy = await client.post(
+            "/ledger/accounts", content=body, headers={**as_json, **headers("busy")}
+        )
+    assert orphan.status_code == 201  # taken over after five minutes
+    assert busy.status_code == 409  # a minute old: still presumed running
+
+
+async def test_results_are_purged_after_their_time(
+    service_client: ServiceClient, create_db: CreateDb
+) -> None:
+    dsn = await create_db("ledger")
+    async with service_client("ledger", database_url=dsn) as client:
+        await client.post("/ledger/accounts", json=ACCOUNT, headers=headers("old"))
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    assert pool is not None
+    try:
+        assert await purge(pool) == 0  # younger than a day: kept
+        await pool.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+        assert await purge(pool, older_than=timedelta(hours=24)) == 1
+    finally:
+        await pool.close()
