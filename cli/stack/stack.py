@@ -61,6 +61,7 @@ class Stack:
             env[f"MICRO_{service.upper()}_DATABASE_URL"] = self.dsn(service)
             url = f"http://127.0.0.1:{self.settings.http_ports[service]}"
             env[f"MICRO_GATEWAY_{service.upper()}_URL"] = url
+        env["MICRO_PAYMENTS_LEDGER_URL"] = f"http://127.0.0.1:{self.settings.http_ports['ledger']}"
         return env
 
     def dsn(self, service: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
@@ -11,11 +13,85 @@ from shared.pagination import ListParams
 from shared.scoped import ScopedTable
 
 _INTENT_COLUMNS = """
-    id, tenant_id, livemode, amount, amount_received, currency, status, capture_method,
-    provider, payment_method, description, metadata::text AS metadata, created_at
+    id, tenant_id, livemode, amount, amount_capturable, amount_received, currency, status,
+    capture_method, provider, payment_method, description, metadata::text AS metadata,
+    receipt_email, wallet_id, last_payment_error::text AS last_payment_error,
+    next_action::text AS next_action, cancellation_reason, canceled_at, created_at
 """
+# The columns a state change may set; jsonb ones take JSON text.
+_UPDATABLE = {
+    "amount": "",
+    "amount_capturable": "",
+    "amount_received": "",
+    "currency": "",
+    "status": "",
+    "payment_method": "",
+    "description": "",
+    "metadata": "::jsonb",
+    "receipt_email": "",
+    "last_payment_error": "::jsonb",
+    "next_action": "::jsonb",
+    "cancellation_reason": "",
+    "canceled_at": "",
+}
 
 _TABLE = ScopedTable("payment_intents", _INTENT_COLUMNS)
+
+
+async def insert_intent(conn: Connection, **values: Any) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO payment_intents (id, tenant_id, livemode, amount, currency, status,
+            capture_method, provider, payment_method, description, metadata, receipt_email,
+            wallet_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13)
+        RETURNING {_INTENT_COLUMNS}
+        """,
+        values["id"],
+        values["tenant_id"],
+        values["livemode"],
+        values["amount"],
+        values["currency"],
+        values["status"],
+        values["capture_method"],
+        values["provider"],
+        values["payment_method"],
+        values["description"],
+        json.dumps(values["metadata"]),
+        values["receipt_email"],
+        values["wallet_id"],
+    )
+    assert row is not None
+    return row
+
+
+async def lock_intent(
+    conn: Connection, *, tenant_id: str, livemode: bool, intent_id: str
+) -> asyncpg.Record | None:
+    """The intent, locked: one state change at a time."""
+    return await conn.fetchrow(
+        f"SELECT {_INTENT_COLUMNS} FROM payment_intents "
+        "WHERE id = $1 AND tenant_id = $2 AND livemode = $3 FOR UPDATE",
+        intent_id,
+        tenant_id,
+        livemode,
+    )
+
+
+async def update_intent(conn: Connection, intent_id: str, **changes: Any) -> asyncpg.Record:
+    assigns = []
+    values: list[Any] = [intent_id]
+    for name, value in changes.items():
+        cast = _UPDATABLE[name]  # KeyError for a column that may not change
+        values.append(json.dumps(value) if cast and value is not None else value)
+        assigns.append(f"{name} = ${len(values)}{cast}")
+    row = await conn.fetchrow(
+        f"UPDATE payment_intents SET {', '.join(assigns)}, updated_at = now() "
+        f"WHERE id = $1 RETURNING {_INTENT_COLUMNS}",
+        *values,
+    )
+    assert row is not None
+    return row
 
 
 async def list_payment_intents(
@@ -28,3 +104,55 @@ async def get_payment_intent(
     conn: Connection, *, tenant_id: str, livemode: bool, intent_id: str
 ) -> asyncpg.Record | None:
     return await _TABLE.get(conn, tenant_id=tenant_id, livemode=livemode, row_id=intent_id)
+
+
+# -- the ledger outbox -----------------------------------------------------------------------
+
+
+async def insert_outbox(
+    conn: Connection,
+    *,
+    outbox_id: str,
+    tenant_id: str,
+    livemode: bool,
+    reference_id: str,
+    body: dict[str, Any],
+) -> None:
+    await conn.execute(
+        "INSERT INTO ledger_outbox (id, tenant_id, livemode, reference_id, body) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (reference_id) DO NOTHING",
+        outbox_id,
+        tenant_id,
+        livemode,
+        reference_id,
+        json.dumps(body),
+    )
+
+
+async def next_due(conn: Connection) -> asyncpg.Record | None:
+    """One unposted row whose time has come, locked; other relays skip it."""
+    return await conn.fetchrow(
+        """
+        SELECT id, tenant_id, livemode, reference_id, body::text AS body, attempts
+        FROM ledger_outbox WHERE posted_at IS NULL AND next_attempt <= now()
+        ORDER BY next_attempt LIMIT 1 FOR UPDATE SKIP LOCKED
+        """
+    )
+
+
+async def mark_posted(conn: Connection, outbox_id: str) -> None:
+    await conn.execute("UPDATE ledger_outbox SET posted_at = now() WHERE id = $1", outbox_id)
+
+
+async def mark_failed(conn: Connection, outbox_id: str, *, error: str, delay: float) -> None:
+    await conn.execute(
+        "UPDATE ledger_outbox SET attempts = attempts + 1, last_error = $2, "
+        "next_attempt = now() + make_interval(secs => $3) WHERE id = $1",
+        outbox_id,
+        error[:1000],
+        delay,
+    )
+
+
+async def unposted(conn: Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM ledger_outbox WHERE posted_at IS NULL"))

@@ -1,13 +1,15 @@
-"""Request and response models of the payments API."""
+"""Request and response models of the payments API (Stripe's PaymentIntents shape)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
+from services.payments.providers.simulator import KNOWN_METHODS
+from shared.money import MAX_AMOUNT, Currency, WholeNumber
 from shared.timeutil import unix
 
 PaymentIntentStatus = Literal[
@@ -20,12 +22,64 @@ PaymentIntentStatus = Literal[
     "canceled",
 ]
 CaptureMethod = Literal["automatic", "manual"]
+# Stripe's largest charge is eight digits of minor units; the same bound here.
+PaymentAmount = Annotated[WholeNumber, Field(gt=0, le=99_999_999)]
+Metadata = Annotated[dict[str, str], Field(max_length=50)]
+CancellationReason = Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"]
+
+
+def _known_method(value: str) -> str:
+    if value not in KNOWN_METHODS:
+        raise ValueError(f"no such payment method {value!r} (test methods: pm_card_visa, ...)")
+    return value
+
+
+PaymentMethod = Annotated[str, AfterValidator(_known_method)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CreateIntentRequest(_Request):
+    amount: PaymentAmount
+    currency: Currency
+    description: Annotated[str, Field(max_length=1000)] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    receipt_email: EmailStr | None = None
+    provider: Literal["simulator"] = "simulator"
+    payment_method: PaymentMethod | None = None
+    confirm: bool = False
+    capture_method: CaptureMethod = "automatic"
+    wallet_id: Annotated[str, Field(max_length=100)] | None = None
+
+
+class UpdateIntentRequest(_Request):
+    amount: PaymentAmount | None = None
+    currency: Currency | None = None
+    description: Annotated[str, Field(max_length=1000)] | None = None
+    metadata: Metadata | None = None
+    receipt_email: EmailStr | None = None
+    payment_method: PaymentMethod | None = None
+
+
+class ConfirmIntentRequest(_Request):
+    payment_method: PaymentMethod | None = None
+
+
+class CancelIntentRequest(_Request):
+    cancellation_reason: CancellationReason | None = None
+
+
+class CaptureIntentRequest(_Request):
+    amount_to_capture: Annotated[WholeNumber, Field(gt=0, le=MAX_AMOUNT)] | None = None
 
 
 class PaymentIntent(BaseModel):
     id: str
     object: Literal["payment_intent"] = "payment_intent"
     amount: int
+    amount_capturable: int
     amount_received: int
     currency: str
     status: PaymentIntentStatus
@@ -34,6 +88,12 @@ class PaymentIntent(BaseModel):
     payment_method: str | None
     description: str | None
     metadata: dict[str, Any]
+    receipt_email: str | None
+    wallet_id: str | None
+    last_payment_error: dict[str, Any] | None
+    next_action: dict[str, Any] | None
+    cancellation_reason: str | None
+    canceled_at: int | None
     livemode: bool
     created: int
 
@@ -42,6 +102,7 @@ class PaymentIntent(BaseModel):
         return cls(
             id=row["id"],
             amount=row["amount"],
+            amount_capturable=row["amount_capturable"],
             amount_received=row["amount_received"],
             currency=row["currency"],
             status=row["status"],
@@ -50,6 +111,16 @@ class PaymentIntent(BaseModel):
             payment_method=row["payment_method"],
             description=row["description"],
             metadata=json.loads(row["metadata"]),
+            receipt_email=row["receipt_email"],
+            wallet_id=row["wallet_id"],
+            last_payment_error=_json(row["last_payment_error"]),
+            next_action=_json(row["next_action"]),
+            cancellation_reason=row["cancellation_reason"],
+            canceled_at=unix(row["canceled_at"]) if row["canceled_at"] else None,
             livemode=row["livemode"],
             created=unix(row["created_at"]),
         )
+
+
+def _json(value: str | None) -> dict[str, Any] | None:
+    return json.loads(value) if value else None

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
-from shared.settings import DatabaseSettings
+from shared.settings import HTTP_PORTS, DatabaseSettings
 
 
 class PaymentsSettings(DatabaseSettings):
     service = "payments"
+
+    # The ledger service, called directly with an internal identity (never via the gateway).
+    ledger_url: str = f"http://127.0.0.1:{HTTP_PORTS['ledger']}"
+    # Seconds between outbox relay rounds (a commit also wakes it at once).
+    relay_interval: float = 1.0
+    ledger_timeout: float = 10.0

@@ -1,0 +1,40 @@
+"""The built-in simulator: outcomes chosen by Stripe's test payment methods."""
+
+from __future__ import annotations
+
+from services.payments.providers.base import Outcome
+
+_DECLINES: dict[str, tuple[str, str]] = {
+    "pm_card_chargeDeclined": ("generic_decline", "Your card was declined."),
+    "pm_card_visa_chargeDeclinedInsufficientFunds": (
+        "insufficient_funds",
+        "Your card has insufficient funds.",
+    ),
+    "pm_card_chargeDeclinedExpiredCard": ("expired_card", "Your card has expired."),
+    "pm_card_chargeDeclinedIncorrectCvc": (
+        "incorrect_cvc",
+        "Your card's security code is incorrect.",
+    ),
+    "pm_card_chargeDeclinedFraudulent": ("fraudulent", "Your card was declined."),
+}
+_APPROVED = frozenset({"pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_us"})
+_ACTION = frozenset({"pm_card_authenticationRequired", "pm_card_threeDSecure2Required"})
+
+KNOWN_METHODS = frozenset({*_DECLINES, *_APPROVED, *_ACTION})
+
+
+class Simulator:
+    name = "simulator"
+
+    async def authorize(
+        self, *, intent_id: str, amount: int, currency: str, payment_method: str
+    ) -> Outcome:
+        if payment_method in _DECLINES:
+            code, message = _DECLINES[payment_method]
+            return Outcome("declined", decline_code=code, message=message)
+        if payment_method in _ACTION:
+            return Outcome(
+                "action_required",
+                redirect_url=f"/webhooks/simulator/authenticate/{intent_id}",
+            )
+        return Outcome("authorized")

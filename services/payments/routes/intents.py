@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.payments.providers.simulator import Simulator
+from services.payments.schemas import (
+    CancelIntentRequest,
+    CaptureIntentRequest,
+    ConfirmIntentRequest,
+    CreateIntentRequest,
+    PaymentIntent,
+    UpdateIntentRequest,
+)
+from services.payments.service import intents
+from services.payments.service.intents import Result
+from services.payments.service.ledger_relay import relay_of
+from shared.body import parse
+from shared.db import Connection, transaction
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.pagination import list_body, list_params
+from shared.responses import json_response
+from shared.state import app_state
+
+PROVIDER = Simulator()
+
+
+async def _commit(request: Request, work: Callable[[Connection], Awaitable[Result]]) -> Result:
+    """Run a state change in one transaction; then wake the relay, then raise a decline."""
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        result = await work(conn)
+    if result.owes_ledger:
+        relay_of(state).wake()
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+@documented(request=CreateIntentRequest, response=PaymentIntent, tags=["payments"])
+async def create_intent(request: Request) -> JSONResponse:
+    """Create a PaymentIntent (and confirm it at once with `confirm: true`)."""
+    body = await parse(request, CreateIntentRequest)
+    identity = identity_of(request)
+    result = await _commit(
+        request, lambda conn: intents.create_intent(conn, identity, body, PROVIDER)
+    )
+    return json_response(result.intent.model_dump())
+
+
+async def list_intents(request: Request) -> JSONResponse:
+    """List PaymentIntents, newest first."""
+    params = list_params(request)
+    async with transaction(app_state(request).db) as conn:
+        found, has_more = await intents.list_intents(conn, identity_of(request), params=params)
+    return json_response(
+        list_body([i.model_dump() for i in found], has_more=has_more, url=request.url.path)
+    )
+
+
+@documented(response=PaymentIntent, tags=["payments"])
+async def get_intent(request: Request) -> JSONResponse:
+    """Retrieve a PaymentIntent."""
+    async with transaction(app_state(request).db) as conn:
+        intent = await intents.get_intent(conn, identity_of(request), _id(request))
+    return json_response(intent.model_dump())
+
+
+@documented(request=UpdateIntentRequest, response=PaymentIntent, tags=["payments"])
+async def update_intent(request: Request) -> JSONResponse:
+    """Update a PaymentIntent before it is confirmed."""
+    body = await parse(request, UpdateIntentRequest)
+    identity = identity_of(request)
+    result = await _commit(
+        request, lambda conn: intents.update_intent(conn, identity, _id(request), body)
+    )
+    return json_response(result.intent.model_dump())
+
+
+@documented(request=ConfirmIntentRequest, response=PaymentIntent, tags=["payments"])
+async def confirm_intent(request: Request) -> JSONResponse:
+    """Confirm: the provider is asked to take the money."""
+    body = await parse(request, ConfirmIntentRequest)
+    identity = identity_of(request)
+    result = await _commit(
+        request,
+        lambda conn: intents.confirm_intent(conn, identity, _id(request), body, PROVIDER),
+    )
+    return json_response(result.intent.model_dump())
+
+
+@documented(request=CancelIntentRequest, response=PaymentIntent, tags=["payments"])
+async def cancel_intent(request: Request) -> JSONResponse:
+    """Cancel an unfinished PaymentIntent."""
+    body = await parse(request, CancelIntentRequest)
+    identity = identity_of(request)
+    result = await _commit(
+        request, lambda conn: intents.cancel_intent(conn, identity, _id(request), body)
+    )
+    return json_response(result.intent.model_dump())
+
+
+@documented(request=CaptureIntentRequest, response=PaymentIntent, tags=["payments"])
+async def capture_intent(request: Request) -> JSONResponse:
+    """Capture a PaymentIntent in requires_capture, in full or in part."""
+    body = await parse(request, CaptureIntentRequest)
+    identity = identity_of(request)
+    result = await _commit(
+        request, lambda conn: intents.capture_intent(conn, identity, _id(request), body)
+    )
+    return json_response(result.intent.model_dump())
+
+
+def _id(request: Request) -> str:
+    return str(request.path_params["intent_id"])
+
+
+_BASE = "/payments/payment_intents"
+routes = [
+    Route(_BASE, create_intent, methods=["POST"]),
+    Route(_BASE, list_intents, methods=["GET"]),
+    Route(_BASE + "/{intent_id}", get_intent, methods=["GET"]),
+    Route(_BASE + "/{intent_id}", update_intent, methods=["POST"]),
+    Route(_BASE + "/{intent_id}/confirm", confirm_intent, methods=["POST"]),
+    Route(_BASE + "/{intent_id}/cancel", cancel_intent, methods=["POST"]),
+    Route(_BASE + "/{intent_id}/capture", capture_intent, methods=["POST"]),
+]

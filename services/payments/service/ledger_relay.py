@@ -1,0 +1,135 @@
+"""Carries the outbox to the ledger until the ledger acknowledges each posting.
+
+A row is posted with its reference (the intent id), so a retry after a crash, a timeout or
+a lost answer can never post twice: the ledger replays the original instead. The accounts
+a posting names are created on first use (by code, which is idempotent too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from services.payments import repository
+from services.payments.service.intents import balance_code, clearing_code
+from services.payments.settings import PaymentsSettings
+from shared.db import Pool, transaction
+from shared.identity import Identity, mint
+from shared.state import AppState
+
+log = logging.getLogger("micro.payments.ledger_relay")
+
+RELAY_KEY = "ledger_relay"
+_MAX_DELAY = 300.0
+
+
+class LedgerUnavailable(Exception):
+    pass
+
+
+class LedgerRelay:
+    def __init__(self, pool: Pool, http: aiohttp.ClientSession, settings: PaymentsSettings) -> None:
+        self.pool = pool
+        self.http = http
+        self.settings = settings
+        self._wake = asyncio.Event()
+        self._accounts_ready: set[tuple[str, bool, str]] = set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.relay_interval)
+            self._wake.clear()
+            try:
+                while await self.relay_one():
+                    pass
+            except (OSError, asyncpg.PostgresError):  # the database is away: next round
+                log.warning("ledger relay round failed", exc_info=True)
+
+    async def relay_one(self) -> bool:
+        """Post the next due row; False when none is due."""
+        async with transaction(self.pool) as conn:
+            row = await repository.next_due(conn)
+            if row is None:
+                return False
+            try:
+                await self._post(row["tenant_id"], row["livemode"], json.loads(row["body"]))
+            except (LedgerUnavailable, aiohttp.ClientError, TimeoutError) as exc:
+                delay = min(_MAX_DELAY, 0.5 * 2 ** row["attempts"])
+                await repository.mark_failed(conn, row["id"], error=str(exc), delay=delay)
+                log.warning(
+                    "ledger posting failed; will retry",
+                    extra={"reference_id": row["reference_id"], "retry_in": delay},
+                )
+                return False
+            await repository.mark_posted(conn, row["id"])
+            return True
+
+    async def _post(self, tenant_id: str, livemode: bool, body: dict[str, Any]) -> None:
+        identity = Identity(
+            principal="payments", principal_type="service", tenant_id=tenant_id, livemode=livemode
+        )
+        headers = {"X-Micro-Identity": mint(identity, self.settings.internal_secret)}
+        currency = body["entries"][0]["account_id"].rsplit(".", 1)[-1]
+        await self._ensure_accounts(tenant_id, livemode, currency, headers)
+        status, answer = await self._call("POST", "/ledger/transactions", body, headers)
+        if status not in (200, 201):
+            raise LedgerUnavailable(f"ledger answered {status}: {answer}")
+
+    async def _ensure_accounts(
+        self, tenant_id: str, livemode: bool, currency: str, headers: dict[str, str]
+    ) -> None:
+        key = (tenant_id, livemode, currency)
+        if key in self._accounts_ready:
+            return
+        for code, kind, name in (
+            (clearing_code(currency), "asset", f"Payments clearing ({currency})"),
+            (balance_code(currency), "liability", f"Tenant balance ({currency})"),
+        ):
+            account = {"name": name, "type": kind, "currency": currency, "code": code}
+            status, answer = await self._call("POST", "/ledger/accounts", account, headers)
+            if status != 201 and not (status == 409 and "code_taken" in answer):
+                raise LedgerUnavailable(f"ledger answered {status} creating {code}: {answer}")
+        self._accounts_ready.add(key)
+
+    async def _call(
+        self, method: str, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, str]:
+        timeout = aiohttp.ClientTimeout(total=self.settings.ledger_timeout)
+        async with self.http.request(
+            method, f"{self.settings.ledger_url}{path}", json=body, headers=headers, timeout=timeout
+        ) as response:
+            return response.status, await response.text()
+
+
+@asynccontextmanager
+async def ledger_relay(state: AppState) -> AsyncIterator[None]:
+    settings = state.settings
+    assert isinstance(settings, PaymentsSettings)
+    async with aiohttp.ClientSession() as http:
+        relay = LedgerRelay(state.db, http, settings)
+        state.extras[RELAY_KEY] = relay
+        task = asyncio.create_task(relay.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def relay_of(state: AppState) -> LedgerRelay:
+    relay = state.extras[RELAY_KEY]
+    assert isinstance(relay, LedgerRelay)
+    return relay

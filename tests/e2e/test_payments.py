@@ -1,0 +1,107 @@
+"""Payments through the gateway, and the money landing in the ledger exactly once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.accounts import create_key, key_headers, register
+from tests.e2e.stack import RunningStack
+
+pytestmark = pytest.mark.e2e
+
+
+def balance(gw: httpx.Client, secret: str, code: str) -> dict[str, Any] | None:
+    response = gw.get(f"/ledger/accounts/{code}", headers=key_headers(secret))
+    if response.status_code == 404:
+        return None
+    body: dict[str, Any] = response.json()["balance"]
+    return body
+
+
+def wait_for_balance(gw: httpx.Client, secret: str, code: str, expected: int) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = balance(gw, secret, code)
+        if found is not None and found["posted"] == expected:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{code} never reached {expected}: {balance(gw, secret, code)}")
+
+
+def test_the_seed_documents_payment_call(stack: RunningStack, gw: httpx.Client) -> None:
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    owner = register(gw)
+    secret = create_key(gw, owner)["secret"]
+    call = [
+        curl, "-s", "-X", "POST", f"{stack.gateway}/payments/payment_intents",
+        "-H", f"Authorization: Bearer {secret}",
+        "-H", "Idempotency-Key: unique_req_123",
+        "-d", '{"amount": 5000, "currency": "usd"}',
+    ]  # fmt: skip
+    first = json.loads(subprocess.run(call, capture_output=True, text=True, check=True).stdout)
+    again = json.loads(subprocess.run(call, capture_output=True, text=True, check=True).stdout)
+    assert first["object"] == "payment_intent"
+    assert (first["amount"], first["currency"]) == (5000, "usd")
+    assert again["id"] == first["id"]
+
+
+def test_a_confirmed_payment_lands_in_the_ledger_once(gw: httpx.Client) -> None:
+    owner = register(gw)
+    secret = create_key(gw, owner)["secret"]
+    headers = key_headers(secret)
+    intent = gw.post(
+        "/payments/payment_intents",
+        json={"amount": 5000, "currency": "usd"},
+        headers={**headers, "Idempotency-Key": "checkout-1"},
+    ).json()
+    confirmed = gw.post(
+        f"/payments/payment_intents/{intent['id']}/confirm",
+        json={"payment_method": "pm_card_visa"},
+        headers=headers,
+    )
+    assert confirmed.json()["status"] == "succeeded"
+    wait_for_balance(gw, secret, "payments.balance.usd", 5000)
+    wait_for_balance(gw, secret, "payments.clearing.usd", 5000)
+    again = gw.post(
+        f"/payments/payment_intents/{intent['id']}/confirm",
+        json={"payment_method": "pm_card_visa"},
+        headers=headers,
+    )
+    assert again.status_code == 400
+    time.sleep(1.5)  # a relay round: nothing more may arrive
+    assert balance(gw, secret, "payments.balance.usd") == {
+        "posted": 5000,
+        "pending_debits": 0,
+        "pending_credits": 0,
+        "available": 5000,
+    }
+    postings = gw.get(f"/ledger/transactions?reference_id={intent['id']}", headers=headers).json()[
+        "data"
+    ]
+    assert len(postings) == 1
+
+
+def test_a_decline_through_the_gateway_is_402(gw: httpx.Client) -> None:
+    owner = register(gw)
+    secret = create_key(gw, owner)["secret"]
+    response = gw.post(
+        "/payments/payment_intents",
+        json={
+            "amount": 5000,
+            "currency": "usd",
+            "payment_method": "pm_card_chargeDeclined",
+            "confirm": True,
+        },
+        headers=key_headers(secret),
+    )
+    assert response.status_code == 402
+    assert response.json()["error"]["type"] == "card_error"
