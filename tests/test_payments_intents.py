@@ -174,7 +174,7 @@ class TestConfirm:
         assert body["status"] == "requires_action"
         assert body["next_action"]["type"] == "redirect_to_url"
         assert body["next_action"]["redirect_to_url"]["url"].startswith(
-            f"/webhooks/simulator/authenticate/{intent['id']}?token="
+            f"http://localhost:8080/webhooks/simulator/authenticate/{intent['id']}?token="
         )
 
     async def test_without_a_payment_method_is_400(self, client: httpx.AsyncClient) -> None:
@@ -314,3 +314,103 @@ class TestIdempotency:
         listed = (await client.get(BASE, headers=key())).json()["data"]
         assert len(listed) == 1
         assert len(await outbox(dsn)) == 1
+
+
+class TestAuthenticationPage:
+    async def action_url(self, client: httpx.AsyncClient, **fields: Any) -> tuple[str, str]:
+        intent = await create(client, payment_method="pm_card_authenticationRequired", **fields)
+        confirmed = (await act(client, intent["id"], "confirm")).json()
+        url = confirmed["next_action"]["redirect_to_url"]["url"]
+        return str(intent["id"]), url.removeprefix("http://localhost:8080")
+
+    async def test_the_page_is_served_with_its_buttons(self, client: httpx.AsyncClient) -> None:
+        _, path = await self.action_url(client)
+        page = await client.get(path, headers=key(tenant=""))
+        assert page.status_code == 200
+        assert 'value="approve"' in page.text
+
+    async def test_approving_completes_the_payment(
+        self, client: httpx.AsyncClient, dsn: str
+    ) -> None:
+        intent_id, path = await self.action_url(client)
+        done = await client.post(path, data={"outcome": "approve"}, headers=key(tenant=""))
+        assert done.status_code == 200
+        after = (await client.get(f"{BASE}/{intent_id}", headers=key())).json()
+        assert after["status"] == "succeeded"
+        assert after["next_action"] is None
+        assert [row["reference_id"] for row in await outbox(dsn)] == [intent_id]
+
+    async def test_failing_returns_it_to_requires_payment_method(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        intent_id, path = await self.action_url(client)
+        await client.post(path, data={"outcome": "fail"}, headers=key(tenant=""))
+        after = (await client.get(f"{BASE}/{intent_id}", headers=key())).json()
+        assert after["status"] == "requires_payment_method"
+        assert after["last_payment_error"]["code"] == "payment_intent_authentication_failure"
+
+    async def test_a_wrong_token_changes_nothing(self, client: httpx.AsyncClient) -> None:
+        intent_id, path = await self.action_url(client)
+        forged = path.split("?token=")[0] + "?token=guess"
+        response = await client.post(forged, data={"outcome": "approve"}, headers=key(tenant=""))
+        assert response.status_code == 404
+        after = (await client.get(f"{BASE}/{intent_id}", headers=key())).json()
+        assert after["status"] == "requires_action"
+
+    async def test_a_second_answer_is_refused(self, client: httpx.AsyncClient) -> None:
+        _, path = await self.action_url(client)
+        await client.post(path, data={"outcome": "approve"}, headers=key(tenant=""))
+        again = await client.post(path, data={"outcome": "fail"}, headers=key(tenant=""))
+        assert again.status_code == 404  # the token went with the action
+
+
+class TestRefunds:
+    async def paid(self, client: httpx.AsyncClient) -> str:
+        return str((await create(client, payment_method="pm_card_visa", confirm=True))["id"])
+
+    async def refund(self, client: httpx.AsyncClient, **body: Any) -> httpx.Response:
+        return await client.post("/payments/refunds", json=body, headers=key())
+
+    async def test_partial_then_the_rest_then_nothing(
+        self, client: httpx.AsyncClient, dsn: str
+    ) -> None:
+        intent_id = await self.paid(client)
+        first = await self.refund(client, payment_intent=intent_id, amount=2000)
+        rest = await self.refund(client, payment_intent=intent_id)
+        more = await self.refund(client, payment_intent=intent_id, amount=1)
+        assert (first.json()["amount"], rest.json()["amount"]) == (2000, 3000)
+        assert more.status_code == 400
+        assert more.json()["error"]["code"] == "charge_already_refunded"
+        references = sorted(row["reference_id"] for row in await outbox(dsn))
+        assert references == sorted([intent_id, first.json()["id"], rest.json()["id"]])
+
+    async def test_never_more_than_received(self, client: httpx.AsyncClient) -> None:
+        intent_id = await self.paid(client)
+        response = await self.refund(client, payment_intent=intent_id, amount=5001)
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "amount_too_large"
+
+    async def test_concurrent_refunds_never_exceed_the_payment(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        intent_id = await self.paid(client)
+        responses = await asyncio.gather(
+            *(self.refund(client, payment_intent=intent_id, amount=1000) for _ in range(8))
+        )
+        assert sorted(r.status_code for r in responses) == [200] * 5 + [400] * 3
+        listed = await client.get(f"/payments/refunds?payment_intent={intent_id}", headers=key())
+        assert sum(r["amount"] for r in listed.json()["data"]) == 5000
+
+    async def test_only_a_succeeded_payment_is_refunded(self, client: httpx.AsyncClient) -> None:
+        intent = await create(client)
+        response = await self.refund(client, payment_intent=intent["id"])
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "payment_intent_unexpected_state"
+
+    async def test_unknown_and_foreign_payments_are_404(self, client: httpx.AsyncClient) -> None:
+        intent_id = await self.paid(client)
+        unknown = await self.refund(client, payment_intent="pi_nothing")
+        foreign = await client.post(
+            "/payments/refunds", json={"payment_intent": intent_id}, headers=key("ten_other")
+        )
+        assert (unknown.status_code, foreign.status_code) == (404, 404)

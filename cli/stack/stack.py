@@ -62,6 +62,7 @@ class Stack:
             url = f"http://127.0.0.1:{self.settings.http_ports[service]}"
             env[f"MICRO_GATEWAY_{service.upper()}_URL"] = url
         env["MICRO_PAYMENTS_LEDGER_URL"] = f"http://127.0.0.1:{self.settings.http_ports['ledger']}"
+        env["MICRO_PAYMENTS_PUBLIC_URL"] = f"http://localhost:{self.settings.http_ports['gateway']}"
         return env
 
     def dsn(self, service: str) -> str:

@@ -124,3 +124,40 @@ class PaymentIntent(BaseModel):
 
 def _json(value: str | None) -> dict[str, Any] | None:
     return json.loads(value) if value else None
+
+
+class RefundRequest(_Request):
+    payment_intent: Annotated[str, Field(min_length=1, max_length=100)]
+    amount: PaymentAmount | None = None
+    reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
+
+
+class RefundFilters(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    payment_intent: str | None = None
+
+
+class Refund(BaseModel):
+    id: str
+    object: Literal["refund"] = "refund"
+    payment_intent: str
+    amount: int
+    currency: str
+    status: Literal["pending", "succeeded", "failed"]
+    reason: str | None
+    livemode: bool
+    created: int
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Refund:
+        return cls(
+            id=row["id"],
+            payment_intent=row["payment_intent_id"],
+            amount=row["amount"],
+            currency=row["currency"],
+            status=row["status"],
+            reason=row["reason"],
+            livemode=row["livemode"],
+            created=unix(row["created_at"]),
+        )

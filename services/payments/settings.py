@@ -11,3 +11,5 @@ class PaymentsSettings(DatabaseSettings):
     # Seconds between outbox relay rounds (a commit also wakes it at once).
     relay_interval: float = 1.0
     ledger_timeout: float = 10.0
+    # Where clients reach the gateway: redirect URLs handed to customers start with it.
+    public_url: str = f"http://localhost:{HTTP_PORTS['gateway']}"

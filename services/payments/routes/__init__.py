@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
-from services.payments.routes.intents import routes
+from services.payments.routes.intents import routes as intent_routes
+from services.payments.routes.refunds import routes as refund_routes
+from services.payments.routes.simulator import routes as simulator_routes
 
-__all__ = ["routes"]
+routes = [*intent_routes, *refund_routes, *simulator_routes]

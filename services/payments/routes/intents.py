@@ -18,6 +18,7 @@ from services.payments.schemas import (
 from services.payments.service import intents
 from services.payments.service.intents import Result
 from services.payments.service.ledger_relay import relay_of
+from services.payments.settings import PaymentsSettings
 from shared.body import parse
 from shared.db import Connection, transaction
 from shared.identity import identity_of
@@ -47,7 +48,10 @@ async def create_intent(request: Request) -> JSONResponse:
     body = await parse(request, CreateIntentRequest)
     identity = identity_of(request)
     result = await _commit(
-        request, lambda conn: intents.create_intent(conn, identity, body, PROVIDER)
+        request,
+        lambda conn: intents.create_intent(
+            conn, identity, body, PROVIDER, public_url=_public_url(request)
+        ),
     )
     return json_response(result.intent.model_dump())
 
@@ -88,7 +92,9 @@ async def confirm_intent(request: Request) -> JSONResponse:
     identity = identity_of(request)
     result = await _commit(
         request,
-        lambda conn: intents.confirm_intent(conn, identity, _id(request), body, PROVIDER),
+        lambda conn: intents.confirm_intent(
+            conn, identity, _id(request), body, PROVIDER, public_url=_public_url(request)
+        ),
     )
     return json_response(result.intent.model_dump())
 
@@ -113,6 +119,12 @@ async def capture_intent(request: Request) -> JSONResponse:
         request, lambda conn: intents.capture_intent(conn, identity, _id(request), body)
     )
     return json_response(result.intent.model_dump())
+
+
+def _public_url(request: Request) -> str:
+    settings = app_state(request).settings
+    assert isinstance(settings, PaymentsSettings)
+    return settings.public_url.rstrip("/")
 
 
 def _id(request: Request) -> str:

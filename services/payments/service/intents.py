@@ -10,10 +10,13 @@ success writes the ledger posting it owes into the outbox, in the same transacti
 
 from __future__ import annotations
 
+import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import asyncpg
 
@@ -62,7 +65,12 @@ def balance_code(currency: str) -> str:
 
 
 async def create_intent(
-    conn: Connection, identity: Identity, request: CreateIntentRequest, provider: Provider
+    conn: Connection,
+    identity: Identity,
+    request: CreateIntentRequest,
+    provider: Provider,
+    *,
+    public_url: str = "",
 ) -> Result:
     row = await repository.insert_intent(
         conn,
@@ -81,7 +89,7 @@ async def create_intent(
         wallet_id=request.wallet_id,
     )
     if request.confirm:
-        return await _confirm(conn, row, provider, payment_method=None)
+        return await _confirm(conn, row, provider, payment_method=None, public_url=public_url)
     return Result(PaymentIntent.from_row(row))
 
 
@@ -102,15 +110,62 @@ async def update_intent(
     )
 
 
+async def authenticate(conn: Connection, intent_id: str, *, token: str, approve: bool) -> Result:
+    """The customer's answer on the simulator's authentication page (3-D Secure's stand-in)."""
+    row = await repository.lock_intent_by_id(conn, intent_id)
+    expected = _action_token(row["next_action"]) if row is not None else None
+    if row is None or expected is None or not hmac.compare_digest(expected, token):
+        raise PaymentIntentNotFoundError(intent_id)
+    if row["status"] != "requires_action":
+        raise UnexpectedStateError(intent_id, row["status"], "authenticate")
+    if not approve:
+        updated = await repository.update_intent(
+            conn,
+            intent_id,
+            status="requires_payment_method",
+            payment_method=None,
+            next_action=None,
+            last_payment_error={
+                "type": "invalid_request_error",
+                "code": "payment_intent_authentication_failure",
+                "message": "The customer failed to authenticate the payment.",
+                "payment_method": {"id": row["payment_method"]},
+            },
+        )
+        return Result(PaymentIntent.from_row(updated))
+    if row["capture_method"] == "manual":
+        updated = await repository.update_intent(
+            conn,
+            intent_id,
+            status="requires_capture",
+            amount_capturable=row["amount"],
+            next_action=None,
+        )
+        return Result(PaymentIntent.from_row(updated))
+    return await _succeed(conn, row, row["amount"])
+
+
+def _action_token(next_action: str | None) -> str | None:
+    if not next_action:
+        return None
+    url = json.loads(next_action).get("redirect_to_url", {}).get("url", "")
+    tokens = parse_qs(urlparse(url).query).get("token")
+    return tokens[0] if tokens else None
+
+
 async def confirm_intent(
     conn: Connection,
     identity: Identity,
     intent_id: str,
     request: ConfirmIntentRequest,
     provider: Provider,
+    *,
+    public_url: str = "",
 ) -> Result:
     row = await _locked(conn, identity, intent_id)
-    return await _confirm(conn, row, provider, payment_method=request.payment_method)
+    return await _confirm(
+        conn, row, provider, payment_method=request.payment_method, public_url=public_url
+    )
 
 
 async def cancel_intent(
@@ -177,7 +232,12 @@ async def _locked(conn: Connection, identity: Identity, intent_id: str) -> async
 
 
 async def _confirm(
-    conn: Connection, row: asyncpg.Record, provider: Provider, *, payment_method: str | None
+    conn: Connection,
+    row: asyncpg.Record,
+    provider: Provider,
+    *,
+    payment_method: str | None,
+    public_url: str = "",
 ) -> Result:
     intent_id = row["id"]
     if row["status"] not in CONFIRMABLE:
@@ -228,7 +288,7 @@ async def _confirm(
             last_payment_error=None,
             next_action={
                 "type": "redirect_to_url",
-                "redirect_to_url": {"url": f"{outcome.redirect_url}?token={token}"},
+                "redirect_to_url": {"url": f"{public_url}{outcome.redirect_url}?token={token}"},
             },
         )
         return Result(PaymentIntent.from_row(updated))

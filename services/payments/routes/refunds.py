@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.payments.schemas import Refund, RefundFilters, RefundRequest
+from services.payments.service import refunds
+from services.payments.service.ledger_relay import relay_of
+from shared.body import parse, validate
+from shared.db import transaction
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.pagination import list_body, list_params
+from shared.responses import json_response
+from shared.state import app_state
+
+
+@documented(request=RefundRequest, response=Refund, tags=["payments"])
+async def create_refund(request: Request) -> JSONResponse:
+    """Refund a succeeded PaymentIntent, in full or in part."""
+    body = await parse(request, RefundRequest)
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        refund = await refunds.create_refund(conn, identity_of(request), body)
+    relay_of(state).wake()
+    return json_response(refund.model_dump())
+
+
+async def list_refunds(request: Request) -> JSONResponse:
+    """List refunds, newest first (filter: payment_intent)."""
+    params = list_params(request)
+    filters = validate(RefundFilters, dict(request.query_params))
+    async with transaction(app_state(request).db) as conn:
+        found, has_more = await refunds.list_refunds(
+            conn, identity_of(request), params=params, intent_id=filters.payment_intent
+        )
+    return json_response(
+        list_body([r.model_dump() for r in found], has_more=has_more, url=request.url.path)
+    )
+
+
+@documented(response=Refund, tags=["payments"])
+async def get_refund(request: Request) -> JSONResponse:
+    """Retrieve a refund."""
+    async with transaction(app_state(request).db) as conn:
+        refund = await refunds.get_refund(
+            conn, identity_of(request), request.path_params["refund_id"]
+        )
+    return json_response(refund.model_dump())
+
+
+routes = [
+    Route("/payments/refunds", create_refund, methods=["POST"]),
+    Route("/payments/refunds", list_refunds, methods=["GET"]),
+    Route("/payments/refunds/{refund_id}", get_refund, methods=["GET"]),
+]

@@ -1,0 +1,71 @@
+"""The simulator's authentication page: what a bank's 3-D Secure page is for real cards.
+Public (through the gateway's /webhooks door); the intent's secret token is the key."""
+
+from __future__ import annotations
+
+import html
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from services.payments.service import intents
+from services.payments.service.ledger_relay import relay_of
+from shared.body import parse, validate
+from shared.db import transaction
+from shared.state import app_state
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Micro test authentication</title></head>
+<body>
+  <h1>Authenticate a test payment</h1>
+  <p>PaymentIntent <code>{intent}</code>. This page stands in for the card issuer's check.</p>
+  <form method="post" action="{action}">
+    <button name="outcome" value="approve">Complete authentication</button>
+    <button name="outcome" value="fail">Fail authentication</button>
+  </form>
+</body></html>
+"""
+
+
+class _Token(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    token: str
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["approve", "fail"]
+
+
+async def page(request: Request) -> HTMLResponse:
+    intent_id = request.path_params["intent_id"]
+    token = validate(_Token, dict(request.query_params)).token
+    action = f"{request.url.path}?token={token}"
+    return HTMLResponse(
+        _PAGE.format(intent=html.escape(intent_id), action=html.escape(action, quote=True))
+    )
+
+
+async def answer(request: Request) -> HTMLResponse:
+    token = validate(_Token, dict(request.query_params)).token
+    outcome = (await parse(request, _Answer)).outcome
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        result = await intents.authenticate(
+            conn, request.path_params["intent_id"], token=token, approve=outcome == "approve"
+        )
+    if result.owes_ledger:
+        relay_of(state).wake()
+    status = html.escape(result.intent.status)
+    return HTMLResponse(f"<!doctype html><p>Done: the payment is now <b>{status}</b>.</p>")
+
+
+routes = [
+    Route("/webhooks/simulator/authenticate/{intent_id}", page, methods=["GET"]),
+    Route("/webhooks/simulator/authenticate/{intent_id}", answer, methods=["POST"]),
+]
