@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -21,7 +24,7 @@ from services.payments.service.ledger_relay import relay_of
 from services.payments.settings import PaymentsSettings
 from shared.body import parse
 from shared.db import Connection, transaction
-from shared.identity import identity_of
+from shared.identity import Identity, identity_of
 from shared.openapi import documented
 from shared.pagination import list_body, list_params
 from shared.responses import json_response
@@ -74,51 +77,42 @@ async def get_intent(request: Request) -> JSONResponse:
     return json_response(intent.model_dump())
 
 
+Change = Callable[[Connection, Identity, str, Any], Awaitable[Result]]
+
+
+async def _change(request: Request, model: type[BaseModel], change: Change) -> JSONResponse:
+    """An action on one intent: parse, change it in one transaction, render it."""
+    body = await parse(request, model)
+    identity, intent_id = identity_of(request), _id(request)
+    result = await _commit(request, lambda conn: change(conn, identity, intent_id, body))
+    return json_response(result.intent.model_dump())
+
+
 @documented(request=UpdateIntentRequest, response=PaymentIntent, tags=["payments"])
 async def update_intent(request: Request) -> JSONResponse:
     """Update a PaymentIntent before it is confirmed."""
-    body = await parse(request, UpdateIntentRequest)
-    identity = identity_of(request)
-    result = await _commit(
-        request, lambda conn: intents.update_intent(conn, identity, _id(request), body)
-    )
-    return json_response(result.intent.model_dump())
+    return await _change(request, UpdateIntentRequest, intents.update_intent)
 
 
 @documented(request=ConfirmIntentRequest, response=PaymentIntent, tags=["payments"])
 async def confirm_intent(request: Request) -> JSONResponse:
     """Confirm: the provider is asked to take the money."""
-    body = await parse(request, ConfirmIntentRequest)
-    identity = identity_of(request)
-    result = await _commit(
-        request,
-        lambda conn: intents.confirm_intent(
-            conn, identity, _id(request), body, PROVIDER, public_url=_public_url(request)
-        ),
+    confirm = functools.partial(
+        intents.confirm_intent, provider=PROVIDER, public_url=_public_url(request)
     )
-    return json_response(result.intent.model_dump())
+    return await _change(request, ConfirmIntentRequest, confirm)
 
 
 @documented(request=CancelIntentRequest, response=PaymentIntent, tags=["payments"])
 async def cancel_intent(request: Request) -> JSONResponse:
     """Cancel an unfinished PaymentIntent."""
-    body = await parse(request, CancelIntentRequest)
-    identity = identity_of(request)
-    result = await _commit(
-        request, lambda conn: intents.cancel_intent(conn, identity, _id(request), body)
-    )
-    return json_response(result.intent.model_dump())
+    return await _change(request, CancelIntentRequest, intents.cancel_intent)
 
 
 @documented(request=CaptureIntentRequest, response=PaymentIntent, tags=["payments"])
 async def capture_intent(request: Request) -> JSONResponse:
     """Capture a PaymentIntent in requires_capture, in full or in part."""
-    body = await parse(request, CaptureIntentRequest)
-    identity = identity_of(request)
-    result = await _commit(
-        request, lambda conn: intents.capture_intent(conn, identity, _id(request), body)
-    )
-    return json_response(result.intent.model_dump())
+    return await _change(request, CaptureIntentRequest, intents.capture_intent)
 
 
 def _public_url(request: Request) -> str:

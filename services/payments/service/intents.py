@@ -158,8 +158,8 @@ async def confirm_intent(
     identity: Identity,
     intent_id: str,
     request: ConfirmIntentRequest,
-    provider: Provider,
     *,
+    provider: Provider,
     public_url: str = "",
 ) -> Result:
     row = await _locked(conn, identity, intent_id)
