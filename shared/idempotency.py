@@ -1,11 +1,14 @@
 """`Idempotency-Key` for every mutating endpoint of every service (DESIGN §7).
 
 The first result for a key (scoped to tenant and mode) is stored and replayed, with
-`Idempotent-Replayed: true`, for at least 24 hours. The same key with another request is an
-`idempotency_error`; the same key while the first request still runs is 409
+`Idempotent-Replayed: true`, for at least 24 hours. The same key with another request is
+an `idempotency_error`; the same key while the first request still runs is 409
 `idempotency_key_in_use`. A request refused by validation began nothing, so its result is
 not stored and the key stays free. Public doors (no tenant) are left alone: strangers must
 not share answers.
+
+A response marked `Cache-Control: no-store` (one that shows a secret, such as a new API
+key) is never written down: its key is released instead, and a retry runs again.
 
 A process that dies mid-request leaves its key claimed; after `STALE_AFTER` another request
 may take it over and run.
@@ -213,15 +216,18 @@ class IdempotencyMiddleware:
     ) -> None:
         status = 500
         content_type: str | None = None
+        secret = False
         chunks: list[bytes] = []
 
         async def capture(message: Message) -> None:
-            nonlocal status, content_type
+            nonlocal status, content_type, secret
             if message["type"] == "http.response.start":
                 status = message["status"]
                 for name, value in message.get("headers", []):
                     if name == b"content-type":
                         content_type = value.decode("latin-1")
+                    elif name == b"cache-control" and b"no-store" in value:
+                        secret = True
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
             await send(message)
@@ -230,7 +236,7 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, _replay(body, receive), capture)
             response = b"".join(chunks)
-            if not _began_nothing(status, response):
+            if not secret and not _began_nothing(status, response):
                 stored = Stored(status, content_type, response)
         finally:
             # Shielded: a client that hangs up must not leave the key claimed.

@@ -183,3 +183,25 @@ async def test_results_are_purged_after_their_time(
         assert await purge(pool, older_than=timedelta(hours=24)) == 1
     finally:
         await pool.close()
+
+
+async def test_a_response_that_shows_a_secret_is_never_stored(
+    redis_url: str, create_db: CreateDb
+) -> None:
+    async def reveal(request: Request) -> JSONResponse:
+        return json_response(
+            {"secret": new_id("sk")}, status=201, headers={"Cache-Control": "no-store"}
+        )
+
+    dsn = await create_db("ledger")
+    settings = LedgerSettings(redis_url=redis_url, database_url=dsn)
+    app = create_service_app(settings, [Route("/reveal", reveal, methods=["POST"])], title="t")
+    async with serve_in_process(app) as client:
+        first = await client.post("/reveal", json={}, headers=headers("secret-key"))
+        again = await client.post("/reveal", json={}, headers=headers("secret-key"))
+    assert first.json() != again.json()  # ran again: nothing was kept to replay
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+    finally:
+        await conn.close()

@@ -14,6 +14,9 @@ from shared.pagination import list_body, list_params
 from shared.responses import json_response
 from shared.state import app_state
 
+# The secret is in this answer: no cache (nor the idempotency store) may keep it.
+NO_STORE = {"Cache-Control": "no-store"}
+
 
 @documented(request=ApiKeyCreateRequest, response=ApiKey, status=201, tags=["api_keys"])
 async def create_key(request: Request) -> JSONResponse:
@@ -21,7 +24,7 @@ async def create_key(request: Request) -> JSONResponse:
     body = await parse(request, ApiKeyCreateRequest)
     async with transaction(app_state(request).db) as conn:
         key = await keys.create_key(conn, identity_of(request), body)
-    return json_response(key.model_dump(), status=201)
+    return json_response(key.model_dump(), status=201, headers=NO_STORE)
 
 
 async def list_keys(request: Request) -> JSONResponse:
@@ -63,7 +66,7 @@ async def roll_key(request: Request) -> JSONResponse:
             conn, identity_of(request), request.path_params["key_id"], body
         )
     await revocations.announce(state.redis)
-    return json_response(key.model_dump(), status=201)
+    return json_response(key.model_dump(), status=201, headers=NO_STORE)
 
 
 async def verify_key(request: Request) -> JSONResponse:
