@@ -24,7 +24,7 @@ from tests.support.servers import PostgresHandle
 SHARED_TABLES = {"idempotency_keys", "schema_migrations", "shared_migrations"}
 EXPECTED_TABLES = {
     "auth": {"tenants", "users", "sessions", "refresh_tokens", "api_keys", "signing_keys"},
-    "payments": {"payment_intents", "refunds", "ledger_outbox"},
+    "payments": {"payment_intents", "refunds", "ledger_outbox", "payouts"},
     "ledger": {"accounts", "transactions", "entries", "holds", "resolutions"},
     "wallet": {"wallets"},
     "events": {"events"},

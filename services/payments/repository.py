@@ -227,3 +227,48 @@ async def get_refund(
     conn: Connection, *, tenant_id: str, livemode: bool, refund_id: str
 ) -> asyncpg.Record | None:
     return await _REFUNDS.get(conn, tenant_id=tenant_id, livemode=livemode, row_id=refund_id)
+
+
+# -- payouts ---------------------------------------------------------------------------------
+
+_PAYOUT_COLUMNS = (
+    "id, tenant_id, livemode, amount, currency, status, provider, destination::text AS "
+    "destination, description, metadata::text AS metadata, failure_code, failure_message, "
+    "created_at"
+)
+_PAYOUTS = ScopedTable("payouts", _PAYOUT_COLUMNS)
+
+
+async def insert_payout(conn: Connection, **values: Any) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "INSERT INTO payouts (id, tenant_id, livemode, amount, currency, status, provider, "
+        "destination, description, metadata, failure_code, failure_message) VALUES "
+        "($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb, $11, $12) "
+        f"RETURNING {_PAYOUT_COLUMNS}",
+        values["id"],
+        values["tenant_id"],
+        values["livemode"],
+        values["amount"],
+        values["currency"],
+        values["status"],
+        values["provider"],
+        json.dumps(values["destination"]),
+        values["description"],
+        json.dumps(values["metadata"]),
+        values["failure_code"],
+        values["failure_message"],
+    )
+    assert row is not None
+    return row
+
+
+async def list_payouts(
+    conn: Connection, *, tenant_id: str, livemode: bool, params: ListParams
+) -> Sequence[asyncpg.Record]:
+    return await _PAYOUTS.page(conn, tenant_id=tenant_id, livemode=livemode, params=params)
+
+
+async def get_payout(
+    conn: Connection, *, tenant_id: str, livemode: bool, payout_id: str
+) -> asyncpg.Record | None:
+    return await _PAYOUTS.get(conn, tenant_id=tenant_id, livemode=livemode, row_id=payout_id)

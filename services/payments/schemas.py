@@ -161,3 +161,54 @@ class Refund(BaseModel):
             livemode=row["livemode"],
             created=unix(row["created_at"]),
         )
+
+
+class Destination(_Request):
+    account_number: Annotated[str, Field(pattern=r"^[0-9]{10}$")]
+    bank_code: Annotated[str, Field(pattern=r"^[0-9A-Za-z]{3,11}$")]
+    account_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class PayoutRequest(_Request):
+    amount: PaymentAmount
+    currency: Currency
+    destination: Destination
+    provider: Literal["simulator"] = "simulator"
+    description: Annotated[str, Field(max_length=1000)] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class Payout(BaseModel):
+    id: str
+    object: Literal["payout"] = "payout"
+    amount: int
+    currency: str
+    status: Literal["pending", "paid", "failed"]
+    provider: str
+    destination: dict[str, Any]
+    description: str | None
+    metadata: dict[str, Any]
+    failure_code: str | None
+    failure_message: str | None
+    livemode: bool
+    created: int
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Payout:
+        destination = json.loads(row["destination"])
+        # The full account number stays with us: show its last four digits.
+        destination["account_number"] = "******" + destination["account_number"][-4:]
+        return cls(
+            id=row["id"],
+            amount=row["amount"],
+            currency=row["currency"],
+            status=row["status"],
+            provider=row["provider"],
+            destination=destination,
+            description=row["description"],
+            metadata=json.loads(row["metadata"]),
+            failure_code=row["failure_code"],
+            failure_message=row["failure_message"],
+            livemode=row["livemode"],
+            created=unix(row["created_at"]),
+        )

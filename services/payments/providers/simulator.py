@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.payments.providers.base import Outcome
+from services.payments.providers.base import Outcome, TransferOutcome
 
 _DECLINES: dict[str, tuple[str, str]] = {
     "pm_card_chargeDeclined": ("generic_decline", "Your card was declined."),
@@ -22,6 +22,10 @@ _ACTION = frozenset({"pm_card_authenticationRequired", "pm_card_threeDSecure2Req
 
 KNOWN_METHODS = frozenset({*_DECLINES, *_APPROVED, *_ACTION})
 
+# Test bank accounts, in the spirit of Stripe's test bank numbers.
+FAILING_ACCOUNT = "0000000000"  # the bank refuses: account_closed
+SLOW_ACCOUNT = "1111111111"  # stays pending until the provider reports back
+
 
 class Simulator:
     name = "simulator"
@@ -38,3 +42,16 @@ class Simulator:
                 redirect_url=f"/webhooks/simulator/authenticate/{intent_id}",
             )
         return Outcome("authorized")
+
+    async def transfer(
+        self, *, payout_id: str, amount: int, currency: str, account_number: str, bank_code: str
+    ) -> TransferOutcome:
+        if account_number == FAILING_ACCOUNT:
+            return TransferOutcome(
+                "failed",
+                failure_code="account_closed",
+                failure_message="The bank account has been closed.",
+            )
+        if account_number == SLOW_ACCOUNT:
+            return TransferOutcome("pending")
+        return TransferOutcome("paid")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.payments.routes.intents import PROVIDER
+from services.payments.schemas import Payout, PayoutRequest
+from services.payments.service import payouts
+from services.payments.service.ledger_relay import relay_of
+from shared.body import parse
+from shared.db import transaction
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.pagination import list_body, list_params
+from shared.responses import json_response
+from shared.state import app_state
+
+
+@documented(request=PayoutRequest, response=Payout, tags=["payments"])
+async def create_payout(request: Request) -> JSONResponse:
+    """Send money from the tenant's balance to a bank account."""
+    body = await parse(request, PayoutRequest)
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        payout, owes_ledger = await payouts.create_payout(
+            conn, identity_of(request), body, PROVIDER
+        )
+    if owes_ledger:
+        relay_of(state).wake()
+    return json_response(payout.model_dump())
+
+
+async def list_payouts(request: Request) -> JSONResponse:
+    """List payouts, newest first."""
+    params = list_params(request)
+    async with transaction(app_state(request).db) as conn:
+        found, has_more = await payouts.list_payouts(conn, identity_of(request), params=params)
+    return json_response(
+        list_body([p.model_dump() for p in found], has_more=has_more, url=request.url.path)
+    )
+
+
+@documented(response=Payout, tags=["payments"])
+async def get_payout(request: Request) -> JSONResponse:
+    """Retrieve a payout."""
+    async with transaction(app_state(request).db) as conn:
+        payout = await payouts.get_payout(
+            conn, identity_of(request), request.path_params["payout_id"]
+        )
+    return json_response(payout.model_dump())
+
+
+routes = [
+    Route("/payments/payouts", create_payout, methods=["POST"]),
+    Route("/payments/payouts", list_payouts, methods=["GET"]),
+    Route("/payments/payouts/{payout_id}", get_payout, methods=["GET"]),
+]
