@@ -11,6 +11,7 @@ from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from shared.body import validate
 
@@ -63,6 +64,18 @@ def page(rows: Sequence[T], params: ListParams) -> tuple[list[T], bool]:
 
 def list_body(data: list[Any], *, has_more: bool, url: str) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def list_response(
+    request: Request,
+    items: Sequence[BaseModel],
+    *,
+    has_more: bool,
+    exclude: set[str] | None = None,
+) -> JSONResponse:
+    """One page of objects in the list envelope, its url the path that was asked for."""
+    data = [item.model_dump(exclude=exclude) for item in items]
+    return JSONResponse(list_body(data, has_more=has_more, url=request.url.path))
 
 
 def keyset(params: ListParams) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from services.events.schemas import Event
 from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_body, list_params
+from shared.pagination import list_params, list_response
 from shared.responses import json_response
 from shared.state import app_state
 
@@ -21,9 +21,7 @@ async def list_events(request: Request) -> JSONResponse:
     params = list_params(request)
     async with transaction(app_state(request).db) as conn:
         events, has_more = await service.list_events(conn, identity_of(request), params=params)
-    return json_response(
-        list_body([e.model_dump() for e in events], has_more=has_more, url=request.url.path)
-    )
+    return list_response(request, events, has_more=has_more)
 
 
 @documented(response=Event, tags=["events"])

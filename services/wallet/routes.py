@@ -11,7 +11,7 @@ from services.wallet.schemas import Wallet
 from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_body, list_params
+from shared.pagination import list_params, list_response
 from shared.responses import json_response
 from shared.state import app_state
 
@@ -21,9 +21,7 @@ async def list_wallets(request: Request) -> JSONResponse:
     params = list_params(request)
     async with transaction(app_state(request).db) as conn:
         wallets, has_more = await service.list_wallets(conn, identity_of(request), params=params)
-    return json_response(
-        list_body([w.model_dump() for w in wallets], has_more=has_more, url=request.url.path)
-    )
+    return list_response(request, wallets, has_more=has_more)
 
 
 @documented(response=Wallet, tags=["wallet"])

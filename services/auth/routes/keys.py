@@ -10,7 +10,7 @@ from shared.body import parse
 from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_body, list_params
+from shared.pagination import list_params, list_response
 from shared.responses import json_response
 from shared.state import app_state
 
@@ -35,13 +35,7 @@ async def list_keys(request: Request) -> JSONResponse:
         found, has_more = await keys.list_keys(
             conn, identity_of(request), state.redis, params=params
         )
-    return json_response(
-        list_body(
-            [k.model_dump(exclude={"secret"}) for k in found],
-            has_more=has_more,
-            url="/auth/api_keys",
-        )
-    )
+    return list_response(request, found, has_more=has_more, exclude={"secret"})
 
 
 @documented(response=ApiKey, tags=["api_keys"])

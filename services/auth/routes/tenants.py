@@ -10,7 +10,7 @@ from shared.body import parse
 from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_body, list_params
+from shared.pagination import list_params, list_response
 from shared.responses import json_response
 from shared.state import app_state
 
@@ -20,9 +20,7 @@ async def list_tenants(request: Request) -> JSONResponse:
     params = list_params(request)
     async with transaction(app_state(request).db) as conn:
         found, has_more = await tenants.list_tenants(conn, identity_of(request), params=params)
-    return json_response(
-        list_body([t.model_dump() for t in found], has_more=has_more, url="/tenants")
-    )
+    return list_response(request, found, has_more=has_more)
 
 
 @documented(request=TenantCreateRequest, response=Tenant, status=201, tags=["tenants"])

@@ -11,7 +11,7 @@ from shared.body import parse
 from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_body, list_params
+from shared.pagination import list_params, list_response
 from shared.responses import json_response
 from shared.state import app_state
 
@@ -21,9 +21,7 @@ async def list_users(request: Request) -> JSONResponse:
     params = list_params(request)
     async with transaction(app_state(request).db) as conn:
         found, has_more = await users.list_users(conn, identity_of(request), params=params)
-    return json_response(
-        list_body([u.model_dump() for u in found], has_more=has_more, url="/auth/users")
-    )
+    return list_response(request, found, has_more=has_more)
 
 
 @documented(request=UserCreateRequest, response=User, status=201, tags=["users"])

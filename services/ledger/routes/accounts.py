@@ -19,7 +19,7 @@ from shared.body import parse, validate
 from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_body, list_params
+from shared.pagination import list_params, list_response
 from shared.responses import json_response
 from shared.state import app_state
 
@@ -38,9 +38,7 @@ async def list_accounts(request: Request) -> JSONResponse:
     params = validate(AccountFilters, dict(request.query_params))
     async with transaction(app_state(request).db) as conn:
         found, has_more = await accounts.list_accounts(conn, identity_of(request), params=params)
-    return json_response(
-        list_body([a.model_dump() for a in found], has_more=has_more, url=request.url.path)
-    )
+    return list_response(request, found, has_more=has_more)
 
 
 @documented(response=Account, tags=["ledger"])
@@ -71,9 +69,7 @@ async def list_entries(request: Request) -> JSONResponse:
         found, has_more = await accounts.list_entries(
             conn, identity_of(request), request.path_params["account_id"], params=params
         )
-    return json_response(
-        list_body([e.model_dump() for e in found], has_more=has_more, url=request.url.path)
-    )
+    return list_response(request, found, has_more=has_more)
 
 
 class _At(BaseModel):

@@ -25,7 +25,7 @@ from shared.db import in_transaction, transaction
 from shared.errors import InvalidRequestError
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_body
+from shared.pagination import list_response
 from shared.responses import json_response
 from shared.state import app_state
 
@@ -96,9 +96,7 @@ async def list_transactions(request: Request) -> JSONResponse:
     params = validate(TransactionFilters, dict(request.query_params))
     async with transaction(app_state(request).db) as conn:
         found, has_more = await reading.list_transactions(conn, identity_of(request), params=params)
-    return json_response(
-        list_body([t.model_dump() for t in found], has_more=has_more, url=request.url.path)
-    )
+    return list_response(request, found, has_more=has_more)
 
 
 @documented(response=Transaction, tags=["ledger"])

@@ -26,7 +26,7 @@ from shared.body import parse
 from shared.db import Connection, transaction
 from shared.identity import Identity, identity_of
 from shared.openapi import documented
-from shared.pagination import list_body, list_params
+from shared.pagination import list_params, list_response
 from shared.responses import json_response
 from shared.state import app_state
 
@@ -64,9 +64,7 @@ async def list_intents(request: Request) -> JSONResponse:
     params = list_params(request)
     async with transaction(app_state(request).db) as conn:
         found, has_more = await intents.list_intents(conn, identity_of(request), params=params)
-    return json_response(
-        list_body([i.model_dump() for i in found], has_more=has_more, url=request.url.path)
-    )
+    return list_response(request, found, has_more=has_more)
 
 
 @documented(response=PaymentIntent, tags=["payments"])

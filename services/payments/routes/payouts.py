@@ -12,7 +12,7 @@ from shared.body import parse
 from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_body, list_params
+from shared.pagination import list_params, list_response
 from shared.responses import json_response
 from shared.state import app_state
 
@@ -36,9 +36,7 @@ async def list_payouts(request: Request) -> JSONResponse:
     params = list_params(request)
     async with transaction(app_state(request).db) as conn:
         found, has_more = await payouts.list_payouts(conn, identity_of(request), params=params)
-    return json_response(
-        list_body([p.model_dump() for p in found], has_more=has_more, url=request.url.path)
-    )
+    return list_response(request, found, has_more=has_more)
 
 
 @documented(response=Payout, tags=["payments"])

@@ -11,7 +11,7 @@ from shared.body import parse, validate
 from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_body, list_params
+from shared.pagination import list_params, list_response
 from shared.responses import json_response
 from shared.state import app_state
 
@@ -35,9 +35,7 @@ async def list_refunds(request: Request) -> JSONResponse:
         found, has_more = await refunds.list_refunds(
             conn, identity_of(request), params=params, intent_id=filters.payment_intent
         )
-    return json_response(
-        list_body([r.model_dump() for r in found], has_more=has_more, url=request.url.path)
-    )
+    return list_response(request, found, has_more=has_more)
 
 
 @documented(response=Refund, tags=["payments"])

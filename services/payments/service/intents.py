@@ -303,15 +303,17 @@ async def _confirm(
             next_action=None,
         )
         return Result(PaymentIntent.from_row(updated))
-    await repository.update_intent(conn, intent_id, payment_method=method)
-    return await _succeed(conn, row, row["amount"])
+    return await _succeed(conn, row, row["amount"], payment_method=method)
 
 
-async def _succeed(conn: Connection, row: asyncpg.Record, amount: int) -> Result:
+async def _succeed(
+    conn: Connection, row: asyncpg.Record, amount: int, *, payment_method: str | None = None
+) -> Result:
     intent_id, currency = row["id"], row["currency"]
     updated = await repository.update_intent(
         conn,
         intent_id,
+        payment_method=payment_method or row["payment_method"],
         status="succeeded",
         amount_received=amount,
         amount_capturable=0,
