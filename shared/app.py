@@ -32,6 +32,7 @@ from shared.metrics import metrics_endpoint
 from shared.middleware import RequestContextMiddleware
 from shared.migrations import migrate_database
 from shared.openapi import build_spec
+from shared.outbox import outbox_relay
 from shared.settings import DatabaseSettings, ServiceSettings
 from shared.state import STATE_KEY, AppState
 
@@ -69,7 +70,7 @@ def create_service_app(
         stack.append(Middleware(InternalIdentityMiddleware, secret=settings.internal_secret))
     if isinstance(settings, DatabaseSettings):
         stack.append(Middleware(IdempotencyMiddleware, body_limit=settings.max_body_bytes))
-        hooks = [*hooks, purger]
+        hooks = [*hooks, purger, outbox_relay]
     stack.extend(middleware)
 
     return Starlette(

@@ -28,6 +28,7 @@ from datetime import timedelta
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.context import idempotency_key_var
 from shared.db import Connection, Pool
 from shared.errors import ConflictError, IdempotencyError, InvalidRequestError
 from shared.identity import Identity
@@ -203,7 +204,11 @@ class IdempotencyMiddleware:
                 )
             )(scope, receive, send)
             return
-        await self._run(scope, body, receive, send, state, ref)
+        token = idempotency_key_var.set(key)
+        try:
+            await self._run(scope, body, receive, send, state, ref)
+        finally:
+            idempotency_key_var.reset(token)
 
     async def _run(
         self,

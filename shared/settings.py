@@ -99,6 +99,10 @@ class DatabaseSettings(ServiceSettings):
     pool_max_size: int = 20
     # Apply pending migrations at start-up (containers); the dev stack migrates first instead.
     migrate_on_start: bool = False
+    # The outbox relay polls this often when no commit wakes it (commits wake it at once).
+    outbox_interval: float = 1.0
+    # Event streams in Redis keep this much history for `micro listen` to resume from.
+    event_retention_days: float = 7.0
 
     @model_validator(mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from tests.conftest import CreateDb
 from tests.support.servers import PostgresHandle
 
 # What shared/ keeps in every service's database, and the two bookkeeping tables.
-SHARED_TABLES = {"idempotency_keys", "schema_migrations", "shared_migrations"}
+SHARED_TABLES = {"idempotency_keys", "outbox", "schema_migrations", "shared_migrations"}
 EXPECTED_TABLES = {
     "auth": {"tenants", "users", "sessions", "refresh_tokens", "api_keys", "signing_keys"},
     "payments": {"payment_intents", "refunds", "ledger_outbox", "payouts"},

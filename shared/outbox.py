@@ -1,0 +1,305 @@
+"""The transactional outbox and its relay to Redis (DESIGN §2, §9).
+
+A service calls `emit` inside the transaction that makes its change, so the event exists if
+and only if the change does. The relay (started for every service with a database) publishes
+unpublished rows in order:
+
+- `XADD` to the tenant's stream for that mode (durable and replayable: `micro listen` resumes
+  from a stream id) and to the global stream the events service reads with a consumer group;
+  streams are trimmed by age, never by count, so a listener away for days still resumes;
+- `PUBLISH` on the tenant's live channel, carrying the tenant-stream id, for live listeners.
+
+All three happen in one Lua call per batch, so Redis holds a batch entirely or not at all. A
+row is marked published only after Redis took it; a crash in between republishes it, which is
+the at-least-once delivery DESIGN promises (event ids dedupe). Two replicas never publish at
+the same time: the round runs under a transaction-scoped advisory lock, which also keeps each
+stream in `seq` order. While Redis is down rows wait, and go out in order when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+
+from shared.context import current_idempotency_key, current_request_id
+from shared.db import Connection, Pool, transaction
+from shared.identity import Identity
+from shared.ids import new_id
+from shared.state import AppState
+
+log = logging.getLogger("micro.outbox")
+
+ALL_STREAM = "micro:events:all"
+NOTIFY_CHANNEL = "micro_outbox"
+# One lock id for every service: each service has its own database, so the lock only ever
+# coordinates replicas of the same service.
+_LOCK_ID = 0x6D6963726F  # "micro"
+_BATCH = 500
+_MAX_BACKOFF = 10.0
+
+
+def mode(livemode: bool) -> str:
+    return "live" if livemode else "test"
+
+
+def tenant_stream(tenant_id: str, livemode: bool) -> str:
+    return f"micro:events:{tenant_id}:{mode(livemode)}"
+
+
+def live_channel(tenant_id: str, livemode: bool) -> str:
+    return f"micro:events:live:{tenant_id}:{mode(livemode)}"
+
+
+def encode_event(
+    *,
+    event_id: str,
+    type: str,
+    tenant_id: str,
+    livemode: bool,
+    data: Mapping[str, Any] | BaseModel,
+    request_id: str | None,
+    idempotency_key: str | None,
+    created: int | None = None,
+) -> str:
+    obj = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
+    event = {
+        "id": event_id,
+        "object": "event",
+        "type": type,
+        "created": int(time.time()) if created is None else created,
+        "livemode": livemode,
+        "tenant_id": tenant_id,
+        "data": {"object": obj},
+        "request": {"id": request_id, "idempotency_key": idempotency_key},
+    }
+    return json.dumps(event, separators=(",", ":"))
+
+
+async def emit(
+    conn: Connection,
+    identity: Identity | None,
+    *,
+    type: str,
+    data: Mapping[str, Any] | BaseModel,
+    tenant_id: str | None = None,
+    livemode: bool | None = None,
+    idempotency_key: str | None = None,
+) -> str:
+    """Record one event in the caller's transaction; returns its `evt_` id."""
+    tenant = tenant_id or (identity.tenant_id if identity else None)
+    if not tenant:
+        raise ValueError("an event needs a tenant")
+    live = livemode if livemode is not None else bool(identity and identity.livemode)
+    event_id = new_id("evt")
+    payload = encode_event(
+        event_id=event_id,
+        type=type,
+        tenant_id=tenant,
+        livemode=live,
+        data=data,
+        request_id=(identity.request_id if identity else None) or current_request_id(),
+        idempotency_key=idempotency_key or current_idempotency_key(),
+    )
+    await conn.execute(
+        "INSERT INTO outbox (event_id, tenant_id, livemode, type, payload) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        event_id,
+        tenant,
+        live,
+        type,
+        payload,
+    )
+    return event_id
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """One event as Redis now holds it."""
+
+    event_id: str
+    stream_id: str
+
+
+# KEYS: the global stream, then (tenant stream, live channel) per event.
+# ARGV: the trim cutoff, then (event id, type, tenant, mode, payload) per event.
+# Returns the tenant-stream entry ids, in order.
+_PUBLISH = """
+local cutoff = ARGV[1]
+local ids = {}
+for i = 0, (#KEYS - 1) / 2 - 1 do
+    local stream, channel = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+    local a = 2 + 5 * i
+    local id, etype, tenant = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+    local mode, payload = ARGV[a + 3], ARGV[a + 4]
+    local sid = redis.call('XADD', stream, 'MINID', '~', cutoff, '*',
+        'id', id, 'type', etype, 'event', payload)
+    redis.call('XADD', KEYS[1], 'MINID', '~', cutoff, '*',
+        'id', id, 'type', etype, 'event', payload, 'tenant', tenant, 'mode', mode)
+    local message = cjson.encode({stream_id = sid, id = id, type = etype, event = payload})
+    redis.call('PUBLISH', channel, message)
+    ids[#ids + 1] = sid
+end
+return ids
+"""
+
+
+async def publish(
+    redis: aioredis.Redis,
+    rows: Sequence[Mapping[str, Any] | asyncpg.Record],
+    *,
+    retention_seconds: float,
+) -> list[Published]:
+    """Put events (rows with event_id, type, tenant_id, livemode, payload) into Redis."""
+    if not rows:
+        return []
+    keys: list[str] = [ALL_STREAM]
+    args: list[str | int] = [int((time.time() - retention_seconds) * 1000)]
+    for row in rows:
+        keys += [
+            tenant_stream(row["tenant_id"], row["livemode"]),
+            live_channel(row["tenant_id"], row["livemode"]),
+        ]
+        args += [
+            row["event_id"],
+            row["type"],
+            row["tenant_id"],
+            mode(row["livemode"]),
+            row["payload"],
+        ]
+    script = redis.register_script(_PUBLISH)
+    stream_ids = await script(keys=keys, args=args)
+    return [
+        Published(row["event_id"], sid.decode() if isinstance(sid, bytes) else str(sid))
+        for row, sid in zip(rows, stream_ids, strict=True)
+    ]
+
+
+async def relay_round(pool: Pool, redis: aioredis.Redis, *, retention_seconds: float) -> int:
+    """Publish every unpublished row, oldest first; returns how many went out.
+
+    0 also when another replica holds the lock: it is publishing the same rows.
+    """
+    sent = 0
+    while True:
+        async with transaction(pool) as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _LOCK_ID):
+                return sent
+            rows = await conn.fetch(
+                "SELECT seq, event_id, tenant_id, livemode, type, payload FROM outbox "
+                "WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+                _BATCH,
+            )
+            if not rows:
+                return sent
+            await publish(redis, rows, retention_seconds=retention_seconds)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+                [row["seq"] for row in rows],
+            )
+        sent += len(rows)
+        if len(rows) < _BATCH:
+            return sent
+
+
+async def purge_published(pool: Pool, *, older_than_seconds: float) -> int:
+    """Published rows are only history once Redis holds them past their retention."""
+    async with pool.acquire() as conn:
+        status: str = await conn.execute(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+            older_than_seconds,
+        )
+    return int(status.split()[-1])
+
+
+class OutboxRelay:
+    """Runs `relay_round` when a commit notifies, and at least every `interval` seconds."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        redis: aioredis.Redis,
+        *,
+        dsn: str,
+        interval: float,
+        retention_seconds: float,
+    ) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.dsn = dsn
+        self.interval = interval
+        self.retention_seconds = retention_seconds
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        failures = 0
+        last_purge = 0.0
+        while True:
+            await self._ensure_listener()
+            self._wake.clear()
+            try:
+                await relay_round(self.pool, self.redis, retention_seconds=self.retention_seconds)
+                failures = 0
+                if time.monotonic() - last_purge > 3600:
+                    await purge_published(self.pool, older_than_seconds=self.retention_seconds)
+                    last_purge = time.monotonic()
+            except (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                # Rows stay unpublished and go out, in order, once Redis (or the DB) is back.
+                failures += 1
+                if failures == 1 or failures % 30 == 0:
+                    log.warning("outbox relay round failed; retrying", exc_info=True)
+                await asyncio.sleep(min(_MAX_BACKOFF, 0.1 * 2**failures))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            conn = await asyncpg.connect(self.dsn, server_settings={"application_name": "outbox"})
+            await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+        except (OSError, asyncpg.PostgresError):
+            return  # polling still works; try again next round
+        self._listener = conn
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+
+
+@asynccontextmanager
+async def outbox_relay(state: AppState) -> AsyncIterator[None]:
+    settings = state.db_settings
+    relay = OutboxRelay(
+        state.db,
+        state.redis,
+        dsn=settings.database_url,
+        interval=settings.outbox_interval,
+        retention_seconds=settings.event_retention_days * 86400,
+    )
+    state.extras["outbox"] = relay
+    task = asyncio.create_task(relay.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await relay.close()
