@@ -186,6 +186,39 @@ async def publish(
     ]
 
 
+# KEYS: the tenant stream, the live channel. ARGV: cutoff, event id, type, payload.
+_RESEND_LIVE = """
+local sid = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*',
+    'id', ARGV[2], 'type', ARGV[3], 'event', ARGV[4])
+local message = cjson.encode({stream_id = sid, id = ARGV[2], type = ARGV[3], event = ARGV[4]})
+redis.call('PUBLISH', KEYS[2], message)
+return sid
+"""
+
+
+async def resend_live(
+    redis: aioredis.Redis,
+    *,
+    event_id: str,
+    type: str,
+    tenant_id: str,
+    livemode: bool,
+    payload: str,
+    retention_seconds: float,
+) -> str:
+    """Send an event again to live listeners only (not to the events service's stream).
+
+    It is appended to the tenant stream as well, so a listener that is reconnecting gets it
+    too; its event id is unchanged, so receivers can tell it is the same event.
+    """
+    script = redis.register_script(_RESEND_LIVE)
+    sid = await script(
+        keys=[tenant_stream(tenant_id, livemode), live_channel(tenant_id, livemode)],
+        args=[int((time.time() - retention_seconds) * 1000), event_id, type, payload],
+    )
+    return sid.decode() if isinstance(sid, bytes) else str(sid)
+
+
 async def relay_round(pool: Pool, redis: aioredis.Redis, *, retention_seconds: float) -> int:
     """Publish every unpublished row, oldest first; returns how many went out.
 

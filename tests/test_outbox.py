@@ -256,3 +256,36 @@ async def test_a_service_publishes_its_events_at_commit(
             assert entry[b"id"].decode() == event_id
         finally:
             await pool.close()
+
+
+async def test_resend_live_reaches_listeners_but_not_the_events_service(
+    redis: aioredis.Redis,
+) -> None:
+    ten = new_id("ten")
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(outbox.live_channel(ten, False))
+    await pubsub.get_message(timeout=1)
+    before = await redis.xlen(outbox.ALL_STREAM)
+    payload = '{"id":"evt_x","type":"thing.happened"}'
+    sid = await outbox.resend_live(
+        redis,
+        event_id="evt_x",
+        type="thing.happened",
+        tenant_id=ten,
+        livemode=False,
+        payload=payload,
+        retention_seconds=WEEK,
+    )
+    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+    assert message is not None
+    assert json.loads(message["data"]) == {
+        "stream_id": sid,
+        "id": "evt_x",
+        "type": "thing.happened",
+        "event": payload,
+    }
+    [(stream_id, fields)] = await entries(redis, outbox.tenant_stream(ten, False))
+    assert stream_id.decode() == sid
+    assert fields[b"event"] == payload.encode()
+    assert await redis.xlen(outbox.ALL_STREAM) == before
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
