@@ -221,9 +221,7 @@ async def test_the_running_relay_survives_a_redis_restart(create_db: CreateDb) -
             assert got == during
             assert first not in got
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await relay.close()
+            await relay.stop(task)
             await client.aclose()
             await supervisor.stop_all()
             await pool.close()

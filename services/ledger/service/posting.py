@@ -19,6 +19,7 @@ from services.ledger.repository import accounts as account_rows
 from services.ledger.repository import transactions as transaction_rows
 from services.ledger.repository.transactions import NewTransaction
 from services.ledger.schemas.transactions import Entry, Transaction, TransactionRequest
+from services.ledger.service import events
 from services.ledger.service.engine import (
     AccountState,
     Leg,
@@ -154,6 +155,7 @@ async def post_transactions(
         # the replay check will see it.
         raise RetryableError("reference taken concurrently")
     await account_rows.apply_changes(conn, account_changes(states, original))
+    await events.transactions_created(conn, identity, new, plan.entries, written)
 
     for index, txn in planned:
         results[index] = ItemResult("created", transaction_id=txn.id)

@@ -13,6 +13,7 @@ from services.ledger.repository import accounts as account_rows
 from services.ledger.repository import transactions as transaction_rows
 from services.ledger.repository.transactions import NewTransaction
 from services.ledger.schemas.transactions import PostRequest, ReverseRequest, Transaction
+from services.ledger.service import events
 from services.ledger.service.engine import Leg, Plan, account_changes, apply
 from services.ledger.service.locking import lock_accounts
 from services.ledger.service.reading import get_transaction, status_of
@@ -53,7 +54,9 @@ async def post_pending(
         conn, pending_id=transaction_id, outcome="posted", posting_id=posting_id
     ):
         raise RetryableError("resolved concurrently")
-    return await get_transaction(conn, identity, posting_id)
+    posting = await get_transaction(conn, identity, posting_id)
+    await events.transaction_settled(conn, identity, "posted", posting)
+    return posting
 
 
 async def void_pending(conn: Connection, identity: Identity, transaction_id: str) -> Transaction:
@@ -64,7 +67,9 @@ async def void_pending(conn: Connection, identity: Identity, transaction_id: str
         conn, pending_id=transaction_id, outcome="voided", posting_id=None
     ):
         raise RetryableError("resolved concurrently")
-    return await get_transaction(conn, identity, transaction_id)
+    voided = await get_transaction(conn, identity, transaction_id)
+    await events.transaction_settled(conn, identity, "voided", voided)
+    return voided
 
 
 async def expire_pending(
@@ -83,6 +88,8 @@ async def expire_pending(
     ):
         # Posted or voided meanwhile: our release must not commit. The retry finds no holds.
         raise RetryableError("resolved concurrently")
+    expired = await get_transaction(conn, scope, transaction_id)
+    await events.transaction_settled(conn, scope, "expired", expired)
     return True
 
 
@@ -139,7 +146,9 @@ async def reverse(
             f"Transaction {transaction_id!r} was already reversed.",
             code="transaction_already_reversed",
         ) from None
-    return await get_transaction(conn, identity, reversal_id)
+    reversal = await get_transaction(conn, identity, reversal_id)
+    await events.transaction_settled(conn, identity, "reversed", reversal)
+    return reversal
 
 
 async def _pending(
