@@ -327,8 +327,9 @@ class OutboxRelay:
         failures = 0
         last_purge = 0.0
         while not self._stopping:
-            await self._ensure_listener()
+            # Cleared before the work, so a commit (or `stop`) landing during it wakes the wait.
             self._wake.clear()
+            await self._ensure_listener()
             try:
                 await relay_round(self.pool, self.redis, retention_seconds=self.retention_seconds)
                 failures = 0

@@ -27,7 +27,7 @@ EXPECTED_TABLES = {
     "payments": {"payment_intents", "refunds", "ledger_outbox", "payouts"},
     "ledger": {"accounts", "transactions", "entries", "holds", "resolutions"},
     "wallet": {"wallets"},
-    "events": {"events"},
+    "events": {"events", "webhook_endpoints", "deliveries", "delivery_attempts"},
 }
 
 

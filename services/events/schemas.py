@@ -1,14 +1,108 @@
-"""Request and response models of the events API."""
+"""Request and response models of the events API (Stripe's Event and WebhookEndpoint shapes)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from shared.pagination import ListParams
 from shared.timeutil import unix
+
+# `payment_intent.succeeded`, a family wildcard `payment_intent.*`, or `*` for everything.
+_EVENT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?$")
+MAX_ENABLED_EVENTS = 256
+
+
+def _event_pattern(value: str) -> str:
+    if value != "*" and (len(value) > 100 or "." not in value or not _EVENT_PATTERN.match(value)):
+        raise ValueError(f"{value!r} is not an event type (e.g. payment_intent.succeeded or *)")
+    return value
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+EventPattern = Annotated[str, AfterValidator(_event_pattern)]
+EnabledEvents = Annotated[
+    list[EventPattern],
+    Field(min_length=1, max_length=MAX_ENABLED_EVENTS),
+    AfterValidator(_unique),
+]
+Description = Annotated[str, Field(max_length=5000)]
+
+
+def patterns_matching(event_type: str) -> list[str]:
+    """Every `enabled_events` entry that selects this type: itself, its families, and `*`."""
+    parts = event_type.split(".")
+    families = [".".join(parts[:i]) + ".*" for i in range(1, len(parts))]
+    return ["*", *families, event_type]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CreateEndpointRequest(_Request):
+    url: Annotated[str, Field(min_length=1)]
+    enabled_events: EnabledEvents
+    description: Description | None = None
+    disabled: bool = False
+
+
+class UpdateEndpointRequest(_Request):
+    url: Annotated[str, Field(min_length=1)] | None = None
+    enabled_events: EnabledEvents | None = None
+    description: Description | None = None
+    disabled: bool | None = None
+
+
+class ResendRequest(_Request):
+    # Only this endpoint (Stripe CLI's `--webhook-endpoint`); otherwise every matching one.
+    webhook_endpoint: Annotated[str, Field(max_length=100)] | None = None
+    # Whether `micro listen` sessions get it again too.
+    live: bool = True
+
+
+class CreatedRange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gt: Annotated[int, Field(ge=0)] | None = None
+    gte: Annotated[int, Field(ge=0)] | None = None
+    lt: Annotated[int, Field(ge=0)] | None = None
+    lte: Annotated[int, Field(ge=0)] | None = None
+
+
+class EventListParams(ListParams):
+    type: Annotated[str, Field(max_length=100)] | None = None
+    # `created=T` (exactly) or `created[gte]=T` and friends, in unix seconds.
+    created: CreatedRange | None = None
+    # Platform admins only: another tenant's events.
+    tenant_id: Annotated[str, Field(max_length=100)] | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _valid_type(cls, value: str | None) -> str | None:
+        return None if value is None else _event_pattern(value)
+
+    @field_validator("created", mode="before")
+    @classmethod
+    def _exact_created(cls, value: Any) -> Any:
+        return value if isinstance(value, dict) else {"gte": value, "lte": value}
+
+    def created_bounds(self) -> dict[str, int]:
+        """Comparison operator -> unix seconds."""
+        if self.created is None:
+            return {}
+        ops = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+        return {
+            ops[name]: value
+            for name, value in self.created.model_dump().items()
+            if value is not None
+        }
 
 
 class EventRequest(BaseModel):
@@ -19,6 +113,8 @@ class EventRequest(BaseModel):
 
 
 class Event(BaseModel):
+    """An event as the API shows it: the stored JSON, byte for byte (documentation model)."""
+
     id: str
     object: Literal["event"] = "event"
     type: str
@@ -28,14 +124,77 @@ class Event(BaseModel):
     data: dict[str, Any]
     request: EventRequest
 
+
+class WebhookEndpoint(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    url: str
+    description: str | None
+    enabled_events: list[str]
+    status: Literal["enabled", "disabled"]
+    disabled_reason: str | None
+    livemode: bool
+    # True for the endpoint kept from the tenant's `webhook_url`.
+    default: bool
+    created: int
+    # Shown when the endpoint is created and when its secret is rolled, never otherwise.
+    secret: str | None = None
+
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Event:
+    def from_row(cls, row: asyncpg.Record, *, with_secret: bool = False) -> WebhookEndpoint:
         return cls(
             id=row["id"],
-            type=row["type"],
-            created=unix(row["created_at"]),
+            url=row["url"],
+            description=row["description"],
+            enabled_events=list(row["enabled_events"]),
+            status=row["status"],
+            disabled_reason=row["disabled_reason"],
             livemode=row["livemode"],
-            tenant_id=row["tenant_id"],
-            data=json.loads(row["data"]),
-            request=EventRequest(id=row["request_id"], idempotency_key=row["idempotency_key"]),
+            default=row["is_default"],
+            created=unix(row["created_at"]),
+            secret=row["secret"] if with_secret else None,
+        )
+
+
+class DeletedEndpoint(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    deleted: Literal[True] = True
+
+
+class DeliveryAttempt(BaseModel):
+    id: str
+    object: Literal["webhook_delivery_attempt"] = "webhook_delivery_attempt"
+    event_id: str
+    webhook_endpoint: str
+    delivery: str
+    url: str
+    attempt: int
+    succeeded: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    # Unix seconds; `created` is when the attempt started.
+    created: int
+    completed: int
+    next_attempt: int | None
+    livemode: bool
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> DeliveryAttempt:
+        return cls(
+            id=row["id"],
+            event_id=row["event_id"],
+            webhook_endpoint=row["endpoint_id"],
+            delivery=row["delivery_id"],
+            url=row["url"],
+            attempt=row["attempt"],
+            succeeded=row["succeeded"],
+            status_code=row["status_code"],
+            error=row["error"],
+            duration_ms=row["duration_ms"],
+            created=unix(row["started_at"]),
+            completed=unix(row["finished_at"]),
+            next_attempt=None if row["next_attempt_at"] is None else unix(row["next_attempt_at"]),
+            livemode=row["livemode"],
         )

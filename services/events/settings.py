@@ -1,7 +1,48 @@
 from __future__ import annotations
 
+import os
+import socket
+
+from pydantic import Field
+
 from shared.settings import DatabaseSettings
+
+# Seconds before each attempt (DESIGN §9): at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+def _consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 class EventsSettings(DatabaseSettings):
     service = "events"
+
+    # The consumer group on the global stream; every replica joins it under its own name.
+    consumer_group: str = "events"
+    consumer_name: str = Field(default_factory=_consumer_name)
+    consumer_batch: int = 200
+    # Milliseconds one XREADGROUP waits for new entries.
+    consumer_block_ms: int = 1000
+    # Entries another consumer has held unacknowledged this long are taken over: it died.
+    claim_idle_ms: int = 60_000
+    # Members of the group holding nothing and silent this long are removed (one day).
+    forget_consumers_after_ms: int = 86_400_000
+
+    # Seconds an endpoint has to answer one delivery.
+    delivery_timeout: float = 15.0
+    # Multiplies every delay of RETRY_SCHEDULE (tests compress days into milliseconds).
+    retry_scale: float = 1.0
+    # Attempts run at once by one replica, and at most this many of them to one endpoint
+    # (a slow endpoint must not hold every slot while other tenants wait).
+    delivery_concurrency: int = 64
+    endpoint_concurrency: int = 16
+    # Seconds between looks for due retries when nothing wakes the worker.
+    delivery_poll_interval: float = 1.0
+    # An endpoint failing without a single success this long is disabled (5 days).
+    disable_after_seconds: float = 5 * 86400
+    # Live-mode endpoints may not reach private, loopback or link-local addresses, unless a
+    # deployment whose receivers are internal says so here.
+    allow_private_live_urls: bool = False
+    # Endpoints per tenant and mode, as Stripe limits them.
+    max_endpoints: int = 16

@@ -8,6 +8,7 @@ from services.auth.revocation import Revocations
 from services.auth.schemas import Tenant, TenantCreateRequest, TenantUpdateRequest
 from services.auth.service.access import require_platform_admin, require_tenant_access
 from services.auth.service.accounts import slugify
+from shared import outbox
 from shared.db import Connection
 from shared.errors import InvalidRequestError, PermissionDeniedError
 from shared.identity import Identity
@@ -38,7 +39,9 @@ async def create_tenant(
     )
     if row is None:
         raise SlugTakenError(slug)
-    return Tenant.from_row(row)
+    tenant = Tenant.from_row(row)
+    await _announce(conn, identity, "tenant.created", tenant)
+    return tenant
 
 
 async def get_tenant(conn: Connection, identity: Identity, tenant_id: str) -> Tenant:
@@ -82,7 +85,17 @@ async def update_tenant(
     if request.rate_limit is not None:
         # Gateways cache each key's limit: make them ask again.
         changed.changed_key_hashes = await api_keys.active_hashes_for_tenant(conn, tenant_id)
-    return Tenant.from_row(row), changed
+    tenant = Tenant.from_row(row)
+    await _announce(conn, identity, "tenant.updated", tenant)
+    return tenant, changed
+
+
+async def _announce(conn: Connection, identity: Identity, kind: str, tenant: Tenant) -> None:
+    """An event in the tenant's own (test-mode) stream, in the same transaction as the
+    change: the events service keeps the tenant's `webhook_url` as its default endpoint."""
+    await outbox.emit(
+        conn, identity, type=kind, data=tenant.model_dump(), tenant_id=tenant.id, livemode=False
+    )
 
 
 async def delete_tenant(

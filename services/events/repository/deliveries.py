@@ -1,0 +1,195 @@
+"""Deliveries (one event owed to one endpoint) and their attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from shared.db import Connection
+from shared.pagination import ListParams
+from shared.scoped import ScopedTable
+
+_ATTEMPT_COLUMNS = """
+    id, delivery_id, event_id, endpoint_id, tenant_id, livemode, attempt, url, succeeded,
+    status_code, error, duration_ms, started_at, finished_at, next_attempt_at
+"""
+_ATTEMPTS = ScopedTable("delivery_attempts", _ATTEMPT_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    id: str
+    event_id: str
+    endpoint_id: str
+    tenant_id: str
+    livemode: bool
+
+
+async def create(conn: Connection, deliveries: Sequence[NewDelivery]) -> None:
+    """Owe these events to these endpoints, due at once."""
+    if not deliveries:
+        return
+    await conn.execute(
+        """
+        INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, livemode, next_attempt_at)
+        SELECT d.*, now()
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[]) AS d
+        """,
+        [d.id for d in deliveries],
+        [d.event_id for d in deliveries],
+        [d.endpoint_id for d in deliveries],
+        [d.tenant_id for d in deliveries],
+        [d.livemode for d in deliveries],
+    )
+
+
+async def claim_due(
+    conn: Connection,
+    *,
+    limit: int,
+    lease_seconds: float,
+    per_endpoint: int,
+    running: dict[str, int] | None = None,
+) -> list[asyncpg.Record]:
+    """Take up to `limit` due deliveries for one attempt each, no endpoint beyond
+    `per_endpoint` attempts at once counting the `running` ones (endpoint id -> count).
+
+    SKIP LOCKED lets replicas claim side by side without ever taking the same row; the
+    claim moves `next_attempt_at` past the attempt's timeout (a lease), so after this
+    transaction commits no one else takes it unless this worker dies mid-attempt. The cap
+    keeps one slow endpoint from holding every slot while other tenants wait.
+    """
+    running = running or {}
+    full = [endpoint for endpoint, count in running.items() if count >= per_endpoint]
+    return list(
+        await conn.fetch(
+            """
+            WITH candidates AS (
+                SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d
+                JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.status = 'enabled'
+                WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                  AND d.endpoint_id <> ALL($3::text[])
+                ORDER BY d.next_attempt_at
+                LIMIT $1 * 4
+                FOR UPDATE OF d SKIP LOCKED
+            ), due AS (
+                SELECT c.id FROM (
+                    SELECT id, endpoint_id, next_attempt_at, row_number() OVER (
+                        PARTITION BY endpoint_id ORDER BY next_attempt_at) AS n
+                    FROM candidates
+                ) c
+                LEFT JOIN unnest($4::text[], $5::integer[]) AS busy(endpoint_id, count)
+                    ON busy.endpoint_id = c.endpoint_id
+                WHERE c.n <= $6 - coalesce(busy.count, 0)
+                ORDER BY c.next_attempt_at
+                LIMIT $1
+            )
+            UPDATE deliveries d SET
+                attempts = d.attempts + 1,
+                next_attempt_at = now() + make_interval(secs => $2),
+                updated_at = now()
+            FROM due, events e, webhook_endpoints w
+            WHERE d.id = due.id AND e.id = d.event_id AND w.id = d.endpoint_id
+            RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.livemode, d.attempts,
+                e.payload, w.url, w.secret
+            """,
+            limit,
+            lease_seconds,
+            full,
+            list(running),
+            list(running.values()),
+            per_endpoint,
+        )
+    )
+
+
+async def finish(
+    conn: Connection,
+    delivery_id: str,
+    *,
+    attempt: int,
+    status: str,
+    next_attempt_at: datetime | None,
+) -> bool:
+    """Record the outcome of attempt number `attempt`; False when a later attempt has
+    already taken the delivery over (this one outlived its lease)."""
+    result: str = await conn.execute(
+        """
+        UPDATE deliveries SET status = $3, next_attempt_at = $4, updated_at = now()
+        WHERE id = $1 AND attempts = $2 AND status = 'pending'
+        """,
+        delivery_id,
+        attempt,
+        status,
+        next_attempt_at,
+    )
+    return result != "UPDATE 0"
+
+
+async def insert_attempt(
+    conn: Connection,
+    *,
+    attempt_id: str,
+    delivery_id: str,
+    event_id: str,
+    endpoint_id: str,
+    tenant_id: str,
+    livemode: bool,
+    attempt: int,
+    url: str,
+    succeeded: bool,
+    status_code: int | None,
+    error: str | None,
+    duration_ms: int,
+    started_at: datetime,
+    finished_at: datetime,
+    next_attempt_at: datetime | None,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO delivery_attempts (id, delivery_id, event_id, endpoint_id, tenant_id,
+            livemode, attempt, url, succeeded, status_code, error, duration_ms, started_at,
+            finished_at, next_attempt_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+        """,
+        attempt_id,
+        delivery_id,
+        event_id,
+        endpoint_id,
+        tenant_id,
+        livemode,
+        attempt,
+        url,
+        succeeded,
+        status_code,
+        error,
+        duration_ms,
+        started_at,
+        finished_at,
+        next_attempt_at,
+    )
+
+
+async def cancel_pending(conn: Connection, endpoint_id: str) -> int:
+    """A disabled endpoint is owed nothing more."""
+    result: str = await conn.execute(
+        "UPDATE deliveries SET status = 'canceled', next_attempt_at = NULL, updated_at = now() "
+        "WHERE endpoint_id = $1 AND status = 'pending'",
+        endpoint_id,
+    )
+    return int(result.split()[-1])
+
+
+async def list_attempts(
+    conn: Connection, *, tenant_id: str, livemode: bool, event_id: str, params: ListParams
+) -> Sequence[asyncpg.Record]:
+    return await _ATTEMPTS.page(
+        conn,
+        tenant_id=tenant_id,
+        livemode=livemode,
+        params=params,
+        filters=[("event_id", event_id)],
+    )

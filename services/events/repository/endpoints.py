@@ -1,0 +1,216 @@
+"""Webhook endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from shared.db import Connection
+from shared.pagination import ListParams
+from shared.scoped import ScopedTable
+
+COLUMNS = """
+    id, tenant_id, livemode, url, description, enabled_events, status, disabled_reason,
+    secret, is_default, failing_since, created_at
+"""
+_TABLE = ScopedTable("webhook_endpoints", COLUMNS)
+
+
+async def insert(
+    conn: Connection,
+    *,
+    endpoint_id: str,
+    tenant_id: str,
+    livemode: bool,
+    url: str,
+    description: str | None,
+    enabled_events: list[str],
+    disabled: bool,
+    secret: str,
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO webhook_endpoints (id, tenant_id, livemode, url, description,
+            enabled_events, status, disabled_reason, secret)
+        VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN 'disabled' ELSE 'enabled' END,
+            CASE WHEN $7 THEN 'requested' END, $8)
+        RETURNING {COLUMNS}
+        """,
+        endpoint_id,
+        tenant_id,
+        livemode,
+        url,
+        description,
+        enabled_events,
+        disabled,
+        secret,
+    )
+    assert row is not None
+    return row
+
+
+async def count(conn: Connection, *, tenant_id: str, livemode: bool) -> int:
+    # Serialises creations per tenant and mode, so concurrent ones cannot pass the limit.
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{tenant_id}:{livemode}"
+    )
+    value: int = await conn.fetchval(
+        "SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1 AND livemode = $2",
+        tenant_id,
+        livemode,
+    )
+    return value
+
+
+async def list_page(
+    conn: Connection, *, tenant_id: str, livemode: bool, params: ListParams
+) -> Sequence[asyncpg.Record]:
+    return await _TABLE.page(conn, tenant_id=tenant_id, livemode=livemode, params=params)
+
+
+async def get(
+    conn: Connection, *, tenant_id: str, livemode: bool, endpoint_id: str, lock: bool = False
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM webhook_endpoints "
+        "WHERE id = $1 AND tenant_id = $2 AND livemode = $3" + (" FOR UPDATE" if lock else ""),
+        endpoint_id,
+        tenant_id,
+        livemode,
+    )
+
+
+async def update(
+    conn: Connection,
+    endpoint_id: str,
+    *,
+    url: str | None,
+    description: str | None,
+    enabled_events: list[str] | None,
+    disabled: bool | None,
+) -> asyncpg.Record:
+    """Change the given fields; enabling clears the failure history, disabling says why."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE webhook_endpoints SET
+            url = coalesce($2, url),
+            description = coalesce($3, description),
+            enabled_events = coalesce($4, enabled_events),
+            status = CASE WHEN $5::boolean IS NULL THEN status
+                          WHEN $5 THEN 'disabled' ELSE 'enabled' END,
+            disabled_reason = CASE WHEN $5::boolean IS NULL THEN disabled_reason
+                                   WHEN $5 THEN 'requested' END,
+            failing_since = CASE WHEN $5 IS FALSE THEN NULL ELSE failing_since END,
+            updated_at = now()
+        WHERE id = $1
+        RETURNING {COLUMNS}
+        """,
+        endpoint_id,
+        url,
+        description,
+        enabled_events,
+        disabled,
+    )
+    assert row is not None
+    return row
+
+
+async def delete(conn: Connection, endpoint_id: str) -> None:
+    await conn.execute("DELETE FROM webhook_endpoints WHERE id = $1", endpoint_id)
+
+
+async def set_secret(conn: Connection, endpoint_id: str, secret: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"UPDATE webhook_endpoints SET secret = $2, updated_at = now() WHERE id = $1 "
+        f"RETURNING {COLUMNS}",
+        endpoint_id,
+        secret,
+    )
+    assert row is not None
+    return row
+
+
+async def enabled_for(
+    conn: Connection, scopes: Sequence[tuple[str, bool]]
+) -> Sequence[asyncpg.Record]:
+    """The enabled endpoints of these (tenant, livemode) pairs, with what they listen to."""
+    return await conn.fetch(
+        """
+        SELECT w.id, w.tenant_id, w.livemode, w.enabled_events FROM webhook_endpoints w
+        JOIN unnest($1::text[], $2::boolean[]) AS s(tenant_id, livemode)
+          ON w.tenant_id = s.tenant_id AND w.livemode = s.livemode
+        WHERE w.status = 'enabled'
+        """,
+        [tenant for tenant, _ in scopes],
+        [live for _, live in scopes],
+    )
+
+
+async def upsert_default(
+    conn: Connection, *, endpoint_id: str, tenant_id: str, livemode: bool, url: str, secret: str
+) -> None:
+    """The tenant's webhook_url as its default endpoint; its secret survives a URL change."""
+    await conn.execute(
+        """
+        INSERT INTO webhook_endpoints (id, tenant_id, livemode, url, description,
+            enabled_events, secret, is_default)
+        VALUES ($1, $2, $3, $4, 'The tenant''s webhook_url', ARRAY['*'], $5, true)
+        ON CONFLICT (tenant_id, livemode) WHERE is_default DO UPDATE SET
+            url = excluded.url,
+            status = CASE WHEN webhook_endpoints.url = excluded.url
+                          THEN webhook_endpoints.status ELSE 'enabled' END,
+            disabled_reason = CASE WHEN webhook_endpoints.url = excluded.url
+                                   THEN webhook_endpoints.disabled_reason END,
+            failing_since = CASE WHEN webhook_endpoints.url = excluded.url
+                                 THEN webhook_endpoints.failing_since END,
+            updated_at = now()
+        """,
+        endpoint_id,
+        tenant_id,
+        livemode,
+        url,
+        secret,
+    )
+
+
+async def delete_default(conn: Connection, *, tenant_id: str, livemode: bool) -> None:
+    await conn.execute(
+        "DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND livemode = $2 AND is_default",
+        tenant_id,
+        livemode,
+    )
+
+
+async def mark_failing(conn: Connection, endpoint_id: str) -> datetime | None:
+    """Record a failure; since when the endpoint has failed without a success (None: gone)."""
+    value: datetime | None = await conn.fetchval(
+        "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now()) "
+        "WHERE id = $1 RETURNING failing_since",
+        endpoint_id,
+    )
+    return value
+
+
+async def clear_failing(conn: Connection, endpoint_id: str) -> None:
+    # Only writes when there is something to clear: most deliveries succeed.
+    await conn.execute(
+        "UPDATE webhook_endpoints SET failing_since = NULL "
+        "WHERE id = $1 AND failing_since IS NOT NULL",
+        endpoint_id,
+    )
+
+
+async def disable(conn: Connection, endpoint_id: str, *, reason: str) -> asyncpg.Record | None:
+    """Disable an enabled endpoint; None if it already was (or is gone)."""
+    return await conn.fetchrow(
+        f"""
+        UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = $2,
+            updated_at = now()
+        WHERE id = $1 AND status = 'enabled'
+        RETURNING {COLUMNS}
+        """,
+        endpoint_id,
+        reason,
+    )

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.events.schemas import (
+    CreateEndpointRequest,
+    DeletedEndpoint,
+    UpdateEndpointRequest,
+    WebhookEndpoint,
+)
+from services.events.service import endpoints
+from services.events.service.access import scope_of
+from services.events.settings import EventsSettings
+from shared.body import parse
+from shared.db import transaction
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.pagination import list_params, list_response
+from shared.responses import json_response
+from shared.state import app_state
+
+# The secret is in this answer: no cache (nor the idempotency store) may keep it.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _settings(request: Request) -> EventsSettings:
+    settings = app_state(request).settings
+    assert isinstance(settings, EventsSettings)
+    return settings
+
+
+def _id(request: Request) -> str:
+    return str(request.path_params["endpoint_id"])
+
+
+@documented(request=CreateEndpointRequest, response=WebhookEndpoint, tags=["webhook_endpoints"])
+async def create_endpoint(request: Request) -> JSONResponse:
+    """Create a webhook endpoint; its signing secret is in this answer only."""
+    body = await parse(request, CreateEndpointRequest)
+    scope = scope_of(identity_of(request))
+    settings = _settings(request)
+    async with transaction(app_state(request).db) as conn:
+        endpoint = await endpoints.create_endpoint(
+            conn,
+            scope,
+            body,
+            allow_private_live=settings.allow_private_live_urls,
+            max_endpoints=settings.max_endpoints,
+        )
+    return json_response(endpoint.model_dump(), headers=NO_STORE)
+
+
+async def list_endpoints(request: Request) -> JSONResponse:
+    """List webhook endpoints, newest first (never with their secrets)."""
+    params = list_params(request)
+    scope = scope_of(identity_of(request))
+    async with transaction(app_state(request).db) as conn:
+        found, has_more = await endpoints.list_endpoints(conn, scope, params=params)
+    return list_response(request, found, has_more=has_more, exclude={"secret"})
+
+
+@documented(response=WebhookEndpoint, tags=["webhook_endpoints"])
+async def get_endpoint(request: Request) -> JSONResponse:
+    """Retrieve a webhook endpoint."""
+    scope = scope_of(identity_of(request))
+    async with transaction(app_state(request).db) as conn:
+        endpoint = await endpoints.get_endpoint(conn, scope, _id(request))
+    return json_response(endpoint.model_dump(exclude={"secret"}))
+
+
+@documented(request=UpdateEndpointRequest, response=WebhookEndpoint, tags=["webhook_endpoints"])
+async def update_endpoint(request: Request) -> JSONResponse:
+    """Change a webhook endpoint's url, enabled_events, description, or disable it."""
+    body = await parse(request, UpdateEndpointRequest)
+    scope = scope_of(identity_of(request))
+    settings = _settings(request)
+    async with transaction(app_state(request).db) as conn:
+        endpoint = await endpoints.update_endpoint(
+            conn,
+            scope,
+            _id(request),
+            body,
+            allow_private_live=settings.allow_private_live_urls,
+        )
+    return json_response(endpoint.model_dump(exclude={"secret"}))
+
+
+@documented(response=DeletedEndpoint, tags=["webhook_endpoints"])
+async def delete_endpoint(request: Request) -> JSONResponse:
+    """Delete a webhook endpoint; what it was still owed is dropped, its attempts are kept."""
+    scope = scope_of(identity_of(request))
+    async with transaction(app_state(request).db) as conn:
+        deleted = await endpoints.delete_endpoint(conn, scope, _id(request))
+    return json_response(deleted.model_dump())
+
+
+@documented(response=WebhookEndpoint, tags=["webhook_endpoints"])
+async def roll_secret(request: Request) -> JSONResponse:
+    """Replace the endpoint's signing secret; the new one is in this answer only."""
+    scope = scope_of(identity_of(request))
+    async with transaction(app_state(request).db) as conn:
+        endpoint = await endpoints.roll_secret(conn, scope, _id(request))
+    return json_response(endpoint.model_dump(), headers=NO_STORE)
+
+
+_BASE = "/webhook_endpoints"
+routes = [
+    Route(_BASE, create_endpoint, methods=["POST"]),
+    Route(_BASE, list_endpoints, methods=["GET"]),
+    Route(_BASE + "/{endpoint_id}", get_endpoint, methods=["GET"]),
+    # Stripe updates with POST; PUT and PATCH are what REST clients reach for.
+    Route(_BASE + "/{endpoint_id}", update_endpoint, methods=["POST", "PUT", "PATCH"]),
+    Route(_BASE + "/{endpoint_id}", delete_endpoint, methods=["DELETE"]),
+    Route(_BASE + "/{endpoint_id}/roll_secret", roll_secret, methods=["POST"]),
+]

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.events.schemas import DeliveryAttempt, Event, EventListParams, ResendRequest
+from services.events.service import events
+from services.events.service.access import scope_of
+from services.events.service.workers import deliverer_of
+from shared.body import decode_form, parse, validate
+from shared.db import transaction
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.pagination import list_params, list_response
+from shared.state import app_state
+
+
+def _raw(payload: str) -> Response:
+    """An event exactly as it was emitted: the bytes a webhook signature is made over."""
+    return Response(payload, media_type="application/json")
+
+
+def _list_of_raw(request: Request, payloads: list[str], *, has_more: bool) -> Response:
+    """The list envelope around stored texts spliced in unparsed: they are JSON already,
+    and stay byte for byte what was emitted."""
+    body = (
+        f'{{"object":"list","data":[{",".join(payloads)}],'
+        f'"has_more":{json.dumps(has_more)},"url":{json.dumps(request.url.path)}}}'
+    )
+    return Response(body, media_type="application/json")
+
+
+async def list_events(request: Request) -> Response:
+    """List events, newest first. Filters: `type` (or `family.*`), `created[gt|gte|lt|lte]`;
+    platform admins may pass `tenant_id`."""
+    params = validate(EventListParams, decode_form(request.url.query.encode()))
+    scope = scope_of(identity_of(request), tenant_id=params.tenant_id)
+    async with transaction(app_state(request).db) as conn:
+        payloads, has_more = await events.list_events(conn, scope, params=params)
+    return _list_of_raw(request, payloads, has_more=has_more)
+
+
+@documented(response=Event, tags=["events"])
+async def get_event(request: Request) -> Response:
+    """Retrieve an event."""
+    scope = scope_of(identity_of(request), tenant_id=request.query_params.get("tenant_id"))
+    async with transaction(app_state(request).db) as conn:
+        payload = await events.get_event(conn, scope, request.path_params["event_id"])
+    return _raw(payload)
+
+
+@documented(request=ResendRequest, response=Event, tags=["events"])
+async def resend_event(request: Request) -> Response:
+    """Send an event again: new deliveries to the endpoints that select it (or to
+    `webhook_endpoint` only) and, unless `live` is false, to `micro listen` sessions."""
+    body = await parse(request, ResendRequest)
+    scope = scope_of(identity_of(request))
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        payload, owed = await events.resend(
+            conn,
+            scope,
+            request.path_params["event_id"],
+            body,
+            redis=state.redis,
+            retention_seconds=state.db_settings.event_retention_days * 86400,
+        )
+    if owed:
+        deliverer_of(state).wake()
+    return _raw(payload)
+
+
+@documented(response=DeliveryAttempt, tags=["events"])
+async def list_deliveries(request: Request) -> JSONResponse:
+    """Every delivery attempt of an event to webhook endpoints, newest first."""
+    params = list_params(request)
+    scope = scope_of(identity_of(request))
+    async with transaction(app_state(request).db) as conn:
+        attempts, has_more = await events.list_attempts(
+            conn, scope, request.path_params["event_id"], params=params
+        )
+    return list_response(request, attempts, has_more=has_more)
+
+
+routes = [
+    Route("/events", list_events, methods=["GET"]),
+    Route("/events/{event_id}", get_event, methods=["GET"]),
+    Route("/events/{event_id}/resend", resend_event, methods=["POST"]),
+    Route("/events/{event_id}/deliveries", list_deliveries, methods=["GET"]),
+]

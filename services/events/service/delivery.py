@@ -1,0 +1,270 @@
+"""Signed deliveries to webhook endpoints, retried on the schedule of DESIGN §9.
+
+A worker claims due deliveries in small batches (`FOR UPDATE SKIP LOCKED` plus a lease, so
+two replicas never run the same attempt), POSTs the event's stored bytes with Standard
+Webhooks headers, and records the attempt. 2xx is delivered; anything else is tried again
+after the next delay of the schedule until it runs out. 410 Gone disables the endpoint at
+once; an endpoint that has failed without a single success for `disable_after_seconds` is
+disabled too. Either way the tenant gets a `webhook_endpoint.disabled` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import aiohttp
+import asyncpg
+
+from services.events.repository import deliveries, endpoints
+from services.events.service import urls
+from services.events.service.endpoints import disable_endpoint
+from services.events.settings import RETRY_SCHEDULE, EventsSettings
+from shared import webhooks
+from shared.db import Connection, Pool, transaction
+from shared.ids import new_id
+
+log = logging.getLogger("micro.events.delivery")
+
+ATTEMPT_PREFIX = "whatt"
+USER_AGENT = "Micro-Webhooks/1.0"
+# Seconds past the timeout before a claimed attempt counts as abandoned by a dead worker.
+_LEASE_MARGIN = 60.0
+_MAX_ERROR = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: int
+    status_code: int | None = None
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def gone(self) -> bool:
+        return self.status_code == 410
+
+
+def next_attempt_at(attempt: int, outcome: Outcome, *, scale: float) -> datetime | None:
+    """When to try again after attempt number `attempt` (1-based); None: never."""
+    if outcome.succeeded or outcome.gone or attempt >= len(RETRY_SCHEDULE):
+        return None
+    return outcome.finished_at + timedelta(seconds=RETRY_SCHEDULE[attempt] * scale)
+
+
+async def record(
+    conn: Connection, claimed: asyncpg.Record, outcome: Outcome, *, settings: EventsSettings
+) -> None:
+    """Write down one attempt and what follows from it, in one transaction."""
+    attempt = claimed["attempts"]
+    retry_at = next_attempt_at(attempt, outcome, scale=settings.retry_scale)
+    if outcome.succeeded:
+        status = "succeeded"
+    elif retry_at is not None:
+        status = "pending"
+    else:
+        status = "failed"
+    await deliveries.finish(
+        conn, claimed["id"], attempt=attempt, status=status, next_attempt_at=retry_at
+    )
+    await deliveries.insert_attempt(
+        conn,
+        attempt_id=new_id(ATTEMPT_PREFIX),
+        delivery_id=claimed["id"],
+        event_id=claimed["event_id"],
+        endpoint_id=claimed["endpoint_id"],
+        tenant_id=claimed["tenant_id"],
+        livemode=claimed["livemode"],
+        attempt=attempt,
+        url=claimed["url"],
+        succeeded=outcome.succeeded,
+        status_code=outcome.status_code,
+        error=outcome.error,
+        duration_ms=outcome.duration_ms,
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at,
+        next_attempt_at=retry_at,
+    )
+    if outcome.succeeded:
+        await endpoints.clear_failing(conn, claimed["endpoint_id"])
+    elif outcome.gone:
+        await disable_endpoint(conn, claimed["endpoint_id"], reason="gone")
+    else:
+        since = await endpoints.mark_failing(conn, claimed["endpoint_id"])
+        failing_for = (outcome.finished_at - since).total_seconds() if since else 0.0
+        if failing_for >= settings.disable_after_seconds:
+            await disable_endpoint(conn, claimed["endpoint_id"], reason="failing")
+
+
+class Deliverer:
+    def __init__(self, pool: Pool, settings: EventsSettings, sessions: Sessions) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.sessions = sessions
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        # Attempts under way per endpoint, for the per-endpoint cap.
+        self._per_endpoint: dict[str, int] = {}
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.delivery_poll_interval)
+            self._wake.clear()
+            try:
+                await self.pump()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("delivery round failed; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
+            except Exception:
+                # A bug must not stop deliveries for good; what was claimed is retried later.
+                log.exception("delivery round failed unexpectedly")
+                await asyncio.sleep(1.0)
+
+    async def pump(self) -> None:
+        """Start attempts for due deliveries until none is due or every slot is busy."""
+        while True:
+            room = self.settings.delivery_concurrency - len(self._running)
+            if room <= 0:
+                return  # a finishing attempt wakes the worker
+            async with transaction(self.pool) as conn:
+                claimed = await deliveries.claim_due(
+                    conn,
+                    limit=room,
+                    lease_seconds=self.settings.delivery_timeout + _LEASE_MARGIN,
+                    per_endpoint=self.settings.endpoint_concurrency,
+                    running=self._per_endpoint,
+                )
+            for row in claimed:
+                endpoint_id = row["endpoint_id"]
+                self._per_endpoint[endpoint_id] = self._per_endpoint.get(endpoint_id, 0) + 1
+                task = asyncio.create_task(self._attempt(row))
+                self._running.add(task)
+                task.add_done_callback(functools.partial(self._finished, endpoint_id))
+            if len(claimed) < room:
+                return
+
+    def _finished(self, endpoint_id: str, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        left = self._per_endpoint.pop(endpoint_id, 1) - 1
+        if left > 0:
+            self._per_endpoint[endpoint_id] = left
+        self.wake()
+
+    async def drain(self) -> None:
+        """Wait for the attempts under way (tests, shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    async def stop(self, *, grace: float) -> None:
+        """Let the attempts under way finish for up to `grace` seconds, then cancel them
+        (their leases run out and they are made again later)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self.drain()
+        for task in list(self._running):
+            task.cancel()
+        await self.drain()
+
+    async def _attempt(self, claimed: asyncpg.Record) -> None:
+        outcome = await self.send(claimed)
+        try:
+            async with transaction(self.pool) as conn:
+                await record(conn, claimed, outcome, settings=self.settings)
+        except Exception:
+            # The lease runs out and the attempt is made again: at least once, never lost.
+            log.exception("could not record a delivery attempt")
+
+    async def send(self, claimed: asyncpg.Record) -> Outcome:
+        body = claimed["payload"].encode()
+        headers = {
+            **webhooks.headers(claimed["secret"], claimed["event_id"], body),
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        guarded = claimed["livemode"] and not self.settings.allow_private_live_urls
+        started, clock = datetime.now(UTC), time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            if guarded:
+                _refuse_private_literal(claimed["url"])
+            timeout = aiohttp.ClientTimeout(total=self.settings.delivery_timeout)
+            session = self.sessions.guarded if guarded else self.sessions.open
+            async with session.post(
+                claimed["url"], data=body, headers=headers, timeout=timeout, allow_redirects=False
+            ) as response:
+                status = response.status
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}: {await _snippet(response)}"
+        except urls.PrivateAddressError as exc:
+            error = f"refused: {exc}"
+        except aiohttp.ClientConnectorDNSError as exc:
+            private = isinstance(exc.os_error, urls.PrivateAddressError)
+            error = f"refused: {exc.os_error}" if private else f"DNS lookup failed: {exc}"
+        except TimeoutError:
+            error = f"timed out after {self.settings.delivery_timeout:g} s"
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except Exception:
+            log.exception("delivery attempt failed unexpectedly")
+            error = "internal error while sending"
+        elapsed = time.perf_counter() - clock
+        return Outcome(
+            started_at=started,
+            finished_at=started + timedelta(seconds=elapsed),
+            duration_ms=round(elapsed * 1000),
+            status_code=status,
+            error=error[:_MAX_ERROR] if error else None,
+        )
+
+
+def _refuse_private_literal(url: str) -> None:
+    """aiohttp connects to IP-literal hosts without asking the resolver: check them here."""
+    host = urlsplit(url).hostname or ""
+    literal = urls.literal_address(host)
+    if literal is not None and not urls.is_public(literal):
+        raise urls.PrivateAddressError(urls.refusal(host))
+
+
+async def _snippet(response: aiohttp.ClientResponse) -> str:
+    """The start of an error answer, for the attempt log (never the whole of it)."""
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError, UnicodeDecodeError):
+        chunk = await response.content.read(200)
+        return chunk.decode("utf-8", errors="replace").strip() or response.reason or ""
+    return response.reason or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Sessions:
+    """One HTTP client for test mode, one for live mode that only reaches public addresses."""
+
+    open: aiohttp.ClientSession
+    guarded: aiohttp.ClientSession
+
+
+@asynccontextmanager
+async def http_sessions(concurrency: int) -> AsyncIterator[Sessions]:
+    def session(resolver: aiohttp.abc.AbstractResolver | None) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=concurrency, resolver=resolver)
+        # No cookie jar: one tenant's endpoint must not set cookies another's requests send.
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    async with session(None) as open_session, session(urls.PublicOnlyResolver()) as guarded:
+        yield Sessions(open=open_session, guarded=guarded)

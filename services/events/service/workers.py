@@ -1,0 +1,58 @@
+"""The events service's background work, started in the app's lifespan: the stream
+consumer and the delivery worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from services.events.service.consumer import StreamConsumer
+from services.events.service.delivery import Deliverer, http_sessions
+from services.events.settings import EventsSettings
+from shared.state import AppState
+
+DELIVERER_KEY = "deliverer"
+CONSUMER_KEY = "consumer"
+# Seconds a stopping process gives the deliveries under way to finish.
+_STOP_GRACE = 5.0
+
+
+@asynccontextmanager
+async def event_workers(state: AppState) -> AsyncIterator[None]:
+    settings = state.settings
+    assert isinstance(settings, EventsSettings)
+    # Its own Redis client: a blocking XREADGROUP outlasts the shared client's timeout.
+    stream_redis = aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.consumer_block_ms / 1000 + settings.redis_timeout + 1,
+        socket_connect_timeout=settings.redis_timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+    async with http_sessions(settings.delivery_concurrency) as sessions:
+        deliverer = Deliverer(state.db, settings, sessions)
+        consumer = StreamConsumer(state.db, stream_redis, settings, on_deliveries=deliverer.wake)
+        state.extras[DELIVERER_KEY] = deliverer
+        state.extras[CONSUMER_KEY] = consumer
+        tasks = [asyncio.create_task(deliverer.run()), asyncio.create_task(consumer.run())]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await deliverer.stop(grace=_STOP_GRACE)
+            await stream_redis.aclose()
+
+
+def deliverer_of(state: AppState) -> Deliverer:
+    deliverer = state.extras[DELIVERER_KEY]
+    assert isinstance(deliverer, Deliverer)
+    return deliverer

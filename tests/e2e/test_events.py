@@ -1,0 +1,168 @@
+"""Events through the whole stack: a ledger posting's event reaches a webhook endpoint,
+signed, and is listed with its delivery attempts; a tenant's webhook_url becomes its default
+endpoint; an event can be sent again."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from tests.e2e.accounts import create_key, key_headers, register
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Receiver:
+    url: str = ""
+    secret: str | None = None
+    received: list[tuple[bytes, dict[str, str], bool]] = field(default_factory=list)
+
+    def ids(self, *, verified: bool = True) -> list[str]:
+        return [h["webhook-id"] for _, h, ok in self.received if ok or not verified]
+
+
+@contextlib.contextmanager
+def receiver() -> Iterator[Receiver]:
+    """A tenant's app: a real HTTP server that checks each signature with standardwebhooks."""
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            ok = False
+            if state.secret is not None:
+                with contextlib.suppress(WebhookVerificationError):
+                    Webhook(state.secret).verify(body, headers)
+                    ok = True
+            state.received.append((body, headers, ok))
+            self.send_response(200 if ok else 400)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/webhook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def eventually(check: Callable[[], Any], *, within: float = 20, what: str = "condition") -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.1)
+
+
+def post_transaction(gw: httpx.Client, headers: dict[str, str]) -> str:
+    suffix = secrets.token_hex(3)
+    for code, kind in ((f"cash.{suffix}", "asset"), (f"sales.{suffix}", "revenue")):
+        response = gw.post(
+            "/ledger/accounts",
+            json={"name": code, "type": kind, "currency": "usd", "code": code},
+            headers=headers,
+        )
+        assert response.status_code in (200, 201), response.text
+    response = gw.post(
+        "/ledger/transactions",
+        json={
+            "reference_id": f"e2e-{suffix}",
+            "entries": [
+                {"account_id": f"cash.{suffix}", "amount": 100, "direction": "debit"},
+                {"account_id": f"sales.{suffix}", "amount": 100, "direction": "credit"},
+            ],
+        },
+        headers=headers,
+    )
+    assert response.status_code in (200, 201), response.text
+    txn_id: str = response.json()["id"]
+    return txn_id
+
+
+def test_a_ledger_posting_reaches_a_webhook_endpoint(gw: httpx.Client) -> None:
+    owner = register(gw)
+    headers = key_headers(create_key(gw, owner)["secret"])
+    with receiver() as app:
+        response = gw.post(
+            "/webhook_endpoints",
+            json={"url": app.url, "enabled_events": ["ledger.transaction.*"]},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.text
+        app.secret = response.json()["secret"]
+        txn_id = post_transaction(gw, headers)
+        eventually(lambda: app.ids(), what="a verified delivery")
+        body, delivered_headers, _ = app.received[0]
+
+        event_id = delivered_headers["webhook-id"]
+        event = gw.get(f"/events/{event_id}", headers=headers)
+        assert event.status_code == 200
+        assert event.content == body  # the log holds the bytes that were signed
+        assert event.json()["type"] == "ledger.transaction.created"
+        assert event.json()["data"]["object"]["id"] == txn_id
+        listed = gw.get("/events", params={"type": "ledger.transaction.*"}, headers=headers)
+        assert [e["id"] for e in listed.json()["data"]] == [event_id]
+
+        attempts = eventually(
+            lambda: gw.get(f"/events/{event_id}/deliveries", headers=headers).json()["data"],
+            what="a recorded attempt",
+        )
+        assert attempts[0]["succeeded"]
+        assert attempts[0]["status_code"] == 200
+
+        resent = gw.post(f"/events/{event_id}/resend", headers=headers)
+        assert resent.status_code == 200
+        eventually(lambda: len(app.ids()) >= 2, what="the resent delivery")
+        assert app.received[1][0] == body
+
+
+def test_the_tenants_webhook_url_is_its_default_endpoint(gw: httpx.Client) -> None:
+    owner = register(gw)
+    headers = key_headers(create_key(gw, owner)["secret"])
+    url = "http://127.0.0.1:4242/webhook"
+    response = gw.put(
+        f"/tenants/{owner.tenant_id}", json={"webhook_url": url}, headers=owner.headers
+    )
+    assert response.status_code == 200, response.text
+    endpoints = eventually(
+        lambda: gw.get("/webhook_endpoints", headers=headers).json()["data"],
+        what="the default endpoint",
+    )
+    assert [(e["url"], e["default"]) for e in endpoints] == [(url, True)]
+    updated = eventually(
+        lambda: gw.get("/events", params={"type": "tenant.updated"}, headers=headers).json()[
+            "data"
+        ],
+        what="the tenant.updated event",
+    )
+    assert updated[0]["data"]["object"]["webhook_url"] == url
+
+
+def test_bad_input_through_the_gateway(gw: httpx.Client) -> None:
+    owner = register(gw)
+    headers = key_headers(create_key(gw, owner)["secret"])
+    assert gw.get("/events").status_code == 401
+    response = gw.post("/webhook_endpoints", json={"url": "nope"}, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] in ("url", "enabled_events")
+    assert gw.get("/events/evt_nope", headers=headers).status_code == 404

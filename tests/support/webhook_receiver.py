@@ -1,0 +1,93 @@
+"""A webhook receiver for the tests: a real HTTP server on a free port that checks every
+delivery's signature with the public `standardwebhooks` library, as a tenant's app would."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from cli.stack.ports import free_port
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    body: bytes
+    headers: dict[str, str]
+    verified: bool
+    status: int
+    at: float
+
+
+@dataclass
+class Receiver:
+    url: str = ""
+    # The secret the receiver verifies with (None: it does not check, and answers `status`).
+    secret: str | None = None
+    # What it answers a verified delivery with; a bad signature always gets 400.
+    status: int = 200
+    received: list[Received] = field(default_factory=list)
+    # Seconds it takes to answer (a slow tenant app), and how many requests it held at once.
+    delay: float = 0.0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = dict(request.headers)
+        verified = False
+        if self.secret is not None:
+            try:
+                Webhook(self.secret).verify(body, headers)
+                verified = True
+            except WebhookVerificationError:
+                verified = False
+        status = self.status if verified or self.secret is None else 400
+        self.received.append(Received(body, headers, verified, status, time.time()))
+        async with self._arrived:
+            self._arrived.notify_all()
+        if self.delay:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            await asyncio.sleep(self.delay)
+            self.in_flight -= 1
+        return web.Response(status=status, text="ok" if status < 300 else "nope")
+
+    def accepted(self) -> list[Received]:
+        return [r for r in self.received if 200 <= r.status < 300]
+
+    def accepted_ids(self) -> list[str]:
+        return [r.headers["webhook-id"] for r in self.accepted()]
+
+    async def wait_for(self, count: int, *, accepted: bool = False, within: float = 20) -> None:
+        """Until `count` deliveries (or accepted ones) have arrived."""
+        await self.wait_until(
+            lambda: len(self.accepted() if accepted else self.received) >= count, within
+        )
+
+    async def wait_until(self, condition: Callable[[], bool], within: float = 20) -> None:
+        async with asyncio.timeout(within), self._arrived:
+            await self._arrived.wait_for(condition)
+
+
+@contextlib.asynccontextmanager
+async def webhook_receiver(secret: str | None = None) -> AsyncIterator[Receiver]:
+    receiver = Receiver(secret=secret)
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    receiver.url = f"http://127.0.0.1:{port}/hook"
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
