@@ -70,6 +70,11 @@ class Stored:
     body: bytes
 
 
+def _scoped(identity: Identity, key: str) -> str:
+    """A user's session keys are that user's alone; API keys share the tenant's scope."""
+    return f"{identity.principal}:{key}" if identity.principal_type == "user" else key
+
+
 # -- storage (the only SQL of this module) ---------------------------------------------------
 
 
@@ -181,7 +186,7 @@ class IdempotencyMiddleware:
             await self.app(scope, _replay(body, receive), send)
             return
         state: AppState = scope["state"][STATE_KEY]
-        ref = KeyRef(identity.tenant_id, identity.livemode, key)
+        ref = KeyRef(identity.tenant_id, identity.livemode, _scoped(identity, key))
         async with state.db.acquire() as conn:
             outcome = await claim(conn, ref, _hash(scope, body))
         if isinstance(outcome, Stored):

@@ -92,6 +92,32 @@ async def test_keys_are_scoped_to_tenant_and_mode(service_client: ServiceClient)
     assert statuses == [None, None, None]
 
 
+async def test_users_of_one_tenant_have_their_own_keys_and_api_keys_share_the_tenants(
+    service_client: ServiceClient,
+) -> None:
+    def as_user(user: str) -> dict[str, str]:
+        who = identity_headers(tenant_id="ten_u", principal=user, principal_type="user")
+        return {**who, "Idempotency-Key": "k1"}
+
+    def as_key(key_id: str) -> dict[str, str]:
+        return {**identity_headers(tenant_id="ten_u", principal=key_id), "Idempotency-Key": "k1"}
+
+    async with service_client("ledger") as client:
+        alice = await client.post("/ledger/accounts", json=ACCOUNT, headers=as_user("usr_a"))
+        bob = await client.post(
+            "/ledger/accounts", json={**ACCOUNT, "name": "other"}, headers=as_user("usr_b")
+        )
+        again = await client.post("/ledger/accounts", json=ACCOUNT, headers=as_user("usr_a"))
+        first_key = await client.post("/ledger/accounts", json=ACCOUNT, headers=as_key("key_1"))
+        second_key = await client.post("/ledger/accounts", json=ACCOUNT, headers=as_key("key_2"))
+    assert alice.status_code == bob.status_code == 201
+    assert alice.json()["id"] != bob.json()["id"]
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json()["id"] == alice.json()["id"]
+    assert second_key.headers.get("idempotent-replayed") == "true"
+    assert second_key.json()["id"] == first_key.json()["id"]
+
+
 async def test_without_a_key_nothing_is_deduplicated(service_client: ServiceClient) -> None:
     async with service_client("ledger") as client:
         for _ in range(2):
