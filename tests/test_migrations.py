@@ -24,9 +24,16 @@ from tests.support.servers import PostgresHandle
 SHARED_TABLES = {"idempotency_keys", "outbox", "schema_migrations", "shared_migrations"}
 EXPECTED_TABLES = {
     "auth": {"tenants", "users", "sessions", "refresh_tokens", "api_keys", "signing_keys"},
-    "payments": {"payment_intents", "refunds", "ledger_outbox", "payouts"},
+    "payments": {
+        "payment_intents",
+        "refunds",
+        "ledger_outbox",
+        "payouts",
+        "provider_credentials",
+        "provider_events",
+    },
     "ledger": {"accounts", "transactions", "entries", "holds", "resolutions"},
-    "wallet": {"wallets"},
+    "wallet": {"wallets", "wallet_operations", "wallet_transactions"},
     "events": {"events", "webhook_endpoints", "deliveries", "delivery_attempts"},
 }
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import CreateDb, ServiceClient
+from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
 
 BASE = "/payments/payment_intents"
@@ -31,7 +32,7 @@ async def dsn(create_db: CreateDb) -> str:
 @pytest.fixture
 async def client(service_client: ServiceClient, dsn: str) -> AsyncIterator[httpx.AsyncClient]:
     # The ledger is not running here: successes wait in the outbox, as they would.
-    async with service_client("payments", database_url=dsn, relay_interval=3600) as http:
+    async with payments_client(service_client, dsn, relay_interval=3600) as http:
         yield http
 
 

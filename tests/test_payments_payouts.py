@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import CreateDb, ServiceClient
+from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
 
 BASE = "/payments/payouts"
@@ -27,7 +28,7 @@ async def dsn(create_db: CreateDb) -> str:
 
 @pytest.fixture
 async def client(service_client: ServiceClient, dsn: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with service_client("payments", database_url=dsn, relay_interval=3600) as http:
+    async with payments_client(service_client, dsn, relay_interval=3600) as http:
         yield http
 
 

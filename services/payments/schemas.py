@@ -26,6 +26,10 @@ CaptureMethod = Literal["automatic", "manual"]
 PaymentAmount = Annotated[WholeNumber, Field(gt=0, le=99_999_999)]
 Metadata = Annotated[dict[str, str], Field(max_length=50)]
 CancellationReason = Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"]
+ProviderName = Literal["simulator", "paystack", "flutterwave"]
+HostedProvider = Literal["paystack", "flutterwave"]
+ReturnUrl = Annotated[str, Field(max_length=2000, pattern=r"^https?://[^\s]+$")]
+WalletId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
 def _known_method(value: str) -> str:
@@ -47,11 +51,13 @@ class CreateIntentRequest(_Request):
     description: Annotated[str, Field(max_length=1000)] | None = None
     metadata: Metadata = Field(default_factory=dict)
     receipt_email: EmailStr | None = None
-    provider: Literal["simulator"] = "simulator"
+    provider: ProviderName = "simulator"
     payment_method: PaymentMethod | None = None
     confirm: bool = False
     capture_method: CaptureMethod = "automatic"
-    wallet_id: Annotated[str, Field(max_length=100)] | None = None
+    wallet_id: WalletId | None = None
+    # Where a hosted provider sends the customer back (default: our own return page).
+    return_url: ReturnUrl | None = None
 
 
 class UpdateIntentRequest(_Request):
@@ -65,6 +71,7 @@ class UpdateIntentRequest(_Request):
 
 class ConfirmIntentRequest(_Request):
     payment_method: PaymentMethod | None = None
+    return_url: ReturnUrl | None = None
 
 
 class CancelIntentRequest(_Request):
@@ -173,9 +180,18 @@ class PayoutRequest(_Request):
     amount: PaymentAmount
     currency: Currency
     destination: Destination
-    provider: Literal["simulator"] = "simulator"
+    provider: ProviderName = "simulator"
     description: Annotated[str, Field(max_length=1000)] | None = None
     metadata: Metadata = Field(default_factory=dict)
+    # A wallet's withdrawal: the wallet service holds and settles the money in the ledger.
+    wallet_id: WalletId | None = None
+
+
+class PayoutFilters(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    wallet_id: str | None = None
+    status: Literal["pending", "paid", "failed"] | None = None
 
 
 class Payout(BaseModel):
@@ -190,6 +206,7 @@ class Payout(BaseModel):
     metadata: dict[str, Any]
     failure_code: str | None
     failure_message: str | None
+    wallet_id: str | None
     livemode: bool
     created: int
 
@@ -209,6 +226,29 @@ class Payout(BaseModel):
             metadata=json.loads(row["metadata"]),
             failure_code=row["failure_code"],
             failure_message=row["failure_message"],
+            wallet_id=row["wallet_id"],
             livemode=row["livemode"],
             created=unix(row["created_at"]),
         )
+
+
+class CredentialsRequest(_Request):
+    secret_key: Annotated[str, Field(min_length=8, max_length=500, pattern=r"^\S+$")]
+    public_key: Annotated[str, Field(min_length=1, max_length=500, pattern=r"^\S+$")] | None = None
+    # Flutterwave's webhook secret hash (Paystack signs with the secret key itself).
+    webhook_secret: Annotated[str, Field(min_length=8, max_length=500)] | None = None
+
+
+class ProviderCredentials(BaseModel):
+    """A provider account as the API shows it: secrets masked, never returned."""
+
+    object: Literal["provider_credentials"] = "provider_credentials"
+    provider: HostedProvider
+    source: Literal["tenant", "platform", "none"]
+    public_key: str | None
+    secret_key: str | None
+    webhook_secret: str | None
+    # Where to point the provider's webhooks for this account.
+    webhook_url: str
+    livemode: bool
+    updated: int | None

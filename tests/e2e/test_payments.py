@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import shutil
 import subprocess
@@ -17,8 +19,8 @@ from tests.e2e.stack import RunningStack
 pytestmark = pytest.mark.e2e
 
 
-def balance(gw: httpx.Client, secret: str, code: str) -> dict[str, Any] | None:
-    response = gw.get(f"/ledger/accounts/{code}", headers=key_headers(secret))
+def balance(gw: httpx.Client, secret: str, code: str, headers: dict[str, str] | None = None) -> Any:
+    response = gw.get(f"/ledger/accounts/{code}", headers=headers or key_headers(secret))
     if response.status_code == 404:
         return None
     body: dict[str, Any] = response.json()["balance"]
@@ -105,3 +107,59 @@ def test_a_decline_through_the_gateway_is_402(gw: httpx.Client) -> None:
     )
     assert response.status_code == 402
     assert response.json()["error"]["type"] == "card_error"
+
+
+def test_a_wallet_deposit_is_in_the_balance_when_confirm_answers(gw: httpx.Client) -> None:
+    owner = register(gw)
+    headers = key_headers(create_key(gw, owner)["secret"])
+    account = gw.post(
+        "/ledger/accounts",
+        json={"name": "Wallet", "type": "liability", "currency": "usd",
+              "code": "wallet.wal_e2e", "no_overdraft": True},
+        headers=headers,
+    )  # fmt: skip
+    assert account.status_code == 201, account.text
+    deposit = gw.post(
+        "/payments/payment_intents",
+        json={"amount": 1500, "currency": "usd", "payment_method": "pm_card_visa",
+              "confirm": True, "wallet_id": "wal_e2e"},
+        headers=headers,
+    )  # fmt: skip
+    assert deposit.json()["status"] == "succeeded", deposit.text
+    # Read at once, no polling: the confirm waited for the ledger to take the posting.
+    assert balance(gw, "", "wallet.wal_e2e", headers)["posted"] == 1500
+    missing = gw.post(
+        "/payments/payment_intents",
+        json={"amount": 1500, "currency": "usd", "wallet_id": "wal_nope"},
+        headers=headers,
+    )
+    assert missing.status_code == 400
+    assert missing.json()["error"]["param"] == "wallet_id"
+
+
+def test_provider_webhooks_through_the_gateway(gw: httpx.Client) -> None:
+    owner = register(gw)
+    headers = key_headers(create_key(gw, owner)["secret"])
+    secret = "sk_test_e2e_tenant_paystack_key"
+    stored = gw.put("/payments/providers/paystack", json={"secret_key": secret}, headers=headers)
+    assert stored.status_code == 200, stored.text
+    assert secret not in stored.text
+    door = f"/webhooks/paystack/{owner.tenant_id}"
+    assert stored.json()["webhook_url"].endswith(door)
+    body = json.dumps(
+        {"event": "charge.success", "data": {"id": 1, "reference": "pi_unknown", "amount": 100,
+                                             "currency": "NGN", "status": "success"}}
+    ).encode()  # fmt: skip
+    signature = hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
+    # Public door: no Authorization; the provider's signature is the credential.
+    good = gw.post(door, content=body, headers={"x-paystack-signature": signature})
+    assert good.status_code == 200, good.text
+    assert good.json()["outcome"] == "unknown_reference"
+    bad = gw.post(door, content=body, headers={"x-paystack-signature": "0" * 128})
+    assert bad.status_code == 401
+    assert bad.json()["error"]["code"] == "invalid_signature"
+    # The seed's alias reaches the platform's door (no platform key here: refused).
+    alias = gw.post(
+        "/api/webhook/paystack", content=body, headers={"x-paystack-signature": signature}
+    )
+    assert alias.status_code == 401

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.payments.providers.base import Outcome, TransferOutcome
+from services.payments.providers.base import BankAccount, Outcome, Payer, TransferOutcome
 
 _DECLINES: dict[str, tuple[str, str]] = {
     "pm_card_chargeDeclined": ("generic_decline", "Your card was declined."),
@@ -29,29 +29,39 @@ SLOW_ACCOUNT = "1111111111"  # stays pending until the provider reports back
 
 class Simulator:
     name = "simulator"
+    hosted = False
 
     async def authorize(
-        self, *, intent_id: str, amount: int, currency: str, payment_method: str
-    ) -> Outcome:
+        self, *, reference: str, amount: int, currency: str, payment_method: str | None,
+        payer: Payer,
+    ) -> Outcome:  # fmt: skip
         if payment_method in _DECLINES:
             code, message = _DECLINES[payment_method]
             return Outcome("declined", decline_code=code, message=message)
         if payment_method in _ACTION:
             return Outcome(
                 "action_required",
-                redirect_url=f"/webhooks/simulator/authenticate/{intent_id}",
+                redirect_url=f"/webhooks/simulator/authenticate/{reference}",
             )
-        return Outcome("authorized")
+        return Outcome("authorized", amount=amount, currency=currency)
+
+    async def verify(self, *, reference: str, amount: int, currency: str) -> Outcome:
+        # The simulator answers at once and keeps nothing: it never leaves work to re-check.
+        return Outcome("pending")
 
     async def transfer(
-        self, *, payout_id: str, amount: int, currency: str, account_number: str, bank_code: str
-    ) -> TransferOutcome:
-        if account_number == FAILING_ACCOUNT:
+        self, *, payout_id: str, amount: int, currency: str, destination: BankAccount,
+        description: str | None,
+    ) -> TransferOutcome:  # fmt: skip
+        if destination.account_number == FAILING_ACCOUNT:
             return TransferOutcome(
                 "failed",
                 failure_code="account_closed",
                 failure_message="The bank account has been closed.",
             )
-        if account_number == SLOW_ACCOUNT:
+        if destination.account_number == SLOW_ACCOUNT:
             return TransferOutcome("pending")
         return TransferOutcome("paid")
+
+    async def verify_transfer(self, *, payout_id: str, provider_id: str | None) -> TransferOutcome:
+        return TransferOutcome("pending")

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from services.payments.routes.intents import routes as intent_routes
 from services.payments.routes.payouts import routes as payout_routes
+from services.payments.routes.providers import routes as provider_routes
 from services.payments.routes.refunds import routes as refund_routes
 from services.payments.routes.simulator import routes as simulator_routes
+from services.payments.routes.webhooks import routes as webhook_routes
 
-routes = [*intent_routes, *refund_routes, *payout_routes, *simulator_routes]
+routes = [
+    *intent_routes,
+    *refund_routes,
+    *payout_routes,
+    *provider_routes,
+    *simulator_routes,
+    *webhook_routes,
+]

@@ -9,7 +9,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.payments.providers.simulator import Simulator
 from services.payments.schemas import (
     CancelIntentRequest,
     CaptureIntentRequest,
@@ -19,6 +18,7 @@ from services.payments.schemas import (
     UpdateIntentRequest,
 )
 from services.payments.service import intents
+from services.payments.service.accounts import providers_of
 from services.payments.service.intents import Result
 from services.payments.service.ledger_relay import relay_of
 from services.payments.settings import PaymentsSettings
@@ -28,18 +28,18 @@ from shared.identity import Identity, identity_of
 from shared.openapi import documented
 from shared.pagination import list_params, list_response
 from shared.responses import json_response
-from shared.state import app_state
-
-PROVIDER = Simulator()
+from shared.state import AppState, app_state
 
 
-async def _commit(request: Request, work: Callable[[Connection], Awaitable[Result]]) -> Result:
-    """Run a state change in one transaction; then wake the relay, then raise a decline."""
-    state = app_state(request)
+async def commit(state: AppState, work: Callable[[Connection], Awaitable[Result]]) -> Result:
+    """Run a state change in one transaction; then see its ledger posting through (bounded:
+    a balance read right after a success shows the money), then raise a decline."""
     async with transaction(state.db) as conn:
         result = await work(conn)
     if result.owes_ledger:
-        relay_of(state).wake()
+        relay = relay_of(state)
+        relay.wake()
+        await relay.deliver(result.intent.id, wait=_settings(state).ledger_wait)
     if result.error is not None:
         raise result.error
     return result
@@ -50,12 +50,14 @@ async def create_intent(request: Request) -> JSONResponse:
     """Create a PaymentIntent (and confirm it at once with `confirm: true`)."""
     body = await parse(request, CreateIntentRequest)
     identity = identity_of(request)
-    result = await _commit(
-        request,
+    state = app_state(request)
+    result = await commit(
+        state,
         lambda conn: intents.create_intent(
-            conn, identity, body, PROVIDER, public_url=_public_url(request)
+            conn, identity, body, providers_of(state), ledger=relay_of(state),
+            public_url=public_url(state),
         ),
-    )
+    )  # fmt: skip
     return json_response(result.intent.model_dump())
 
 
@@ -82,7 +84,7 @@ async def _change(request: Request, model: type[BaseModel], change: Change) -> J
     """An action on one intent: parse, change it in one transaction, render it."""
     body = await parse(request, model)
     identity, intent_id = identity_of(request), _id(request)
-    result = await _commit(request, lambda conn: change(conn, identity, intent_id, body))
+    result = await commit(app_state(request), lambda conn: change(conn, identity, intent_id, body))
     return json_response(result.intent.model_dump())
 
 
@@ -95,8 +97,9 @@ async def update_intent(request: Request) -> JSONResponse:
 @documented(request=ConfirmIntentRequest, response=PaymentIntent, tags=["payments"])
 async def confirm_intent(request: Request) -> JSONResponse:
     """Confirm: the provider is asked to take the money."""
+    state = app_state(request)
     confirm = functools.partial(
-        intents.confirm_intent, provider=PROVIDER, public_url=_public_url(request)
+        intents.confirm_intent, providers=providers_of(state), public_url=public_url(state)
     )
     return await _change(request, ConfirmIntentRequest, confirm)
 
@@ -113,10 +116,14 @@ async def capture_intent(request: Request) -> JSONResponse:
     return await _change(request, CaptureIntentRequest, intents.capture_intent)
 
 
-def _public_url(request: Request) -> str:
-    settings = app_state(request).settings
+def _settings(state: AppState) -> PaymentsSettings:
+    settings = state.settings
     assert isinstance(settings, PaymentsSettings)
-    return settings.public_url.rstrip("/")
+    return settings
+
+
+def public_url(state: AppState) -> str:
+    return _settings(state).public_url.rstrip("/")
 
 
 def _id(request: Request) -> str:

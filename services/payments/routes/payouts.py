@@ -4,11 +4,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.payments.routes.intents import PROVIDER
-from services.payments.schemas import Payout, PayoutRequest
+from services.payments.schemas import Payout, PayoutFilters, PayoutRequest
 from services.payments.service import payouts
+from services.payments.service.accounts import providers_of
 from services.payments.service.ledger_relay import relay_of
-from shared.body import parse
+from shared.body import parse, validate
 from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
@@ -19,12 +19,12 @@ from shared.state import app_state
 
 @documented(request=PayoutRequest, response=Payout, tags=["payments"])
 async def create_payout(request: Request) -> JSONResponse:
-    """Send money from the tenant's balance to a bank account."""
+    """Send money from the tenant's balance (or a wallet) to a bank account."""
     body = await parse(request, PayoutRequest)
     state = app_state(request)
     async with transaction(state.db) as conn:
         payout, owes_ledger = await payouts.create_payout(
-            conn, identity_of(request), body, PROVIDER
+            conn, identity_of(request), body, providers_of(state)
         )
     if owes_ledger:
         relay_of(state).wake()
@@ -32,10 +32,17 @@ async def create_payout(request: Request) -> JSONResponse:
 
 
 async def list_payouts(request: Request) -> JSONResponse:
-    """List payouts, newest first."""
+    """List payouts, newest first (filters: wallet_id, status)."""
     params = list_params(request)
+    filters = validate(PayoutFilters, dict(request.query_params))
     async with transaction(app_state(request).db) as conn:
-        found, has_more = await payouts.list_payouts(conn, identity_of(request), params=params)
+        found, has_more = await payouts.list_payouts(
+            conn,
+            identity_of(request),
+            params=params,
+            wallet_id=filters.wallet_id,
+            status=filters.status,
+        )
     return list_response(request, found, has_more=has_more)
 
 

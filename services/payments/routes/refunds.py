@@ -22,7 +22,9 @@ async def create_refund(request: Request) -> JSONResponse:
     body = await parse(request, RefundRequest)
     state = app_state(request)
     async with transaction(state.db) as conn:
-        refund = await refunds.create_refund(conn, identity_of(request), body)
+        refund = await refunds.create_refund(
+            conn, identity_of(request), body, ledger=relay_of(state)
+        )
     relay_of(state).wake()
     return json_response(refund.model_dump())
 

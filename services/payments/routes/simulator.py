@@ -11,10 +11,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from services.payments.routes.intents import commit
 from services.payments.service import intents
-from services.payments.service.ledger_relay import relay_of
 from shared.body import parse, validate
-from shared.db import transaction
 from shared.state import app_state
 
 _PAGE = """<!doctype html>
@@ -54,13 +53,13 @@ async def page(request: Request) -> HTMLResponse:
 async def answer(request: Request) -> HTMLResponse:
     token = validate(_Token, dict(request.query_params)).token
     outcome = (await parse(request, _Answer)).outcome
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        result = await intents.authenticate(
-            conn, request.path_params["intent_id"], token=token, approve=outcome == "approve"
-        )
-    if result.owes_ledger:
-        relay_of(state).wake()
+    intent_id = request.path_params["intent_id"]
+    result = await commit(
+        app_state(request),
+        lambda conn: intents.authenticate(
+            conn, intent_id, token=token, approve=outcome == "approve"
+        ),
+    )
     status = html.escape(result.intent.status)
     return HTMLResponse(f"<!doctype html><p>Done: the payment is now <b>{status}</b>.</p>")
 

@@ -1,11 +1,13 @@
 """Payment intents: Stripe's state machine over a provider (DESIGN §6).
 
-    requires_payment_method -> requires_confirmation -> (requires_action) ->
+    requires_payment_method -> requires_confirmation -> (requires_action) -> (processing) ->
     succeeded | requires_capture -> succeeded;   any of the unfinished ones -> canceled.
 
 A declined confirmation leaves the intent in requires_payment_method with
 `last_payment_error` and answers 402 (the state change is committed all the same). A
-success writes the ledger posting it owes into the outbox, in the same transaction.
+provider that does not answer in time leaves it `processing`, to be re-verified. A success
+writes the ledger posting it owes into the outbox, in the same transaction; every status
+change writes its event there too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
 import asyncpg
@@ -26,7 +28,7 @@ from services.payments.errors import (
     PaymentIntentNotFoundError,
     UnexpectedStateError,
 )
-from services.payments.providers.base import Provider
+from services.payments.providers.base import Outcome, Payer, Provider, attempt_reference
 from services.payments.schemas import (
     CancelIntentRequest,
     CaptureIntentRequest,
@@ -35,6 +37,8 @@ from services.payments.schemas import (
     PaymentIntent,
     UpdateIntentRequest,
 )
+from services.payments.service import events
+from services.payments.service.accounts import ProviderSource
 from shared.db import Connection
 from shared.errors import InvalidRequestError, MicroError
 from shared.identity import Identity
@@ -46,6 +50,18 @@ UPDATABLE = frozenset({"requires_payment_method", "requires_confirmation", "requ
 CANCELABLE = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
 )
+# Where a provider's late word may still move an intent (success from any of them; a
+# failure never undoes a success or a cancellation).
+OPEN = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action", "processing"}
+)
+ABANDONABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+
+
+class LedgerAccounts(Protocol):
+    async def get_account(
+        self, *, tenant_id: str, livemode: bool, code: str
+    ) -> dict[str, Any] | None: ...
 
 
 @dataclass(slots=True)
@@ -64,14 +80,33 @@ def balance_code(currency: str) -> str:
     return f"payments.balance.{currency}"
 
 
+def wallet_code(wallet_id: str) -> str:
+    return f"wallet.{wallet_id}"
+
+
 async def create_intent(
     conn: Connection,
     identity: Identity,
     request: CreateIntentRequest,
-    provider: Provider,
+    providers: ProviderSource,
     *,
+    ledger: LedgerAccounts,
     public_url: str = "",
 ) -> Result:
+    if request.provider != "simulator":
+        # The customer picks the method on the provider's page, which captures at once.
+        if request.payment_method is not None:
+            raise _hosted_method_error(request.provider)
+        if request.capture_method == "manual":
+            raise InvalidRequestError(
+                f"{request.provider} does not support manual capture.", param="capture_method"
+            )
+    if request.wallet_id is not None:
+        await _check_wallet(ledger, identity, request.wallet_id, request.currency)
+    provider, owner = await providers.choose(
+        conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, provider=request.provider
+    )
+    ready = request.payment_method is not None or provider.hosted
     row = await repository.insert_intent(
         conn,
         id=new_id("pi"),
@@ -79,7 +114,7 @@ async def create_intent(
         livemode=identity.livemode,
         amount=request.amount,
         currency=request.currency,
-        status="requires_confirmation" if request.payment_method else "requires_payment_method",
+        status="requires_confirmation" if ready else "requires_payment_method",
         capture_method=request.capture_method,
         provider=request.provider,
         payment_method=request.payment_method,
@@ -87,10 +122,33 @@ async def create_intent(
         metadata=request.metadata,
         receipt_email=request.receipt_email,
         wallet_id=request.wallet_id,
+        provider_account=owner,
     )
+    await _announce(conn, "payment_intent.created", row)
     if request.confirm:
-        return await _confirm(conn, row, provider, payment_method=None, public_url=public_url)
+        return await _confirm(
+            conn, row, provider, payment_method=None, return_url=request.return_url,
+            public_url=public_url,
+        )  # fmt: skip
     return Result(PaymentIntent.from_row(row))
+
+
+async def _check_wallet(
+    ledger: LedgerAccounts, identity: Identity, wallet_id: str, currency: str
+) -> None:
+    account = await ledger.get_account(
+        tenant_id=identity.tenant_scope, livemode=identity.livemode, code=wallet_code(wallet_id)
+    )
+    if account is None:
+        raise InvalidRequestError(
+            f"No such wallet: {wallet_id!r}.", code="resource_missing", param="wallet_id"
+        )
+    if account.get("currency") != currency:
+        raise InvalidRequestError(
+            f"Wallet {wallet_id!r} holds {account.get('currency')}, not {currency}.",
+            code="currency_mismatch",
+            param="wallet_id",
+        )
 
 
 async def update_intent(
@@ -100,13 +158,25 @@ async def update_intent(
     if row["status"] not in UPDATABLE:
         raise UnexpectedStateError(intent_id, row["status"], "update")
     changes: dict[str, Any] = request.model_dump(exclude_unset=True, exclude_none=True)
+    if row["wallet_id"] and changes.get("currency", row["currency"]) != row["currency"]:
+        # The wallet's ledger account holds one currency, checked when the intent was made.
+        raise InvalidRequestError(
+            "The currency of a payment into a wallet cannot change.", param="currency"
+        )
     if "payment_method" in changes:
+        if row["provider"] != "simulator":
+            raise _hosted_method_error(row["provider"])
         changes["status"] = "requires_confirmation"
         changes["next_action"] = None
     if not changes:
         return Result(PaymentIntent.from_row(row))
-    return Result(
-        PaymentIntent.from_row(await repository.update_intent(conn, intent_id, **changes))
+    return Result(PaymentIntent.from_row(await _transition(conn, row, **changes)))
+
+
+def _hosted_method_error(provider: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"{provider} collects the payment method on its own page; do not pass one.",
+        param="payment_method",
     )
 
 
@@ -119,9 +189,9 @@ async def authenticate(conn: Connection, intent_id: str, *, token: str, approve:
     if row["status"] != "requires_action":
         raise UnexpectedStateError(intent_id, row["status"], "authenticate")
     if not approve:
-        updated = await repository.update_intent(
+        updated = await _transition(
             conn,
-            intent_id,
+            row,
             status="requires_payment_method",
             payment_method=None,
             next_action=None,
@@ -133,16 +203,7 @@ async def authenticate(conn: Connection, intent_id: str, *, token: str, approve:
             },
         )
         return Result(PaymentIntent.from_row(updated))
-    if row["capture_method"] == "manual":
-        updated = await repository.update_intent(
-            conn,
-            intent_id,
-            status="requires_capture",
-            amount_capturable=row["amount"],
-            next_action=None,
-        )
-        return Result(PaymentIntent.from_row(updated))
-    return await _succeed(conn, row, row["amount"])
+    return await _authorized(conn, row, row["payment_method"])
 
 
 def _action_token(next_action: str | None) -> str | None:
@@ -159,13 +220,32 @@ async def confirm_intent(
     intent_id: str,
     request: ConfirmIntentRequest,
     *,
-    provider: Provider,
+    providers: ProviderSource,
     public_url: str = "",
 ) -> Result:
     row = await _locked(conn, identity, intent_id)
-    return await _confirm(
-        conn, row, provider, payment_method=request.payment_method, public_url=public_url
+    if row["status"] not in CONFIRMABLE:
+        raise UnexpectedStateError(intent_id, row["status"], "confirm")
+    provider = await providers.of(
+        conn,
+        tenant_id=row["tenant_id"],
+        livemode=row["livemode"],
+        provider=row["provider"],
+        owner=row["provider_account"],
     )
+    if provider is None:
+        raise InvalidRequestError(
+            f"The {row['provider']} account this PaymentIntent was created with is no longer "
+            "configured.",
+            code="provider_not_configured",
+            param="provider",
+        )
+    if request.payment_method is not None and provider.hosted:
+        raise _hosted_method_error(row["provider"])
+    return await _confirm(
+        conn, row, provider, payment_method=request.payment_method,
+        return_url=request.return_url, public_url=public_url,
+    )  # fmt: skip
 
 
 async def cancel_intent(
@@ -174,16 +254,19 @@ async def cancel_intent(
     row = await _locked(conn, identity, intent_id)
     if row["status"] not in CANCELABLE:
         raise UnexpectedStateError(intent_id, row["status"], "cancel")
-    updated = await repository.update_intent(
+    return Result(PaymentIntent.from_row(await _cancel(conn, row, request.cancellation_reason)))
+
+
+async def _cancel(conn: Connection, row: asyncpg.Record, reason: str | None) -> asyncpg.Record:
+    return await _transition(
         conn,
-        intent_id,
+        row,
         status="canceled",
-        cancellation_reason=request.cancellation_reason,
+        cancellation_reason=reason,
         canceled_at=datetime.now(UTC),
         amount_capturable=0,
         next_action=None,
     )
-    return Result(PaymentIntent.from_row(updated))
 
 
 async def capture_intent(
@@ -222,6 +305,48 @@ async def list_intents(
     return [PaymentIntent.from_row(row) for row in shown], has_more
 
 
+# -- what a provider said, wherever it said it -------------------------------------------------
+
+
+async def settle(
+    conn: Connection, row: asyncpg.Record, outcome: Outcome, *, reference: str
+) -> tuple[Result, str]:
+    """Apply a provider's later word (webhook, re-verification, the customer's return) about
+    one attempt (`reference`) to a locked intent. Tolerates any order: a success lands from
+    any open state and any attempt (the money moved), a failure only for the current attempt
+    while nothing better is known, and nothing moves a finished intent. Returns the result
+    and what was done, for the record."""
+    status = row["status"]
+    if outcome.kind not in ("authorized", "declined"):
+        return Result(PaymentIntent.from_row(row)), "still_pending"
+    if status not in OPEN:
+        return Result(PaymentIntent.from_row(row)), f"ignored_{status}"
+    if outcome.kind == "authorized":
+        if outcome.amount != row["amount"] or outcome.currency != row["currency"]:
+            # Never count money the intent did not ask for (or a provider did not state):
+            # leave it for a human to look at.
+            return Result(PaymentIntent.from_row(row)), "amount_mismatch"
+        return await _authorized(conn, row, row["payment_method"]), "succeeded"
+    if reference != current_reference(row):
+        return Result(PaymentIntent.from_row(row)), "ignored_old_attempt"
+    if status == "requires_payment_method" and row["last_payment_error"]:
+        return Result(PaymentIntent.from_row(row)), "already_failed"
+    result = await _declined(conn, row, outcome, row["payment_method"])
+    return Result(result.intent), "payment_failed"
+
+
+def current_reference(row: asyncpg.Record) -> str:
+    return attempt_reference(row["id"], row["attempts"])
+
+
+async def abandon(conn: Connection, row: asyncpg.Record) -> Result:
+    """Cancel an intent nobody finished (Stripe's cancellation_reason "abandoned")."""
+    return Result(PaymentIntent.from_row(await _cancel(conn, row, "abandoned")))
+
+
+# -- internals ---------------------------------------------------------------------------------
+
+
 async def _locked(conn: Connection, identity: Identity, intent_id: str) -> asyncpg.Record:
     row = await repository.lock_intent(
         conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, intent_id=intent_id
@@ -237,91 +362,135 @@ async def _confirm(
     provider: Provider,
     *,
     payment_method: str | None,
+    return_url: str | None,
     public_url: str = "",
 ) -> Result:
     intent_id = row["id"]
     if row["status"] not in CONFIRMABLE:
         raise UnexpectedStateError(intent_id, row["status"], "confirm")
     method = payment_method or row["payment_method"]
-    if method is None:
+    if method is None and not provider.hosted:
         raise InvalidRequestError(
             "You cannot confirm this PaymentIntent because it has no payment method; pass "
             "payment_method (for example pm_card_visa).",
             code="parameter_missing",
             param="payment_method",
         )
-    outcome = await provider.authorize(
-        intent_id=intent_id, amount=row["amount"], currency=row["currency"], payment_method=method
+    if provider.hosted and not row["receipt_email"]:
+        raise InvalidRequestError(
+            f"{provider.name} needs the customer's email: set receipt_email.",
+            code="parameter_missing",
+            param="receipt_email",
+        )
+    payer = Payer(
+        email=row["receipt_email"],
+        return_url=return_url or f"{public_url}/webhooks/{provider.name}/return/{intent_id}",
     )
+    attempt = row["attempts"] + 1
+    reference = attempt_reference(intent_id, attempt) if provider.hosted else intent_id
+    outcome = await provider.authorize(
+        reference=reference, amount=row["amount"], currency=row["currency"],
+        payment_method=method, payer=payer,
+    )  # fmt: skip
     if outcome.kind == "declined":
-        error = {
-            "type": "card_error",
-            "code": "card_declined",
-            "decline_code": outcome.decline_code,
-            "message": outcome.message,
-            "payment_method": {"id": method},
-        }
-        updated = await repository.update_intent(
-            conn,
-            intent_id,
-            status="requires_payment_method",
-            payment_method=None,
-            last_payment_error=error,
-            next_action=None,
-        )
-        intent = PaymentIntent.from_row(updated)
-        return Result(
-            intent,
-            error=CardDeclinedError(
-                outcome.message or "Your card was declined.",
-                decline_code=outcome.decline_code or "generic_decline",
-                intent=intent.model_dump(),
-            ),
-        )
+        return await _declined(conn, row, outcome, method, attempts=attempt)
+    if outcome.kind == "pending":
+        # The provider did not answer in time: it may have acted. Wait and re-verify.
+        updated = await _transition(
+            conn, row, status="processing", payment_method=method, last_payment_error=None,
+            attempts=attempt,
+        )  # fmt: skip
+        return Result(PaymentIntent.from_row(updated))
     if outcome.kind == "action_required":
-        token = secrets.token_urlsafe(16)
-        updated = await repository.update_intent(
+        url = outcome.redirect_url or ""
+        if not provider.hosted:
+            # The simulator's own page: on the gateway, unlocked by a one-time token.
+            url = f"{public_url}{url}?token={secrets.token_urlsafe(16)}"
+        updated = await _transition(
             conn,
-            intent_id,
+            row,
             status="requires_action",
             payment_method=method,
             last_payment_error=None,
-            next_action={
-                "type": "redirect_to_url",
-                "redirect_to_url": {"url": f"{public_url}{outcome.redirect_url}?token={token}"},
-            },
+            next_action={"type": "redirect_to_url", "redirect_to_url": {"url": url}},
+            attempts=attempt,
         )
         return Result(PaymentIntent.from_row(updated))
+    return await _authorized(conn, row, method, attempts=attempt)
+
+
+async def _declined(
+    conn: Connection, row: asyncpg.Record, outcome: Outcome, method: str | None, **more: Any
+) -> Result:
+    error = {
+        "type": "card_error",
+        "code": "card_declined",
+        "decline_code": outcome.decline_code,
+        "message": outcome.message,
+        "payment_method": {"id": method} if method else None,
+    }
+    updated = await _transition(
+        conn,
+        row,
+        status="requires_payment_method",
+        payment_method=None,
+        last_payment_error=error,
+        next_action=None,
+        **more,
+    )
+    intent = PaymentIntent.from_row(updated)
+    return Result(
+        intent,
+        error=CardDeclinedError(
+            outcome.message or "Your card was declined.",
+            decline_code=outcome.decline_code or "generic_decline",
+            intent=intent.model_dump(),
+        ),
+    )
+
+
+async def _authorized(
+    conn: Connection, row: asyncpg.Record, method: str | None, **more: Any
+) -> Result:
     if row["capture_method"] == "manual":
-        updated = await repository.update_intent(
+        updated = await _transition(
             conn,
-            intent_id,
+            row,
             status="requires_capture",
             payment_method=method,
             amount_capturable=row["amount"],
             last_payment_error=None,
             next_action=None,
+            **more,
         )
         return Result(PaymentIntent.from_row(updated))
-    return await _succeed(conn, row, row["amount"], payment_method=method)
+    return await _succeed(conn, row, row["amount"], payment_method=method, **more)
 
 
 async def _succeed(
-    conn: Connection, row: asyncpg.Record, amount: int, *, payment_method: str | None = None
+    conn: Connection,
+    row: asyncpg.Record,
+    amount: int,
+    *,
+    payment_method: str | None = None,
+    **more: Any,
 ) -> Result:
     intent_id, currency = row["id"], row["currency"]
-    updated = await repository.update_intent(
+    updated = await _transition(
         conn,
-        intent_id,
+        row,
         payment_method=payment_method or row["payment_method"],
         status="succeeded",
         amount_received=amount,
         amount_capturable=0,
         last_payment_error=None,
         next_action=None,
+        **more,
     )
     # Money held at the provider for the tenant: clearing (asset) against what is owed to
-    # the tenant (liability). The reference makes the ledger take it exactly once.
+    # the tenant (liability), or to the wallet it was paid into. The reference makes the
+    # ledger take it exactly once.
+    credit = wallet_code(row["wallet_id"]) if row["wallet_id"] else balance_code(currency)
     await repository.insert_outbox(
         conn,
         outbox_id=new_id("obx"),
@@ -334,8 +503,29 @@ async def _succeed(
             "metadata": {"payment_intent": intent_id},
             "entries": [
                 {"account_id": clearing_code(currency), "amount": amount, "direction": "debit"},
-                {"account_id": balance_code(currency), "amount": amount, "direction": "credit"},
+                {"account_id": credit, "amount": amount, "direction": "credit"},
             ],
         },
     )
     return Result(PaymentIntent.from_row(updated), owes_ledger=True)
+
+
+async def _transition(conn: Connection, row: asyncpg.Record, **changes: Any) -> asyncpg.Record:
+    """Change a locked intent and announce it: one event per new status, and
+    payment_failed whenever a failure is recorded."""
+    updated = await repository.update_intent(conn, row["id"], **changes)
+    if changes.get("last_payment_error"):
+        await _announce(conn, "payment_intent.payment_failed", updated)
+    elif updated["status"] != row["status"] and updated["status"] in events.INTENT_STATUS_EVENTS:
+        await _announce(conn, events.INTENT_STATUS_EVENTS[updated["status"]], updated)
+    return updated
+
+
+async def _announce(conn: Connection, type: str, row: asyncpg.Record) -> None:
+    await events.emit(
+        conn,
+        type,
+        PaymentIntent.from_row(row),
+        tenant_id=row["tenant_id"],
+        livemode=row["livemode"],
+    )

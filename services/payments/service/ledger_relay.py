@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import asyncpg
@@ -21,7 +22,9 @@ import asyncpg
 from services.payments import repository
 from services.payments.service.intents import balance_code, clearing_code
 from services.payments.settings import PaymentsSettings
-from shared.db import Pool, transaction
+from shared.aio import wait_event
+from shared.db import Connection, Pool, transaction
+from shared.errors import UpstreamError
 from shared.identity import Identity, mint
 from shared.state import AppState
 
@@ -48,8 +51,7 @@ class LedgerRelay:
 
     async def run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.relay_interval)
+            await wait_event(self._wake, self.settings.relay_interval)
             self._wake.clear()
             try:
                 while await self.relay_one():
@@ -58,30 +60,82 @@ class LedgerRelay:
                 log.warning("ledger relay round failed", exc_info=True)
 
     async def relay_one(self) -> bool:
-        """Post the next due row; False when none is due."""
+        """Post the next due row; False when none is due or the ledger refused it."""
         async with transaction(self.pool) as conn:
             row = await repository.next_due(conn)
             if row is None:
                 return False
-            try:
-                await self._post(row["tenant_id"], row["livemode"], json.loads(row["body"]))
-            except (LedgerUnavailable, aiohttp.ClientError, TimeoutError) as exc:
-                delay = min(_MAX_DELAY, 0.5 * 2 ** row["attempts"])
-                await repository.mark_failed(conn, row["id"], error=str(exc), delay=delay)
-                log.warning(
-                    "ledger posting failed; will retry",
-                    extra={"reference_id": row["reference_id"], "retry_in": delay},
-                )
-                return False
-            await repository.mark_posted(conn, row["id"])
-            return True
+            return await self._post_row(conn, row, delay=_MAX_DELAY)
+
+    async def deliver(self, reference_id: str, *, wait: float) -> bool:
+        """Post one reference's row now, from the request that owes it, waiting at most
+        `wait` seconds; True once the ledger holds it. When the ledger cannot be reached
+        this gives up at once: the background relay keeps trying, and nothing waits on it."""
+        try:
+            async with asyncio.timeout(wait):
+                while True:
+                    async with transaction(self.pool) as conn:
+                        row = await repository.try_lock_outbox(conn, reference_id)
+                        if row is True:
+                            return True
+                        if isinstance(row, asyncpg.Record):
+                            return await self._post_row(conn, row, delay=0.5)
+                    # Another relay holds the row right now: it will be posted shortly.
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            return False
+
+    async def _post_row(self, conn: Connection, row: asyncpg.Record, *, delay: float) -> bool:
+        """Post a locked row and mark it; on failure, put it back for a later attempt (after
+        an exponential backoff capped at `delay`)."""
+        try:
+            await self._post(row["tenant_id"], row["livemode"], json.loads(row["body"]))
+        except (LedgerUnavailable, aiohttp.ClientError, TimeoutError) as exc:
+            retry_in = min(delay, 0.5 * 2 ** row["attempts"])
+            await repository.mark_failed(conn, row["id"], error=str(exc), delay=retry_in)
+            log.warning(
+                "ledger posting failed; will retry",
+                extra={"reference_id": row["reference_id"], "retry_in": retry_in},
+            )
+            return False
+        await repository.mark_posted(conn, row["id"])
+        return True
+
+    async def get_account(
+        self, *, tenant_id: str, livemode: bool, code: str
+    ) -> dict[str, Any] | None:
+        """A ledger account by id or code, as this tenant and mode see it; None if absent."""
+        identity = Identity(
+            principal="payments", principal_type="service", tenant_id=tenant_id, livemode=livemode
+        )
+        headers = {"X-Micro-Identity": mint(identity, self.settings.internal_secret)}
+        timeout = aiohttp.ClientTimeout(total=self.settings.ledger_timeout)
+        try:
+            async with self.http.get(
+                f"{self.settings.ledger_url}/ledger/accounts/{quote(code, safe='')}",
+                headers=headers,
+                timeout=timeout,
+            ) as response:
+                if response.status == 404:
+                    return None
+                if response.status != 200:
+                    raise UpstreamError(f"The ledger answered {response.status}.")
+                body = await response.json()
+        except (aiohttp.ClientError, TimeoutError):
+            raise UpstreamError("The ledger cannot be reached.", status=503) from None
+        return body if isinstance(body, dict) else None
 
     async def _post(self, tenant_id: str, livemode: bool, body: dict[str, Any]) -> None:
         identity = Identity(
             principal="payments", principal_type="service", tenant_id=tenant_id, livemode=livemode
         )
         headers = {"X-Micro-Identity": mint(identity, self.settings.internal_secret)}
-        currency = body["entries"][0]["account_id"].rsplit(".", 1)[-1]
+        # The currency is in payments' own account codes; a wallet's code (wallet.<id>) has none.
+        currency = next(
+            entry["account_id"].rsplit(".", 1)[-1]
+            for entry in body["entries"]
+            if entry["account_id"].startswith("payments.")
+        )
         await self._ensure_accounts(tenant_id, livemode, currency, headers)
         status, answer = await self._call("POST", "/ledger/transactions", body, headers)
         if status not in (200, 201):

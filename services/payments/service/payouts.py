@@ -1,14 +1,21 @@
-"""Payouts: money from a tenant's balance to a bank account, through a provider.
+"""Payouts: money from a tenant's balance (or a wallet) to a bank account, via a provider.
 
-pending -> paid | failed. A paid payout owes the ledger its posting (the tenant's balance
-goes down, the clearing account with it), through the same outbox as payments.
+pending -> paid | failed, from the provider's answer, its transfer webhooks, or a later
+re-verification. A payout owes the ledger its posting when it is paid (the tenant's balance
+goes down, the clearing account with it), through the same outbox as payments; one paid
+and then reversed by the bank gets the opposite posting. A wallet's payout posts nothing:
+the wallet service holds and settles that money itself.
 """
 
 from __future__ import annotations
 
+import asyncpg
+
 from services.payments import repository
-from services.payments.providers.base import Provider
+from services.payments.providers.base import BankAccount, TransferOutcome
 from services.payments.schemas import Payout, PayoutRequest
+from services.payments.service import events
+from services.payments.service.accounts import ProviderSource
 from services.payments.service.intents import balance_code, clearing_code
 from shared.db import Connection
 from shared.errors import NotFoundError
@@ -16,18 +23,26 @@ from shared.identity import Identity
 from shared.ids import new_id
 from shared.pagination import ListParams, page
 
+_EVENTS = {"paid": "payout.paid", "failed": "payout.failed"}
+
 
 async def create_payout(
-    conn: Connection, identity: Identity, request: PayoutRequest, provider: Provider
+    conn: Connection, identity: Identity, request: PayoutRequest, providers: ProviderSource
 ) -> tuple[Payout, bool]:
     """(the payout, whether it owes the ledger a posting now)."""
+    provider, owner = await providers.choose(
+        conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, provider=request.provider
+    )
     payout_id = new_id("po")
+    destination = request.destination
     outcome = await provider.transfer(
         payout_id=payout_id,
         amount=request.amount,
         currency=request.currency,
-        account_number=request.destination.account_number,
-        bank_code=request.destination.bank_code,
+        destination=BankAccount(
+            destination.account_number, destination.bank_code, destination.account_name
+        ),
+        description=request.description,
     )
     row = await repository.insert_payout(
         conn,
@@ -38,40 +53,103 @@ async def create_payout(
         currency=request.currency,
         status=outcome.kind,
         provider=request.provider,
-        destination=request.destination.model_dump(),
+        destination=destination.model_dump(),
         description=request.description,
         metadata=request.metadata,
         failure_code=outcome.failure_code,
         failure_message=outcome.failure_message,
+        provider_account=owner,
+        provider_transfer_id=outcome.provider_id,
+        wallet_id=request.wallet_id,
     )
+    await _announce(conn, "payout.created", row)
+    owes = False
+    if outcome.kind in _EVENTS:
+        await _announce(conn, _EVENTS[outcome.kind], row)
     if outcome.kind == "paid":
-        currency = request.currency
-        await repository.insert_outbox(
-            conn,
-            outbox_id=new_id("obx"),
-            tenant_id=identity.tenant_scope,
-            livemode=identity.livemode,
-            reference_id=payout_id,
-            body={
-                "reference_id": payout_id,
-                "description": f"Payout {payout_id}",
-                "metadata": {"payout": payout_id},
-                "entries": [
-                    {"account_id": balance_code(currency), "amount": request.amount,
-                     "direction": "debit"},
-                    {"account_id": clearing_code(currency), "amount": request.amount,
-                     "direction": "credit"},
-                ],
-            },
-        )  # fmt: skip
-    return Payout.from_row(row), outcome.kind == "paid"
+        owes = await _post(conn, row, reverse=False)
+    return Payout.from_row(row), owes
+
+
+async def settle(
+    conn: Connection, row: asyncpg.Record, outcome: TransferOutcome
+) -> tuple[Payout, bool, str]:
+    """Apply a provider's later word to a locked payout: (payout, owes the ledger, what was
+    done). Final states stay final, except a paid transfer the bank reversed."""
+    status = row["status"]
+    reversal = status == "paid" and outcome.kind == "failed" and outcome.reversed
+    if outcome.kind == "pending" or (status != "pending" and not reversal):
+        return (
+            Payout.from_row(row),
+            False,
+            "still_pending" if status == "pending" else (f"ignored_{status}"),
+        )
+    updated = await repository.update_payout(
+        conn,
+        row["id"],
+        status=outcome.kind,
+        failure_code=outcome.failure_code,
+        failure_message=outcome.failure_message,
+        provider_transfer_id=outcome.provider_id,
+    )
+    await _announce(conn, _EVENTS[outcome.kind], updated)
+    owes = False
+    if outcome.kind == "paid":
+        owes = await _post(conn, updated, reverse=False)
+    elif reversal:
+        # The balance was already debited when it was paid: give it back.
+        owes = await _post(conn, updated, reverse=True)
+    return Payout.from_row(updated), owes, "reversed" if reversal else outcome.kind
+
+
+async def _post(conn: Connection, row: asyncpg.Record, *, reverse: bool) -> bool:
+    if row["wallet_id"]:
+        return False
+    payout_id, currency, amount = row["id"], row["currency"], row["amount"]
+    reference = f"{payout_id}.reversal" if reverse else payout_id
+    debit, credit = balance_code(currency), clearing_code(currency)
+    if reverse:
+        debit, credit = credit, debit
+    await repository.insert_outbox(
+        conn,
+        outbox_id=new_id("obx"),
+        tenant_id=row["tenant_id"],
+        livemode=row["livemode"],
+        reference_id=reference,
+        body={
+            "reference_id": reference,
+            "description": f"Payout {payout_id}" + (" reversed" if reverse else ""),
+            "metadata": {"payout": payout_id},
+            "entries": [
+                {"account_id": debit, "amount": amount, "direction": "debit"},
+                {"account_id": credit, "amount": amount, "direction": "credit"},
+            ],
+        },
+    )
+    return True
+
+
+async def _announce(conn: Connection, type: str, row: asyncpg.Record) -> None:
+    await events.emit(
+        conn, type, Payout.from_row(row), tenant_id=row["tenant_id"], livemode=row["livemode"]
+    )
 
 
 async def list_payouts(
-    conn: Connection, identity: Identity, *, params: ListParams
+    conn: Connection,
+    identity: Identity,
+    *,
+    params: ListParams,
+    wallet_id: str | None = None,
+    status: str | None = None,
 ) -> tuple[list[Payout], bool]:
     rows = await repository.list_payouts(
-        conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, params=params
+        conn,
+        tenant_id=identity.tenant_scope,
+        livemode=identity.livemode,
+        params=params,
+        wallet_id=wallet_id,
+        status=status,
     )
     shown, has_more = page(rows, params)
     return [Payout.from_row(row) for row in shown], has_more

@@ -1,0 +1,78 @@
+"""One bounded HTTP call to a provider, sorted by what its failure means for the money.
+
+- `ProviderUnreachable`: the request never left (connection refused, DNS): nothing happened,
+  so the caller may fail cleanly.
+- `ProviderTimeout`: the request may have arrived and acted: the outcome is unknown and must
+  be re-verified later, never assumed.
+- An answer, whatever its status, is returned with its JSON body (decimals as `Decimal`:
+  money never passes through a float).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from shared.errors import InvalidRequestError, UpstreamError
+
+
+class ProviderUnreachable(UpstreamError):
+    status = 502
+    default_code = "provider_unavailable"
+
+
+class ProviderRequestError(InvalidRequestError):
+    """The provider refused the request itself (not a decline): nothing happened."""
+
+    default_code = "provider_error"
+
+
+class ProviderTimeout(Exception):
+    """The provider did not answer in time; what it did is unknown."""
+
+
+class ProviderClient:
+    def __init__(
+        self, http: aiohttp.ClientSession, *, base_url: str, headers: dict[str, str],
+        timeout: float, name: str,
+    ) -> None:  # fmt: skip
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self.headers = headers
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.name = name
+
+    async def call(
+        self, method: str, path: str, *, body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:  # fmt: skip
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {**self.headers, "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self.http.request(
+                method, self.base_url + path, data=data, params=params, headers=headers,
+                timeout=self.timeout,
+            ) as response:  # fmt: skip
+                text = await response.text()
+                status = response.status
+        except aiohttp.ClientConnectorError as exc:
+            raise ProviderUnreachable(
+                f"{self.name} could not be reached: {exc.strerror or exc}"
+            ) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ProviderTimeout(f"{self.name}: {type(exc).__name__}") from None
+        try:
+            parsed = json.loads(text, parse_float=Decimal) if text else {}
+        except ValueError:
+            parsed = {}
+        if not isinstance(parsed, dict):
+            parsed = {}
+        if status >= 500:
+            # A provider's own failure: it may have acted before failing, so ask again later.
+            raise ProviderTimeout(f"{self.name} answered {status}")
+        return status, parsed

@@ -1,0 +1,151 @@
+"""Payment intents."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from shared.db import Connection
+from shared.pagination import ListParams
+from shared.scoped import ScopedTable
+
+_INTENT_COLUMNS = """
+    id, tenant_id, livemode, amount, amount_capturable, amount_received, currency, status,
+    capture_method, provider, payment_method, description, metadata::text AS metadata,
+    receipt_email, wallet_id, last_payment_error::text AS last_payment_error,
+    next_action::text AS next_action, cancellation_reason, canceled_at, created_at,
+    provider_account, attempts
+"""
+# The columns a state change may set; jsonb ones take JSON text.
+_UPDATABLE = {
+    "amount": "",
+    "amount_capturable": "",
+    "amount_received": "",
+    "currency": "",
+    "status": "",
+    "payment_method": "",
+    "description": "",
+    "metadata": "::jsonb",
+    "receipt_email": "",
+    "last_payment_error": "::jsonb",
+    "next_action": "::jsonb",
+    "cancellation_reason": "",
+    "canceled_at": "",
+    "attempts": "",
+}
+
+_TABLE = ScopedTable("payment_intents", _INTENT_COLUMNS)
+
+
+async def insert_intent(conn: Connection, **values: Any) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO payment_intents (id, tenant_id, livemode, amount, currency, status,
+            capture_method, provider, payment_method, description, metadata, receipt_email,
+            wallet_id, provider_account)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14)
+        RETURNING {_INTENT_COLUMNS}
+        """,
+        values["id"],
+        values["tenant_id"],
+        values["livemode"],
+        values["amount"],
+        values["currency"],
+        values["status"],
+        values["capture_method"],
+        values["provider"],
+        values["payment_method"],
+        values["description"],
+        json.dumps(values["metadata"]),
+        values["receipt_email"],
+        values["wallet_id"],
+        values["provider_account"],
+    )
+    assert row is not None
+    return row
+
+
+async def lock_intent(
+    conn: Connection, *, tenant_id: str, livemode: bool, intent_id: str
+) -> asyncpg.Record | None:
+    """The intent, locked: one state change at a time."""
+    return await conn.fetchrow(
+        f"SELECT {_INTENT_COLUMNS} FROM payment_intents "
+        "WHERE id = $1 AND tenant_id = $2 AND livemode = $3 FOR UPDATE",
+        intent_id,
+        tenant_id,
+        livemode,
+    )
+
+
+async def lock_intent_by_id(conn: Connection, intent_id: str) -> asyncpg.Record | None:
+    """Unscoped: for a customer's own page, which carries its intent's secret token instead."""
+    return await conn.fetchrow(
+        f"SELECT {_INTENT_COLUMNS} FROM payment_intents WHERE id = $1 FOR UPDATE", intent_id
+    )
+
+
+async def lock_intent_for_account(
+    conn: Connection, *, intent_id: str, provider: str, account: str, livemode: bool | None
+) -> asyncpg.Record | None:
+    """The intent a provider's webhook names, only if it went through that provider account
+    ('platform', or a tenant id for the tenant's own account in that mode)."""
+    if account == "platform":
+        return await conn.fetchrow(
+            f"SELECT {_INTENT_COLUMNS} FROM payment_intents WHERE id = $1 AND provider = $2 "
+            "AND provider_account = 'platform' FOR UPDATE",
+            intent_id,
+            provider,
+        )
+    return await conn.fetchrow(
+        f"SELECT {_INTENT_COLUMNS} FROM payment_intents WHERE id = $1 AND provider = $2 "
+        "AND provider_account = 'tenant' AND tenant_id = $3 AND livemode = $4 FOR UPDATE",
+        intent_id,
+        provider,
+        account,
+        livemode,
+    )
+
+
+async def stale_intents(
+    conn: Connection, *, statuses: Sequence[str], older_than: float, limit: int = 100
+) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT id FROM payment_intents WHERE status = ANY($1::text[]) "
+        "AND updated_at < now() - make_interval(secs => $2) ORDER BY updated_at LIMIT $3",
+        list(statuses),
+        older_than,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def update_intent(conn: Connection, intent_id: str, **changes: Any) -> asyncpg.Record:
+    assigns = []
+    values: list[Any] = [intent_id]
+    for name, value in changes.items():
+        cast = _UPDATABLE[name]  # KeyError for a column that may not change
+        values.append(json.dumps(value) if cast and value is not None else value)
+        assigns.append(f"{name} = ${len(values)}{cast}")
+    row = await conn.fetchrow(
+        f"UPDATE payment_intents SET {', '.join(assigns)}, updated_at = now() "
+        f"WHERE id = $1 RETURNING {_INTENT_COLUMNS}",
+        *values,
+    )
+    assert row is not None
+    return row
+
+
+async def list_payment_intents(
+    conn: Connection, *, tenant_id: str, livemode: bool, params: ListParams
+) -> Sequence[asyncpg.Record]:
+    return await _TABLE.page(conn, tenant_id=tenant_id, livemode=livemode, params=params)
+
+
+async def get_payment_intent(
+    conn: Connection, *, tenant_id: str, livemode: bool, intent_id: str
+) -> asyncpg.Record | None:
+    return await _TABLE.get(conn, tenant_id=tenant_id, livemode=livemode, row_id=intent_id)

@@ -1,0 +1,129 @@
+"""Tenants' provider credentials (ciphertext only) and the inbound webhooks received."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from shared.db import Connection
+
+_CREDENTIAL_COLUMNS = (
+    "tenant_id, livemode, provider, public_key, secret_key, webhook_secret, secret_hint, "
+    "created_at, updated_at"
+)
+
+
+async def upsert_credentials(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    provider: str,
+    public_key: str | None,
+    secret_key: bytes,
+    webhook_secret: bytes | None,
+    secret_hint: str,
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "INSERT INTO provider_credentials (tenant_id, livemode, provider, public_key, "
+        "secret_key, webhook_secret, secret_hint) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+        "ON CONFLICT (tenant_id, livemode, provider) DO UPDATE SET "
+        "public_key = EXCLUDED.public_key, secret_key = EXCLUDED.secret_key, "
+        "webhook_secret = EXCLUDED.webhook_secret, secret_hint = EXCLUDED.secret_hint, "
+        f"updated_at = now() RETURNING {_CREDENTIAL_COLUMNS}",
+        tenant_id,
+        livemode,
+        provider,
+        public_key,
+        secret_key,
+        webhook_secret,
+        secret_hint,
+    )
+    assert row is not None
+    return row
+
+
+async def get_credentials(
+    conn: Connection, *, tenant_id: str, livemode: bool, provider: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_CREDENTIAL_COLUMNS} FROM provider_credentials "
+        "WHERE tenant_id = $1 AND livemode = $2 AND provider = $3",
+        tenant_id,
+        livemode,
+        provider,
+    )
+
+
+async def tenant_credentials(
+    conn: Connection, *, tenant_id: str, provider: str
+) -> Sequence[asyncpg.Record]:
+    """Both modes' credentials of one tenant at one provider (for webhook verification)."""
+    return await conn.fetch(
+        f"SELECT {_CREDENTIAL_COLUMNS} FROM provider_credentials "
+        "WHERE tenant_id = $1 AND provider = $2 ORDER BY livemode",
+        tenant_id,
+        provider,
+    )
+
+
+async def list_credentials(
+    conn: Connection, *, tenant_id: str, livemode: bool
+) -> Sequence[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {_CREDENTIAL_COLUMNS} FROM provider_credentials "
+        "WHERE tenant_id = $1 AND livemode = $2 ORDER BY provider",
+        tenant_id,
+        livemode,
+    )
+
+
+async def delete_credentials(
+    conn: Connection, *, tenant_id: str, livemode: bool, provider: str
+) -> bool:
+    status = await conn.execute(
+        "DELETE FROM provider_credentials WHERE tenant_id = $1 AND livemode = $2 AND provider = $3",
+        tenant_id,
+        livemode,
+        provider,
+    )
+    return bool(status.endswith(" 1"))
+
+
+async def record_provider_event(
+    conn: Connection,
+    *,
+    provider: str,
+    account: str,
+    event_id: str,
+    event_type: str,
+    reference: str | None,
+    payload: str,
+) -> bool:
+    """Record a webhook once; False when it was already recorded (a replay)."""
+    status = await conn.execute(
+        "INSERT INTO provider_events (provider, account, event_id, event_type, reference, "
+        "outcome, payload) VALUES ($1, $2, $3, $4, $5, 'received', $6::jsonb) "
+        "ON CONFLICT DO NOTHING",
+        provider,
+        account,
+        event_id,
+        event_type,
+        reference,
+        payload,
+    )
+    return bool(status.endswith(" 1"))
+
+
+async def set_event_outcome(
+    conn: Connection, *, provider: str, account: str, event_id: str, outcome: str
+) -> None:
+    await conn.execute(
+        "UPDATE provider_events SET outcome = $4 "
+        "WHERE provider = $1 AND account = $2 AND event_id = $3",
+        provider,
+        account,
+        event_id,
+        outcome,
+    )

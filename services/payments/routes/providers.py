@@ -1,0 +1,76 @@
+"""A tenant's provider accounts: PUT/GET/DELETE /payments/providers/{provider}."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.payments.routes.intents import public_url
+from services.payments.schemas import CredentialsRequest, ProviderCredentials
+from services.payments.service import credentials
+from services.payments.service.accounts import providers_of
+from shared.body import parse
+from shared.db import transaction
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.pagination import list_body
+from shared.responses import json_response
+from shared.state import app_state
+
+
+@documented(request=CredentialsRequest, response=ProviderCredentials, tags=["payments"])
+async def put_credentials(request: Request) -> JSONResponse:
+    """Store this tenant's own account at a provider (for the key's mode)."""
+    provider = credentials.provider_name(request.path_params["provider"])
+    credentials.check_admin(identity_of(request))
+    body = await parse(request, CredentialsRequest)
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        shown = await credentials.put_credentials(
+            conn, identity_of(request), provider, body, providers_of(state),
+            public_url=public_url(state),
+        )  # fmt: skip
+    return json_response(shown.model_dump())
+
+
+@documented(response=ProviderCredentials, tags=["payments"])
+async def get_credentials(request: Request) -> JSONResponse:
+    """The account a provider's payments use: the tenant's own (masked) or the platform's."""
+    provider = credentials.provider_name(request.path_params["provider"])
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        shown = await credentials.get_credentials(
+            conn, identity_of(request), provider, providers_of(state),
+            public_url=public_url(state),
+        )  # fmt: skip
+    return json_response(shown.model_dump())
+
+
+async def list_credentials(request: Request) -> JSONResponse:
+    """Every provider and the account it would use."""
+    state = app_state(request)
+    identity = identity_of(request)
+    credentials.check_admin(identity)
+    async with transaction(state.db) as conn:
+        found = await credentials.list_credentials(
+            conn, identity, providers_of(state), public_url=public_url(state)
+        )
+    data = [item.model_dump() for item in found]
+    return json_response(list_body(data, has_more=False, url=request.url.path))
+
+
+async def delete_credentials(request: Request) -> JSONResponse:
+    """Forget this tenant's own account: its payments fall back to the platform's."""
+    provider = credentials.provider_name(request.path_params["provider"])
+    async with transaction(app_state(request).db) as conn:
+        await credentials.delete_credentials(conn, identity_of(request), provider)
+    return json_response({"object": "provider_credentials", "provider": provider, "deleted": True})
+
+
+routes = [
+    Route("/payments/providers", list_credentials, methods=["GET"]),
+    Route("/payments/providers/{provider}", put_credentials, methods=["PUT", "POST"]),
+    Route("/payments/providers/{provider}", get_credentials, methods=["GET"]),
+    Route("/payments/providers/{provider}", delete_credentials, methods=["DELETE"]),
+]

@@ -1,0 +1,52 @@
+"""Inbound provider webhooks (public through the gateway's /webhooks door; the provider's
+signature is the credential), and the page a customer returns to from a hosted checkout."""
+
+from __future__ import annotations
+
+import html
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
+
+from services.payments.routes.intents import commit
+from services.payments.service import webhooks
+from services.payments.service.accounts import providers_of
+from services.payments.service.ledger_relay import relay_of
+from shared.body import read_body
+from shared.db import transaction
+from shared.responses import json_response
+from shared.state import app_state
+
+
+async def receive(request: Request) -> JSONResponse:
+    """A provider tells us about a payment or a transfer."""
+    state = app_state(request)
+    body = await read_body(request, state.settings.max_body_bytes)
+    tenant_id = request.path_params.get("tenant_id")
+    async with transaction(state.db) as conn:
+        received = await webhooks.receive(
+            conn, providers_of(state), provider=request.path_params["provider"],
+            tenant_id=tenant_id, body=body, headers=request.headers,
+        )  # fmt: skip
+    if received.owes:
+        relay_of(state).wake()
+    return json_response({"received": True, "outcome": received.outcome})
+
+
+async def customer_return(request: Request) -> HTMLResponse:
+    provider, intent_id = request.path_params["provider"], request.path_params["intent_id"]
+    state = app_state(request)
+    result = await commit(
+        state,
+        lambda conn: webhooks.customer_return(conn, providers_of(state), provider, intent_id),
+    )
+    status = html.escape(result.intent.status)
+    return HTMLResponse(f"<!doctype html><p>Thank you. The payment is now <b>{status}</b>.</p>")
+
+
+routes = [
+    Route("/webhooks/{provider}", receive, methods=["POST"]),
+    Route("/webhooks/{provider}/return/{intent_id}", customer_return, methods=["GET"]),
+    Route("/webhooks/{provider}/{tenant_id}", receive, methods=["POST"]),
+]

@@ -1,0 +1,248 @@
+"""Inbound provider webhooks, and re-checking an intent or payout with its provider.
+
+A webhook is trusted only once its signature checks out against the account its URL names
+(`/webhooks/{provider}` the platform's, `/webhooks/{provider}/{tenant}` that tenant's, in
+whichever mode's credentials signed it): Paystack signs the raw body with HMAC-SHA512 of the
+secret key (`x-paystack-signature`); Flutterwave echoes the configured secret hash
+(`verif-hash`). Then it is recorded once by its event id (a replay changes nothing), and
+applied through the same rules as every other provider answer, which tolerate any order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.payments import repository
+from services.payments.providers import flutterwave, paystack
+from services.payments.providers.base import Outcome, TransferOutcome, intent_of
+from services.payments.schemas import PaymentIntent
+from services.payments.service import intents, payouts
+from services.payments.service.accounts import Account, ProviderSource
+from shared.db import Connection
+from shared.errors import AuthenticationError, InvalidRequestError, NotFoundError
+
+log = logging.getLogger("micro.payments.webhooks")
+
+
+@dataclass(slots=True)
+class Received:
+    outcome: str
+    # Ledger references the change owes (to wake the relay after commit).
+    owes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    event_id: str
+    type: str
+    reference: str | None
+    charge: Outcome | None = None
+    transfer: TransferOutcome | None = None
+
+
+async def receive(
+    conn: Connection,
+    source: ProviderSource,
+    *,
+    provider: str,
+    tenant_id: str | None,
+    body: bytes,
+    headers: Mapping[str, str],
+) -> Received:
+    if provider not in ("paystack", "flutterwave"):
+        raise NotFoundError(f"No such provider: {provider!r}.", param="provider")
+    if tenant_id is not None:
+        accounts = await source.tenant_accounts(conn, tenant_id=tenant_id, provider=provider)
+    else:
+        platform = source.platform(provider)
+        accounts = [platform] if platform is not None else []
+    account = _signed_by(provider, accounts, body, headers)
+    event = _parse(provider, body)
+    key = tenant_id or "platform"
+    # Events are told apart per account: one tenant's test and live accounts are two.
+    book = "platform" if tenant_id is None else f"{tenant_id}/{_mode(account.livemode)}"
+    fresh = await repository.record_provider_event(
+        conn,
+        provider=provider,
+        account=book,
+        event_id=event.event_id,
+        event_type=event.type,
+        reference=event.reference,
+        payload=body.decode(),
+    )
+    if not fresh:
+        return Received("duplicate")
+    received = await _apply(conn, provider, key, account, event)
+    await repository.set_event_outcome(
+        conn, provider=provider, account=book, event_id=event.event_id, outcome=received.outcome
+    )
+    return received
+
+
+def _mode(livemode: bool | None) -> str:
+    return "live" if livemode else "test"
+
+
+def _signed_by(
+    provider: str, accounts: list[Account], body: bytes, headers: Mapping[str, str]
+) -> Account:
+    if provider == "paystack":
+        given = headers.get("x-paystack-signature", "").strip().lower()
+        for account in accounts:
+            expected = hmac.new(account.secret_key.encode(), body, hashlib.sha512).hexdigest()
+            if given and hmac.compare_digest(expected, given):
+                return account
+    else:
+        given = headers.get("verif-hash", "")
+        for account in accounts:
+            secret = account.webhook_secret
+            if given and secret and hmac.compare_digest(secret.encode(), given.encode()):
+                return account
+    raise AuthenticationError(
+        f"The {provider} webhook signature is missing or does not match.",
+        code="invalid_signature",
+    )
+
+
+def _parse(provider: str, body: bytes) -> _Event:
+    if b"\\u0000" in body or b"\x00" in body:
+        # PostgreSQL cannot keep a NUL in the recorded payload; no real event carries one.
+        raise InvalidRequestError("The webhook body contains a NUL character.")
+    try:
+        payload = json.loads(body, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequestError("The webhook body is not JSON.", code="invalid_json") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
+        raise InvalidRequestError("The webhook body has no event.", param="event")
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    assert isinstance(data, dict)
+    kind = str(payload["event"])
+    if provider == "paystack":
+        return _paystack_event(kind, data, body)
+    return _flutterwave_event(kind, data)
+
+
+def _paystack_event(kind: str, data: dict[str, Any], body: bytes) -> _Event:
+    # Paystack's events carry no id of their own: the object's id per event type stands in
+    # (and a redelivery sends the same bytes, hashed when there is no object id).
+    if data.get("id") is not None:
+        event_id = f"{kind}:{data['id']}"
+    else:
+        event_id = hashlib.sha256(body).hexdigest()
+    reference = str(data["reference"]) if data.get("reference") is not None else None
+    if kind.startswith("charge.") and kind.count(".") == 1:
+        return _Event(event_id, kind, reference, charge=paystack.charge_outcome(data))
+    if kind in _PAYSTACK_TRANSFERS:
+        # The event's name is the transfer's fate, whatever `data.status` says.
+        transfer = paystack.transfer_outcome({**data, "status": _PAYSTACK_TRANSFERS[kind]})
+        return _Event(event_id, kind, reference, transfer=transfer)
+    return _Event(event_id, kind, reference)
+
+
+_PAYSTACK_TRANSFERS = {
+    "transfer.success": "success",
+    "transfer.failed": "failed",
+    "transfer.reversed": "reversed",
+}
+
+
+def _flutterwave_event(kind: str, data: dict[str, Any]) -> _Event:
+    event_id = f"{kind}:{data.get('id')}:{data.get('status')}"
+    if kind == "charge.completed":
+        reference = str(data["tx_ref"]) if data.get("tx_ref") is not None else None
+        return _Event(event_id, kind, reference, charge=flutterwave.charge_outcome(data))
+    if kind == "transfer.completed":
+        reference = str(data["reference"]) if data.get("reference") is not None else None
+        return _Event(event_id, kind, reference, transfer=flutterwave.transfer_outcome(data))
+    return _Event(event_id, kind, None)
+
+
+async def _apply(
+    conn: Connection, provider: str, key: str, account: Account, event: _Event
+) -> Received:
+    if event.reference is None or (event.charge is None and event.transfer is None):
+        return Received("ignored_type")
+    if event.charge is not None:
+        row = await repository.lock_intent_for_account(
+            conn, intent_id=intent_of(event.reference), provider=provider, account=key,
+            livemode=account.livemode,
+        )  # fmt: skip
+        if row is None:
+            return Received("unknown_reference")
+        result, done = await intents.settle(conn, row, event.charge, reference=event.reference)
+        if done == "ignored_canceled" and event.charge.kind == "authorized":
+            # Money was taken for an intent that is already canceled: someone must refund it.
+            log.warning(
+                "payment succeeded at the provider for a canceled intent",
+                extra={"payment_intent": row["id"], "provider": provider},
+            )
+        return Received(done, [row["id"]] if result.owes_ledger else [])
+    assert event.transfer is not None
+    payout = await repository.lock_payout_for_account(
+        conn, payout_id=event.reference, provider=provider, account=key, livemode=account.livemode
+    )
+    if payout is None:
+        return Received("unknown_reference")
+    _, owes, done = await payouts.settle(conn, payout, event.transfer)
+    return Received(done, [payout["id"]] if owes else [])
+
+
+async def reverify_intent(
+    conn: Connection, source: ProviderSource, row: asyncpg.Record
+) -> tuple[intents.Result, str]:
+    """Ask the intent's provider how it stands now, and apply the answer."""
+    provider = await source.of(
+        conn,
+        tenant_id=row["tenant_id"],
+        livemode=row["livemode"],
+        provider=row["provider"],
+        owner=row["provider_account"],
+    )
+    if provider is None or not provider.hosted:
+        return intents.Result(PaymentIntent.from_row(row)), "no_provider"
+    reference = intents.current_reference(row)
+    outcome = await provider.verify(
+        reference=reference, amount=row["amount"], currency=row["currency"]
+    )
+    return await intents.settle(conn, row, outcome, reference=reference)
+
+
+async def reverify_payout(
+    conn: Connection, source: ProviderSource, row: asyncpg.Record
+) -> tuple[bool, str]:
+    provider = await source.of(
+        conn,
+        tenant_id=row["tenant_id"],
+        livemode=row["livemode"],
+        provider=row["provider"],
+        owner=row["provider_account"],
+    )
+    if provider is None:
+        return False, "no_provider"
+    outcome = await provider.verify_transfer(
+        payout_id=row["id"], provider_id=row["provider_transfer_id"]
+    )
+    _, owes, done = await payouts.settle(conn, row, outcome)
+    return owes, done
+
+
+async def customer_return(
+    conn: Connection, source: ProviderSource, provider: str, intent_id: str
+) -> intents.Result:
+    """The customer is back from the provider's page: check with the provider at once."""
+    row = await repository.lock_intent_by_id(conn, intent_id)
+    if row is None or row["provider"] != provider or provider == "simulator":
+        raise NotFoundError(f"No such payment_intent: {intent_id!r}.", param="id")
+    if row["status"] in ("requires_action", "processing"):
+        result, _ = await reverify_intent(conn, source, row)
+        return result
+    return intents.Result(PaymentIntent.from_row(row))
