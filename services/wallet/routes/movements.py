@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.wallet.schemas import (
+    DepositRequest,
+    TransferRequest,
+    WalletOperation,
+    WithdrawRequest,
+)
+from services.wallet.service import deposits, operations, transfers, withdrawals
+from services.wallet.service.runtime import runtime_of
+from shared.body import parse
+from shared.db import transaction
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.responses import json_response
+from shared.state import app_state
+
+
+@documented(request=DepositRequest, response=WalletOperation, tags=["wallet"])
+async def deposit(request: Request) -> JSONResponse:
+    """Put money in a wallet with a card payment."""
+    body = await parse(request, DepositRequest)
+    found = await deposits.deposit(runtime_of(app_state(request)), identity_of(request), body)
+    return json_response(found.model_dump())
+
+
+@documented(request=TransferRequest, response=WalletOperation, tags=["wallet"])
+async def transfer(request: Request) -> JSONResponse:
+    """Move money between two wallets of the tenant, atomically."""
+    body = await parse(request, TransferRequest)
+    found = await transfers.transfer(runtime_of(app_state(request)), identity_of(request), body)
+    return json_response(found.model_dump())
+
+
+@documented(request=WithdrawRequest, response=WalletOperation, tags=["wallet"])
+async def withdraw(request: Request) -> JSONResponse:
+    """Send money from a wallet to a bank account."""
+    body = await parse(request, WithdrawRequest)
+    found = await withdrawals.withdraw(runtime_of(app_state(request)), identity_of(request), body)
+    return json_response(found.model_dump())
+
+
+@documented(response=WalletOperation, tags=["wallet"])
+async def get_operation(request: Request) -> JSONResponse:
+    """Retrieve a deposit, transfer or withdrawal (to follow a pending one)."""
+    async with transaction(app_state(request).db) as conn:
+        found = await operations.get_operation(
+            conn, identity_of(request), request.path_params["operation_id"]
+        )
+    return json_response(found.model_dump())
+
+
+routes = [
+    Route("/wallet/deposit", deposit, methods=["POST"]),
+    Route("/wallet/transfer", transfer, methods=["POST"]),
+    Route("/wallet/withdraw", withdraw, methods=["POST"]),
+    Route("/wallet/operations/{operation_id}", get_operation, methods=["GET"]),
+]

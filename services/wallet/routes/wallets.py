@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.wallet.schemas import (
+    CreateWalletRequest,
+    TransactionFilters,
+    Wallet,
+    WalletBalance,
+    WalletFilters,
+)
+from services.wallet.service import operations, wallets
+from services.wallet.service.runtime import runtime_of
+from shared.body import parse, validate
+from shared.db import transaction
+from shared.identity import identity_of
+from shared.openapi import documented
+from shared.pagination import list_response
+from shared.responses import json_response
+from shared.state import app_state
+
+
+@documented(request=CreateWalletRequest, response=Wallet, status=201, tags=["wallet"])
+async def create_wallet(request: Request) -> JSONResponse:
+    """Open a wallet (and its ledger account) for an owner."""
+    body = await parse(request, CreateWalletRequest)
+    wallet = await wallets.create_wallet(runtime_of(app_state(request)), identity_of(request), body)
+    return json_response(wallet.model_dump(), status=201)
+
+
+async def list_wallets(request: Request) -> JSONResponse:
+    """List wallets, newest first (filters: owner, currency, status)."""
+    filters = validate(WalletFilters, dict(request.query_params))
+    async with transaction(app_state(request).db) as conn:
+        found, has_more = await wallets.list_wallets(conn, identity_of(request), filters=filters)
+    return list_response(request, found, has_more=has_more)
+
+
+@documented(response=Wallet, tags=["wallet"])
+async def get_wallet(request: Request) -> JSONResponse:
+    """Retrieve a wallet."""
+    async with transaction(app_state(request).db) as conn:
+        wallet = await wallets.get_wallet(conn, identity_of(request), _id(request))
+    return json_response(wallet.model_dump())
+
+
+async def _set_frozen(request: Request, *, frozen: bool) -> JSONResponse:
+    async with transaction(app_state(request).db) as conn:
+        wallet = await wallets.set_frozen(conn, identity_of(request), _id(request), frozen=frozen)
+    return json_response(wallet.model_dump())
+
+
+@documented(response=Wallet, tags=["wallet"])
+async def freeze(request: Request) -> JSONResponse:
+    """Freeze a wallet: it still receives money but sends none."""
+    return await _set_frozen(request, frozen=True)
+
+
+@documented(response=Wallet, tags=["wallet"])
+async def unfreeze(request: Request) -> JSONResponse:
+    """Let a frozen wallet send money again."""
+    return await _set_frozen(request, frozen=False)
+
+
+@documented(response=WalletBalance, tags=["wallet"])
+async def balance(request: Request) -> JSONResponse:
+    """The wallet's balance, read from its ledger account."""
+    found = await wallets.balance(
+        runtime_of(app_state(request)), identity_of(request), _id(request)
+    )
+    return json_response(found.model_dump())
+
+
+async def history(request: Request) -> JSONResponse:
+    """The wallet's money movements, newest first (filters: type, status)."""
+    filters = validate(TransactionFilters, dict(request.query_params))
+    async with transaction(app_state(request).db) as conn:
+        found, has_more = await operations.history(
+            conn, identity_of(request), _id(request), filters=filters
+        )
+    return list_response(request, found, has_more=has_more)
+
+
+def _id(request: Request) -> str:
+    return str(request.path_params["wallet_id"])
+
+
+routes = [
+    Route("/wallet", create_wallet, methods=["POST"]),
+    Route("/wallet", list_wallets, methods=["GET"]),
+    Route("/wallet/{wallet_id}", get_wallet, methods=["GET"]),
+    Route("/wallet/{wallet_id}/freeze", freeze, methods=["POST"]),
+    Route("/wallet/{wallet_id}/unfreeze", unfreeze, methods=["POST"]),
+    Route("/wallet/{wallet_id}/balance", balance, methods=["GET"]),
+    Route("/wallet/{wallet_id}/transactions", history, methods=["GET"]),
+]

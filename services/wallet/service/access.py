@@ -1,0 +1,87 @@
+"""Who sees and moves which wallets (issue 7's access matrix).
+
+- USER (a signed-in user): only wallets it owns; another user's wallet is "no such wallet".
+  It may send to any wallet of its tenant (that is what a transfer is for).
+- TENANT_ADMIN and the tenant's API keys: every wallet of the tenant.
+- PLATFORM_ADMIN: reads every tenant's wallets; moves and manages nothing for a tenant.
+- Everyone: only the mode (test or live) of its credential; another tenant's wallet is 404.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.wallet.errors import NotManagerError, ReadOnlyError, WalletNotFoundError
+from services.wallet.repository import wallets as wallet_rows
+from shared.db import Connection
+from shared.identity import Identity
+
+
+def is_plain_user(identity: Identity) -> bool:
+    return identity.principal_type == "user" and identity.role == "USER"
+
+
+def owner_scope(identity: Identity) -> str | None:
+    """The one owner whose wallets this caller may touch; None for tenant-wide callers."""
+    return identity.principal if is_plain_user(identity) else None
+
+
+def tenant_scope(identity: Identity) -> str | None:
+    """The tenant this caller reads; None (every tenant) for platform admins."""
+    return None if identity.is_platform_admin else identity.tenant_scope
+
+
+def require_actor(identity: Identity) -> None:
+    """Money moves only for the tenant's own people and keys."""
+    if identity.is_platform_admin:
+        raise ReadOnlyError()
+
+
+def require_manager(identity: Identity, action: str) -> None:
+    require_actor(identity)
+    if is_plain_user(identity):
+        raise NotManagerError(action)
+
+
+async def readable_wallet(
+    conn: Connection, identity: Identity, wallet_id: str, *, param: str = "id"
+) -> asyncpg.Record:
+    row = await wallet_rows.get_wallet(
+        conn,
+        wallet_id=wallet_id,
+        livemode=identity.livemode,
+        tenant_id=tenant_scope(identity),
+        owner=owner_scope(identity),
+    )
+    if row is None:
+        raise WalletNotFoundError(wallet_id, param)
+    return row
+
+
+async def own_wallet(
+    conn: Connection, identity: Identity, wallet_id: str, *, param: str
+) -> asyncpg.Record:
+    """A wallet the caller may take money from or put money in."""
+    require_actor(identity)
+    row = await wallet_rows.get_wallet(
+        conn,
+        wallet_id=wallet_id,
+        livemode=identity.livemode,
+        tenant_id=identity.tenant_scope,
+        owner=owner_scope(identity),
+    )
+    if row is None:
+        raise WalletNotFoundError(wallet_id, param)
+    return row
+
+
+async def tenant_wallet(
+    conn: Connection, identity: Identity, wallet_id: str, *, param: str
+) -> asyncpg.Record:
+    """Any wallet of the caller's tenant and mode: where a transfer may send money."""
+    row = await wallet_rows.get_wallet(
+        conn, wallet_id=wallet_id, livemode=identity.livemode, tenant_id=identity.tenant_scope
+    )
+    if row is None:
+        raise WalletNotFoundError(wallet_id, param)
+    return row

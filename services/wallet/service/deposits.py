@@ -1,0 +1,208 @@
+"""Deposits: a card payment through the payments service, made for the wallet.
+
+Payments credits the wallet's ledger account (`wallet.{id}`) when the payment intent
+succeeds, with the intent id as the posting's reference; the deposit succeeds once that
+posting is in the ledger. An intent that needs the customer (3-D Secure) or a slow provider
+leaves the deposit pending; the recovery job follows the intent to its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+
+from services.wallet.clients import Refused, Scope
+from services.wallet.errors import DepositDeclinedError, UpstreamUnavailableError
+from services.wallet.repository import operations as operation_rows
+from services.wallet.repository import wallets as wallet_rows
+from services.wallet.schemas import DepositRequest, WalletOperation
+from services.wallet.service import access, operations
+from services.wallet.service.runtime import Runtime
+from shared.db import Connection, transaction
+from shared.errors import InvalidRequestError
+from shared.identity import Identity
+from shared.ids import new_id
+
+_POLL = 0.05
+
+
+async def deposit(rt: Runtime, identity: Identity, request: DepositRequest) -> WalletOperation:
+    async with transaction(rt.pool) as conn:
+        # A frozen wallet still receives money.
+        wallet = await access.own_wallet(conn, identity, request.wallet_id, param="wallet_id")
+        row = await operations.start(
+            conn,
+            identity,
+            type="deposit",
+            wallet=wallet,
+            amount=request.amount,
+            description=request.description,
+            provider=request.provider,
+            payment_method=request.payment_method,
+            history=[(wallet["id"], "deposit", None)],
+        )
+    try:
+        row = await drive(rt, row["id"], wait=rt.settings.deposit_wait)
+    except UpstreamUnavailableError as exc:
+        row = await operations.still_pending(rt.pool, row["id"], exc)
+    operation = WalletOperation.from_row(row)
+    if row["status"] == "failed":
+        _raise_failure(row, operation)
+    return operation
+
+
+async def record_external(
+    rt: Runtime, intent: dict[str, Any], *, tenant_id: str, livemode: bool
+) -> asyncpg.Record | None:
+    """A payment made for a wallet straight through payments (not through POST
+    /wallet/deposit): payments credits the wallet all the same, so its history shows it
+    too. None when the wallet is not ours."""
+    intent_id, wallet_id = intent.get("id"), intent.get("wallet_id")
+    if not intent_id or not wallet_id:
+        return None
+    async with transaction(rt.pool) as conn:
+        wallet = await wallet_rows.get_wallet(
+            conn, wallet_id=wallet_id, livemode=livemode, tenant_id=tenant_id
+        )
+        if wallet is None:
+            return None
+        row, new = await operation_rows.insert_operation(
+            conn,
+            id=new_id("wop"),
+            tenant_id=tenant_id,
+            livemode=livemode,
+            type="deposit",
+            wallet_id=wallet_id,
+            to_wallet_id=None,
+            amount=int(intent["amount"]),
+            currency=wallet["currency"],
+            description=intent.get("description"),
+            provider=intent.get("provider"),
+            idempotency_key=f"intent:{intent_id}",
+            payment_intent_id=intent_id,
+        )
+        if new:
+            await operation_rows.insert_history(
+                conn, row, [(new_id("wtx"), wallet_id, "deposit", intent_id)]
+            )
+    return await drive(rt, row["id"], wait=rt.settings.deposit_wait)
+
+
+def _raise_failure(row: asyncpg.Record, operation: WalletOperation) -> None:
+    code, message = row["failure_code"], row["failure_message"] or "The deposit failed."
+    if code == "card_declined":
+        raise DepositDeclinedError(message, decline_code=None, operation=operation.model_dump())
+    raise InvalidRequestError(
+        message, code=code or "deposit_failed", extra={"operation": operation.model_dump()}
+    )
+
+
+async def drive(rt: Runtime, operation_id: str, *, wait: float = 0.0) -> asyncpg.Record:
+    async with operations.locked(rt.pool, operation_id) as (conn, row):
+        if row["status"] in operations.FINAL:
+            return row
+        scope = operations.scope_of(row)
+        if row["payment_intent_id"] is None:
+            try:
+                intent = await rt.payments.create_intent(
+                    scope,
+                    _intent_request(row),
+                    idempotency_key=f"wallet-{row['id']}",
+                )
+            except Refused as refused:
+                return await _refused(conn, row, refused)
+        else:
+            intent = await rt.payments.intent(scope, row["payment_intent_id"])
+        return await _follow(rt, conn, row, intent, wait=wait)
+
+
+def _intent_request(row: asyncpg.Record) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "amount": row["amount"],
+        "currency": row["currency"],
+        "wallet_id": row["wallet_id"],
+        "provider": row["provider"],
+        "confirm": True,
+        "description": row["description"] or f"Wallet deposit {row['id']}",
+        "metadata": {"wallet_operation": row["id"]},
+    }
+    if row["payment_method"]:
+        request["payment_method"] = row["payment_method"]
+    return request
+
+
+async def _refused(conn: Connection, row: asyncpg.Record, refused: Refused) -> asyncpg.Record:
+    """Payments said no at once: a declined card (the intent exists), or a bad request."""
+    intent = refused.answer.get("error", {}).get("payment_intent") or {}
+    changes: dict[str, Any] = {}
+    if intent.get("id"):
+        changes["payment_intent_id"] = intent["id"]
+    return await operations.finish(
+        conn,
+        row,
+        "failed",
+        # Announced when a payment was attempted; a request payments refused is only an answer.
+        event="wallet.deposit.failed" if intent.get("id") else None,
+        failure=(refused.reason_code, refused.reason),
+        counterparty=intent.get("id"),
+        **changes,
+    )
+
+
+async def _follow(
+    rt: Runtime, conn: Connection, row: asyncpg.Record, intent: dict[str, Any], *, wait: float
+) -> asyncpg.Record:
+    status, intent_id = intent["status"], intent["id"]
+    if status == "succeeded":
+        posting = await _credited(rt, operations.scope_of(row), intent_id, wait=wait)
+        if posting is not None:
+            wallet = await operations.wallet_of(conn, row, row["wallet_id"])
+            balance = operations.balance_after(posting, wallet["ledger_account_id"])
+            if balance is not None:
+                return await operations.finish(
+                    conn,
+                    row,
+                    "succeeded",
+                    event="wallet.deposit.succeeded",
+                    balances={wallet["id"]: balance},
+                    counterparty=intent_id,
+                    payment_intent_id=intent_id,
+                    ledger_transaction_id=posting["id"],
+                )
+    elif status == "canceled" or (
+        status == "requires_payment_method" and intent.get("last_payment_error")
+    ):
+        error = intent.get("last_payment_error") or {}
+        return await operations.finish(
+            conn,
+            row,
+            "failed",
+            event="wallet.deposit.failed",
+            failure=(
+                error.get("code") or "payment_intent_canceled",
+                error.get("message") or "The payment was canceled.",
+            ),
+            counterparty=intent_id,
+            payment_intent_id=intent_id,
+        )
+    # Not finished: the customer must act (next_action), or the money is still on its way.
+    updated = await operation_rows.update_operation(
+        conn, row["id"], payment_intent_id=intent_id, next_action=intent.get("next_action")
+    )
+    await operation_rows.settle_history(conn, row["id"], status="pending", counterparty=intent_id)
+    return updated
+
+
+async def _credited(
+    rt: Runtime, scope: Scope, intent_id: str, *, wait: float
+) -> dict[str, Any] | None:
+    """The payment's ledger posting, waiting up to `wait` seconds for payments to post it."""
+    deadline = time.monotonic() + wait
+    while True:
+        posting = await rt.ledger.by_reference(scope, intent_id)
+        if posting is not None or time.monotonic() >= deadline:
+            return posting
+        await asyncio.sleep(_POLL)

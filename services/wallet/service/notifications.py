@@ -1,0 +1,150 @@
+"""News from payments, read from the event stream (DESIGN §9): a wallet's payout paid or
+failed, a wallet's payment intent finished (or one made for a wallet straight through
+payments), a wallet deposit refunded.
+
+For operations the wallet started, it only hurries what the recovery job does anyway (which
+is why it starts from new events and acknowledges whatever it read): the event names the
+operation, which is then driven from what payments and the ledger say now, so a duplicate
+or late event changes nothing. Refunds and payments made straight through payments are only
+learned here; their events come from Micro's own services over the internal Redis, and each
+is recorded once (keyed by the refund or intent id) and succeeds once its ledger posting is
+there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from services.wallet.errors import OperationNotFoundError, UpstreamUnavailableError
+from services.wallet.service import deposits, returns, withdrawals
+from services.wallet.service.runtime import Runtime, runtime_of
+from shared.outbox import ALL_STREAM
+from shared.state import AppState
+
+log = logging.getLogger("micro.wallet.notifications")
+
+PAYOUT_EVENTS = frozenset({"payout.paid", "payout.failed"})
+INTENT_EVENTS = frozenset(
+    {"payment_intent.succeeded", "payment_intent.canceled", "payment_intent.payment_failed"}
+)
+REFUND_EVENTS = frozenset({"refund.succeeded"})
+FOLLOWED = PAYOUT_EVENTS | INTENT_EVENTS | REFUND_EVENTS
+_BATCH = 100
+# Below the Redis client's socket timeout, so a quiet stream is never mistaken for an outage.
+_BLOCK_MS = 500
+# Deposits wait for their ledger posting: handle several events at once.
+_PARALLEL = 8
+
+
+async def handle(rt: Runtime, event: dict[str, Any]) -> None:
+    kind = event.get("type")
+    obj = (event.get("data") or {}).get("object") or {}
+    operation_id = (obj.get("metadata") or {}).get("wallet_operation")
+    try:
+        if kind in REFUND_EVENTS:
+            await returns.record_refund(rt, obj)
+        elif kind == "payment_intent.succeeded" and obj.get("wallet_id") and not operation_id:
+            await deposits.record_external(
+                rt,
+                obj,
+                tenant_id=event.get("tenant_id") or "",
+                livemode=bool(event.get("livemode")),
+            )
+        elif not operation_id or not obj.get("wallet_id"):
+            return
+        elif kind in PAYOUT_EVENTS:
+            await withdrawals.on_payout(rt, operation_id, obj.get("id"))
+        elif kind in INTENT_EVENTS:
+            row = await deposits.drive(rt, operation_id, wait=rt.settings.deposit_wait)
+            if kind == "payment_intent.succeeded" and row["status"] == "failed":
+                # Paid after all (the customer tried again through payments): the wallet
+                # was credited, so its history shows a deposit.
+                await deposits.record_external(
+                    rt, obj, tenant_id=row["tenant_id"], livemode=row["livemode"]
+                )
+    except OperationNotFoundError:
+        pass  # another deployment's wallet, sharing this Redis
+    except UpstreamUnavailableError as exc:
+        log.warning("could not follow an event; recovery will", extra={"reason": exc.message})
+
+
+class Listener:
+    def __init__(self, rt: Runtime, redis: aioredis.Redis, *, group: str) -> None:
+        self.rt = rt
+        self.redis = redis
+        self.group = group
+        self.consumer = f"wallet-{os.getpid()}-{secrets.token_hex(3)}"
+        self.slots = asyncio.Semaphore(_PARALLEL)
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._ensure_group()
+                await self.step()
+                failures = 0
+            except (RedisError, OSError):
+                failures += 1
+                if failures == 1 or failures % 30 == 0:
+                    log.warning("event listener round failed; retrying", exc_info=True)
+                await asyncio.sleep(min(10.0, 0.1 * 2**failures))
+
+    async def _ensure_group(self) -> None:
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
+            await self.redis.xgroup_create(ALL_STREAM, self.group, id="$", mkstream=True)
+
+    async def step(self) -> None:
+        answer: Any = await self.redis.xreadgroup(
+            self.group, self.consumer, {ALL_STREAM: ">"}, count=_BATCH, block=_BLOCK_MS
+        )
+        for _stream, entries in answer or []:
+            for entry_id, fields in entries:
+                kind = fields.get(b"type", b"").decode()
+                if kind in FOLLOWED:
+                    await self._spawn(json.loads(fields[b"event"]))
+                await self.redis.xack(ALL_STREAM, self.group, entry_id)
+
+    async def _spawn(self, event: dict[str, Any]) -> None:
+        await self.slots.acquire()
+
+        async def one() -> None:
+            try:
+                await handle(self.rt, event)
+            except Exception:  # one event must not stop the listener
+                log.exception("event handling failed")
+            finally:
+                self.slots.release()
+
+        task = asyncio.create_task(one())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+@asynccontextmanager
+async def listener(state: AppState) -> AsyncIterator[None]:
+    rt = runtime_of(state)
+    if not rt.settings.follow_events:
+        yield
+        return
+    found = Listener(rt, state.redis, group=rt.settings.events_group)
+    task = asyncio.create_task(found.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        for pending in [task, *found.tasks]:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending

@@ -1,0 +1,141 @@
+"""Money coming back out of, or into, a wallet after the fact.
+
+- refund: a deposit's card payment is refunded through payments, which takes the money
+  back out of the wallet's ledger account (reference = the refund id). The wallet records
+  it when payments announces the refund, and calls it succeeded once the posting is in the
+  ledger.
+- reversal: the bank sends a paid withdrawal back (payments marks the payout failed); the
+  wallet credits itself from the withdrawals account (reference = the reversal's id).
+
+Each is an operation made once per source (its key is the refund id or the withdrawal id),
+so an announcement heard twice records one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+
+from services.wallet.clients import Refused, Scope, wallet_code, withdrawals_code
+from services.wallet.repository import operations as operation_rows
+from services.wallet.service import operations
+from services.wallet.service.runtime import Runtime
+from shared.db import Connection, transaction
+from shared.ids import new_id
+
+_POLL = 0.05
+EVENTS = {"refund": "wallet.refund.succeeded", "reversal": "wallet.withdrawal.reversed"}
+
+
+async def record_refund(rt: Runtime, refund: dict[str, Any]) -> asyncpg.Record | None:
+    """A payments refund: None unless it refunds one of our deposits."""
+    refund_id, intent_id = refund.get("id"), refund.get("payment_intent")
+    if not refund_id or not intent_id:
+        return None
+    async with transaction(rt.pool) as conn:
+        deposit = await operation_rows.find_deposit(conn, intent_id)
+        if deposit is None:
+            return None
+        row = await _start(
+            conn, deposit, type="refund", amount=int(refund["amount"]), source_id=refund_id,
+            counterparty=refund_id,
+        )  # fmt: skip
+    return await drive(rt, row["id"], wait=rt.settings.deposit_wait)
+
+
+async def reverse_withdrawal(
+    rt: Runtime, withdrawal: asyncpg.Record, payout: dict[str, Any]
+) -> asyncpg.Record:
+    async with transaction(rt.pool) as conn:
+        row = await _start(
+            conn, withdrawal, type="reversal", amount=withdrawal["amount"],
+            source_id=withdrawal["id"], counterparty=payout.get("id"),
+        )  # fmt: skip
+    return await drive(rt, row["id"])
+
+
+async def _start(
+    conn: Connection,
+    origin: asyncpg.Record,
+    *,
+    type: str,
+    amount: int,
+    source_id: str,
+    counterparty: str | None,
+) -> asyncpg.Record:
+    row, new = await operation_rows.insert_operation(
+        conn,
+        id=new_id("wop"),
+        tenant_id=origin["tenant_id"],
+        livemode=origin["livemode"],
+        type=type,
+        wallet_id=origin["wallet_id"],
+        to_wallet_id=None,
+        amount=amount,
+        currency=origin["currency"],
+        description=origin["description"],
+        idempotency_key=f"{type}:{source_id}",
+        payment_intent_id=origin["payment_intent_id"],
+        source_id=source_id,
+    )
+    if new:
+        await operation_rows.insert_history(
+            conn, row, [(new_id("wtx"), origin["wallet_id"], type, counterparty)]
+        )
+    return row
+
+
+async def drive(rt: Runtime, operation_id: str, *, wait: float = 0.0) -> asyncpg.Record:
+    async with operations.locked(rt.pool, operation_id) as (conn, row):
+        if row["status"] in operations.FINAL:
+            return row
+        scope = operations.scope_of(row)
+        if row["type"] == "refund":
+            posting = await _posted(rt, scope, row["source_id"], wait=wait)
+            if posting is None:
+                return row  # payments has not posted it yet: the recovery job looks again
+        else:
+            try:
+                posting = await rt.ledger.post(scope, _reversal(row))
+            except Refused as refused:
+                return await operations.finish(
+                    conn, row, "failed", failure=(refused.reason_code, refused.reason)
+                )
+        wallet = await operations.wallet_of(conn, row, row["wallet_id"])
+        balance = operations.balance_after(posting, wallet["ledger_account_id"])
+        return await operations.finish(
+            conn,
+            row,
+            "succeeded",
+            event=EVENTS[row["type"]],
+            balances={wallet["id"]: balance} if balance is not None else None,
+            ledger_transaction_id=posting["id"],
+        )
+
+
+def _reversal(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "reference_id": row["id"],
+        "description": f"Withdrawal {row['source_id']} sent back by the bank",
+        "metadata": {"wallet_operation": row["id"], "type": "reversal"},
+        "entries": [
+            {"account_id": withdrawals_code(row["currency"]), "amount": row["amount"],
+             "direction": "debit"},
+            {"account_id": wallet_code(row["wallet_id"]), "amount": row["amount"],
+             "direction": "credit"},
+        ],
+    }  # fmt: skip
+
+
+async def _posted(
+    rt: Runtime, scope: Scope, reference_id: str, *, wait: float
+) -> dict[str, Any] | None:
+    deadline = time.monotonic() + wait
+    while True:
+        posting = await rt.ledger.by_reference(scope, reference_id)
+        if posting is not None or time.monotonic() >= deadline:
+            return posting
+        await asyncio.sleep(_POLL)

@@ -1,0 +1,110 @@
+"""Transfers: one atomic ledger transaction between two wallets of a tenant.
+
+The ledger refuses a transfer the source cannot cover (its account has no overdraft), so
+"enough funds" is decided where the money is, under its lock, never by reading a balance
+here first: concurrent transfers can never take a wallet below zero.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.wallet.clients import Refused, wallet_code
+from services.wallet.errors import (
+    CurrencyMismatchError,
+    InsufficientFundsError,
+    UpstreamUnavailableError,
+    WalletFrozenError,
+)
+from services.wallet.schemas import TransferRequest, WalletOperation
+from services.wallet.service import access, operations
+from services.wallet.service.runtime import Runtime
+from shared.db import transaction
+from shared.identity import Identity
+
+
+async def transfer(rt: Runtime, identity: Identity, request: TransferRequest) -> WalletOperation:
+    async with transaction(rt.pool) as conn:
+        source = await access.own_wallet(
+            conn, identity, request.from_wallet_id, param="from_wallet_id"
+        )
+        target = await access.tenant_wallet(
+            conn, identity, request.to_wallet_id, param="to_wallet_id"
+        )
+        if source["status"] == "frozen":
+            raise WalletFrozenError(source["id"], "from_wallet_id")
+        if source["currency"] != target["currency"]:
+            raise CurrencyMismatchError(source["currency"], target["currency"], "to_wallet_id")
+        row = await operations.start(
+            conn,
+            identity,
+            type="transfer",
+            wallet=source,
+            to_wallet=target,
+            amount=request.amount,
+            description=request.description,
+            history=[
+                (source["id"], "transfer_out", target["id"]),
+                (target["id"], "transfer_in", source["id"]),
+            ],
+        )
+    try:
+        row = await drive(rt, row["id"], wallets=(source, target))
+    except UpstreamUnavailableError as exc:
+        row = await operations.still_pending(rt.pool, row["id"], exc)
+    operation = WalletOperation.from_row(row)
+    if row["failure_code"] == "insufficient_funds":
+        raise InsufficientFundsError(row["wallet_id"], operation.model_dump())
+    return operation
+
+
+async def drive(
+    rt: Runtime,
+    operation_id: str,
+    *,
+    wallets: tuple[asyncpg.Record, asyncpg.Record] | None = None,
+) -> asyncpg.Record:
+    """Post the transfer (again: the reference makes a repeat harmless) and record it.
+    `wallets` are its (source, target) rows when the caller has them already."""
+    async with operations.locked(rt.pool, operation_id) as (conn, row):
+        if row["status"] in operations.FINAL:
+            return row
+        if wallets is None:
+            wallets = (
+                await operations.wallet_of(conn, row, row["wallet_id"]),
+                await operations.wallet_of(conn, row, row["to_wallet_id"]),
+            )
+        source, target = wallets
+        try:
+            posted = await rt.ledger.post(
+                operations.scope_of(row),
+                {
+                    "reference_id": row["id"],
+                    "description": row["description"] or f"Wallet transfer {row['id']}",
+                    "metadata": {"wallet_operation": row["id"], "type": "transfer"},
+                    "entries": [
+                        {"account_id": wallet_code(source["id"]), "amount": row["amount"],
+                         "direction": "debit"},
+                        {"account_id": wallet_code(target["id"]), "amount": row["amount"],
+                         "direction": "credit"},
+                    ],
+                },
+            )  # fmt: skip
+        except Refused as refused:
+            return await operations.finish(
+                conn, row, "failed", failure=(refused.reason_code, refused.reason)
+            )
+        balances = {
+            wallet["id"]: balance
+            for wallet in (source, target)
+            if (balance := operations.balance_after(posted, wallet["ledger_account_id"]))
+            is not None
+        }
+        return await operations.finish(
+            conn,
+            row,
+            "succeeded",
+            event="wallet.transfer.completed",
+            balances=balances,
+            ledger_transaction_id=posted["id"],
+        )

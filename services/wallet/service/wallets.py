@@ -1,0 +1,112 @@
+"""Wallets: made with their ledger account, listed, frozen; balances read from the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.wallet.clients import Scope, wallet_code
+from services.wallet.errors import NotManagerError
+from services.wallet.repository import wallets as wallet_rows
+from services.wallet.schemas import CreateWalletRequest, Wallet, WalletBalance, WalletFilters
+from services.wallet.service import access
+from services.wallet.service.runtime import Runtime
+from shared import outbox
+from shared.db import Connection, transaction
+from shared.errors import InvalidRequestError
+from shared.identity import Identity
+from shared.ids import new_id
+from shared.pagination import page
+
+
+async def create_wallet(rt: Runtime, identity: Identity, request: CreateWalletRequest) -> Wallet:
+    access.require_actor(identity)
+    owner = request.owner
+    if access.is_plain_user(identity):
+        if owner not in (None, identity.principal):
+            raise NotManagerError("open wallets for someone else")
+        owner = identity.principal
+    if owner is None:
+        raise InvalidRequestError(
+            "Missing required param: owner.", code="parameter_missing", param="owner"
+        )
+    wallet_id = new_id("wal")
+    # The ledger account first: a wallet row never exists without its account. A crash
+    # between the two leaves an unused account, never a wallet that cannot hold money.
+    account = await rt.ledger.open_wallet_account(
+        Scope(identity.tenant_scope, identity.livemode),
+        wallet_id=wallet_id,
+        currency=request.currency,
+        owner=owner,
+    )
+    async with transaction(rt.pool) as conn:
+        row = await wallet_rows.insert_wallet(
+            conn,
+            id=wallet_id,
+            tenant_id=identity.tenant_scope,
+            livemode=identity.livemode,
+            owner=owner,
+            currency=request.currency,
+            ledger_account_id=account["id"],
+            metadata=request.metadata,
+        )
+        wallet = Wallet.from_row(row)
+        await outbox.emit(conn, identity, type="wallet.created", data=wallet)
+    return wallet
+
+
+async def list_wallets(
+    conn: Connection, identity: Identity, *, filters: WalletFilters
+) -> tuple[list[Wallet], bool]:
+    tenant = access.tenant_scope(identity)
+    if tenant is None and filters.tenant_id:
+        tenant = filters.tenant_id
+    conditions: list[tuple[str, Any]] = []
+    if (owner := access.owner_scope(identity) or filters.owner) is not None:
+        if access.is_plain_user(identity) and filters.owner not in (None, owner):
+            return [], False  # a user asking for someone else's wallets sees none
+        conditions.append(("owner", owner))
+    if filters.currency:
+        conditions.append(("currency", filters.currency.lower()))
+    if filters.status:
+        conditions.append(("status", filters.status))
+    rows = await wallet_rows.list_wallets(
+        conn, livemode=identity.livemode, tenant_id=tenant, params=filters, filters=conditions
+    )
+    shown, has_more = page(rows, filters)
+    return [Wallet.from_row(row) for row in shown], has_more
+
+
+async def get_wallet(conn: Connection, identity: Identity, wallet_id: str) -> Wallet:
+    return Wallet.from_row(await access.readable_wallet(conn, identity, wallet_id))
+
+
+async def set_frozen(
+    conn: Connection, identity: Identity, wallet_id: str, *, frozen: bool
+) -> Wallet:
+    access.require_manager(identity, "freeze or unfreeze wallets")
+    row = await access.readable_wallet(conn, identity, wallet_id)
+    status = "frozen" if frozen else "active"
+    if row["status"] != status:
+        row = await wallet_rows.set_status(conn, wallet_id=wallet_id, status=status)
+        await outbox.emit(
+            conn, identity, type="wallet.frozen" if frozen else "wallet.unfrozen",
+            data=Wallet.from_row(row),
+        )  # fmt: skip
+    return Wallet.from_row(row)
+
+
+async def balance(rt: Runtime, identity: Identity, wallet_id: str) -> WalletBalance:
+    async with transaction(rt.pool) as conn:
+        row = await access.readable_wallet(conn, identity, wallet_id)
+    account = await rt.ledger.account(
+        Scope(row["tenant_id"], row["livemode"]), wallet_code(wallet_id)
+    )
+    found = account["balance"]
+    return WalletBalance(
+        wallet_id=wallet_id,
+        currency=row["currency"],
+        available=found["available"],
+        pending=found["pending_debits"],
+        posted=found["posted"],
+        livemode=row["livemode"],
+    )

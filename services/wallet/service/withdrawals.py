@@ -1,0 +1,215 @@
+"""Withdrawals: a ledger hold, a payout through payments, then the hold posted or voided.
+
+    new --hold--> held --payout asked--> paying --paid--> succeeded (hold posted)
+                    |                        \\--failed--> failed (hold voided)
+                    \\--refused at once----------------> failed (hold voided)
+    new --not enough funds--> failed (nothing held)
+    succeeded, then the bank sends the money back --> a reversal (see returns.py)
+
+Each arrow is one locked step that commits on its own, and each remote call is idempotent
+(the hold's reference is the operation id; the payout's Idempotency-Key is derived from it),
+so a crash, a timeout or a second driver only ever repeats a step. Settlement happens under
+the operation's lock and only while it is pending: a payout status learned twice, or
+learned by a notification before the synchronous answer, settles once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.wallet.clients import Refused, wallet_code, withdrawals_code
+from services.wallet.errors import (
+    InsufficientFundsError,
+    UpstreamUnavailableError,
+    WalletFrozenError,
+)
+from services.wallet.repository import operations as operation_rows
+from services.wallet.schemas import WalletOperation, WithdrawRequest
+from services.wallet.service import access, operations, returns
+from services.wallet.service.runtime import Runtime
+from shared.db import Connection, transaction
+from shared.identity import Identity
+
+
+async def withdraw(rt: Runtime, identity: Identity, request: WithdrawRequest) -> WalletOperation:
+    async with transaction(rt.pool) as conn:
+        wallet = await access.own_wallet(conn, identity, request.wallet_id, param="wallet_id")
+        if wallet["status"] == "frozen":
+            raise WalletFrozenError(wallet["id"], "wallet_id")
+        row = await operations.start(
+            conn,
+            identity,
+            type="withdrawal",
+            wallet=wallet,
+            amount=request.amount,
+            description=request.description,
+            provider=request.provider,
+            destination=request.destination.model_dump(exclude_none=True),
+            history=[(wallet["id"], "withdrawal", None)],
+        )
+    try:
+        row = await drive(rt, row["id"])
+    except UpstreamUnavailableError as exc:
+        row = await operations.still_pending(rt.pool, row["id"], exc)
+    operation = WalletOperation.from_row(row)
+    if row["failure_code"] == "insufficient_funds":
+        raise InsufficientFundsError(row["wallet_id"], operation.model_dump())
+    return operation
+
+
+async def drive(rt: Runtime, operation_id: str) -> asyncpg.Record:
+    """Take steps until the withdrawal is final or waits on the bank."""
+    while True:
+        async with operations.locked(rt.pool, operation_id) as (conn, row):
+            if row["status"] in operations.FINAL:
+                return row
+            if row["stage"] == "new":
+                await _hold(rt, conn, row)
+                continue
+            if row["stage"] == "held":
+                payout = await _ask_payout(rt, conn, row)
+            else:
+                payout = await rt.payments.payout(operations.scope_of(row), row["payout_id"])
+            return await _settle(rt, conn, row, payout)
+
+
+async def on_payout(rt: Runtime, operation_id: str, payout_id: str | None = None) -> asyncpg.Record:
+    """News of the withdrawal's payout (an event, perhaps before the answer to our own
+    request, perhaps twice): settle it if payments says the payout is final, or reverse it
+    if a paid payout came back. The payout is read from payments in the operation's own
+    tenant, never taken from the news."""
+    async with operations.locked(rt.pool, operation_id) as (conn, row):
+        known = row["payout_id"] or payout_id
+        if row["status"] == "failed" or row["stage"] == "new" or known is None:
+            return row
+        try:
+            payout = await rt.payments.payout(operations.scope_of(row), known)
+        except Refused:
+            return row  # not a payout of this tenant
+        if (payout.get("metadata") or {}).get("wallet_operation") != row["id"]:
+            return row
+        if row["status"] == "pending":
+            return await _settle(rt, conn, row, payout)
+    if payout["status"] == "failed":
+        await returns.reverse_withdrawal(rt, row, payout)
+    return row
+
+
+async def _hold(rt: Runtime, conn: Connection, row: asyncpg.Record) -> None:
+    scope = operations.scope_of(row)
+    await rt.ledger.ensure_withdrawals_account(scope, row["currency"])
+    try:
+        hold = await rt.ledger.post(
+            scope,
+            {
+                "reference_id": row["id"],
+                "description": row["description"] or f"Wallet withdrawal {row['id']}",
+                "metadata": {"wallet_operation": row["id"], "type": "withdrawal"},
+                "pending": True,
+                "entries": [
+                    {"account_id": wallet_code(row["wallet_id"]), "amount": row["amount"],
+                     "direction": "debit"},
+                    {"account_id": withdrawals_code(row["currency"]), "amount": row["amount"],
+                     "direction": "credit"},
+                ],
+            },
+        )  # fmt: skip
+    except Refused as refused:
+        await operations.finish(conn, row, "failed", failure=(refused.reason_code, refused.reason))
+        return
+    held = await operation_rows.update_operation(
+        conn, row["id"], stage="held", ledger_transaction_id=hold["id"]
+    )
+    await operations.emit(conn, held, "wallet.withdrawal.created")
+
+
+async def _ask_payout(rt: Runtime, conn: Connection, row: asyncpg.Record) -> dict[str, Any]:
+    scope = operations.scope_of(row)
+    age = (datetime.now(UTC) - row["created_at"]).total_seconds()
+    if age > rt.settings.payout_lookup_after:
+        # The Idempotency-Key's answer may be gone at payments: never pay out twice.
+        found = await rt.payments.find_payout(
+            scope, wallet_id=row["wallet_id"], operation_id=row["id"]
+        )
+        if found is not None:
+            return await _record_payout(conn, row, found)
+    try:
+        payout = await rt.payments.create_payout(
+            scope,
+            {
+                "amount": row["amount"],
+                "currency": row["currency"],
+                "destination": _destination(row),
+                "provider": row["provider"],
+                "wallet_id": row["wallet_id"],
+                "description": row["description"] or f"Wallet withdrawal {row['id']}",
+                "metadata": {"wallet_operation": row["id"]},
+            },
+            idempotency_key=f"wallet-{row['id']}",
+        )
+    except Refused as refused:
+        # Payments made no payout: the money goes back to the wallet.
+        return {"id": None, "status": "failed", "failure_code": refused.reason_code,
+                "failure_message": refused.reason}  # fmt: skip
+    return await _record_payout(conn, row, payout)
+
+
+async def _record_payout(
+    conn: Connection, row: asyncpg.Record, payout: dict[str, Any]
+) -> dict[str, Any]:
+    await operation_rows.update_operation(conn, row["id"], stage="paying", payout_id=payout["id"])
+    await operation_rows.settle_history(
+        conn, row["id"], status="pending", counterparty=payout["id"]
+    )
+    return payout
+
+
+def _destination(row: asyncpg.Record) -> dict[str, Any]:
+    destination: dict[str, Any] = json.loads(row["destination"])
+    return destination
+
+
+async def _settle(
+    rt: Runtime, conn: Connection, row: asyncpg.Record, payout: dict[str, Any]
+) -> asyncpg.Record:
+    scope = operations.scope_of(row)
+    payout_id = payout.get("id") or row["payout_id"]
+    if payout["status"] == "paid":
+        posting = await rt.ledger.post_pending(scope, row["ledger_transaction_id"])
+        wallet = await operations.wallet_of(conn, row, row["wallet_id"])
+        balance = operations.balance_after(posting, wallet["ledger_account_id"])
+        return await operations.finish(
+            conn,
+            row,
+            "succeeded",
+            event="wallet.withdrawal.succeeded",
+            balances={wallet["id"]: balance} if balance is not None else None,
+            counterparty=payout_id,
+            payout_id=payout_id,
+        )
+    if payout["status"] == "failed":
+        await rt.ledger.void_pending(scope, row["ledger_transaction_id"])
+        return await operations.finish(
+            conn,
+            row,
+            "failed",
+            event="wallet.withdrawal.failed",
+            failure=(
+                payout.get("failure_code") or "payout_failed",
+                payout.get("failure_message") or "The bank did not accept the payout.",
+            ),
+            counterparty=payout_id,
+            payout_id=payout_id,
+        )
+    if payout_id is not None and row["payout_id"] is None:
+        # News of a payout whose creation answer never reached us: remember it.
+        return await operation_rows.update_operation(
+            conn, row["id"], stage="paying", payout_id=payout_id
+        )
+    fresh = await operation_rows.find_operation(conn, row["id"])
+    assert fresh is not None
+    return fresh
