@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from cli.api_keys import api_keys_app
+from cli.auth import login, logout, whoami
 from cli.dev import dev_app, psql
+from cli.events import events_app
 from cli.ledger import ledger_app
+from cli.listen import listen
 from cli.serve import db_app, serve
+from cli.trigger import trigger
 
 app = typer.Typer(
     name="micro",
@@ -19,3 +24,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.command()(serve)
 app.command()(psql)
+app.command()(login)
+app.command()(logout)
+app.command()(whoami)
+app.command()(trigger)
+app.command()(listen)
+app.add_typer(events_app, name="events")
+app.add_typer(api_keys_app, name="api-keys")

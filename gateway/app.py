@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from gateway import docs
+from gateway import docs, relay
 from gateway.context import gateway_context
 from gateway.handler import proxy
 from gateway.health import health
@@ -21,12 +21,13 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         [],
         title="Micro Gateway",
         require_identity=False,
-        hooks=[gateway_context],
+        hooks=[gateway_context, relay.relay_context],
         health=health,
         openapi=docs.openapi,
         extra_routes=[
             Route("/api/health", health, methods=["GET"]),
             *docs.routes,
+            *relay.routes,
             Route("/{path:path}", proxy, methods=_METHODS, include_in_schema=False),
         ],
     )

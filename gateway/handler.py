@@ -52,6 +52,12 @@ async def proxy(request: Request) -> Response:
     return response
 
 
+async def authorize(request: Request, target: Target) -> tuple[Identity, Decision | None]:
+    """Authenticate and rate-limit a request the gateway answers itself (the CLI relay)."""
+    gateway = gateway_of(request)
+    return await _authorize(request, gateway, target, _client_ip(request, gateway))
+
+
 async def _authorize(
     request: Request, gateway: Gateway, target: Target, client_ip: str
 ) -> tuple[Identity, Decision | None]:

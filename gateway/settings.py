@@ -34,6 +34,24 @@ class GatewaySettings(ServiceSettings):
     trusted_proxies: list[str] = []
     redis_timeout: float = 0.25
 
+    # -- the CLI relay (`POST /cli/sessions`, WebSocket `/cli/listen`) ---------------------
+    # Seconds a `websocket_token` from /cli/sessions may be used to open a connection.
+    cli_token_seconds: int = 600
+    # The per-listener buffer: events sent but not yet acknowledged, by count and by bytes.
+    # When it is full the relay stops reading the stream (events wait in Redis, not here).
+    relay_window_events: int = 1000
+    relay_window_bytes: int = 8 * 1024 * 1024
+    # A listener that acknowledges nothing for this long while its buffer is full, or whose
+    # socket takes no data for this long, is closed (4008); it resumes from its last ack.
+    relay_slow_seconds: float = 10.0
+    # Application-level ping; a listener silent for three intervals is closed.
+    relay_ping_seconds: float = 15.0
+    # Stream entries read per XRANGE, and the safety-net re-read of every stream (a missed
+    # pub/sub notification can delay an event by at most this long, never lose it).
+    relay_batch: int = 500
+    relay_poll_seconds: float = 5.0
+    relay_redis_timeout: float = 5.0
+
     def upstreams(self) -> dict[str, str]:
         return {
             "auth": self.auth_url,

@@ -29,6 +29,7 @@ from services.events.service import urls
 from services.events.service.endpoints import disable_endpoint
 from services.events.settings import RETRY_SCHEDULE, EventsSettings
 from shared import webhooks
+from shared.aio import wait_event
 from shared.db import Connection, Pool, transaction
 from shared.ids import new_id
 
@@ -124,8 +125,7 @@ class Deliverer:
 
     async def run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.delivery_poll_interval)
+            await wait_event(self._wake, self.settings.delivery_poll_interval)
             self._wake.clear()
             try:
                 await self.pump()

@@ -1,0 +1,409 @@
+"""`micro listen`: the tenant's events, live, forwarded to a local app (DESIGN §9).
+
+It opens a CLI session (`POST /cli/sessions`), connects to the gateway's WebSocket, and for
+each event POSTs the exact payload bytes with the gateway's Standard Webhooks headers to
+`--forward-to`. Events are handled one at a time, in stream order; an event is acknowledged
+only once its forward has finished (delivered, or given up after the retries), and a
+reconnect resumes after the last such event, so nothing is skipped and, within one run,
+nothing is forwarded twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
+
+import typer
+
+if TYPE_CHECKING:
+    import aiohttp
+    from websockets.asyncio.client import ClientConnection
+
+    from cli.client import Credential
+    from cli.config import Profile
+
+# Forward attempts per event, and the pauses between them.
+FORWARD_ATTEMPTS = 4
+FORWARD_BACKOFF = (0.5, 1.0, 2.0)
+# Reconnect pauses: quick at first (a gateway restart), then at most every 10 s.
+RECONNECT_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+# Close codes after which trying again cannot help.
+_FATAL_CLOSES = frozenset({4400})
+_MAX_FRAME = 16 * 1024 * 1024
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class Fatal(Exception):
+    """Stops `micro listen` with one line and exit status 1."""
+
+
+@dataclass
+class Options:
+    forward_to: str
+    events: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    skip_verify: bool = False
+    json_output: bool = False
+    live: bool = False
+    timeout: float = 30.0
+
+
+def listen(
+    forward_to: Annotated[
+        str | None,
+        typer.Option(
+            "--forward-to",
+            "-f",
+            help="URL to POST each event to, e.g. http://localhost:4242/webhook.",
+        ),
+    ] = None,
+    events: Annotated[
+        str | None,
+        typer.Option(
+            "--events", "-e", help="Only these types, comma-separated (payment_intent.*, *)."
+        ),
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help='Extra header on each forward, "Key: Value".'),
+    ] = None,
+    print_secret: Annotated[
+        bool, typer.Option("--print-secret", help="Print the webhook signing secret and exit.")
+    ] = False,
+    skip_verify: Annotated[
+        bool, typer.Option("--skip-verify", help="Do not verify TLS certificates when forwarding.")
+    ] = False,
+    format_: Annotated[
+        Format, typer.Option("--format", help="text, or json: one JSON line per event.")
+    ] = Format.text,
+    live: Annotated[
+        bool, typer.Option("--live", help="Listen to live-mode events (needs a live credential).")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each forward.")
+    ] = 30.0,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", envvar="MICRO_API_KEY", help="API key (default: the profile's)."),
+    ] = None,
+    api_base: Annotated[
+        str | None,
+        typer.Option("--api-base", envvar="MICRO_API_BASE", help="Gateway URL."),
+    ] = None,
+    profile_name: Annotated[
+        str | None,
+        typer.Option("--profile", "-p", envvar="MICRO_PROFILE", help="Stored profile to use."),
+    ] = None,
+) -> None:
+    """Forward your events to a local URL, signed, resuming after any disconnect."""
+    if not print_secret and not forward_to:
+        raise _fail("--forward-to is required (e.g. --forward-to http://localhost:4242/webhook)")
+    if forward_to and not forward_to.startswith(("http://", "https://")):
+        raise _fail(f"--forward-to needs an http:// or https:// URL, not {forward_to!r}")
+    try:
+        extra = dict(_header(value) for value in header or [])
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    profile, credential = _credentials(api_key, api_base, profile_name, live)
+    options = Options(
+        forward_to=forward_to or "",
+        events=events,
+        headers=extra,
+        skip_verify=skip_verify,
+        json_output=format_ is Format.json,
+        live=live,
+        timeout=timeout,
+    )
+    runner = Runner(profile, credential, options)
+    try:
+        if print_secret:
+            session = asyncio.run(runner.open_session())
+            typer.echo(session["secret"])
+            return
+        asyncio.run(_until_interrupted(runner.run()))
+    except Fatal as exc:
+        raise _fail(str(exc)) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"micro: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _header(value: str) -> tuple[str, str]:
+    name, sep, content = value.partition(":")
+    if not sep or not name.strip():
+        raise ValueError(f'bad --header {value!r}: use "Key: Value"')
+    return name.strip(), content.strip()
+
+
+def _credentials(
+    api_key: str | None, api_base: str | None, profile_name: str | None, live: bool
+) -> tuple[Profile, Credential]:
+    from cli.config import DEFAULT_API_BASE, ConfigError, NotLoggedIn, Profile, load_profile
+
+    if api_key:
+        base = api_base or DEFAULT_API_BASE
+        return Profile(name="--api-key", api_base=base, api_key=api_key), "key"
+    try:
+        profile = load_profile(profile_name)
+    except (NotLoggedIn, ConfigError) as exc:
+        raise _fail(str(exc)) from None
+    if api_base:
+        profile.api_base = api_base
+    # The stored key is a test key: live events need the signed-in admin's session.
+    if live and not profile.livemode:
+        if not profile.access_token:
+            raise _fail("--live needs a live API key (--api-key sk_live_...) or `micro login`")
+        return profile, "session"
+    return profile, "key"
+
+
+async def _until_interrupted(main: Any) -> None:
+    """Ctrl-C ends at once with status 0: whatever was not acknowledged is resent next time."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    loop.add_signal_handler(signal.SIGINT, stop)
+    await main
+
+
+class Runner:
+    def __init__(self, profile: Profile, credential: Credential, options: Options) -> None:
+        self.profile = profile
+        self.credential = credential
+        self.options = options
+        # The last stream entry fully handled: where a reconnect resumes.
+        self.cursor: str | None = None
+        self.ready_once = False
+        # Whether the current connection got as far as `ready` (then backoff starts over).
+        self.was_ready = False
+
+    # -- the session ------------------------------------------------------------------------
+
+    async def open_session(self) -> dict[str, Any]:
+        import httpx
+
+        from cli.client import ApiError, GatewayUnreachable, async_client
+        from cli.config import ConfigError, NotLoggedIn
+
+        headers = {"Micro-Mode": "live"} if self.options.live else {}
+        body = {"livemode": True} if self.options.live else {}
+        try:
+            async with async_client(self.profile, self.credential, timeout=15.0) as client:
+                response = await client.post("/cli/sessions", json=body, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            raise GatewayUnreachable(self.profile.api_base) from None
+        except (NotLoggedIn, ConfigError) as exc:
+            raise Fatal(str(exc)) from None
+        if response.status_code != 201:
+            error = ApiError.from_response(response)
+            if response.status_code < 500 and response.status_code != 429:
+                raise Fatal(error.message)
+            raise ConnectionError(error.message)  # worth another try, after a pause
+        session: dict[str, Any] = response.json()
+        return session
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        import aiohttp
+        import httpx
+
+        from cli.client import GatewayUnreachable
+
+        failures = 0
+        # aiohttp rather than httpx for the forwards: several times the requests per second
+        # on the same hardware (see DESIGN §5), and a listener is only as fast as its POSTs.
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=not self.options.skip_verify),
+            timeout=aiohttp.ClientTimeout(total=self.options.timeout),
+        ) as forwarder:
+            while True:
+                try:
+                    session = await self.open_session()
+                    self.was_ready = False
+                    reason = await self.connect(session, forwarder)
+                except GatewayUnreachable as exc:
+                    if not self.ready_once:
+                        raise Fatal(str(exc)) from None
+                    reason = "gateway unreachable"
+                except (OSError, TimeoutError, httpx.HTTPError) as exc:
+                    if not self.ready_once:
+                        raise Fatal(f"cannot connect to {self.profile.api_base}: {exc}") from None
+                    reason = str(exc) or exc.__class__.__name__
+                if self.was_ready:
+                    failures = 0
+                delay = RECONNECT_BACKOFF[min(failures, len(RECONNECT_BACKOFF) - 1)]
+                failures += 1
+                self.status(
+                    f"Connection lost ({reason}); reconnecting in {delay:g}s and resuming "
+                    f"after {self.cursor or 'the start'}"
+                )
+                await asyncio.sleep(delay)
+
+    async def connect(self, session: dict[str, Any], forwarder: aiohttp.ClientSession) -> str:
+        """One WebSocket connection; returns why it ended."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+        params = {"events": self.options.events, "after": self.cursor}
+        query = urlencode({k: v for k, v in params.items() if v})
+        url = session["websocket_url"] + (f"?{query}" if query else "")
+        headers = {"Authorization": f"Bearer {session['websocket_token']}"}
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        try:
+            async with connect(
+                url, additional_headers=headers, max_size=_MAX_FRAME, open_timeout=10
+            ) as ws:
+                worker = asyncio.create_task(self.work(ws, queue, forwarder))
+                try:
+                    await self.read(ws, session, queue)
+                except ConnectionClosed:
+                    pass
+                finally:
+                    # Events already received are still forwarded, in order, before resuming.
+                    await queue.put(None)
+                    await worker
+                code, text = ws.close_code, ws.close_reason
+        except InvalidHandshake as exc:
+            raise ConnectionError(f"WebSocket refused: {exc}") from None
+        if code in _FATAL_CLOSES:
+            raise Fatal(f"the gateway refused the connection: {text}")
+        return f"{code} {text}".strip() if code not in (None, 1000) or text else "closed"
+
+    async def read(
+        self,
+        ws: ClientConnection,
+        session: dict[str, Any],
+        queue: asyncio.Queue[dict[str, Any] | None],
+    ) -> None:
+        async for raw in ws:
+            frame = json.loads(raw)
+            kind = frame.get("type")
+            if kind == "ping":
+                await ws.send('{"type":"pong"}')
+            elif kind == "event":
+                await queue.put(frame)
+            elif kind == "ready":
+                self.was_ready = True
+                if self.cursor is None:
+                    self.cursor = str(frame.get("stream_id") or "") or None
+                if not self.ready_once:
+                    self.ready_once = True
+                    self.status(
+                        f"Ready! Your webhook signing secret is {session['secret']} (^C to quit)"
+                    )
+                else:
+                    self.status(f"Reconnected; resuming after {self.cursor}")
+
+    async def work(
+        self,
+        ws: ClientConnection,
+        queue: asyncio.Queue[dict[str, Any] | None],
+        forwarder: aiohttp.ClientSession,
+    ) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        while (frame := await queue.get()) is not None:
+            await self.forward(frame, forwarder)
+            self.cursor = frame["stream_id"]
+            # If the connection is gone the cursor is kept here: the next one resumes after it.
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(json.dumps({"type": "ack", "stream_id": frame["stream_id"]}))
+
+    # -- one event --------------------------------------------------------------------------
+
+    async def forward(self, frame: dict[str, Any], forwarder: aiohttp.ClientSession) -> None:
+        import aiohttp
+
+        event_id, event_type = frame["id"], frame["event_type"]
+        url = self.options.forward_to
+        body = frame["payload"].encode()
+        headers = {
+            **frame["headers"],
+            "Content-Type": "application/json",
+            "User-Agent": "micro-cli listen",
+            **self.options.headers,
+        }
+        if not self.options.json_output:
+            self.say(f"--> {event_type} [{event_id}]")
+        status: int | None = None
+        error = ""
+        for attempt in range(1, FORWARD_ATTEMPTS + 1):
+            try:
+                async with forwarder.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    status, error = response.status, ""
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                status, error = None, _describe(exc, self.options.timeout)
+            delivered = status is not None and 200 <= status < 300
+            retry = not delivered and attempt < FORWARD_ATTEMPTS
+            if not self.options.json_output:
+                shown = f"[{status}]" if status is not None else "[ERR]"
+                line = f"<-- {shown} POST {url} [{event_id}]"
+                if error:
+                    line += f" {error}"
+                if retry:
+                    line += f"; retrying in {FORWARD_BACKOFF[attempt - 1]:g}s"
+                elif not delivered:
+                    line += f"; gave up after {attempt} attempts"
+                self.say(line)
+            if not retry:
+                break
+            await asyncio.sleep(FORWARD_BACKOFF[attempt - 1])
+        if self.options.json_output:
+            self.say(
+                json.dumps(
+                    {
+                        "stream_id": frame["stream_id"],
+                        "id": event_id,
+                        "type": event_type,
+                        "forward": {
+                            "url": url,
+                            "status": status,
+                            "error": error or None,
+                            "attempts": attempt,
+                            "delivered": delivered,
+                        },
+                        "event": json.loads(body),
+                    }
+                )
+            )
+
+    # -- output -----------------------------------------------------------------------------
+
+    def say(self, line: str) -> None:
+        print(line, flush=True)
+
+    def status(self, line: str) -> None:
+        """Lines about the connection; on stderr in JSON mode so stdout stays JSON lines."""
+        print(line, file=sys.stderr if self.options.json_output else sys.stdout, flush=True)
+
+
+def _describe(exc: Exception, timeout: float) -> str:
+    import aiohttp
+
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {timeout:g}s"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "connection refused"
+        return f"cannot connect: {exc.os_error}"
+    return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__

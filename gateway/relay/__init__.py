@@ -1,0 +1,29 @@
+"""The relay between the event streams and `micro listen` (DESIGN §9).
+
+1. `POST /cli/sessions` (an API key or an admin's session) returns a short-lived
+   `websocket_token`, the WebSocket URL and the tenant's `whsec_` secret for that mode.
+2. WebSocket `/cli/listen` (`Authorization: Bearer <websocket_token>` or `?token=`), with
+   `events=a,b` (types, `family.*`, `*`) and `after=<stream id>` to resume. The gateway sends
+   `ready` with the cursor it starts after, then every event of the tenant's stream after it,
+   in order, each with its exact payload and Standard Webhooks headers signed with the
+   session secret, and `ping`s; the listener acks events (`{"type": "ack", "stream_id"}`)
+   and answers pings. Reconnecting with `after=<last acked>` replays the gap from the stream.
+
+Close codes: 4401 bad or expired token, 4400 bad options or message, 4008 listener too slow
+(resume from the last acknowledged event), 4002 no pong, 1011 Redis unavailable.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from gateway.relay.context import relay_context
+from gateway.relay.listen import listen
+from gateway.relay.sessions import create_session
+
+routes: list[BaseRoute] = [
+    Route("/cli/sessions", create_session, methods=["POST"]),
+    WebSocketRoute("/cli/listen", listen),
+]
+
+__all__ = ["relay_context", "routes"]

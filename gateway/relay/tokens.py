@@ -1,0 +1,87 @@
+"""What a CLI session hands `micro listen`: a short-lived WebSocket token and a stable secret.
+
+The secret is derived, not stored: HMAC of the internal secret over the tenant and mode, so
+every session, every gateway replica and every restart gives a tenant the same `whsec_`
+for that mode (the developer configures it once in their local app).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from shared import webhooks
+from shared.outbox import mode
+
+_AUDIENCE = "micro-cli-listen"
+_ALGORITHM = "HS256"
+
+
+class ListenTokenError(Exception):
+    """The token is missing, malformed, forged or expired; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenGrant:
+    """Who may listen to which stream, as the token says."""
+
+    tenant_id: str
+    livemode: bool
+    principal: str
+    expires_at: int
+
+
+def listen_secret(internal_secret: str, tenant_id: str, livemode: bool) -> str:
+    return webhooks.derived_secret(internal_secret, f"cli:{tenant_id}:{mode(livemode)}")
+
+
+def mint_listen_token(
+    internal_secret: str,
+    *,
+    session_id: str,
+    tenant_id: str,
+    livemode: bool,
+    principal: str,
+    ttl: int,
+) -> tuple[ListenGrant, str]:
+    now = int(time.time())
+    grant = ListenGrant(tenant_id, livemode, principal, now + ttl)
+    claims = {
+        "aud": _AUDIENCE,
+        "jti": session_id,
+        "iat": now,
+        "exp": grant.expires_at,
+        "tid": tenant_id,
+        "livemode": livemode,
+        "sub": principal,
+    }
+    return grant, jwt.encode(claims, internal_secret, algorithm=_ALGORITHM)
+
+
+def verify_listen_token(internal_secret: str, token: str) -> ListenGrant:
+    if not token:
+        raise ListenTokenError(
+            "missing websocket_token: create a session with POST /cli/sessions first"
+        )
+    try:
+        claims = jwt.decode(
+            token,
+            internal_secret,
+            algorithms=[_ALGORITHM],
+            audience=_AUDIENCE,
+            options={"require": ["exp", "iat", "aud", "tid", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise ListenTokenError(
+            "websocket_token expired: create a new session with POST /cli/sessions"
+        ) from None
+    except jwt.PyJWTError:
+        raise ListenTokenError("invalid websocket_token") from None
+    return ListenGrant(
+        tenant_id=str(claims["tid"]),
+        livemode=bool(claims.get("livemode", False)),
+        principal=str(claims["sub"]),
+        expires_at=int(claims["exp"]),
+    )

@@ -1,0 +1,176 @@
+"""Events end to end (issue: events): commit -> outbox relay -> Redis -> gateway ->
+`micro listen` -> the forwarded POST at a local receiver.
+
+In one run, on one durable stack:
+1. latency from the payments service's commit of an event to its forwarded POST arriving at
+   the receiver (p50/p99), at a steady 100 events/s, one event per transaction;
+2. the highest sustained events/s one listener forwards with no loss: a backlog committed in
+   one go, drained by `micro listen` (one event at a time, in order, each acked after its
+   POST), rate = events / (last arrival - first arrival); every event must arrive, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiohttp import web
+
+from shared import outbox
+from tests.bench._deliveries import measure_deliveries
+from tests.bench._stack import BENCH_ENV, bench_stack, onboard, urls
+
+STEADY_RATE = 100
+STEADY_SECONDS = 10.0
+BACKLOG = 3000
+BACKLOG_BATCH = 100  # events per transaction while filling the backlog
+
+
+@dataclass
+class Receiver:
+    arrivals: dict[str, float] = field(default_factory=dict)
+    duplicates: int = 0
+    port: int = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        event_id = request.headers.get("webhook-id", "")
+        if event_id in self.arrivals:
+            self.duplicates += 1
+        else:
+            self.arrivals[event_id] = time.time()
+        return web.Response(status=200)
+
+    async def wait_for(self, ids: list[str], within: float) -> bool:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if all(i in self.arrivals for i in ids):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+
+@contextlib.asynccontextmanager
+async def receiving() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/webhook", receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    receiver.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def micro_listen(gateway: str, key: str, forward_to: str) -> AsyncIterator[None]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli", "listen", "--forward-to", forward_to,
+        "--api-key", key, "--api-base", gateway, "--format", "json",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    line = await asyncio.wait_for(process.stderr.readline(), 60)
+    if not line.startswith(b"Ready!"):
+        raise RuntimeError(f"micro listen did not start: {line!r}")
+    try:
+        yield
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def emit(conn: asyncpg.Connection, tenant_id: str, n: int) -> str:
+    return await outbox.emit(
+        conn,
+        None,
+        type="payment_intent.succeeded",
+        data={"object": "payment_intent", "n": n},
+        tenant_id=tenant_id,
+        livemode=False,
+    )
+
+
+async def steady(conn: asyncpg.Connection, tenant_id: str, receiver: Receiver) -> list[float]:
+    """One event per transaction at STEADY_RATE; commit->arrival latencies in seconds."""
+    committed: dict[str, float] = {}
+    interval = 1 / STEADY_RATE
+    start = time.monotonic()
+    for n in range(int(STEADY_RATE * STEADY_SECONDS)):
+        await asyncio.sleep(max(0.0, start + n * interval - time.monotonic()))
+        async with conn.transaction():
+            event_id = await emit(conn, tenant_id, n)
+        committed[event_id] = time.time()
+    if not await receiver.wait_for(list(committed), within=60):
+        raise RuntimeError("events were lost at the steady rate")
+    return [receiver.arrivals[i] - at for i, at in committed.items()]
+
+
+async def backlog(conn: asyncpg.Connection, tenant_id: str, receiver: Receiver) -> float:
+    ids: list[str] = []
+    for start in range(0, BACKLOG, BACKLOG_BATCH):
+        async with conn.transaction():
+            for n in range(start, start + BACKLOG_BATCH):
+                ids.append(await emit(conn, tenant_id, n))
+    if not await receiver.wait_for(ids, within=300):
+        missing = sum(i not in receiver.arrivals for i in ids)
+        raise RuntimeError(f"{missing} of {BACKLOG} events never arrived")
+    times = sorted(receiver.arrivals[i] for i in ids)
+    return len(ids) / (times[-1] - times[0])
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else 0
+
+
+async def main() -> None:
+    async with bench_stack(BENCH_ENV) as stack, receiving() as receiver:
+        gateway = urls(stack)["gateway"]
+        tenant = await onboard(gateway)
+        forward_to = f"http://127.0.0.1:{receiver.port}/webhook"
+        conn = await asyncpg.connect(stack.dsn("payments"))
+        try:
+            async with micro_listen(gateway, tenant.secret, forward_to):
+                latencies = await steady(conn, tenant.tenant_id, receiver)
+                rate = await backlog(conn, tenant.tenant_id, receiver)
+
+            # Endpoint deliveries on the same stack and tenant (their own event type), so
+            # both paths are measured in one run.
+            deliveries = await measure_deliveries(stack, tenant=tenant)
+        finally:
+            await conn.close()
+
+    ms = sorted(x * 1000 for x in latencies)
+    print(
+        f"micro listen, commit -> forwarded POST at {STEADY_RATE} events/s "
+        f"({len(ms)} events, one per transaction): "
+        f"p50 {percentile(ms, 50):.1f} ms, p99 {percentile(ms, 99):.1f} ms, max {ms[-1]:.1f} ms"
+    )
+    print(
+        f"micro listen, one listener draining a {BACKLOG}-event backlog: {rate:,.0f} events/s "
+        f"sustained, none lost, {receiver.duplicates} duplicates"
+    )
+    limited = " (the emitting commits set the pace)" if deliveries["emitter_limited"] else ""
+    print(
+        f"endpoint deliveries, commit -> signed POST at {deliveries['latency_rate']:.0f} "
+        f"events/s ({deliveries['latency_events']} events): "
+        f"p50 {deliveries['latency_p50_ms']:.1f} ms, p99 {deliveries['latency_p99_ms']:.1f} ms, "
+        f"{deliveries['latency_lost']} lost"
+    )
+    print(
+        f"endpoint deliveries, highest sustained rate with no loss: "
+        f"{deliveries['max_sustained_events_per_s']:,.0f} events/s{limited}; "
+        f"{deliveries['unverified_signatures']} signatures failed verification"
+    )
+    p50_ratio = deliveries["latency_p50_ms"] / max(percentile(ms, 50), 0.001)
+    print(f"endpoint delivery p50 latency = {p50_ratio:.1f}x the micro listen p50")
