@@ -64,7 +64,9 @@ class Stack:
         env["MICRO_PAYMENTS_LEDGER_URL"] = f"http://127.0.0.1:{self.settings.http_ports['ledger']}"
         env["MICRO_PAYMENTS_PUBLIC_URL"] = f"http://localhost:{self.settings.http_ports['gateway']}"
         env["MICRO_WALLET_LEDGER_URL"] = f"http://127.0.0.1:{self.settings.http_ports['ledger']}"
-        env["MICRO_WALLET_PAYMENTS_URL"] = f"http://127.0.0.1:{self.settings.http_ports['payments']}"
+        env["MICRO_WALLET_PAYMENTS_URL"] = (
+            f"http://127.0.0.1:{self.settings.http_ports['payments']}"
+        )
         return env
 
     def dsn(self, service: str) -> str:
