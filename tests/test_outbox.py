@@ -84,7 +84,7 @@ async def test_committed_event_reaches_both_streams_and_the_live_channel(
     assert event["livemode"] is False
     assert event["tenant_id"] == who.tenant_id
     everything = await stream(redis, outbox.ALL_STREAM)
-    mine = [e for e in everything if e[b"id"].decode() == event_id]
+    mine = [e for e in everything if e.get(b"id") == event_id.encode()]
     assert len(mine) == 1
     assert mine[0][b"tenant"].decode() == who.tenant_id
     assert mine[0][b"mode"] == b"test"

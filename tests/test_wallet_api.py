@@ -11,7 +11,7 @@ import pytest
 
 from cli.stack.ports import free_port
 from tests.support.servers import PostgresHandle
-from tests.test_wallet_support import (
+from tests.support.wallet import (
     BANK,
     World,
     admin,

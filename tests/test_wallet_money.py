@@ -16,7 +16,7 @@ from cli.stack.ports import free_port
 from shared.money import MAX_AMOUNT
 from tests.support.asgi import identity_headers
 from tests.support.servers import PostgresHandle
-from tests.test_wallet_support import (
+from tests.support.wallet import (
     World,
     balance,
     create_wallet,

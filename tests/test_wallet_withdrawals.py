@@ -21,7 +21,7 @@ from services.wallet.service import withdrawals
 from services.wallet.service.recovery import recover_once
 from shared.money import MAX_AMOUNT
 from tests.support.servers import PostgresHandle
-from tests.test_wallet_support import (
+from tests.support.wallet import (
     BANK,
     FAILING_BANK,
     SLOW_BANK,
