@@ -3,8 +3,7 @@ and services run in-process against them."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
 import asyncpg
@@ -15,9 +14,15 @@ from cli.apps import app_factory, settings_class
 from shared.migrations import migrate_service
 from shared.settings import SERVICES, ServiceSettings
 from tests.support.asgi import serve_in_process
-from tests.support.servers import PostgresHandle, postgres_server, redis_server
-
-_counter = itertools.count()
+from tests.support.servers import (
+    CreateDb as CreateDb,  # re-exported: tests annotate with it
+)
+from tests.support.servers import (
+    PostgresHandle,
+    databases,
+    postgres_server,
+    redis_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -49,27 +54,11 @@ async def templates(pg: PostgresHandle) -> dict[str, str]:
         await admin.close()
 
 
-CreateDb = Callable[[str], Awaitable[str]]
-
-
 @pytest.fixture
 async def create_db(pg: PostgresHandle, templates: dict[str, str]) -> AsyncIterator[CreateDb]:
     """`await create_db("ledger")` -> the DSN of a fresh, migrated ledger database."""
-    created: list[str] = []
-    admin = await asyncpg.connect(pg.dsn("postgres"))
-
-    async def create(service: str) -> str:
-        name = f"t_{service}_{next(_counter)}"
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{templates[service]}"')
-        created.append(name)
-        return pg.dsn(name)
-
-    try:
+    async with databases(pg, templates) as create:
         yield create
-    finally:
-        for name in created:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 # Cheap bcrypt in tests: the cost factor is a setting, the algorithm is the same.

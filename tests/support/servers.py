@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import signal
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
 
 from cli.stack.binaries import ensure_binaries, server_user
 from cli.stack.ports import free_port
@@ -114,3 +117,28 @@ async def redis_server() -> AsyncIterator[str]:
             yield server.url
         finally:
             await supervisor.stop_all()
+
+
+CreateDb = Callable[[str], Awaitable[str]]
+_counter = itertools.count()
+
+
+@contextlib.asynccontextmanager
+async def databases(pg: PostgresHandle, templates: dict[str, str]) -> AsyncIterator[CreateDb]:
+    """`await create("ledger")` -> the DSN of a fresh clone of the migrated template; every
+    clone is dropped on exit."""
+    created: list[str] = []
+    admin = await asyncpg.connect(pg.dsn("postgres"))
+
+    async def create(service: str) -> str:
+        name = f"t_{service}_{os.getpid()}_{next(_counter)}"
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{templates[service]}"')
+        created.append(name)
+        return pg.dsn(name)
+
+    try:
+        yield create
+    finally:
+        for name in created:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

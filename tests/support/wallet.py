@@ -27,7 +27,7 @@ from services.wallet.settings import WalletSettings
 from shared.state import STATE_KEY, AppState
 from tests.conftest import CreateDb
 from tests.support.asgi import identity_headers
-from tests.support.servers import PostgresHandle
+from tests.support.servers import PostgresHandle, databases
 
 TENANT = "ten_wallets"
 OTHER_TENANT = "ten_elsewhere"
@@ -64,29 +64,6 @@ def platform_admin() -> dict[str, str]:
 
 
 # -- databases and servers ---------------------------------------------------------------
-
-
-_counter = itertools.count()
-
-
-@contextlib.asynccontextmanager
-async def databases(pg: PostgresHandle, templates: dict[str, str]) -> AsyncIterator[CreateDb]:
-    """Like the `create_db` fixture, for fixtures that live longer than one test."""
-    created: list[str] = []
-    admin_conn = await asyncpg.connect(pg.dsn("postgres"))
-
-    async def create(service: str) -> str:
-        name = f"w_{service}_{next(_counter)}_{secrets.token_hex(3)}"
-        await admin_conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{templates[service]}"')
-        created.append(name)
-        return pg.dsn(name)
-
-    try:
-        yield create
-    finally:
-        for name in created:
-            await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin_conn.close()
 
 
 def new_tenant() -> str:

@@ -43,24 +43,6 @@ from tests.support.wallet import (
 )
 
 
-@pytest.fixture(scope="module")
-async def services(
-    pg: PostgresHandle, templates: dict[str, str], redis_url: str
-) -> AsyncIterator[World]:
-    async with world(pg, templates, redis_url) as found:
-        yield found
-
-
-@pytest.fixture
-def http(services: World) -> httpx.AsyncClient:
-    return services.http
-
-
-@pytest.fixture
-def tenant() -> str:
-    return new_tenant()
-
-
 async def funded(http: httpx.AsyncClient, tenant: str, amount: int = 1000) -> dict[str, Any]:
     wallet = await create_wallet(http, key(tenant))
     await fund(http, wallet["id"], amount, key(tenant))

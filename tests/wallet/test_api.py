@@ -3,14 +3,12 @@ access matrix of issue 7."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from cli.stack.ports import free_port
-from tests.support.servers import PostgresHandle
 from tests.support.wallet import (
     BANK,
     World,
@@ -23,26 +21,7 @@ from tests.support.wallet import (
     platform_admin,
     user,
     wallet_app,
-    world,
 )
-
-
-@pytest.fixture(scope="module")
-async def services(
-    pg: PostgresHandle, templates: dict[str, str], redis_url: str
-) -> AsyncIterator[World]:
-    async with world(pg, templates, redis_url) as found:
-        yield found
-
-
-@pytest.fixture
-def http(services: World) -> httpx.AsyncClient:
-    return services.http
-
-
-@pytest.fixture
-def tenant() -> str:
-    return new_tenant()
 
 
 class TestCreate:
