@@ -1,5 +1,5 @@
-"""The ledger's events: one per new or settled transaction, written with it, never for a
-replay or a refusal."""
+"""The ledger's events (`MICRO_LEDGER_TRANSACTION_EVENTS`): one per new or settled
+transaction, written with it, never for a replay or a refusal."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ async def dsn(create_db: CreateDb) -> str:
 
 @pytest.fixture
 async def client(service_client: ServiceClient, dsn: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with service_client("ledger", database_url=dsn, sweep_interval=60) as ledger:
+    async with service_client(
+        "ledger", database_url=dsn, sweep_interval=60, transaction_events=True
+    ) as ledger:
         yield ledger
 
 
@@ -140,3 +142,18 @@ async def test_a_batch_emits_one_event_per_created_transaction_in_order(
     found = await events(dsn)
     assert [e["data"]["object"]["reference_id"] for e in found] == [f"b{n}" for n in range(20)]
     assert len({e["id"] for e in found}) == 20
+
+
+async def test_without_the_setting_the_ledger_emits_nothing(
+    service_client: ServiceClient, create_db: CreateDb
+) -> None:
+    dsn = await create_db("ledger")
+    async with service_client("ledger", database_url=dsn, sweep_interval=60) as ledger:
+        await open_books(ledger)
+        await fund_wallet(ledger, 100)
+        pending = await hold(ledger, 30)
+        voided = await ledger.post(
+            f"/ledger/transactions/{pending['id']}/void", headers=as_tenant()
+        )
+        assert voided.status_code == 200
+    assert await events(dsn) == []

@@ -5,7 +5,6 @@ endpoint; an event can be sent again."""
 from __future__ import annotations
 
 import contextlib
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -74,43 +73,30 @@ def eventually(check: Callable[[], Any], *, within: float = 20, what: str = "con
         time.sleep(0.1)
 
 
-def post_transaction(gw: httpx.Client, headers: dict[str, str]) -> str:
-    suffix = secrets.token_hex(3)
-    for code, kind in ((f"cash.{suffix}", "asset"), (f"sales.{suffix}", "revenue")):
-        response = gw.post(
-            "/ledger/accounts",
-            json={"name": code, "type": kind, "currency": "usd", "code": code},
-            headers=headers,
-        )
-        assert response.status_code in (200, 201), response.text
+def pay(gw: httpx.Client, headers: dict[str, str]) -> str:
     response = gw.post(
-        "/ledger/transactions",
-        json={
-            "reference_id": f"e2e-{suffix}",
-            "entries": [
-                {"account_id": f"cash.{suffix}", "amount": 100, "direction": "debit"},
-                {"account_id": f"sales.{suffix}", "amount": 100, "direction": "credit"},
-            ],
-        },
+        "/payments/payment_intents",
+        json={"amount": 1200, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True},
         headers=headers,
     )
-    assert response.status_code in (200, 201), response.text
-    txn_id: str = response.json()["id"]
-    return txn_id
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "succeeded"
+    intent_id: str = response.json()["id"]
+    return intent_id
 
 
-def test_a_ledger_posting_reaches_a_webhook_endpoint(gw: httpx.Client) -> None:
+def test_a_payment_reaches_a_webhook_endpoint(gw: httpx.Client) -> None:
     owner = register(gw)
     headers = key_headers(create_key(gw, owner)["secret"])
     with receiver() as app:
         response = gw.post(
             "/webhook_endpoints",
-            json={"url": app.url, "enabled_events": ["ledger.transaction.*"]},
+            json={"url": app.url, "enabled_events": ["payment_intent.succeeded"]},
             headers=headers,
         )
         assert response.status_code == 200, response.text
         app.secret = response.json()["secret"]
-        txn_id = post_transaction(gw, headers)
+        intent_id = pay(gw, headers)
         eventually(lambda: app.ids(), what="a verified delivery")
         body, delivered_headers, _ = app.received[0]
 
@@ -118,9 +104,9 @@ def test_a_ledger_posting_reaches_a_webhook_endpoint(gw: httpx.Client) -> None:
         event = gw.get(f"/events/{event_id}", headers=headers)
         assert event.status_code == 200
         assert event.content == body  # the log holds the bytes that were signed
-        assert event.json()["type"] == "ledger.transaction.created"
-        assert event.json()["data"]["object"]["id"] == txn_id
-        listed = gw.get("/events", params={"type": "ledger.transaction.*"}, headers=headers)
+        assert event.json()["type"] == "payment_intent.succeeded"
+        assert event.json()["data"]["object"]["id"] == intent_id
+        listed = gw.get("/events", params={"type": "payment_intent.succeeded"}, headers=headers)
         assert [e["id"] for e in listed.json()["data"]] == [event_id]
 
         attempts = eventually(

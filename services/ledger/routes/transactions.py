@@ -75,13 +75,23 @@ async def create_batch(request: Request) -> JSONResponse:
     results = await in_transaction(
         app_state(request).db,
         functools.partial(
-            posting.post_transactions, identity=identity_of(request), items=items, render=False
+            posting.post_transactions,
+            identity=identity_of(request),
+            items=items,
+            render=False,
+            events=settings.transaction_events,
         ),
         attempts=_attempts(request),
     )
     return json_response(
         {"object": "list", "data": [_item(result) for result in results], "has_more": False}
     )
+
+
+def _events(request: Request) -> bool:
+    settings = app_state(request).settings
+    assert isinstance(settings, LedgerSettings)
+    return settings.transaction_events
 
 
 def _item(result: ItemResult) -> dict[str, Any]:
@@ -117,6 +127,7 @@ async def post_pending(request: Request) -> JSONResponse:
         app_state(request).db,
         functools.partial(
             settlement.post_pending,
+            events=_events(request),
             identity=identity_of(request),
             transaction_id=request.path_params["transaction_id"],
             request=body,
@@ -133,6 +144,7 @@ async def void_pending(request: Request) -> JSONResponse:
         app_state(request).db,
         functools.partial(
             settlement.void_pending,
+            events=_events(request),
             identity=identity_of(request),
             transaction_id=request.path_params["transaction_id"],
         ),
@@ -149,6 +161,7 @@ async def reverse(request: Request) -> JSONResponse:
         app_state(request).db,
         functools.partial(
             settlement.reverse,
+            events=_events(request),
             identity=identity_of(request),
             transaction_id=request.path_params["transaction_id"],
             request=body,

@@ -35,8 +35,11 @@ class _Request:
 
 
 class Coalescer:
-    def __init__(self, pool: Pool, *, max_batch: int, attempts: int, workers: int) -> None:
+    def __init__(
+        self, pool: Pool, *, max_batch: int, attempts: int, workers: int, events: bool = False
+    ) -> None:
         self.pool = pool
+        self.events = events
         self.max_batch = max_batch
         self.attempts = attempts
         self.workers = workers
@@ -57,7 +60,9 @@ class Coalescer:
     async def _post(self, batch: list[_Request]) -> None:
         try:
             results = await in_transaction(
-                self.pool, functools.partial(_post_groups, batch=batch), attempts=self.attempts
+                self.pool,
+                functools.partial(_post_groups, batch=batch, events=self.events),
+                attempts=self.attempts,
             )
         except Exception as exc:
             if len(batch) == 1:
@@ -73,7 +78,9 @@ class Coalescer:
                 request.answer.set_result(result)
 
 
-async def _post_groups(conn: Connection, *, batch: list[_Request]) -> list[ItemResult]:
+async def _post_groups(
+    conn: Connection, *, batch: list[_Request], events: bool
+) -> list[ItemResult]:
     """Post each tenant's items together; tenants in a fixed order so that concurrent
     batches lock accounts in one global order, (tenant, mode, id)."""
     groups: dict[tuple[str, bool], list[int]] = {}
@@ -84,7 +91,7 @@ async def _post_groups(conn: Connection, *, batch: list[_Request]) -> list[ItemR
     for key in sorted(groups):
         positions = groups[key]
         posted = await post_transactions(
-            conn, batch[positions[0]].identity, [batch[p].item for p in positions]
+            conn, batch[positions[0]].identity, [batch[p].item for p in positions], events=events
         )
         for position, result in zip(positions, posted, strict=True):
             results[position] = result
@@ -105,6 +112,7 @@ async def coalescer(state: AppState) -> AsyncIterator[None]:
         max_batch=settings.max_batch_size,
         attempts=settings.max_retries,
         workers=settings.coalescer_workers,
+        events=settings.transaction_events,
     )
     state.extras[COALESCER_KEY] = engine
     tasks = [asyncio.create_task(engine.run()) for _ in range(engine.workers)]

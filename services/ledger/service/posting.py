@@ -19,7 +19,7 @@ from services.ledger.repository import accounts as account_rows
 from services.ledger.repository import transactions as transaction_rows
 from services.ledger.repository.transactions import NewTransaction
 from services.ledger.schemas.transactions import Entry, Transaction, TransactionRequest
-from services.ledger.service import events
+from services.ledger.service import events as ledger_events
 from services.ledger.service.engine import (
     AccountState,
     Leg,
@@ -60,9 +60,15 @@ class ChainOpen(InvalidRequestError):
 
 
 async def post_transactions(
-    conn: Connection, identity: Identity, items: list[TransactionRequest], *, render: bool = True
+    conn: Connection,
+    identity: Identity,
+    items: list[TransactionRequest],
+    *,
+    render: bool = True,
+    events: bool = False,
 ) -> list[ItemResult]:
-    """`render`: build each created transaction for the answer (a batch only needs ids)."""
+    """`render`: build each created transaction for the answer (a batch only needs ids);
+    `events`: write a `ledger.transaction.created` for each one."""
     tenant_id, livemode = identity.tenant_scope, identity.livemode
     results: list[ItemResult | None] = [None] * len(items)
     hashes = [item.body_hash() for item in items]
@@ -155,7 +161,8 @@ async def post_transactions(
         # the replay check will see it.
         raise RetryableError("reference taken concurrently")
     await account_rows.apply_changes(conn, account_changes(states, original))
-    await events.transactions_created(conn, identity, new, plan.entries, written)
+    if events:
+        await ledger_events.transactions_created(conn, identity, new, plan.entries, written)
 
     for index, txn in planned:
         results[index] = ItemResult("created", transaction_id=txn.id)

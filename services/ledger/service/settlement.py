@@ -13,7 +13,7 @@ from services.ledger.repository import accounts as account_rows
 from services.ledger.repository import transactions as transaction_rows
 from services.ledger.repository.transactions import NewTransaction
 from services.ledger.schemas.transactions import PostRequest, ReverseRequest, Transaction
-from services.ledger.service import events
+from services.ledger.service import events as ledger_events
 from services.ledger.service.engine import Leg, Plan, account_changes, apply
 from services.ledger.service.locking import lock_accounts
 from services.ledger.service.reading import get_transaction, status_of
@@ -24,7 +24,12 @@ from shared.ids import new_id
 
 
 async def post_pending(
-    conn: Connection, identity: Identity, transaction_id: str, request: PostRequest
+    conn: Connection,
+    identity: Identity,
+    transaction_id: str,
+    request: PostRequest,
+    *,
+    events: bool = False,
 ) -> Transaction:
     pending = await _pending(conn, identity, transaction_id, action="post")
     holds = await transaction_rows.holds_of(conn, transaction_id)
@@ -55,11 +60,14 @@ async def post_pending(
     ):
         raise RetryableError("resolved concurrently")
     posting = await get_transaction(conn, identity, posting_id)
-    await events.transaction_settled(conn, identity, "posted", posting)
+    if events:
+        await ledger_events.transaction_settled(conn, identity, "posted", posting)
     return posting
 
 
-async def void_pending(conn: Connection, identity: Identity, transaction_id: str) -> Transaction:
+async def void_pending(
+    conn: Connection, identity: Identity, transaction_id: str, *, events: bool = False
+) -> Transaction:
     await _pending(conn, identity, transaction_id, action="void")
     holds = await transaction_rows.holds_of(conn, transaction_id)
     await _settle(conn, identity, [_release(h) for h in holds], None)
@@ -68,12 +76,13 @@ async def void_pending(conn: Connection, identity: Identity, transaction_id: str
     ):
         raise RetryableError("resolved concurrently")
     voided = await get_transaction(conn, identity, transaction_id)
-    await events.transaction_settled(conn, identity, "voided", voided)
+    if events:
+        await ledger_events.transaction_settled(conn, identity, "voided", voided)
     return voided
 
 
 async def expire_pending(
-    conn: Connection, *, tenant_id: str, livemode: bool, transaction_id: str
+    conn: Connection, *, tenant_id: str, livemode: bool, transaction_id: str, events: bool = False
 ) -> bool:
     """Make a lapsed hold final (the sweeper). False if something else resolved it first."""
     holds = await transaction_rows.holds_of(conn, transaction_id)
@@ -88,13 +97,19 @@ async def expire_pending(
     ):
         # Posted or voided meanwhile: our release must not commit. The retry finds no holds.
         raise RetryableError("resolved concurrently")
-    expired = await get_transaction(conn, scope, transaction_id)
-    await events.transaction_settled(conn, scope, "expired", expired)
+    if events:
+        expired = await get_transaction(conn, scope, transaction_id)
+        await ledger_events.transaction_settled(conn, scope, "expired", expired)
     return True
 
 
 async def reverse(
-    conn: Connection, identity: Identity, transaction_id: str, request: ReverseRequest
+    conn: Connection,
+    identity: Identity,
+    transaction_id: str,
+    request: ReverseRequest,
+    *,
+    events: bool = False,
 ) -> Transaction:
     original = await transaction_rows.get(
         conn,
@@ -147,7 +162,8 @@ async def reverse(
             code="transaction_already_reversed",
         ) from None
     reversal = await get_transaction(conn, identity, reversal_id)
-    await events.transaction_settled(conn, identity, "reversed", reversal)
+    if events:
+        await ledger_events.transaction_settled(conn, identity, "reversed", reversal)
     return reversal
 
 

@@ -19,7 +19,7 @@ from shared.state import AppState
 log = logging.getLogger("micro.ledger.sweeper")
 
 
-async def sweep_once(pool: Pool, *, limit: int = 100) -> int:
+async def sweep_once(pool: Pool, *, limit: int = 100, events: bool = False) -> int:
     async with transaction(pool) as conn:
         lapsed = await transaction_rows.lapsed_holds(conn, limit=limit)
     expired = 0
@@ -29,6 +29,7 @@ async def sweep_once(pool: Pool, *, limit: int = 100) -> int:
             tenant_id=row["tenant_id"],
             livemode=row["livemode"],
             transaction_id=row["transaction_id"],
+            events=events,
         )
         if await in_transaction(pool, work):
             expired += 1
@@ -44,7 +45,7 @@ async def sweeper(state: AppState) -> AsyncIterator[None]:
         while True:
             await asyncio.sleep(settings.sweep_interval)
             try:
-                await sweep_once(state.db)
+                await sweep_once(state.db, events=settings.transaction_events)
             except Exception:  # a failed sweep is retried next round; balances are right anyway
                 log.exception("sweep failed")
 
