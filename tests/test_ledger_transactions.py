@@ -992,8 +992,8 @@ class TestExpiry:
             books = await open_books(client)
             await fund_wallet(client, 1000)
             await hold(client, 200, reference_id="kept")
-            lapses_at = time.time() + 1.0
-            lapsing = await hold(client, 100, reference_id="lapsing", expires_in=1.0)
+            lapses_at = time.time() + 2.0
+            lapsing = await hold(client, 100, reference_id="lapsing", expires_in=2.0)
             blocker = await asyncpg.connect(dsn)
             try:
 
@@ -1005,7 +1005,8 @@ class TestExpiry:
                     return int(found)
 
                 async def wait_for(count: int) -> None:
-                    for _ in range(100):
+                    # Generous: a loaded CI machine may take seconds to schedule the sweeper.
+                    for _ in range(500):
                         if await waiting() >= count:
                             return
                         await asyncio.sleep(0.02)
