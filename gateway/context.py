@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from gateway.credentials import Credentials
 from gateway.proxy import new_client
 from gateway.ratelimit import RateLimiter, RedisGuard
 from gateway.settings import GatewaySettings
+from shared import aio
 from shared.identity import TokenCache
 from shared.state import AppState, app_state
 
@@ -66,9 +66,7 @@ async def gateway_context(state: AppState) -> AsyncIterator[None]:
         finally:
             stop.set()
             await asyncio.wait({listener}, timeout=2)
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            await aio.stop(listener)
 
 
 def gateway_of(conn: HTTPConnection) -> Gateway:

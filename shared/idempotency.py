@@ -28,6 +28,7 @@ from datetime import timedelta
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.aio import stop
 from shared.context import idempotency_key_var
 from shared.db import Connection, Pool
 from shared.errors import ConflictError, IdempotencyError, InvalidRequestError
@@ -338,6 +339,4 @@ async def purger(state: AppState, *, every: float = 3600.0) -> AsyncIterator[Non
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop(task)

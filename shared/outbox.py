@@ -33,7 +33,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from shared.aio import wait_event
+from shared.aio import stop, wait_event
 from shared.context import current_idempotency_key, current_request_id
 from shared.db import Connection, Pool, transaction
 from shared.identity import Identity
@@ -367,9 +367,7 @@ class OutboxRelay:
             async with asyncio.timeout(grace):
                 await asyncio.shield(task)
         except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop(task)
         await self.close()
 
     async def close(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from starlette.requests import HTTPConnection
 
 from gateway.relay.hub import Hub
 from gateway.settings import GatewaySettings
+from shared import aio
 from shared.state import AppState, app_state
 
 _KEY = "relay"
@@ -52,9 +52,7 @@ async def relay_context(state: AppState) -> AsyncIterator[None]:
     finally:
         stop.set()
         await asyncio.wait({task}, timeout=2)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await aio.stop(task)
         await redis.aclose()
 
 

@@ -4,7 +4,6 @@ consumer and the delivery worker."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +14,7 @@ from redis.backoff import NoBackoff
 from services.events.service.consumer import StreamConsumer
 from services.events.service.delivery import Deliverer, http_sessions
 from services.events.settings import EventsSettings
+from shared.aio import stop
 from shared.state import AppState
 
 DELIVERER_KEY = "deliverer"
@@ -43,11 +43,7 @@ async def event_workers(state: AppState) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop(*tasks)
             await deliverer.stop(grace=_STOP_GRACE)
             await stream_redis.aclose()
 

@@ -8,7 +8,6 @@ reference is idempotent, and no caller is answered before the commit that holds 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from services.ledger.schemas.transactions import TransactionRequest
 from services.ledger.service.posting import ItemResult, post_transactions
 from services.ledger.settings import LedgerSettings
+from shared.aio import stop
 from shared.db import Connection, Pool, in_transaction
 from shared.identity import Identity
 from shared.state import AppState
@@ -119,11 +119,7 @@ async def coalescer(state: AppState) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop(*tasks)
 
 
 def coalescer_of(state: AppState) -> Coalescer:

@@ -4,7 +4,6 @@ lapses; this only moves it out of the running totals and records the expiry."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ from contextlib import asynccontextmanager
 from services.ledger.repository import transactions as transaction_rows
 from services.ledger.service.settlement import expire_pending
 from services.ledger.settings import LedgerSettings
+from shared.aio import stop
 from shared.db import Pool, in_transaction, transaction
 from shared.state import AppState
 
@@ -53,6 +53,4 @@ async def sweeper(state: AppState) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop(task)

@@ -8,7 +8,6 @@ a posting names are created on first use (by code, which is idempotent too).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -22,7 +21,7 @@ import asyncpg
 from services.payments import repository
 from services.payments.service.intents import balance_code, clearing_code
 from services.payments.settings import PaymentsSettings
-from shared.aio import wait_event
+from shared.aio import stop, wait_event
 from shared.db import Connection, Pool, transaction
 from shared.errors import UpstreamError
 from shared.identity import Identity, mint
@@ -178,9 +177,7 @@ async def ledger_relay(state: AppState) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop(task)
 
 
 def relay_of(state: AppState) -> LedgerRelay:

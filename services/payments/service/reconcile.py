@@ -11,7 +11,6 @@ whose provider has no payment for them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from services.payments.service import intents, webhooks
 from services.payments.service.accounts import ProviderSource, providers_of
 from services.payments.service.ledger_relay import relay_of
 from services.payments.settings import PaymentsSettings
+from shared.aio import stop
 from shared.db import Pool, transaction
 from shared.state import AppState
 
@@ -104,6 +104,4 @@ async def reconciler(state: AppState) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop(task)

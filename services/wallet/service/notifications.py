@@ -29,6 +29,7 @@ from redis.exceptions import RedisError, ResponseError
 from services.wallet.errors import OperationNotFoundError, UpstreamUnavailableError
 from services.wallet.service import deposits, returns, withdrawals
 from services.wallet.service.runtime import Runtime, runtime_of
+from shared.aio import stop
 from shared.outbox import ALL_STREAM
 from shared.state import AppState
 
@@ -143,8 +144,4 @@ async def listener(state: AppState) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        for pending in [task, *found.tasks]:
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pending
+        await stop(task, *found.tasks)

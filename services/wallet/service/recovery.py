@@ -10,7 +10,6 @@ what it takes, and drivers lock each operation, so two never work on one at once
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +21,7 @@ from services.wallet.errors import UpstreamUnavailableError
 from services.wallet.repository import operations as operation_rows
 from services.wallet.service import deposits, returns, transfers, withdrawals
 from services.wallet.service.runtime import Runtime, runtime_of
+from shared.aio import stop
 from shared.db import transaction
 from shared.state import AppState
 
@@ -78,6 +78,4 @@ async def recovery(state: AppState) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop(task)
