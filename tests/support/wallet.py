@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import secrets
-import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +22,7 @@ from cli.stack.ports import free_port
 from services.wallet.app import create_app
 from services.wallet.service.runtime import Runtime, runtime_of
 from services.wallet.settings import WalletSettings
-from shared.state import STATE_KEY, AppState
+from shared.state import STATE_KEY
 from tests.conftest import CreateDb
 from tests.support.asgi import identity_headers
 from tests.support.servers import PostgresHandle, databases
@@ -88,11 +86,7 @@ async def serving(app: Starlette) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        watchdog = asyncio.create_task(_unstick())
-        try:
-            await task
-        finally:
-            watchdog.cancel()
+        await task
 
 
 def build(app: str, redis_url: str, **values: Any) -> Starlette:
@@ -160,47 +154,11 @@ def wallet_settings(
 async def wallet_app(settings: WalletSettings) -> AsyncIterator[WalletApp]:
     """The wallet in-process (its lifespan runs: a restart is leaving and entering again)."""
     app = create_app(settings)
-    watchdog: asyncio.Task[None] | None = None
-    try:
-        async with app.router.lifespan_context(app) as state:
-            assert state is not None
-            transport = httpx.ASGITransport(app=_WithState(app, state))
-            try:
-                async with httpx.AsyncClient(transport=transport, base_url="http://wallet") as http:
-                    yield WalletApp(http, runtime_of(state[STATE_KEY]))
-            finally:
-                await _listener_settled(state[STATE_KEY])
-                watchdog = asyncio.create_task(_unstick())
-    finally:
-        if watchdog is not None:
-            watchdog.cancel()
-
-
-async def _unstick() -> None:
-    """Python 3.11's `asyncio.wait_for` swallows a cancellation that arrives as its awaitable
-    completes; the relays (shared/outbox.py, payments' ledger relay) wait on their wake-up
-    event that way, so a NOTIFY at the moment of shutdown leaves one running and the shutdown
-    hanging (reported). Test apps stop often: cancel such a relay again. A shutdown still
-    stuck after that prints every task's stack, to say where."""
-    for waited in itertools.count(1):
-        await asyncio.sleep(2)
-        for task in asyncio.all_tasks():
-            name = getattr(task.get_coro(), "__qualname__", "")
-            if task.cancelling() and name.endswith("Relay.run"):
-                task.cancel()
-        if waited == 10:
-            for task in asyncio.all_tasks():
-                task.print_stack(file=sys.stderr)
-
-
-async def _listener_settled(state: AppState) -> None:
-    """Stopping an app while its outbox relay is still connecting its LISTEN connection
-    leaks that connection (shared/outbox.py, reported); short-lived test apps wait for it."""
-    relay = state.extras.get("outbox")
-    for _ in range(100):
-        if relay is None or getattr(relay, "_listener", None) is not None:
-            return
-        await asyncio.sleep(0.02)
+    async with app.router.lifespan_context(app) as state:
+        assert state is not None
+        transport = httpx.ASGITransport(app=_WithState(app, state))
+        async with httpx.AsyncClient(transport=transport, base_url="http://wallet") as http:
+            yield WalletApp(http, runtime_of(state[STATE_KEY]))
 
 
 @dataclass
