@@ -115,11 +115,14 @@ def _lifespan(
     return lifespan
 
 
-def redis_client(settings: ServiceSettings) -> aioredis.Redis:
-    """Bounded timeouts and no silent retries: a Redis outage shows up at once, as an error."""
+def redis_client(settings: ServiceSettings, *, read_timeout: float | None = None) -> aioredis.Redis:
+    """Bounded timeouts and no silent retries: a Redis outage shows up at once, as an error.
+
+    `read_timeout`: for a client whose blocking reads (XREADGROUP BLOCK) outlast the usual one.
+    """
     return aioredis.Redis.from_url(
         settings.redis_url,
-        socket_timeout=settings.redis_timeout,
+        socket_timeout=read_timeout or settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
         retry=Retry(NoBackoff(), 0),
     )

@@ -23,22 +23,29 @@ class ScopedTable:
         self,
         conn: Connection,
         *,
-        tenant_id: str,
+        tenant_id: str | None,
         livemode: bool,
         params: ListParams,
         filters: Sequence[tuple[str, Any]] = (),
     ) -> Sequence[asyncpg.Record]:
-        """One page in walking order; `filters` are (column, value) equality conditions."""
+        """One page in walking order; `filters` are (column, value) equality conditions.
+
+        `tenant_id` None reads across tenants (a platform admin's view); the condition is
+        left out rather than made optional in SQL, so a tenant's list keeps its index plan.
+        """
         op, order = keyset(params)
-        args: list[Any] = [tenant_id, livemode, params.cursor, params.fetch]
+        args: list[Any] = [livemode, params.cursor, params.fetch]
         extra = ""
-        for column, value in filters:
+        for column, value in [
+            *([("tenant_id", tenant_id)] if tenant_id is not None else []),
+            *filters,
+        ]:
             args.append(value)
             extra += f" AND {column} = ${len(args)}"
         return await conn.fetch(
             f"SELECT {self.columns} FROM {self.name} "
-            f"WHERE tenant_id = $1 AND livemode = $2 AND ($3::text IS NULL OR id {op} $3)"
-            f"{extra} ORDER BY id {order} LIMIT $4",
+            f"WHERE livemode = $1 AND ($2::text IS NULL OR id {op} $2)"
+            f"{extra} ORDER BY id {order} LIMIT $3",
             *args,
         )
 

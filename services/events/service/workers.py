@@ -7,14 +7,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from services.events.service.consumer import StreamConsumer
 from services.events.service.delivery import Deliverer, http_sessions
 from services.events.settings import EventsSettings
 from shared.aio import stop
+from shared.app import redis_client
 from shared.state import AppState
 
 DELIVERER_KEY = "deliverer"
@@ -28,11 +25,8 @@ async def event_workers(state: AppState) -> AsyncIterator[None]:
     settings = state.settings
     assert isinstance(settings, EventsSettings)
     # Its own Redis client: a blocking XREADGROUP outlasts the shared client's timeout.
-    stream_redis = aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.consumer_block_ms / 1000 + settings.redis_timeout + 1,
-        socket_connect_timeout=settings.redis_timeout,
-        retry=Retry(NoBackoff(), 0),
+    stream_redis = redis_client(
+        settings, read_timeout=settings.consumer_block_ms / 1000 + settings.redis_timeout + 1
     )
     async with http_sessions(settings.delivery_concurrency) as sessions:
         deliverer = Deliverer(state.db, settings, sessions)

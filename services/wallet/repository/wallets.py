@@ -9,12 +9,14 @@ from typing import Any
 import asyncpg
 
 from shared.db import Connection
-from shared.pagination import ListParams, keyset
+from shared.pagination import ListParams
+from shared.scoped import ScopedTable
 
 _COLUMNS = """
     id, tenant_id, livemode, owner, currency, ledger_account_id, status,
     metadata::text AS metadata, created_at
 """
+_WALLETS = ScopedTable("wallets", _COLUMNS)
 
 
 async def insert_wallet(
@@ -71,17 +73,8 @@ async def list_wallets(
     filters: Sequence[tuple[str, Any]] = (),
 ) -> Sequence[asyncpg.Record]:
     """One page in walking order; `filters` are (column, value) equalities, columns ours."""
-    op, order = keyset(params)
-    args: list[Any] = [livemode, tenant_id, params.cursor, params.fetch]
-    extra = ""
-    for column, value in filters:
-        args.append(value)
-        extra += f" AND {column} = ${len(args)}"
-    return await conn.fetch(
-        f"SELECT {_COLUMNS} FROM wallets WHERE livemode = $1 "
-        f"AND ($2::text IS NULL OR tenant_id = $2) AND ($3::text IS NULL OR id {op} $3)"
-        f"{extra} ORDER BY id {order} LIMIT $4",
-        *args,
+    return await _WALLETS.page(
+        conn, tenant_id=tenant_id, livemode=livemode, params=params, filters=filters
     )
 
 
