@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -32,6 +33,33 @@ async def create_pool(
     return pool
 
 
+# The transaction the current task holds open, if any. Network calls check it: a call made
+# while a transaction is open keeps a pooled connection (and its row locks) for as long as
+# the far side takes to answer, so one slow provider would stall the whole service.
+_open_transaction: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
+    "micro_open_transaction", default=None
+)
+
+
+class TransactionHeldError(RuntimeError):
+    """A network call was started while this task holds a database transaction open."""
+
+
+def holding_transaction() -> bool:
+    """True while the current task is inside `transaction()` (a task spawned from inside one
+    inherits the variable, so the connection itself is asked whether it is still in it)."""
+    conn = _open_transaction.get()
+    return conn is not None and not conn.is_closed() and conn.is_in_transaction()
+
+
+def forbid_transaction(what: str) -> None:
+    """Called before every network call: refuse to start one while a transaction is open."""
+    if holding_transaction():
+        raise TransactionHeldError(
+            f"{what} was started inside a database transaction; commit first, then call"
+        )
+
+
 class RetryableError(Exception):
     """Raised inside a transaction to have `in_transaction` run it again from the start."""
 
@@ -40,7 +68,11 @@ class RetryableError(Exception):
 async def transaction(pool: Pool) -> AsyncIterator[Connection]:
     """The request's one transaction: committed when the block ends, rolled back on error."""
     async with pool.acquire() as conn, conn.transaction():
-        yield conn
+        token = _open_transaction.set(conn)
+        try:
+            yield conn
+        finally:
+            _open_transaction.reset(token)
 
 
 async def in_transaction(
