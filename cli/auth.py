@@ -8,6 +8,7 @@ the key is what `trigger`, `events` and `listen` act with, the session what `api
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from typing import Annotated, Any
 
@@ -16,17 +17,7 @@ import typer
 from cli import config
 from cli.client import ApiError, Gateway, GatewayUnreachable, cli_errors, cli_key_name, fail
 from cli.config import DEFAULT_API_BASE, DEFAULT_PROFILE, NotLoggedIn, Profile
-
-ProfileOption = Annotated[
-    str | None,
-    typer.Option(
-        "--profile",
-        "-p",
-        envvar="MICRO_PROFILE",
-        help="Profile to use (default: the one `micro login` last used).",
-        show_default=False,
-    ),
-]
+from cli.options import ApiBaseOption, ProfileOption, active_profile
 
 
 def masked_key(secret: str | None) -> str:
@@ -96,6 +87,9 @@ def _login_with_password(
     name: str, base: str, email: str | None, password_stdin: bool, previous: Profile | None
 ) -> Profile:
     if email is None:
+        if password_stdin:
+            # Standard input carries the password: prompting on it would read that as the email.
+            raise fail("--password-stdin needs --email (e.g. --email dev@example.com).")
         email = typer.prompt("Email").strip()
     if password_stdin:
         # One line, as `docker login --password-stdin` reads it; spaces inside it count.
@@ -197,7 +191,7 @@ def _retire(previous: Profile, current: Profile) -> None:
             gateway.post("/auth/logout", credential="session")
 
 
-def logout(profile_name: ProfileOption = None) -> None:
+def logout(profile_name: ProfileOption = None, api_base: ApiBaseOption = None) -> None:
     """Revoke the session (and the CLI's API key) and forget the profile's credentials."""
     with cli_errors():
         name = profile_name or config.current_profile_name()
@@ -205,7 +199,10 @@ def logout(profile_name: ProfileOption = None) -> None:
         if profile is None or not profile.logged_in:
             typer.echo(f"Not logged in (profile {name}): nothing to do")
             return
-        problems = _revoke_server_side(profile)
+        target = (
+            dataclasses.replace(profile, api_base=api_base.rstrip("/")) if api_base else profile
+        )
+        problems = _revoke_server_side(target)
         config.save_profile(profile.cleared())
     for problem in problems:
         typer.echo(f"micro: warning: {problem}", err=True)
@@ -234,10 +231,10 @@ def _revoke_server_side(profile: Profile) -> list[str]:
     return problems
 
 
-def whoami(profile_name: ProfileOption = None) -> None:
+def whoami(profile_name: ProfileOption = None, api_base: ApiBaseOption = None) -> None:
     """Who this profile acts as: email, role, tenant, mode, API base."""
     with cli_errors():
-        profile = config.load_profile(profile_name)
+        profile = active_profile(profile_name, api_base)
         with Gateway(profile) as gateway:
             if profile.access_token:
                 user: dict[str, Any] = gateway.get("/auth/me", credential="session")

@@ -13,11 +13,12 @@ import httpx
 import typer
 
 from cli.stack.binaries import ensure_binaries, find_psql
-from cli.stack.config import DevSettings
+from cli.stack.config import DevSettings, forget_location
 from cli.stack.errors import StackError
 from cli.stack.ports import port_is_open
-from cli.stack.stack import Stack, pid_alive, read_state
+from cli.stack.stack import Stack, locate, pid_alive, read_state
 from cli.stack.supervisor import install_stop_handlers
+from cli.table import render
 from services.auth.settings import AuthSettings
 from shared.settings import DB_NAMES, SERVICES
 
@@ -54,6 +55,7 @@ async def _up(settings: DevSettings) -> int:
         starting.cancel()
         await asyncio.gather(starting, return_exceptions=True)
         settings.state_file.unlink(missing_ok=True)
+        forget_location(settings)
         typer.echo("micro: stopped during start-up")
         return 130
     stopping.cancel()
@@ -117,9 +119,8 @@ def deps() -> None:
 def down(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for a clean stop.")] = 60,
 ) -> None:
-    """Stop a stack started by `micro dev up` in another shell."""
-    settings = DevSettings()
-    state = read_state(settings)
+    """Stop a stack started by `micro dev up` in another shell (from any directory)."""
+    _, state = locate(DevSettings())
     if not state:
         typer.echo("micro: no stack is running")
         return
@@ -136,30 +137,48 @@ def down(
 
 @dev_app.command()
 def status() -> None:
-    """Show each part of the stack and whether it answers."""
-    settings = DevSettings()
-    state = read_state(settings)
-    typer.echo(
-        f"stack: {state.get('phase', 'running') if state else 'stopped'}"
-        + (f" (pid {state['pid']})" if state else "")
-    )
+    """Show each part of the stack and whether it answers (from any directory).
+
+    Exit code: 0 running with every part ready, 1 running with a part not ready, 3 stopped.
+    """
+    settings, state = locate(DevSettings())
+    parts: list[tuple[str, int, str, bool]] = []
     for service in SERVICES:
         port = settings.db_ports[service]
-        typer.echo(f"  {service + '-db':<12} :{port:<5} {_word(port_is_open(port))}")
-    typer.echo(
-        f"  {'redis':<12} :{settings.redis_port:<5} {_word(port_is_open(settings.redis_port))}"
-    )
+        up = port_is_open(port)
+        parts.append((f"{service}-db", port, _word(up), up))
+    up = port_is_open(settings.redis_port)
+    parts.append(("redis", settings.redis_port, _word(up), up))
     with httpx.Client(timeout=2) as client:
         for app, port in settings.http_ports.items():
             path = "/health" if app == "gateway" else "/ready"
             try:
                 code = client.get(f"http://127.0.0.1:{port}{path}").status_code
-                word = "ready" if code == 200 else f"not ready ({code})"
+                word, ok = ("ready", True) if code == 200 else (f"not ready ({code})", False)
             except httpx.HTTPError:
-                word = "down"
-            typer.echo(f"  {app:<12} :{port:<5} {word}")
-    if not state:
-        raise typer.Exit(3)
+                word, ok = "down", False
+            parts.append((app, port, word, ok))
+    not_ready = [name for name, _, _, ok in parts if not ok]
+    if state is None:
+        answering = len(parts) - len(not_ready)
+        headline = "stack: stopped"
+        if answering:
+            headline += (
+                f" ({answering} of {len(parts)} ports answer: something else holds them, "
+                "or a stack started with another MICRO_DEV_DIR)"
+            )
+        code = 3
+    elif state.get("phase") != "running":
+        headline, code = f"stack: {state.get('phase')} (pid {state['pid']})", 1
+    elif not_ready:
+        headline = f"stack: running (pid {state['pid']}), not ready: {', '.join(not_ready)}"
+        code = 1
+    else:
+        headline, code = f"stack: running (pid {state['pid']}) in {settings.dir}", 0
+    typer.echo(headline)
+    typer.echo(render(["PART", "PORT", "STATE"], [[n, str(p), w] for n, p, w, _ in parts]))
+    if code:
+        raise typer.Exit(code)
 
 
 def _word(up: bool) -> str:
@@ -174,8 +193,8 @@ def logs(
     lines: Annotated[int, typer.Option("-n", "--lines", help="Lines to show.")] = 50,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing.")] = False,
 ) -> None:
-    """Print the stack's logs (all processes, or one)."""
-    settings = DevSettings()
+    """Print the stack's logs (all processes, or one), from any directory."""
+    settings, _ = locate(DevSettings())
     files = sorted(settings.log_dir.glob("*.log"))
     if name:
         files = [f for f in files if f.stem == name]
@@ -205,7 +224,7 @@ def psql(
         )
         raise typer.Exit(1)
     client = str(found)
-    port = DevSettings().db_ports[service]
+    port = locate(DevSettings())[0].db_ports[service]
     dsn = f"postgres://micro:micro@localhost:{port}/{DB_NAMES[service]}"
     # Replace ourselves so psql owns the terminal (signals, pager, readline).
     os.execv(client, [client, dsn, *(["-c", command] if command else [])])  # noqa: S606

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from cli import config
-from cli.auth import ProfileOption
 from cli.client import Gateway, cli_errors
+from cli.options import ApiBaseOption, ProfileOption, active_profile
+from cli.table import render
 
 events_app = typer.Typer(help="The event log: list events, resend one.", no_args_is_help=True)
 
@@ -35,13 +35,14 @@ def list_events(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100)] = 10,
     format_: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
     profile_name: ProfileOption = None,
+    api_base: ApiBaseOption = None,
 ) -> None:
     """The newest events first."""
     params: dict[str, Any] = {"limit": limit}
     if type_:
         params["type"] = type_
     with cli_errors():
-        profile = config.load_profile(profile_name)
+        profile = active_profile(profile_name, api_base)
         with Gateway(profile) as gateway:
             page: dict[str, Any] = gateway.get("/events", params=params)
     events: list[dict[str, Any]] = page.get("data", [])
@@ -51,12 +52,16 @@ def list_events(
     if not events:
         typer.echo("No events" + (f" of type {type_}" if type_ else ""))
         return
-    for event in events:
-        obj = (event.get("data") or {}).get("object") or {}
-        typer.echo(
-            f"{event.get('id')}  {when(event.get('created'))}  {event.get('type'):<40}  "
-            f"{obj.get('id', '')}"
-        )
+    rows = [
+        [
+            str(event.get("id")),
+            when(event.get("created")),
+            str(event.get("type")),
+            str(((event.get("data") or {}).get("object") or {}).get("id", "")),
+        ]
+        for event in events
+    ]
+    typer.echo(render(["ID", "CREATED", "TYPE", "OBJECT"], rows))
     if page.get("has_more"):
         typer.echo("(more: raise --limit, up to 100)", err=True)
 
@@ -69,11 +74,12 @@ def resend(
         typer.Option("--webhook-endpoint", help="Only to this endpoint (and `micro listen`)."),
     ] = None,
     profile_name: ProfileOption = None,
+    api_base: ApiBaseOption = None,
 ) -> None:
     """Send an event again, to the webhook endpoints and to `micro listen`."""
     body = {"webhook_endpoint": webhook_endpoint} if webhook_endpoint else {}
     with cli_errors():
-        profile = config.load_profile(profile_name)
+        profile = active_profile(profile_name, api_base)
         with Gateway(profile) as gateway:
             answer: dict[str, Any] = gateway.post(f"/events/{event_id}/resend", json=body) or {}
     event_type = answer.get("type")

@@ -23,6 +23,8 @@ from urllib.parse import urlencode
 
 import typer
 
+from cli.options import ApiBaseOption, ProfileOption
+
 if TYPE_CHECKING:
     import aiohttp
     from websockets.asyncio.client import ClientConnection
@@ -98,14 +100,8 @@ def listen(
         str | None,
         typer.Option("--api-key", envvar="MICRO_API_KEY", help="API key (default: the profile's)."),
     ] = None,
-    api_base: Annotated[
-        str | None,
-        typer.Option("--api-base", envvar="MICRO_API_BASE", help="Gateway URL."),
-    ] = None,
-    profile_name: Annotated[
-        str | None,
-        typer.Option("--profile", "-p", envvar="MICRO_PROFILE", help="Stored profile to use."),
-    ] = None,
+    api_base: ApiBaseOption = None,
+    profile_name: ProfileOption = None,
 ) -> None:
     """Forward your events to a local URL, signed, resuming after any disconnect."""
     if not print_secret and not forward_to:

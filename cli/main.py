@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from cli import help as plain_help
 from cli.api_keys import api_keys_app
 from cli.auth import login, logout, whoami
 from cli.dev import dev_app, psql
@@ -12,6 +13,8 @@ from cli.ledger import ledger_app
 from cli.listen import listen
 from cli.serve import db_app, serve
 from cli.trigger import trigger
+
+plain_help.install()
 
 app = typer.Typer(
     name="micro",

@@ -14,9 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cli import config
-from cli.auth import ProfileOption
 from cli.client import ApiError, Gateway, cli_errors, fail
+from cli.options import ApiBaseOption, ProfileOption, active_profile
 
 AMOUNT = 2000
 CURRENCY = "usd"
@@ -219,6 +218,7 @@ def trigger(
     ] = None,
     list_: Annotated[bool, typer.Option("--list", help="Show the events it can trigger.")] = False,
     profile_name: ProfileOption = None,
+    api_base: ApiBaseOption = None,
 ) -> None:
     """Make the real test-mode API calls that emit EVENT (e.g. payment_intent.succeeded)."""
     if list_ or event is None:
@@ -232,7 +232,7 @@ def trigger(
     if chosen is None:
         raise fail(f"Cannot trigger {event!r}; `micro trigger --list` shows what can be.")
     with cli_errors():
-        profile = config.load_profile(profile_name)
+        profile = active_profile(profile_name, api_base)
         if profile.livemode:
             raise fail("`micro trigger` makes test objects; this profile holds a live key.")
         with Gateway(profile) as gateway:

@@ -31,6 +31,7 @@ from shared.credentials import (
     KEY_CACHE_TTL_SECONDS,
     TEST_PREFIX,
     VerifiedKey,
+    is_api_key_form,
     secret_hash,
 )
 from shared.errors import AuthenticationError, UpstreamError
@@ -69,6 +70,12 @@ class Credentials:
 
     async def api_key(self, secret: str) -> tuple[VerifiedKey, str]:
         """(the key, its SHA-256); raises 401 for an unknown, revoked or expired key."""
+        if not is_api_key_form(secret):
+            # `sk_your_key` from a copied example: no such key can exist, so auth is not asked.
+            AUTH_FAILURES.labels("invalid_api_key").inc()
+            raise AuthenticationError(
+                f"Invalid API key provided: {_masked(secret)}.", code="invalid_api_key"
+            )
         digest = secret_hash(secret)
         cached = self._keys.get(digest)
         now = time.monotonic()
@@ -226,7 +233,9 @@ class Credentials:
 
 def _masked(secret: str) -> str:
     prefix = secret[: len(TEST_PREFIX)]
-    return f"{prefix}...{secret[-4:]}" if len(secret) > len(TEST_PREFIX) + 4 else "(malformed)"
+    if len(secret) > len(TEST_PREFIX) + 4:
+        return f"{prefix}...{secret[-4:]}"
+    return f"{secret[:3]}***"
 
 
 def _bad_token(message: str) -> AuthenticationError:

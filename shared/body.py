@@ -203,6 +203,9 @@ def validation_error(
             f"Received unknown parameter: {param}.", code="parameter_unknown", param=param
         )
     message = first["msg"]
+    if kind in ("value_error", "assertion_error"):
+        # pydantic words these "Value error, <ours>": the client needs only our words.
+        message = str(first.get("ctx", {}).get("error", message))
     return InvalidRequestError(
         f"Invalid {param}: {message}.", code="parameter_invalid", param=param
     )

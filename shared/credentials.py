@@ -39,7 +39,16 @@ def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# Every Micro secret key starts so; a bearer with it is an API key attempt, never a JWT.
+KEY_PREFIX = "sk_"
+
+
 def looks_like_api_key(token: str) -> bool:
+    return token.startswith(KEY_PREFIX)
+
+
+def is_api_key_form(token: str) -> bool:
+    """The shape auth issues (`sk_test_...` / `sk_live_...`); any other `sk_` is not a key."""
     return token.startswith((TEST_PREFIX, LIVE_PREFIX))
 
 

@@ -113,6 +113,20 @@ def test_only_the_gateway_publishes_an_app_port() -> None:
         assert HTTP_PORTS[name] in {int(port) for port in service(name).get("expose", [])}
 
 
+def test_only_the_gateway_is_published_beyond_loopback() -> None:
+    """Databases, Redis and Prometheus are for this machine only: bound to 127.0.0.1."""
+    for name, definition in compose()["services"].items():
+        for port in definition.get("ports", []):
+            host_ip = port.get("host_ip") if isinstance(port, dict) else None
+            if not isinstance(port, dict):
+                parts = str(port).split(":")
+                host_ip = parts[0] if len(parts) == 3 else None
+            if name == "gateway":
+                assert host_ip is None
+            else:
+                assert host_ip == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+
+
 def test_each_service_has_its_own_postgres_server() -> None:
     volumes = compose().get("volumes", {})
     for name in SERVICES:

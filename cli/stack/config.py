@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -28,3 +30,33 @@ class DevSettings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.dir / "logs"
+
+
+def pointer_file() -> Path:
+    """Where a running stack records its data folder, so `micro dev status|logs|down` find it
+    from any directory (`$XDG_STATE_HOME/micro/stack.json`)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "micro" / "stack.json"
+
+
+def record_location(settings: DevSettings) -> None:
+    path = pointer_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"dir": str(settings.dir.resolve()), "pid": os.getpid()}))
+    tmp.replace(path)
+
+
+def forget_location(settings: DevSettings) -> None:
+    """Remove the pointer if it still names this stack (a newer one may have replaced it)."""
+    if recorded_dir() == settings.dir.resolve():
+        pointer_file().unlink(missing_ok=True)
+
+
+def recorded_dir() -> Path | None:
+    try:
+        data = json.loads(pointer_file().read_text())
+    except (OSError, ValueError):
+        return None
+    folder = data.get("dir") if isinstance(data, dict) else None
+    return Path(folder) if isinstance(folder, str) else None

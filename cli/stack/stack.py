@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from cli.stack.binaries import Binaries, ensure_binaries, server_user
-from cli.stack.config import DevSettings
+from cli.stack.config import DevSettings, forget_location, record_location, recorded_dir
 from cli.stack.errors import StackError
 from cli.stack.ports import port_is_free
 from cli.stack.postgres import PostgresServer
@@ -170,6 +170,7 @@ class Stack:
         data = ["redis", *(db.name for db in self.databases.values())]
         await self.supervisor.stop_all(groups=[["gateway"], list(SERVICES), data])
         self.settings.state_file.unlink(missing_ok=True)
+        forget_location(self.settings)
 
     def write_state(self, *, phase: str) -> None:
         state: dict[str, Any] = {
@@ -182,6 +183,30 @@ class Stack:
             "children": {c.name: c.process.pid for c in self.supervisor.children},
         }
         self.settings.state_file.write_text(json.dumps(state, indent=2))
+        record_location(self.settings)
+
+
+def locate(settings: DevSettings) -> tuple[DevSettings, dict[str, Any] | None]:
+    """The running stack and its state: the one in this directory's data folder, else (when
+    MICRO_DEV_DIR does not pin a folder) the one `micro dev up` last recorded, with the ports
+    it really uses."""
+    state = read_state(settings)
+    if state is None and "MICRO_DEV_DIR" not in os.environ:
+        folder = recorded_dir()
+        if folder is not None and folder != settings.dir.resolve():
+            elsewhere = settings.model_copy(update={"dir": folder})
+            state = read_state(elsewhere)
+            if state is not None:
+                settings = elsewhere
+    if state is not None:
+        settings = settings.model_copy(
+            update={
+                "http_ports": state.get("http_ports", settings.http_ports),
+                "db_ports": state.get("db_ports", settings.db_ports),
+                "redis_port": state.get("redis_port", settings.redis_port),
+            }
+        )
+    return settings, state
 
 
 def read_state(settings: DevSettings) -> dict[str, Any] | None:

@@ -10,11 +10,21 @@ ConflictError (409)          ReferenceConflictError, CodeTakenError
 from __future__ import annotations
 
 from shared.errors import ConflictError, InvalidRequestError, NotFoundError
+from shared.ids import is_id
 
 
 class AccountNotFoundError(NotFoundError):
     def __init__(self, account_id: str, param: str | None = "id") -> None:
-        super().__init__(f"No such account: {account_id!r}.", param=param)
+        message = f"No such account: {account_id!r}."
+        if not is_id(account_id, "acc"):
+            # Seed examples name accounts like `acc_revenue`: a reference that is not an
+            # account id is looked up as the account's `code`, and none has that code yet.
+            message += (
+                f" It is not an account id, so it was looked up as an account code: create "
+                f'the account first with POST /ledger/accounts {{"code": "{account_id}", ...}}, '
+                "or use the id (acc_...) that answer returns."
+            )
+        super().__init__(message, param=param)
 
 
 class TransactionNotFoundError(NotFoundError):
