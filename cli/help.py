@@ -28,4 +28,4 @@ _typer_display_type = core._TyperParameter.display_type
 
 
 def install() -> None:
-    core._TyperParameter.display_type = _display_type  # type: ignore[method-assign]
+    core._TyperParameter.display_type = _display_type  # type: ignore[method-assign,assignment]

@@ -51,6 +51,11 @@ class RunningStack:
     def client(self, app: str = "gateway", **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url(app), timeout=30, **kwargs)
 
+    def elsewhere_env(self) -> dict[str, str]:
+        """The environment of a shell in another directory: nothing says where the stack is
+        but what `micro dev up` recorded."""
+        return {k: v for k, v in self.env.items() if not k.startswith("MICRO_DEV_")}
+
     def all_ports(self) -> list[int]:
         return [*self.http_ports.values(), *self.db_ports.values(), self.redis_port]
 
@@ -66,6 +71,9 @@ def stack_env(root: Path) -> tuple[dict[str, str], dict[str, int], dict[str, int
         "MICRO_DEV_DB_PORTS": json.dumps(db_ports),
         "MICRO_DEV_REDIS_PORT": str(redis_port),
         "MICRO_DEV_EPHEMERAL": "true",
+        # Where `micro dev up` records the running stack for commands run from elsewhere:
+        # the test's own folder, never the developer's ~/.local/state.
+        "XDG_STATE_HOME": str(root / "state"),
         # Cheap bcrypt, and per-IP door limits out of the way: every test comes from one IP.
         # The limits themselves are tested on gateways started with their own settings.
         "MICRO_AUTH_BCRYPT_ROUNDS": "4",

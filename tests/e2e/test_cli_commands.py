@@ -394,6 +394,9 @@ class TestApiKeys:
         assert key_works(gw, secret)
         listed = cli("api-keys", "list")
         assert listed.exit_code == 0
+        assert listed.stdout.splitlines()[0].split() == [
+            "ID", "KEY", "STATUS", "CREATED", "LAST", "USED", "NAME",
+        ]  # fmt: skip
         assert secret not in listed.stdout
         assert secret[-4:] in listed.stdout
         mine = [line for line in listed.stdout.splitlines() if line.startswith("*")]
@@ -521,6 +524,7 @@ class TestEvents:
         event = wait_until(listed, what="the event in `micro events list`")
         assert event["tenant_id"] == owner.tenant_id
         table = shared_cli("events", "list", "--limit", "100")
+        assert table.stdout.splitlines()[0].split() == ["ID", "CREATED", "TYPE", "OBJECT"]
         assert any(event["id"] in line and intent_id in line for line in table.stdout.splitlines())
         resent = shared_cli("events", "resend", event["id"])
         assert resent.exit_code == 0, resent.output

@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -86,6 +87,17 @@ def test_status_from_another_shell(stack: RunningStack) -> None:
     assert result.stdout.count("ready") == 6
 
 
+def test_status_and_logs_from_another_directory(stack: RunningStack, tmp_path: Path) -> None:
+    status = micro("dev", "status", env=stack.elsewhere_env(), cwd=tmp_path)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert status.stdout.startswith("stack: running")
+    assert status.stdout.count(" ready") == 6
+    assert "PART" in status.stdout
+    logs = micro("dev", "logs", "ledger", "-n", "5", env=stack.elsewhere_env(), cwd=tmp_path)
+    assert logs.returncode == 0, logs.stderr
+    assert '"service": "ledger"' in logs.stdout
+
+
 def test_logs_from_another_shell(stack: RunningStack) -> None:
     result = micro("dev", "logs", "ledger", "-n", "5", env=stack.env)
     assert result.returncode == 0
@@ -136,11 +148,17 @@ def test_restart_reuses_data_and_ctrl_c_leaves_nothing() -> None:
 def test_down_from_another_shell_stops_everything() -> None:
     with scratch_dir("micro-e2e-down-") as root, running_stack(root) as stack:
         children = [int(p) for p in stack.state()["children"].values()]
-        result = micro("dev", "down", env=stack.env)
+        elsewhere = root / "elsewhere"
+        elsewhere.mkdir()
+        result = micro("dev", "down", env=stack.elsewhere_env(), cwd=elsewhere)
         assert result.returncode == 0, result.stderr
         stack.process.wait(30)
         alive, held = leftovers(stack, children)
         assert (alive, held) == ([], [])
+        # Its words and its exit code agree, and the record of the stack went with it.
+        after = micro("dev", "status", env=stack.elsewhere_env(), cwd=elsewhere)
+        assert (after.returncode, after.stdout.splitlines()[0]) == (3, "stack: stopped")
+        assert not (root / "state" / "micro" / "stack.json").exists()
 
 
 def test_a_taken_port_stops_start_up_with_one_clear_line() -> None:
