@@ -4,17 +4,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Exact versions of every package, so two installs a month apart are the same install;
+# pyproject.toml keeps the ranges Micro works with. `make lock` refreshes it.
+LOCK := requirements.lock
 
-.PHONY: install deps run test lint typecheck pytest bench build clean clean-data
+.PHONY: install deps run test lint typecheck pytest bench build clean clean-data lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-## install: the virtualenv with Micro and its test tools
+## install: the virtualenv with Micro and its test tools, at the versions of the lock file
 install: $(STAMP)
+
+## lock: pin every dependency (and theirs) of pyproject.toml in requirements.lock
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--no-header -o $(LOCK)
 
 ## deps: PostgreSQL, psql and Redis (installed with apt when root on Debian)
 deps: install
