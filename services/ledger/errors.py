@@ -1,8 +1,7 @@
 """Ledger errors; all are subclasses of the shared tree in `shared.errors`.
 
 NotFoundError (404)          AccountNotFoundError, TransactionNotFoundError
-InvalidRequestError (400)    UnbalancedError, CurrencyMismatchError,
-                             TransactionStateError
+InvalidRequestError (400)    UnbalancedError, TransactionStateError
 CardError-like (402)         InsufficientFundsError (invalid_request_error, 402)
 ConflictError (409)          ReferenceConflictError, CodeTakenError
 """
@@ -39,15 +38,6 @@ class UnbalancedError(InvalidRequestError):
             f"Debits and credits must balance in {currency}: {side} exceed by {abs(difference)}.",
             code="transaction_unbalanced",
             param="entries",
-        )
-
-
-class CurrencyMismatchError(InvalidRequestError):
-    def __init__(self, account_id: str, have: str, want: str, param: str | None) -> None:
-        super().__init__(
-            f"Account {account_id!r} holds {have}, not {want}.",
-            code="currency_mismatch",
-            param=param,
         )
 
 

@@ -137,10 +137,6 @@ async def get(
     )
 
 
-async def get_many(conn: Connection, ids: Sequence[str]) -> Sequence[asyncpg.Record]:
-    return await conn.fetch(_TRANSACTION + " WHERE t.id = ANY($1)", list(ids))
-
-
 async def entries_of(conn: Connection, ids: Sequence[str]) -> Sequence[asyncpg.Record]:
     return await conn.fetch(
         """

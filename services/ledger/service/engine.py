@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from services.ledger.errors import CurrencyMismatchError, InsufficientFundsError, UnbalancedError
+from services.ledger.errors import InsufficientFundsError, UnbalancedError
 from services.ledger.schemas.accounts import DEBIT_NORMAL
 from shared.ids import new_id
 
@@ -115,11 +115,6 @@ def check_balanced(legs: Sequence[Leg], accounts: dict[str, AccountState]) -> No
     for currency, difference in totals.items():
         if difference:
             raise UnbalancedError(currency, difference)
-
-
-def check_currency(leg: Leg, account: AccountState, currency: str | None) -> None:
-    if currency is not None and account.currency != currency:
-        raise CurrencyMismatchError(account.id, account.currency, currency, leg.param)
 
 
 def apply(

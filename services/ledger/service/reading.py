@@ -73,11 +73,6 @@ async def get_transaction(conn: Connection, identity: Identity, transaction_id: 
     return transaction
 
 
-async def get_by_ids(conn: Connection, ids: Sequence[str]) -> dict[str, Transaction]:
-    rows = await transaction_rows.get_many(conn, ids)
-    return {t.id: t for t in await render(conn, rows)}
-
-
 async def list_transactions(
     conn: Connection,
     identity: Identity,
