@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiohttp.abc import AbstractResolver
 from starlette.applications import Starlette
 
 from services.events.routes import routes
@@ -10,7 +11,14 @@ from services.events.settings import EventsSettings
 from shared.app import create_service_app
 
 
-def create_app(settings: EventsSettings | None = None) -> Starlette:
+def create_app(
+    settings: EventsSettings | None = None, *, resolver: AbstractResolver | None = None
+) -> Starlette:
+    """`resolver`: how endpoint hosts are looked up (the system's resolver unless a test
+    passes one it controls)."""
     return create_service_app(
-        settings or EventsSettings(), routes, title="Micro Events", hooks=[event_workers]
+        settings or EventsSettings(),
+        routes,
+        title="Micro Events",
+        hooks=[event_workers(resolver)],
     )

@@ -41,8 +41,11 @@ class EventsSettings(DatabaseSettings):
     delivery_poll_interval: float = 1.0
     # An endpoint failing without a single success this long is disabled (5 days).
     disable_after_seconds: float = 5 * 86400
-    # Live-mode endpoints may not reach private, loopback or link-local addresses, unless a
-    # deployment whose receivers are internal says so here.
+    # Live-mode endpoints only reach global unicast addresses outside the IANA special-purpose
+    # ranges (service/urls.py), checked at save and at every connection. True turns that
+    # check off for live mode entirely (any address, loopback and cloud metadata included):
+    # only for a deployment whose live receivers all sit on its own private network and whose
+    # tenants are all trusted. Test mode never checks (developers receive on localhost).
     allow_private_live_urls: bool = False
     # Endpoints per tenant and mode, as Stripe limits them.
     max_endpoints: int = 16

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import httpx
+from aiohttp.abc import AbstractResolver
 
 from services.events.app import create_app
 from services.events.service.consumer import StreamConsumer
@@ -67,10 +68,16 @@ async def clone_database(pg: PostgresHandle, template: str) -> str:
 
 @contextlib.asynccontextmanager
 async def events_service(
-    pg: PostgresHandle, templates: dict[str, str], redis_url: str, **overrides: object
+    pg: PostgresHandle,
+    templates: dict[str, str],
+    redis_url: str,
+    *,
+    resolver: AbstractResolver | None = None,
+    **overrides: object,
 ) -> AsyncIterator[EventsService]:
     """A fresh database, its own consumer group (so services of earlier tests, gone now,
-    leave nothing pending for it), and fast timings unless overridden."""
+    leave nothing pending for it), and fast timings unless overridden; `resolver` answers
+    the service's DNS lookups."""
     values: dict[str, object] = {
         "redis_url": redis_url,
         "consumer_group": f"events-{secrets.token_hex(4)}",
@@ -80,7 +87,7 @@ async def events_service(
     if "database_url" not in values:
         values["database_url"] = await clone_database(pg, templates["events"])
     settings = EventsSettings.model_validate(values)
-    app = create_app(settings)
+    app = create_app(settings, resolver=resolver)
     async with app.router.lifespan_context(app) as lifespan_state:
         state = (lifespan_state or {})[STATE_KEY]
         assert isinstance(state, AppState)

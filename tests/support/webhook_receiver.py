@@ -31,6 +31,8 @@ class Receiver:
     secret: str | None = None
     # What it answers a verified delivery with; a bad signature always gets 400.
     status: int = 200
+    # Sent as `Location` with the answer (a receiver that redirects).
+    location: str | None = None
     received: list[Received] = field(default_factory=list)
     # Seconds it takes to answer (a slow tenant app), and how many requests it held at once.
     delay: float = 0.0
@@ -57,7 +59,10 @@ class Receiver:
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             await asyncio.sleep(self.delay)
             self.in_flight -= 1
-        return web.Response(status=status, text="ok" if status < 300 else "nope")
+        answer = web.Response(status=status, text="ok" if status < 300 else "nope")
+        if self.location:
+            answer.headers["Location"] = self.location
+        return answer
 
     def accepted(self) -> list[Received]:
         return [r for r in self.received if 200 <= r.status < 300]

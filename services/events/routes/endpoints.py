@@ -12,6 +12,7 @@ from services.events.schemas import (
 )
 from services.events.service import endpoints
 from services.events.service.access import scope_of
+from services.events.service.workers import url_policy_of
 from services.events.settings import EventsSettings
 from shared.body import parse
 from shared.db import transaction
@@ -40,14 +41,12 @@ async def create_endpoint(request: Request) -> JSONResponse:
     """Create a webhook endpoint; its signing secret is in this answer only."""
     body = await parse(request, CreateEndpointRequest)
     scope = scope_of(identity_of(request))
-    settings = _settings(request)
-    async with transaction(app_state(request).db) as conn:
+    state = app_state(request)
+    # Checked before the transaction opens: the check may resolve the host name.
+    url = await endpoints.check_url(body.url, livemode=scope.livemode, policy=url_policy_of(state))
+    async with transaction(state.db) as conn:
         endpoint = await endpoints.create_endpoint(
-            conn,
-            scope,
-            body,
-            allow_private_live=settings.allow_private_live_urls,
-            max_endpoints=settings.max_endpoints,
+            conn, scope, body, url=url, max_endpoints=_settings(request).max_endpoints
         )
     return json_response(endpoint.model_dump(), headers=NO_STORE)
 
@@ -75,15 +74,14 @@ async def update_endpoint(request: Request) -> JSONResponse:
     """Change a webhook endpoint's url, enabled_events, description, or disable it."""
     body = await parse(request, UpdateEndpointRequest)
     scope = scope_of(identity_of(request))
-    settings = _settings(request)
-    async with transaction(app_state(request).db) as conn:
-        endpoint = await endpoints.update_endpoint(
-            conn,
-            scope,
-            _id(request),
-            body,
-            allow_private_live=settings.allow_private_live_urls,
+    state = app_state(request)
+    url = None
+    if body.url is not None:
+        url = await endpoints.check_url(
+            body.url, livemode=scope.livemode, policy=url_policy_of(state)
         )
+    async with transaction(state.db) as conn:
+        endpoint = await endpoints.update_endpoint(conn, scope, _id(request), body, url=url)
     return json_response(endpoint.model_dump(exclude={"secret"}))
 
 

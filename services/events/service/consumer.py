@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from services.events.repository.events import NewEvent
+from services.events.service.endpoints import UrlPolicy
 from services.events.service.events import ingest, parse_event
 from services.events.settings import EventsSettings
 from shared.db import Pool, transaction
@@ -48,6 +49,11 @@ class StreamConsumer:
         self.settings = settings
         self.on_deliveries = on_deliveries
         self.stream = ALL_STREAM
+        # A tenant's webhook_url is checked inside the batch's transaction, so by its host
+        # alone (no DNS lookup there); every delivery resolves and checks again.
+        self._url_policy = UrlPolicy(
+            resolver=None, allow_private_live=settings.allow_private_live_urls
+        )
         self._group_ready = False
         # Read our own pending entries (id 0) before new ones (>): at start, and after any
         # failure, since entries handed to us but not stored are not handed out again.
@@ -170,9 +176,7 @@ class StreamConsumer:
             if event is not None:
                 batch.append(event)
         async with transaction(self.pool) as conn:
-            result = await ingest(
-                conn, batch, allow_private_live=self.settings.allow_private_live_urls
-            )
+            result = await ingest(conn, batch, policy=self._url_policy)
         await self.redis.xack(
             self.stream, self.settings.consumer_group, *[entry_id for entry_id, _ in entries]
         )

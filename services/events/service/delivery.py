@@ -19,10 +19,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
+from aiohttp.abc import AbstractResolver
+from aiohttp.resolver import DefaultResolver
 
 from services.events.repository import deliveries, endpoints
 from services.events.service import urls
@@ -30,7 +31,7 @@ from services.events.service.endpoints import disable_endpoint
 from services.events.settings import RETRY_SCHEDULE, EventsSettings
 from shared import webhooks
 from shared.aio import wait_event
-from shared.db import Connection, Pool, transaction
+from shared.db import Connection, Pool, forbid_transaction, transaction
 from shared.ids import new_id
 
 log = logging.getLogger("micro.events.delivery")
@@ -199,25 +200,31 @@ class Deliverer:
             "User-Agent": USER_AGENT,
         }
         guarded = claimed["livemode"] and not self.settings.allow_private_live_urls
+        forbid_transaction("a webhook delivery")
         started, clock = datetime.now(UTC), time.perf_counter()
         status: int | None = None
         error: str | None = None
         try:
             if guarded:
-                _refuse_private_literal(claimed["url"])
+                # aiohttp connects to an IP-literal host without asking the resolver.
+                urls.refuse_host(urls.host_of(claimed["url"]))
             timeout = aiohttp.ClientTimeout(total=self.settings.delivery_timeout)
             session = self.sessions.guarded if guarded else self.sessions.open
             async with session.post(
                 claimed["url"], data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 status = response.status
-                if not 200 <= status < 300:
+                if 300 <= status < 400:
+                    # Never followed (as Stripe): the receiver must give its final URL.
+                    location = response.headers.get("Location", "")
+                    error = f"HTTP {status}: redirect to {location!r} not followed"
+                elif not 200 <= status < 300:
                     error = f"HTTP {status}: {await _snippet(response)}"
-        except urls.PrivateAddressError as exc:
+        except urls.DestinationRefusedError as exc:
             error = f"refused: {exc}"
         except aiohttp.ClientConnectorDNSError as exc:
-            private = isinstance(exc.os_error, urls.PrivateAddressError)
-            error = f"refused: {exc.os_error}" if private else f"DNS lookup failed: {exc}"
+            refused = isinstance(exc.os_error, urls.DestinationRefusedError)
+            error = f"refused: {exc.os_error}" if refused else f"DNS lookup failed: {exc}"
         except TimeoutError:
             error = f"timed out after {self.settings.delivery_timeout:g} s"
         except (aiohttp.ClientError, OSError, ValueError) as exc:
@@ -235,14 +242,6 @@ class Deliverer:
         )
 
 
-def _refuse_private_literal(url: str) -> None:
-    """aiohttp connects to IP-literal hosts without asking the resolver: check them here."""
-    host = urlsplit(url).hostname or ""
-    literal = urls.literal_address(host)
-    if literal is not None and not urls.is_public(literal):
-        raise urls.PrivateAddressError(urls.refusal(host))
-
-
 async def _snippet(response: aiohttp.ClientResponse) -> str:
     """The start of an error answer, for the attempt log (never the whole of it)."""
     with contextlib.suppress(aiohttp.ClientError, TimeoutError, UnicodeDecodeError):
@@ -253,18 +252,27 @@ async def _snippet(response: aiohttp.ClientResponse) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Sessions:
-    """One HTTP client for test mode, one for live mode that only reaches public addresses."""
+    """One HTTP client for test mode, one for live mode that only reaches allowed addresses."""
 
     open: aiohttp.ClientSession
     guarded: aiohttp.ClientSession
 
 
 @asynccontextmanager
-async def http_sessions(concurrency: int) -> AsyncIterator[Sessions]:
-    def session(resolver: aiohttp.abc.AbstractResolver | None) -> aiohttp.ClientSession:
+async def http_sessions(
+    concurrency: int, *, resolver: AbstractResolver | None = None
+) -> AsyncIterator[Sessions]:
+    """`resolver`: how names are looked up (tests pass one they control); live mode's session
+    checks what it answers before connecting."""
+
+    def session(resolver: AbstractResolver) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=concurrency, resolver=resolver)
         # No cookie jar: one tenant's endpoint must not set cookies another's requests send.
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
-    async with session(None) as open_session, session(urls.PublicOnlyResolver()) as guarded:
+    lookup = resolver or DefaultResolver()
+    async with (
+        session(lookup) as open_session,
+        session(urls.GuardedResolver(lookup)) as guarded,
+    ):
         yield Sessions(open=open_session, guarded=guarded)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import NewType
 
 import asyncpg
+from aiohttp.abc import AbstractResolver
 
 from services.events.errors import EndpointLimitError, EndpointNotFoundError, UrlNotAllowedError
 from services.events.repository import deliveries, endpoints
@@ -26,11 +29,28 @@ log = logging.getLogger("micro.events.endpoints")
 ENDPOINT_PREFIX = "we"
 
 
-async def check_url(url: str, *, livemode: bool, allow_private_live: bool) -> str:
+# A URL that passed `check_url`: only these are saved.
+CheckedUrl = NewType("CheckedUrl", str)
+
+
+@dataclass(frozen=True, slots=True)
+class UrlPolicy:
+    """How a saved URL is judged in live mode (see `urls`).
+
+    `resolver` None judges the host as written, without a lookup: for checks made inside a
+    transaction, where no network call may run. Every delivery resolves and checks again.
+    """
+
+    resolver: AbstractResolver | None
+    allow_private_live: bool
+
+
+async def check_url(url: str, *, livemode: bool, policy: UrlPolicy) -> CheckedUrl:
+    """The URL if an endpoint of this mode may be saved with it; UrlNotAllowedError if not."""
     urls.check_syntax(url)
-    if livemode and not allow_private_live:
-        await urls.check_public(url)
-    return url
+    if livemode and not policy.allow_private_live:
+        await urls.check_live(url, policy.resolver)
+    return CheckedUrl(url)
 
 
 async def create_endpoint(
@@ -38,12 +58,9 @@ async def create_endpoint(
     scope: Scope,
     request: CreateEndpointRequest,
     *,
-    allow_private_live: bool,
+    url: CheckedUrl,
     max_endpoints: int,
 ) -> WebhookEndpoint:
-    url = await check_url(
-        request.url, livemode=scope.livemode, allow_private_live=allow_private_live
-    )
     existing = await endpoints.count(conn, tenant_id=scope.tenant_id, livemode=scope.livemode)
     if existing >= max_endpoints:
         raise EndpointLimitError(max_endpoints)
@@ -98,14 +115,10 @@ async def update_endpoint(
     endpoint_id: str,
     request: UpdateEndpointRequest,
     *,
-    allow_private_live: bool,
+    url: CheckedUrl | None,
 ) -> WebhookEndpoint:
+    """`url`: the request's new URL once checked (None: unchanged)."""
     await _endpoint(conn, scope, endpoint_id, lock=True)
-    url = None
-    if request.url is not None:
-        url = await check_url(
-            request.url, livemode=scope.livemode, allow_private_live=allow_private_live
-        )
     row = await endpoints.update(
         conn,
         endpoint_id,
@@ -152,14 +165,14 @@ async def disable_endpoint(conn: Connection, endpoint_id: str, *, reason: str) -
 
 
 async def sync_default(
-    conn: Connection, *, tenant_id: str, webhook_url: str, allow_private_live: bool
+    conn: Connection, *, tenant_id: str, webhook_url: str, policy: UrlPolicy
 ) -> None:
     """Keep the tenant's `webhook_url` as its default endpoint, in both modes."""
     for livemode in (False, True):
         try:
             if not webhook_url:
                 raise UrlNotAllowedError("no webhook_url")
-            await check_url(webhook_url, livemode=livemode, allow_private_live=allow_private_live)
+            await check_url(webhook_url, livemode=livemode, policy=policy)
         except UrlNotAllowedError as exc:
             if webhook_url:
                 log.warning(

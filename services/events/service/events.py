@@ -24,7 +24,7 @@ from services.events.schemas import (
     patterns_matching,
 )
 from services.events.service.access import Scope
-from services.events.service.endpoints import ENDPOINT_PREFIX, sync_default
+from services.events.service.endpoints import ENDPOINT_PREFIX, UrlPolicy, sync_default
 from shared import outbox
 from shared.db import Connection
 from shared.errors import InvalidRequestError, UpstreamError
@@ -65,9 +65,7 @@ def parse_event(payload: str) -> NewEvent:
     )
 
 
-async def ingest(
-    conn: Connection, batch: Sequence[NewEvent], *, allow_private_live: bool
-) -> Ingested:
+async def ingest(conn: Connection, batch: Sequence[NewEvent], *, policy: UrlPolicy) -> Ingested:
     """Store the events not seen before and owe each to the endpoints that want it.
 
     Events seen before (a relay's retry, a redelivered stream entry) change nothing.
@@ -79,13 +77,13 @@ async def ingest(
     fresh = [event for event in unique if event.id in new_ids]
     for event in fresh:
         if event.type in TENANT_EVENTS:
-            await _sync_tenant(conn, event, allow_private_live=allow_private_live)
+            await _sync_tenant(conn, event, policy=policy)
     owed = await _route(conn, fresh)
     await deliveries.create(conn, owed)
     return Ingested(len(fresh), len(owed))
 
 
-async def _sync_tenant(conn: Connection, event: NewEvent, *, allow_private_live: bool) -> None:
+async def _sync_tenant(conn: Connection, event: NewEvent, *, policy: UrlPolicy) -> None:
     tenant: Any = json.loads(event.payload).get("data", {}).get("object", {})
     url = tenant.get("webhook_url") if isinstance(tenant, dict) else None
     if isinstance(url, str):
@@ -93,7 +91,7 @@ async def _sync_tenant(conn: Connection, event: NewEvent, *, allow_private_live:
             conn,
             tenant_id=event.tenant_id,
             webhook_url=url,
-            allow_private_live=allow_private_live,
+            policy=policy,
         )
 
 
