@@ -2,6 +2,9 @@
 
 `webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` where the key is
 the base64 part of a `whsec_` secret, so the public `standardwebhooks` verifiers accept it.
+Signed with several secrets (while a rolled one still counts), the header holds one
+signature per secret, space-separated, as the specification allows; a receiver holding any
+one of the secrets verifies.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Sequence
 
 PREFIX = "whsec_"
 _SECRET_BYTES = 32
@@ -36,10 +40,13 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def headers(secret: str, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+def headers(
+    secret: str | Sequence[str], msg_id: str, body: bytes, timestamp: int | None = None
+) -> dict[str, str]:
     ts = int(time.time()) if timestamp is None else timestamp
+    keys = [secret] if isinstance(secret, str) else list(secret)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(ts),
-        "webhook-signature": sign(secret, msg_id, ts, body),
+        "webhook-signature": " ".join(sign(key, msg_id, ts, body) for key in keys),
     }

@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 import asyncpg
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from cli.apps import app_factory, settings_class
 from shared.migrations import migrate_service
@@ -61,8 +62,12 @@ async def create_db(pg: PostgresHandle, templates: dict[str, str]) -> AsyncItera
         yield create
 
 
-# Cheap bcrypt in tests: the cost factor is a setting, the algorithm is the same.
-TEST_SETTINGS: dict[str, dict[str, object]] = {"auth": {"bcrypt_rounds": 4}}
+# Cheap bcrypt in tests: the cost factor is a setting, the algorithm is the same. Keys are
+# generated per run, never the source's development defaults.
+TEST_SETTINGS: dict[str, dict[str, object]] = {
+    "auth": {"bcrypt_rounds": 4},
+    "events": {"webhook_secrets_key": Fernet.generate_key().decode()},
+}
 
 ServiceClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 

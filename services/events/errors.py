@@ -4,7 +4,7 @@ NotFoundError (404 resource_missing)
 ├── EventNotFoundError
 └── EndpointNotFoundError
 InvalidRequestError (400)
-├── UrlNotAllowedError        url_not_allowed: live mode refuses private addresses
+├── UrlNotAllowedError        url_not_allowed: not a URL, or outside live mode's allow-list
 └── EndpointLimitError        endpoint_limit: too many endpoints for one tenant and mode
 PermissionDeniedError (403 role_required)
 """

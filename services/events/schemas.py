@@ -60,6 +60,15 @@ class UpdateEndpointRequest(_Request):
     disabled: bool | None = None
 
 
+# Longest time the previous secret keeps signing after a roll (Svix keeps it 24 h).
+MAX_ROLL_EXPIRES_IN = 86400
+
+
+class RollSecretRequest(_Request):
+    # Seconds the previous secret keeps signing beside the new one; 0: it stops at once.
+    expires_in: Annotated[int, Field(ge=0, le=MAX_ROLL_EXPIRES_IN)] = 0
+
+
 class ResendRequest(_Request):
     # Only this endpoint (Stripe CLI's `--webhook-endpoint`); otherwise every matching one.
     webhook_endpoint: Annotated[str, Field(max_length=100)] | None = None
@@ -137,11 +146,15 @@ class WebhookEndpoint(BaseModel):
     # True for the endpoint kept from the tenant's `webhook_url`.
     default: bool
     created: int
+    # Until when (unix seconds) the secret in force before the last roll signs too.
+    previous_secret_expires: int | None = None
     # Shown when the endpoint is created and when its secret is rolled, never otherwise.
     secret: str | None = None
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record, *, with_secret: bool = False) -> WebhookEndpoint:
+    def from_row(cls, row: asyncpg.Record, *, secret: str | None = None) -> WebhookEndpoint:
+        """`secret`: the plain secret, for the two answers that show it."""
+        previous = row["previous_secret_expires_at"]
         return cls(
             id=row["id"],
             url=row["url"],
@@ -152,7 +165,8 @@ class WebhookEndpoint(BaseModel):
             livemode=row["livemode"],
             default=row["is_default"],
             created=unix(row["created_at"]),
-            secret=row["secret"] if with_secret else None,
+            previous_secret_expires=unix(previous) if previous is not None else None,
+            secret=secret,
         )
 
 

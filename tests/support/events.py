@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 from aiohttp.abc import AbstractResolver
+from cryptography.fernet import Fernet
 
 from services.events.app import create_app
 from services.events.service.consumer import StreamConsumer
@@ -22,6 +23,8 @@ from tests.support.asgi import _WithState
 from tests.support.servers import PostgresHandle
 
 _counter = itertools.count()
+# Generated per run: tests never rely on the source's development key.
+WEBHOOK_SECRETS_KEY = Fernet.generate_key().decode()
 
 # Fast retries and polls: the schedule's shape is kept, its days become milliseconds.
 FAST = {
@@ -81,6 +84,7 @@ async def events_service(
     values: dict[str, object] = {
         "redis_url": redis_url,
         "consumer_group": f"events-{secrets.token_hex(4)}",
+        "webhook_secrets_key": WEBHOOK_SECRETS_KEY,
         **FAST,
         **overrides,
     }

@@ -94,7 +94,9 @@ async def claim_due(
             FROM due, events e, webhook_endpoints w
             WHERE d.id = due.id AND e.id = d.event_id AND w.id = d.endpoint_id
             RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.livemode, d.attempts,
-                e.payload, w.url, w.secret
+                e.payload, w.url, w.secret,
+                CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END
+                    AS previous_secret
             """,
             limit,
             lease_seconds,

@@ -11,9 +11,13 @@ from shared.db import Connection
 from shared.pagination import ListParams
 from shared.scoped import ScopedTable
 
+# Never the secrets (encrypted bytes, read only to sign deliveries); the previous secret's
+# expiry only while it still signs.
 COLUMNS = """
     id, tenant_id, livemode, url, description, enabled_events, status, disabled_reason,
-    secret, is_default, failing_since, created_at
+    is_default, failing_since, created_at,
+    CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END
+        AS previous_secret_expires_at
 """
 _TABLE = ScopedTable("webhook_endpoints", COLUMNS)
 
@@ -28,7 +32,7 @@ async def insert(
     description: str | None,
     enabled_events: list[str],
     disabled: bool,
-    secret: str,
+    secret: bytes,
 ) -> asyncpg.Record:
     row = await conn.fetchrow(
         f"""
@@ -121,15 +125,50 @@ async def delete(conn: Connection, endpoint_id: str) -> None:
     await conn.execute("DELETE FROM webhook_endpoints WHERE id = $1", endpoint_id)
 
 
-async def set_secret(conn: Connection, endpoint_id: str, secret: str) -> asyncpg.Record:
+async def set_secret(
+    conn: Connection, endpoint_id: str, secret: bytes, *, previous_for: int
+) -> asyncpg.Record:
+    """A new (encrypted) secret; the one it replaces keeps signing `previous_for` seconds
+    (0: it stops now, and any earlier previous one with it)."""
     row = await conn.fetchrow(
-        f"UPDATE webhook_endpoints SET secret = $2, updated_at = now() WHERE id = $1 "
-        f"RETURNING {COLUMNS}",
+        f"""
+        UPDATE webhook_endpoints SET
+            previous_secret = CASE WHEN $3 > 0 THEN secret END,
+            previous_secret_expires_at = CASE WHEN $3 > 0
+                THEN now() + make_interval(secs => $3) END,
+            secret = $2,
+            updated_at = now()
+        WHERE id = $1
+        RETURNING {COLUMNS}
+        """,
         endpoint_id,
         secret,
+        previous_for,
     )
     assert row is not None
     return row
+
+
+async def plain_secrets(conn: Connection, *, limit: int) -> Sequence[asyncpg.Record]:
+    """Endpoints still holding a plain-text secret from before encryption (migration 0002),
+    locked so two starting replicas do not both encrypt one."""
+    return await conn.fetch(
+        "SELECT id, plain_secret FROM webhook_endpoints WHERE plain_secret IS NOT NULL "
+        "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+
+
+async def store_encrypted(conn: Connection, encrypted: Sequence[tuple[str, bytes]]) -> None:
+    await conn.execute(
+        """
+        UPDATE webhook_endpoints w SET secret = e.secret, plain_secret = NULL
+        FROM unnest($1::text[], $2::bytea[]) AS e(id, secret)
+        WHERE w.id = e.id
+        """,
+        [endpoint_id for endpoint_id, _ in encrypted],
+        [secret for _, secret in encrypted],
+    )
 
 
 async def enabled_for(
@@ -149,7 +188,7 @@ async def enabled_for(
 
 
 async def upsert_default(
-    conn: Connection, *, endpoint_id: str, tenant_id: str, livemode: bool, url: str, secret: str
+    conn: Connection, *, endpoint_id: str, tenant_id: str, livemode: bool, url: str, secret: bytes
 ) -> None:
     """The tenant's webhook_url as its default endpoint; its secret survives a URL change."""
     await conn.execute(

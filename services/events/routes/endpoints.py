@@ -7,12 +7,13 @@ from starlette.routing import Route
 from services.events.schemas import (
     CreateEndpointRequest,
     DeletedEndpoint,
+    RollSecretRequest,
     UpdateEndpointRequest,
     WebhookEndpoint,
 )
 from services.events.service import endpoints
 from services.events.service.access import scope_of
-from services.events.service.workers import url_policy_of
+from services.events.service.workers import cipher_of, url_policy_of
 from services.events.settings import EventsSettings
 from shared.body import parse
 from shared.db import transaction
@@ -46,7 +47,12 @@ async def create_endpoint(request: Request) -> JSONResponse:
     url = await endpoints.check_url(body.url, livemode=scope.livemode, policy=url_policy_of(state))
     async with transaction(state.db) as conn:
         endpoint = await endpoints.create_endpoint(
-            conn, scope, body, url=url, max_endpoints=_settings(request).max_endpoints
+            conn,
+            scope,
+            body,
+            url=url,
+            max_endpoints=_settings(request).max_endpoints,
+            cipher=cipher_of(state),
         )
     return json_response(endpoint.model_dump(), headers=NO_STORE)
 
@@ -94,12 +100,17 @@ async def delete_endpoint(request: Request) -> JSONResponse:
     return json_response(deleted.model_dump())
 
 
-@documented(response=WebhookEndpoint, tags=["webhook_endpoints"])
+@documented(request=RollSecretRequest, response=WebhookEndpoint, tags=["webhook_endpoints"])
 async def roll_secret(request: Request) -> JSONResponse:
-    """Replace the endpoint's signing secret; the new one is in this answer only."""
+    """Replace the endpoint's signing secret; the new one is in this answer only. With
+    `expires_in` (seconds, up to 86400) the old one keeps signing beside it until then."""
+    body = await parse(request, RollSecretRequest)
     scope = scope_of(identity_of(request))
-    async with transaction(app_state(request).db) as conn:
-        endpoint = await endpoints.roll_secret(conn, scope, _id(request))
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        endpoint = await endpoints.roll_secret(
+            conn, scope, _id(request), expires_in=body.expires_in, cipher=cipher_of(state)
+        )
     return json_response(endpoint.model_dump(), headers=NO_STORE)
 
 

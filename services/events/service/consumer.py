@@ -25,6 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 from services.events.repository.events import NewEvent
 from services.events.service.endpoints import UrlPolicy
 from services.events.service.events import ingest, parse_event
+from services.events.service.signing import endpoint_cipher
 from services.events.settings import EventsSettings
 from shared.db import Pool, transaction
 from shared.outbox import ALL_STREAM
@@ -51,6 +52,7 @@ class StreamConsumer:
         self.stream = ALL_STREAM
         # A tenant's webhook_url is checked inside the batch's transaction, so by its host
         # alone (no DNS lookup there); every delivery resolves and checks again.
+        self._cipher = endpoint_cipher(settings)
         self._url_policy = UrlPolicy(
             resolver=None, allow_private_live=settings.allow_private_live_urls
         )
@@ -176,7 +178,7 @@ class StreamConsumer:
             if event is not None:
                 batch.append(event)
         async with transaction(self.pool) as conn:
-            result = await ingest(conn, batch, policy=self._url_policy)
+            result = await ingest(conn, batch, policy=self._url_policy, cipher=self._cipher)
         await self.redis.xack(
             self.stream, self.settings.consumer_group, *[entry_id for entry_id, _ in entries]
         )

@@ -28,10 +28,12 @@ from aiohttp.resolver import DefaultResolver
 from services.events.repository import deliveries, endpoints
 from services.events.service import urls
 from services.events.service.endpoints import disable_endpoint
+from services.events.service.signing import endpoint_cipher, signing_secrets
 from services.events.settings import RETRY_SCHEDULE, EventsSettings
 from shared import webhooks
 from shared.aio import wait_event
 from shared.db import Connection, Pool, forbid_transaction, transaction
+from shared.errors import MicroError
 from shared.ids import new_id
 
 log = logging.getLogger("micro.events.delivery")
@@ -116,6 +118,7 @@ class Deliverer:
         self.pool = pool
         self.settings = settings
         self.sessions = sessions
+        self.cipher = endpoint_cipher(settings)
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         # Attempts under way per endpoint, for the per-endpoint cap.
@@ -194,17 +197,18 @@ class Deliverer:
 
     async def send(self, claimed: asyncpg.Record) -> Outcome:
         body = claimed["payload"].encode()
-        headers = {
-            **webhooks.headers(claimed["secret"], claimed["event_id"], body),
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-        }
         guarded = claimed["livemode"] and not self.settings.allow_private_live_urls
         forbid_transaction("a webhook delivery")
         started, clock = datetime.now(UTC), time.perf_counter()
         status: int | None = None
         error: str | None = None
         try:
+            secrets = signing_secrets(claimed, self.cipher)
+            headers = {
+                **webhooks.headers(secrets, claimed["event_id"], body),
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+            }
             if guarded:
                 # aiohttp connects to an IP-literal host without asking the resolver.
                 urls.refuse_host(urls.host_of(claimed["url"]))
@@ -220,6 +224,8 @@ class Deliverer:
                     error = f"HTTP {status}: redirect to {location!r} not followed"
                 elif not 200 <= status < 300:
                     error = f"HTTP {status}: {await _snippet(response)}"
+        except MicroError as exc:  # a secret the configured keys cannot decrypt
+            error = exc.message
         except urls.DestinationRefusedError as exc:
             error = f"refused: {exc}"
         except aiohttp.ClientConnectorDNSError as exc:

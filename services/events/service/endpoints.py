@@ -19,7 +19,9 @@ from services.events.schemas import (
 )
 from services.events.service import urls
 from services.events.service.access import Scope
-from shared import outbox, webhooks
+from services.events.service.signing import new_secret
+from shared import outbox
+from shared.cipher import Cipher
 from shared.db import Connection
 from shared.ids import is_id, new_id
 from shared.pagination import ListParams, page
@@ -60,10 +62,12 @@ async def create_endpoint(
     *,
     url: CheckedUrl,
     max_endpoints: int,
+    cipher: Cipher,
 ) -> WebhookEndpoint:
     existing = await endpoints.count(conn, tenant_id=scope.tenant_id, livemode=scope.livemode)
     if existing >= max_endpoints:
         raise EndpointLimitError(max_endpoints)
+    secret, encrypted = new_secret(cipher)
     row = await endpoints.insert(
         conn,
         endpoint_id=new_id(ENDPOINT_PREFIX),
@@ -73,9 +77,9 @@ async def create_endpoint(
         description=request.description,
         enabled_events=request.enabled_events,
         disabled=request.disabled,
-        secret=webhooks.new_secret(),
+        secret=encrypted,
     )
-    return WebhookEndpoint.from_row(row, with_secret=True)
+    return WebhookEndpoint.from_row(row, secret=secret)
 
 
 async def list_endpoints(
@@ -138,11 +142,16 @@ async def delete_endpoint(conn: Connection, scope: Scope, endpoint_id: str) -> D
     return DeletedEndpoint(id=endpoint_id)
 
 
-async def roll_secret(conn: Connection, scope: Scope, endpoint_id: str) -> WebhookEndpoint:
-    """A new secret, in force at once (the receiver must switch to it)."""
+async def roll_secret(
+    conn: Connection, scope: Scope, endpoint_id: str, *, expires_in: int, cipher: Cipher
+) -> WebhookEndpoint:
+    """A new secret, signing from now on; for `expires_in` seconds the old one signs beside
+    it, so receivers can switch without dropping a delivery. Rolling again inside that
+    window retires the older one: only the last two secrets ever sign."""
     await _endpoint(conn, scope, endpoint_id, lock=True)
-    row = await endpoints.set_secret(conn, endpoint_id, webhooks.new_secret())
-    return WebhookEndpoint.from_row(row, with_secret=True)
+    secret, encrypted = new_secret(cipher)
+    row = await endpoints.set_secret(conn, endpoint_id, encrypted, previous_for=expires_in)
+    return WebhookEndpoint.from_row(row, secret=secret)
 
 
 async def disable_endpoint(conn: Connection, endpoint_id: str, *, reason: str) -> bool:
@@ -165,7 +174,7 @@ async def disable_endpoint(conn: Connection, endpoint_id: str, *, reason: str) -
 
 
 async def sync_default(
-    conn: Connection, *, tenant_id: str, webhook_url: str, policy: UrlPolicy
+    conn: Connection, *, tenant_id: str, webhook_url: str, policy: UrlPolicy, cipher: Cipher
 ) -> None:
     """Keep the tenant's `webhook_url` as its default endpoint, in both modes."""
     for livemode in (False, True):
@@ -187,5 +196,5 @@ async def sync_default(
             tenant_id=tenant_id,
             livemode=livemode,
             url=webhook_url,
-            secret=webhooks.new_secret(),
+            secret=new_secret(cipher)[1],
         )

@@ -26,6 +26,7 @@ from services.events.schemas import (
 from services.events.service.access import Scope
 from services.events.service.endpoints import ENDPOINT_PREFIX, UrlPolicy, sync_default
 from shared import outbox
+from shared.cipher import Cipher
 from shared.db import Connection
 from shared.errors import InvalidRequestError, UpstreamError
 from shared.ids import is_id, new_id
@@ -65,7 +66,9 @@ def parse_event(payload: str) -> NewEvent:
     )
 
 
-async def ingest(conn: Connection, batch: Sequence[NewEvent], *, policy: UrlPolicy) -> Ingested:
+async def ingest(
+    conn: Connection, batch: Sequence[NewEvent], *, policy: UrlPolicy, cipher: Cipher
+) -> Ingested:
     """Store the events not seen before and owe each to the endpoints that want it.
 
     Events seen before (a relay's retry, a redelivered stream entry) change nothing.
@@ -77,13 +80,15 @@ async def ingest(conn: Connection, batch: Sequence[NewEvent], *, policy: UrlPoli
     fresh = [event for event in unique if event.id in new_ids]
     for event in fresh:
         if event.type in TENANT_EVENTS:
-            await _sync_tenant(conn, event, policy=policy)
+            await _sync_tenant(conn, event, policy=policy, cipher=cipher)
     owed = await _route(conn, fresh)
     await deliveries.create(conn, owed)
     return Ingested(len(fresh), len(owed))
 
 
-async def _sync_tenant(conn: Connection, event: NewEvent, *, policy: UrlPolicy) -> None:
+async def _sync_tenant(
+    conn: Connection, event: NewEvent, *, policy: UrlPolicy, cipher: Cipher
+) -> None:
     tenant: Any = json.loads(event.payload).get("data", {}).get("object", {})
     url = tenant.get("webhook_url") if isinstance(tenant, dict) else None
     if isinstance(url, str):
@@ -92,6 +97,7 @@ async def _sync_tenant(conn: Connection, event: NewEvent, *, policy: UrlPolicy) 
             tenant_id=event.tenant_id,
             webhook_url=url,
             policy=policy,
+            cipher=cipher,
         )
 
 

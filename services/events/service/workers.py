@@ -13,14 +13,17 @@ from aiohttp.resolver import DefaultResolver
 from services.events.service.consumer import StreamConsumer
 from services.events.service.delivery import Deliverer, http_sessions
 from services.events.service.endpoints import UrlPolicy
+from services.events.service.signing import encrypt_plain_secrets, endpoint_cipher
 from services.events.settings import EventsSettings
 from shared.aio import stop
 from shared.app import redis_client
+from shared.cipher import Cipher
 from shared.state import AppState
 
 DELIVERER_KEY = "deliverer"
 CONSUMER_KEY = "consumer"
 POLICY_KEY = "url_policy"
+CIPHER_KEY = "webhook_secrets_cipher"
 # Seconds a stopping process gives the deliveries under way to finish.
 _STOP_GRACE = 5.0
 
@@ -34,6 +37,10 @@ def event_workers(
     async def hook(state: AppState) -> AsyncIterator[None]:
         settings = state.settings
         assert isinstance(settings, EventsSettings)
+        cipher = endpoint_cipher(settings)
+        state.extras[CIPHER_KEY] = cipher
+        # Before any delivery is signed: secrets of earlier versions are still plain text.
+        await encrypt_plain_secrets(state.db, cipher)
         lookup = resolver or DefaultResolver()
         state.extras[POLICY_KEY] = UrlPolicy(
             resolver=lookup, allow_private_live=settings.allow_private_live_urls
@@ -64,6 +71,12 @@ def deliverer_of(state: AppState) -> Deliverer:
     deliverer = state.extras[DELIVERER_KEY]
     assert isinstance(deliverer, Deliverer)
     return deliverer
+
+
+def cipher_of(state: AppState) -> Cipher:
+    cipher = state.extras[CIPHER_KEY]
+    assert isinstance(cipher, Cipher)
+    return cipher
 
 
 def url_policy_of(state: AppState) -> UrlPolicy:

@@ -15,7 +15,6 @@ from typing import Literal
 
 import aiohttp
 import asyncpg
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from services.payments import repository
 from services.payments.providers.base import Provider
@@ -24,33 +23,13 @@ from services.payments.providers.http import ProviderClient
 from services.payments.providers.paystack import Paystack
 from services.payments.providers.simulator import Simulator
 from services.payments.settings import PaymentsSettings
+from shared.cipher import Cipher
 from shared.db import Connection
-from shared.errors import ApiError, InvalidRequestError
+from shared.errors import InvalidRequestError
 from shared.state import AppState
 
 HOSTED = ("paystack", "flutterwave")
 Owner = Literal["platform", "tenant"]
-
-
-class Cipher:
-    """Fernet over one or more keys (comma-separated): the first encrypts, any decrypts, so
-    keys can be rotated without re-encrypting first."""
-
-    def __init__(self, keys: str) -> None:
-        self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k])
-
-    def encrypt(self, plaintext: str) -> bytes:
-        return self._fernet.encrypt(plaintext.encode())
-
-    def decrypt(self, token: bytes) -> str:
-        try:
-            return self._fernet.decrypt(bytes(token)).decode()
-        except InvalidToken:
-            raise ApiError(
-                "Stored provider credentials cannot be decrypted with the configured "
-                "credentials_key.",
-                code="credentials_unreadable",
-            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +49,12 @@ class ProviderSource:
     def __init__(self, settings: PaymentsSettings, http: aiohttp.ClientSession) -> None:
         self.settings = settings
         self.http = http
-        self.cipher = Cipher(settings.credentials_key)
+        self.cipher = Cipher(
+            settings.credentials_key,
+            what="provider credentials",
+            setting="credentials_key",
+            code="credentials_unreadable",
+        )
 
     def build(self, account: Account | None, provider: str) -> Provider:
         if provider == "simulator" or account is None:
