@@ -22,10 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shared import idempotency, outbox
 from shared.db import create_pool
 from shared.handlers import EXCEPTION_HANDLERS
 from shared.health import health, ready
-from shared.idempotency import IdempotencyMiddleware, purger
+from shared.idempotency import IdempotencyMiddleware
 from shared.identity import InternalIdentityMiddleware
 from shared.logging import configure_logging
 from shared.metrics import metrics_endpoint
@@ -33,6 +34,7 @@ from shared.middleware import RequestContextMiddleware
 from shared.migrations import migrate_database
 from shared.openapi import build_spec
 from shared.outbox import outbox_relay
+from shared.retention import Job, retention
 from shared.settings import DatabaseSettings, ServiceSettings
 from shared.state import STATE_KEY, AppState
 
@@ -51,10 +53,12 @@ def create_service_app(
     hooks: Sequence[Hook] = (),
     middleware: Sequence[Middleware] = (),
     extra_routes: Sequence[BaseRoute] = (),
+    retention_jobs: Sequence[Job] = (),
     health: Endpoint = health,
     openapi: Endpoint | None = None,
 ) -> Starlette:
-    """Build an app. `hooks` run inside the lifespan after the pool and Redis are open."""
+    """Build an app. `hooks` run inside the lifespan after the pool and Redis are open;
+    `retention_jobs` purge the service's own expired rows beside the shared ones."""
     probe_routes: list[BaseRoute] = [
         Route("/health", health, include_in_schema=False),
         Route("/ready", ready, include_in_schema=False),
@@ -70,7 +74,8 @@ def create_service_app(
         stack.append(Middleware(InternalIdentityMiddleware, secret=settings.internal_secret))
     if isinstance(settings, DatabaseSettings):
         stack.append(Middleware(IdempotencyMiddleware, body_limit=settings.max_body_bytes))
-        hooks = [*hooks, purger, outbox_relay]
+        jobs = [idempotency.RETENTION, outbox.RETENTION, *retention_jobs]
+        hooks = [*hooks, retention(jobs), outbox_relay]
     stack.extend(middleware)
 
     return Starlette(

@@ -21,19 +21,17 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.aio import stop
 from shared.context import idempotency_key_var
 from shared.db import Connection, Pool
 from shared.errors import ConflictError, IdempotencyError, InvalidRequestError
 from shared.identity import Identity
 from shared.responses import error_response
+from shared.retention import Job, delete_in_batches
 from shared.state import STATE_KEY, AppState
 
 log = logging.getLogger("micro.idempotency")
@@ -147,10 +145,26 @@ async def finish(conn: Connection, ref: KeyRef, stored: Stored | None) -> None:
 
 
 async def purge(pool: Pool, *, older_than: timedelta = KEEP_FOR) -> int:
-    status = await pool.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - $1::interval", older_than
+    """Forget results older than `older_than`, in batches (the primary key is composite,
+    so the batch is picked by row address)."""
+    return await delete_in_batches(
+        pool,
+        """
+        DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+            SELECT ctid FROM idempotency_keys WHERE created_at < now() - $1::interval
+            ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+        """,
+        older_than,
     )
-    return int(status.split()[-1])
+
+
+async def _purge_job(state: AppState) -> int:
+    return await purge(
+        state.db, older_than=timedelta(hours=state.db_settings.idempotency_retention_hours)
+    )
+
+
+RETENTION = Job("idempotency_keys", _purge_job)
 
 
 # -- the middleware --------------------------------------------------------------------------
@@ -321,22 +335,3 @@ async def _send_stored(stored: Stored, send: Send) -> None:
         headers.append((b"content-type", stored.content_type.encode("latin-1")))
     await send({"type": "http.response.start", "status": stored.status, "headers": headers})
     await send({"type": "http.response.body", "body": stored.body})
-
-
-@asynccontextmanager
-async def purger(state: AppState, *, every: float = 3600.0) -> AsyncIterator[None]:
-    """Hourly, drop results older than KEEP_FOR."""
-
-    async def loop() -> None:
-        while True:
-            try:
-                await purge(state.db)
-            except Exception:  # tried again next hour
-                log.exception("idempotency purge failed")
-            await asyncio.sleep(every)
-
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        await stop(task)

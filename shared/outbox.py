@@ -38,6 +38,7 @@ from shared.context import current_idempotency_key, current_request_id
 from shared.db import Connection, Pool, transaction
 from shared.identity import Identity
 from shared.ids import new_id
+from shared.retention import Job, delete_in_batches
 from shared.state import AppState
 
 log = logging.getLogger("micro.outbox")
@@ -290,13 +291,27 @@ async def relay_round(pool: Pool, redis: aioredis.Redis, *, retention_seconds: f
 
 
 async def purge_published(pool: Pool, *, older_than_seconds: float) -> int:
-    """Published rows are only history once Redis holds them past their retention."""
-    async with pool.acquire() as conn:
-        status: str = await conn.execute(
-            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
-            older_than_seconds,
-        )
-    return int(status.split()[-1])
+    """Published rows are only history once Redis holds them; unpublished ones (NULL
+    `published_at`) are never touched, however old."""
+    return await delete_in_batches(
+        pool,
+        """
+        DELETE FROM outbox WHERE seq = ANY(ARRAY(
+            SELECT seq FROM outbox
+            WHERE published_at < now() - make_interval(secs => $1)
+            ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+        """,
+        older_than_seconds,
+    )
+
+
+async def _purge_job(state: AppState) -> int:
+    return await purge_published(
+        state.db, older_than_seconds=state.db_settings.outbox_retention_days * 86400
+    )
+
+
+RETENTION = Job("outbox", _purge_job)
 
 
 class OutboxRelay:
@@ -325,7 +340,6 @@ class OutboxRelay:
 
     async def run(self) -> None:
         failures = 0
-        last_purge = 0.0
         while not self._stopping:
             # Cleared before the work, so a commit (or `stop`) landing during it wakes the wait.
             self._wake.clear()
@@ -333,9 +347,6 @@ class OutboxRelay:
             try:
                 await relay_round(self.pool, self.redis, retention_seconds=self.retention_seconds)
                 failures = 0
-                if time.monotonic() - last_purge > 3600:
-                    await purge_published(self.pool, older_than_seconds=self.retention_seconds)
-                    last_purge = time.monotonic()
             except (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 # Rows stay unpublished and go out, in order, once Redis (or the DB) is back.
                 failures += 1

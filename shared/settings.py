@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES: tuple[str, ...] = ("auth", "payments", "ledger", "wallet", "events")
@@ -103,6 +103,12 @@ class DatabaseSettings(ServiceSettings):
     outbox_interval: float = 1.0
     # Event streams in Redis keep this much history for `micro listen` to resume from.
     event_retention_days: float = 7.0
+    # Retention (shared/retention.py): seconds between purge rounds; idempotency results are
+    # kept this many hours (at least the 24 DESIGN §7 promises); published outbox rows this
+    # many days (unpublished ones are never purged).
+    retention_interval: float = 3600.0
+    idempotency_retention_hours: float = Field(default=24.0, ge=24.0)
+    outbox_retention_days: float = Field(default=7.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod

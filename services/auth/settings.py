@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.settings import DatabaseSettings
 
 # Only for local development: `micro dev up` prints them; deployments set their own.
@@ -20,3 +22,5 @@ class AuthSettings(DatabaseSettings):
     admin_password: str = DEV_ADMIN_PASSWORD
     # Longest grace an old key keeps working after a roll.
     max_roll_grace_hours: int = 24
+    # Sessions that expired or were revoked are deleted this many days later (retention).
+    session_retention_days: float = Field(default=30.0, gt=0)

@@ -6,6 +6,7 @@ from aiohttp.abc import AbstractResolver
 from starlette.applications import Starlette
 
 from services.events.routes import routes
+from services.events.service import retention
 from services.events.service.workers import event_workers
 from services.events.settings import EventsSettings
 from shared.app import create_service_app
@@ -21,4 +22,5 @@ def create_app(
         routes,
         title="Micro Events",
         hooks=[event_workers(resolver)],
+        retention_jobs=retention.JOBS,
     )

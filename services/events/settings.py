@@ -53,5 +53,9 @@ class EventsSettings(DatabaseSettings):
     allow_private_live_urls: bool = False
     # Encrypts webhook endpoints' signing secrets at rest.
     webhook_secrets_key: str = DEV_WEBHOOK_SECRETS_KEY
+    # Retention: the event log keeps events this many days (Stripe: 30), except those a
+    # delivery still waits on; delivery attempts are kept this many days after they finish.
+    event_log_retention_days: float = Field(default=30.0, gt=0)
+    delivery_attempt_retention_days: float = Field(default=30.0, gt=0)
     # Endpoints per tenant and mode, as Stripe limits them.
     max_endpoints: int = 16

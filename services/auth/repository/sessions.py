@@ -4,7 +4,8 @@ from datetime import datetime
 
 import asyncpg
 
-from shared.db import Connection
+from shared.db import Connection, Pool
+from shared.retention import delete_in_batches
 
 
 async def insert(conn: Connection, *, session_id: str, user_id: str, expires_at: datetime) -> None:
@@ -78,3 +79,23 @@ async def revoke_for_tenant(conn: Connection, tenant_id: str, *, reason: str) ->
         reason,
     )
     return [row["id"] for row in rows]
+
+
+async def purge_ended(pool: Pool, *, older_than_seconds: float) -> int:
+    """Delete sessions that ended (expired or revoked) before the cutoff, with their refresh
+    tokens, in batches. A live session is never touched: it has not ended."""
+    return await delete_in_batches(
+        pool,
+        """
+        WITH doomed AS (
+            SELECT id FROM sessions
+            WHERE least(expires_at, revoked_at) < now() - make_interval(secs => $1)
+            ORDER BY least(expires_at, revoked_at) LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        ), tokens AS (
+            DELETE FROM refresh_tokens r USING doomed WHERE r.session_id = doomed.id
+        )
+        DELETE FROM sessions s USING doomed WHERE s.id = doomed.id
+        """,
+        older_than_seconds,
+    )

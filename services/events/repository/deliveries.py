@@ -8,8 +8,9 @@ from datetime import datetime
 
 import asyncpg
 
-from shared.db import Connection
+from shared.db import Connection, Pool
 from shared.pagination import ListParams
+from shared.retention import delete_in_batches
 from shared.scoped import ScopedTable
 
 _ATTEMPT_COLUMNS = """
@@ -194,4 +195,22 @@ async def list_attempts(
         livemode=livemode,
         params=params,
         filters=[("event_id", event_id)],
+    )
+
+
+async def purge_attempts(pool: Pool, *, older_than_seconds: float) -> int:
+    """Delete attempts finished before the cutoff, in batches; the attempts of a delivery
+    still to be retried stay (its history is still being written)."""
+    return await delete_in_batches(
+        pool,
+        """
+        DELETE FROM delivery_attempts WHERE id = ANY(ARRAY(
+            SELECT a.id FROM delivery_attempts a
+            WHERE a.finished_at < now() - make_interval(secs => $1)
+              AND NOT EXISTS (SELECT 1 FROM deliveries d
+                              WHERE d.id = a.delivery_id AND d.status = 'pending')
+            ORDER BY a.finished_at LIMIT $2
+            FOR UPDATE SKIP LOCKED))
+        """,
+        older_than_seconds,
     )

@@ -9,8 +9,9 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Connection
+from shared.db import Connection, Pool
 from shared.pagination import ListParams, keyset
+from shared.retention import delete_in_batches
 
 _COLUMNS = "id, tenant_id, livemode, type, payload, created_at"
 
@@ -86,4 +87,28 @@ async def get(
         event_id,
         tenant_id,
         livemode,
+    )
+
+
+async def purge(pool: Pool, *, older_than_seconds: float) -> int:
+    """Delete events received before the cutoff, with their finished deliveries, in
+    batches. An event a delivery still waits on stays, however old; should one become
+    pending meanwhile (a resend), the foreign key fails the batch rather than lose it."""
+    return await delete_in_batches(
+        pool,
+        """
+        WITH doomed AS (
+            SELECT e.id FROM events e
+            WHERE e.received_at < now() - make_interval(secs => $1)
+              AND NOT EXISTS (SELECT 1 FROM deliveries d
+                              WHERE d.event_id = e.id AND d.status = 'pending')
+            ORDER BY e.received_at LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        ), finished AS (
+            DELETE FROM deliveries d USING doomed
+            WHERE d.event_id = doomed.id AND d.status <> 'pending'
+        )
+        DELETE FROM events e USING doomed WHERE e.id = doomed.id
+        """,
+        older_than_seconds,
     )

@@ -1,0 +1,264 @@
+"""Retention jobs: rows older than their setting go, in batches; newer ones and those still
+needed (an unpublished outbox row, a delivery still to be retried, an event a delivery
+waits on, a live session) stay. Each job against a real database, and the lifespan loop
+that runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from services.auth.repository import sessions
+from services.events.repository import deliveries
+from services.events.repository import events as event_log
+from shared import idempotency, outbox
+from shared.ids import new_id
+from shared.retention import delete_in_batches
+from tests.conftest import CreateDb, ServiceClient
+
+DAY = 86400.0
+
+
+@pytest.fixture
+async def events_db(create_db: CreateDb) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(await create_db("events"), min_size=1, max_size=2)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
+async def ids(pool: asyncpg.Pool, sql: str) -> set[str]:
+    return {str(row[0]) for row in await pool.fetch(sql)}
+
+
+class TestOutbox:
+    async def test_published_rows_past_retention_go_unpublished_ones_never(
+        self, events_db: asyncpg.Pool
+    ) -> None:
+        async def row(name: str, *, age_days: float, published: bool) -> None:
+            await events_db.execute(
+                "INSERT INTO outbox (event_id, tenant_id, livemode, type, payload, created_at, "
+                "published_at) VALUES ($1, 'ten_x', false, 't', '{}', "
+                "now() - make_interval(secs => $2), "
+                "CASE WHEN $3 THEN now() - make_interval(secs => $2) END)",
+                name,
+                age_days * DAY,
+                published,
+            )
+
+        await row("old_published", age_days=8, published=True)
+        await row("old_unpublished", age_days=30, published=False)
+        await row("new_published", age_days=6, published=True)
+        assert await outbox.purge_published(events_db, older_than_seconds=7 * DAY) == 1
+        assert await ids(events_db, "SELECT event_id FROM outbox") == {
+            "old_unpublished",
+            "new_published",
+        }
+
+    async def test_in_bounded_batches(self, events_db: asyncpg.Pool) -> None:
+        await events_db.execute(
+            "INSERT INTO outbox (event_id, tenant_id, livemode, type, payload, published_at) "
+            "SELECT 'e' || n, 'ten_x', false, 't', '{}', now() - interval '30 days' "
+            "FROM generate_series(1, 25) n"
+        )
+        statements = 0
+        statement = (
+            "DELETE FROM outbox WHERE seq = ANY(ARRAY(SELECT seq FROM outbox "
+            "WHERE published_at < now() - make_interval(secs => $1) LIMIT $2))"
+        )
+
+        class Counting:
+            async def execute(self, sql: str, *args: object) -> str:
+                nonlocal statements
+                statements += 1
+                status: str = await events_db.execute(sql, *args)
+                assert int(status.split()[-1]) <= 10
+                return status
+
+        deleted = await delete_in_batches(Counting(), statement, DAY, batch=10)  # type: ignore[arg-type]
+        assert (deleted, statements) == (25, 3)
+        assert await events_db.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+class TestIdempotencyKeys:
+    async def test_results_past_retention_go(self, events_db: asyncpg.Pool) -> None:
+        for key, hours in [("old", 25), ("new", 23)]:
+            await events_db.execute(
+                "INSERT INTO idempotency_keys (tenant_id, livemode, key, request_hash, "
+                "created_at) VALUES ('ten_x', false, $1, 'h', now() - make_interval(hours => $2))",
+                key,
+                hours,
+            )
+        assert await idempotency.purge(events_db, older_than=timedelta(hours=24)) == 1
+        assert await ids(events_db, "SELECT key FROM idempotency_keys") == {"new"}
+
+    async def test_the_promised_day_cannot_be_shortened(self) -> None:
+        from services.ledger.settings import LedgerSettings
+
+        with pytest.raises(ValueError, match="idempotency_retention_hours"):
+            LedgerSettings(idempotency_retention_hours=1)
+
+
+async def event(pool: asyncpg.Pool, event_id: str, *, age_days: float) -> None:
+    await pool.execute(
+        "INSERT INTO events (id, tenant_id, livemode, type, payload, created_at, received_at) "
+        "VALUES ($1, 'ten_x', false, 't', '{}', now(), now() - make_interval(secs => $2))",
+        event_id,
+        age_days * DAY,
+    )
+
+
+async def owe(pool: asyncpg.Pool, event_id: str, endpoint_id: str, status: str) -> str:
+    delivery_id = new_id("whdel")
+    await pool.execute(
+        "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, livemode, status) "
+        "VALUES ($1, $2, $3, 'ten_x', false, $4)",
+        delivery_id,
+        event_id,
+        endpoint_id,
+        status,
+    )
+    return delivery_id
+
+
+async def an_endpoint(pool: asyncpg.Pool) -> str:
+    endpoint_id = new_id("we")
+    await pool.execute(
+        "INSERT INTO webhook_endpoints (id, tenant_id, livemode, url, enabled_events, secret) "
+        "VALUES ($1, 'ten_x', false, 'http://127.0.0.1/', ARRAY['*'], '\\x00'::bytea)",
+        endpoint_id,
+    )
+    return endpoint_id
+
+
+class TestEventLog:
+    async def test_old_events_go_unless_a_delivery_waits_on_them(
+        self, events_db: asyncpg.Pool
+    ) -> None:
+        endpoint_id = await an_endpoint(events_db)
+        await event(events_db, "evt_old_quiet", age_days=31)
+        await event(events_db, "evt_old_delivered", age_days=31)
+        await event(events_db, "evt_old_pending", age_days=31)
+        await event(events_db, "evt_new", age_days=29)
+        delivered = await owe(events_db, "evt_old_delivered", endpoint_id, "succeeded")
+        await owe(events_db, "evt_old_delivered", endpoint_id, "failed")
+        pending = await owe(events_db, "evt_old_pending", endpoint_id, "pending")
+        await owe(events_db, "evt_new", endpoint_id, "succeeded")
+
+        assert await event_log.purge(events_db, older_than_seconds=30 * DAY) == 2
+        assert await ids(events_db, "SELECT id FROM events") == {"evt_old_pending", "evt_new"}
+        left = await ids(events_db, "SELECT id FROM deliveries")
+        assert delivered not in left
+        assert pending in left
+        assert len(left) == 2
+
+        # Once that delivery is over, its event goes at the next round.
+        await events_db.execute("UPDATE deliveries SET status = 'failed' WHERE id = $1", pending)
+        assert await event_log.purge(events_db, older_than_seconds=30 * DAY) == 1
+        assert await ids(events_db, "SELECT id FROM events") == {"evt_new"}
+
+
+async def attempt(
+    pool: asyncpg.Pool, delivery_id: str, endpoint_id: str, *, age_days: float
+) -> str:
+    attempt_id = new_id("whatt")
+    await pool.execute(
+        "INSERT INTO delivery_attempts (id, delivery_id, event_id, endpoint_id, tenant_id, "
+        "livemode, attempt, url, succeeded, duration_ms, started_at, finished_at) "
+        "VALUES ($1, $2, 'evt_a', $3, 'ten_x', false, 1, 'http://x/', false, 1, "
+        "now() - make_interval(secs => $4), now() - make_interval(secs => $4))",
+        attempt_id,
+        delivery_id,
+        endpoint_id,
+        age_days * DAY,
+    )
+    return attempt_id
+
+
+class TestDeliveryAttempts:
+    async def test_old_attempts_go_unless_their_delivery_is_still_retried(
+        self, events_db: asyncpg.Pool
+    ) -> None:
+        endpoint_id = await an_endpoint(events_db)
+        await event(events_db, "evt_a", age_days=0)
+        finished = await owe(events_db, "evt_a", endpoint_id, "failed")
+        retried = await owe(events_db, "evt_a", endpoint_id, "pending")
+        old = await attempt(events_db, finished, endpoint_id, age_days=31)
+        kept_new = await attempt(events_db, finished, endpoint_id, age_days=29)
+        kept_pending = await attempt(events_db, retried, endpoint_id, age_days=31)
+        # An attempt whose delivery is gone with its endpoint goes too.
+        orphan = await attempt(events_db, "whdel_gone", endpoint_id, age_days=31)
+
+        assert await deliveries.purge_attempts(events_db, older_than_seconds=30 * DAY) == 2
+        left = await ids(events_db, "SELECT id FROM delivery_attempts")
+        assert left == {kept_new, kept_pending}
+        assert old not in left
+        assert orphan not in left
+
+
+class TestSessions:
+    async def test_ended_sessions_go_live_ones_stay(self, create_db: CreateDb) -> None:
+        pool = await asyncpg.create_pool(await create_db("auth"), min_size=1, max_size=2)
+        assert pool is not None
+        try:
+            await pool.execute(
+                "INSERT INTO tenants (id, name, slug) VALUES ('ten_r', 'R', 'r');"
+                "INSERT INTO users (id, tenant_id, email, password_hash) "
+                "VALUES ('usr_r', 'ten_r', 'r@example.com', 'x')"
+            )
+
+            async def session(
+                name: str, *, expired_days_ago: float, revoked_days_ago: float | None = None
+            ) -> None:
+                await pool.execute(
+                    "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) "
+                    "VALUES ($1, 'usr_r', now() - interval '90 days', "
+                    "now() - make_interval(secs => $2), "
+                    "now() - make_interval(secs => $3))",
+                    name,
+                    expired_days_ago * DAY,
+                    None if revoked_days_ago is None else revoked_days_ago * DAY,
+                )
+                await pool.execute(
+                    "INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $1)", name
+                )
+
+            await session("expired_long_ago", expired_days_ago=31)
+            await session("revoked_long_ago", expired_days_ago=-20, revoked_days_ago=31)
+            await session("expired_lately", expired_days_ago=29)
+            await session("revoked_lately", expired_days_ago=-20, revoked_days_ago=2)
+            # Created 90 days ago but still valid: never purged, however old.
+            await session("live", expired_days_ago=-5)
+
+            assert await sessions.purge_ended(pool, older_than_seconds=30 * DAY) == 2
+            kept = {"expired_lately", "revoked_lately", "live"}
+            assert await ids(pool, "SELECT id FROM sessions") == kept
+            assert await ids(pool, "SELECT session_id FROM refresh_tokens") == kept
+        finally:
+            await pool.close()
+
+
+class TestTheLoop:
+    async def test_a_running_service_purges_on_its_interval(
+        self, service_client: ServiceClient, create_db: CreateDb
+    ) -> None:
+        dsn = await create_db("events")
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+        assert pool is not None
+        try:
+            await event(pool, "evt_ancient", age_days=3)
+            await event(pool, "evt_recent", age_days=0.5)
+            async with service_client(
+                "events", database_url=dsn, retention_interval=0.05, event_log_retention_days=1
+            ):
+                deadline = time.monotonic() + 10
+                while await ids(pool, "SELECT id FROM events") != {"evt_recent"}:
+                    assert time.monotonic() < deadline, "the retention loop never purged"
+                    await asyncio.sleep(0.05)
+        finally:
+            await pool.close()
