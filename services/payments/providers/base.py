@@ -71,6 +71,10 @@ class Provider(Protocol):
     name: str
     # True when the customer pays on the provider's page (no payment method is sent).
     hosted: bool
+    # True when its answers are computed in this process, with no I/O (the simulator): it
+    # may be asked inside a transaction. Every other provider is called with no database
+    # connection held, between a claim and its outcome (see `service/steps.py`).
+    in_process: bool
 
     async def authorize(
         self, *, reference: str, amount: int, currency: str, payment_method: str | None,

@@ -27,6 +27,7 @@ from shared.money import minor_unit_exponent, to_major_string
 class Flutterwave:
     name = "flutterwave"
     hosted = True
+    in_process = False
 
     def __init__(self, client: ProviderClient) -> None:
         self.client = client

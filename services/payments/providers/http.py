@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from shared.db import forbid_transaction
 from shared.errors import InvalidRequestError, UpstreamError
 
 
@@ -49,6 +50,9 @@ class ProviderClient:
         self, method: str, path: str, *, body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, Any]]:  # fmt: skip
+        # A provider may take `timeout` seconds to answer: a transaction held meanwhile keeps
+        # its pooled connection and row locks, and a few slow calls would stall the service.
+        forbid_transaction(f"{self.name} {method} {path}")
         data = json.dumps(body).encode() if body is not None else None
         headers = {**self.headers, "Accept": "application/json"}
         if data is not None:

@@ -28,6 +28,7 @@ _TRANSFER_FAILED = frozenset({"failed", "abandoned", "blocked", "rejected", "rev
 class Paystack:
     name = "paystack"
     hosted = True
+    in_process = False
 
     def __init__(self, client: ProviderClient) -> None:
         self.client = client

@@ -30,6 +30,7 @@ SLOW_ACCOUNT = "1111111111"  # stays pending until the provider reports back
 class Simulator:
     name = "simulator"
     hosted = False
+    in_process = True
 
     async def authorize(
         self, *, reference: str, amount: int, currency: str, payment_method: str | None,

@@ -17,9 +17,9 @@ from services.payments.schemas import (
     PaymentIntent,
     UpdateIntentRequest,
 )
-from services.payments.service import intents
+from services.payments.service import intents, steps
 from services.payments.service.accounts import providers_of
-from services.payments.service.intents import Result
+from services.payments.service.intents import Attempt, Result
 from services.payments.service.ledger_relay import relay_of
 from services.payments.settings import PaymentsSettings
 from shared.body import parse
@@ -31,33 +31,23 @@ from shared.responses import json_response
 from shared.state import AppState, app_state
 
 
-async def commit(state: AppState, work: Callable[[Connection], Awaitable[Result]]) -> Result:
-    """Run a state change in one transaction; then see its ledger posting through (bounded:
-    a balance read right after a success shows the money), then raise a decline."""
-    async with transaction(state.db) as conn:
-        result = await work(conn)
-    if result.owes_ledger:
-        relay = relay_of(state)
-        relay.wake()
-        await relay.deliver(result.intent.id, wait=_settings(state).ledger_wait)
-    if result.error is not None:
-        raise result.error
-    return result
+def payments_of(state: AppState) -> steps.Payments:
+    """What the service's changes in steps need, from the app's state."""
+    settings = _settings(state)
+    return steps.Payments(
+        pool=state.db,
+        providers=providers_of(state),
+        ledger=relay_of(state),
+        public_url=public_url(state),
+        ledger_wait=settings.ledger_wait,
+    )
 
 
 @documented(request=CreateIntentRequest, response=PaymentIntent, tags=["payments"])
 async def create_intent(request: Request) -> JSONResponse:
     """Create a PaymentIntent (and confirm it at once with `confirm: true`)."""
     body = await parse(request, CreateIntentRequest)
-    identity = identity_of(request)
-    state = app_state(request)
-    result = await commit(
-        state,
-        lambda conn: intents.create_intent(
-            conn, identity, body, providers_of(state), ledger=relay_of(state),
-            public_url=public_url(state),
-        ),
-    )  # fmt: skip
+    result = await steps.create_intent(payments_of(app_state(request)), identity_of(request), body)
     return json_response(result.intent.model_dump())
 
 
@@ -77,14 +67,16 @@ async def get_intent(request: Request) -> JSONResponse:
     return json_response(intent.model_dump())
 
 
-Change = Callable[[Connection, Identity, str, Any], Awaitable[Result]]
+Change = Callable[[Connection, Identity, str, Any], Awaitable[Result | Attempt]]
 
 
 async def _change(request: Request, model: type[BaseModel], change: Change) -> JSONResponse:
-    """An action on one intent: parse, change it in one transaction, render it."""
+    """An action on one intent: parse, change it (in steps when it asks a provider), render."""
     body = await parse(request, model)
     identity, intent_id = identity_of(request), _id(request)
-    result = await commit(app_state(request), lambda conn: change(conn, identity, intent_id, body))
+    result = await steps.change_intent(
+        payments_of(app_state(request)), lambda conn: change(conn, identity, intent_id, body)
+    )
     return json_response(result.intent.model_dump())
 
 

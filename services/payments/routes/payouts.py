@@ -4,9 +4,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from services.payments.routes.intents import payments_of
 from services.payments.schemas import Payout, PayoutFilters, PayoutRequest
-from services.payments.service import payouts
-from services.payments.service.accounts import providers_of
+from services.payments.service import payouts, steps
 from services.payments.service.ledger_relay import relay_of
 from shared.body import parse, validate
 from shared.db import transaction
@@ -22,10 +22,7 @@ async def create_payout(request: Request) -> JSONResponse:
     """Send money from the tenant's balance (or a wallet) to a bank account."""
     body = await parse(request, PayoutRequest)
     state = app_state(request)
-    async with transaction(state.db) as conn:
-        payout, owes_ledger = await payouts.create_payout(
-            conn, identity_of(request), body, providers_of(state)
-        )
+    payout, owes_ledger = await steps.create_payout(payments_of(state), identity_of(request), body)
     if owes_ledger:
         relay_of(state).wake()
     return json_response(payout.model_dump())

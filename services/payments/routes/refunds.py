@@ -4,8 +4,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from services.payments.routes.intents import payments_of
 from services.payments.schemas import Refund, RefundFilters, RefundRequest
-from services.payments.service import refunds
+from services.payments.service import refunds, steps
 from services.payments.service.ledger_relay import relay_of
 from shared.body import parse, validate
 from shared.db import transaction
@@ -21,10 +22,7 @@ async def create_refund(request: Request) -> JSONResponse:
     """Refund a succeeded PaymentIntent, in full or in part."""
     body = await parse(request, RefundRequest)
     state = app_state(request)
-    async with transaction(state.db) as conn:
-        refund = await refunds.create_refund(
-            conn, identity_of(request), body, ledger=relay_of(state)
-        )
+    refund = await steps.create_refund(payments_of(state), identity_of(request), body)
     relay_of(state).wake()
     return json_response(refund.model_dump())
 

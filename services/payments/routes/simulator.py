@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from services.payments.routes.intents import commit
-from services.payments.service import intents
+from services.payments.routes.intents import payments_of
+from services.payments.service import intents, steps
 from shared.body import parse, validate
 from shared.state import app_state
 
@@ -54,8 +54,8 @@ async def answer(request: Request) -> HTMLResponse:
     token = validate(_Token, dict(request.query_params)).token
     outcome = (await parse(request, _Answer)).outcome
     intent_id = request.path_params["intent_id"]
-    result = await commit(
-        app_state(request),
+    result = await steps.change_intent(
+        payments_of(app_state(request)),
         lambda conn: intents.authenticate(
             conn, intent_id, token=token, approve=outcome == "approve"
         ),

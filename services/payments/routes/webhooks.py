@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from services.payments.routes.intents import commit
-from services.payments.service import webhooks
+from services.payments.routes.intents import payments_of
+from services.payments.service import steps, webhooks
 from services.payments.service.accounts import providers_of
 from services.payments.service.ledger_relay import relay_of
 from shared.body import read_body
@@ -36,11 +36,7 @@ async def receive(request: Request) -> JSONResponse:
 
 async def customer_return(request: Request) -> HTMLResponse:
     provider, intent_id = request.path_params["provider"], request.path_params["intent_id"]
-    state = app_state(request)
-    result = await commit(
-        state,
-        lambda conn: webhooks.customer_return(conn, providers_of(state), provider, intent_id),
-    )
+    result = await steps.customer_return(payments_of(app_state(request)), provider, intent_id)
     status = html.escape(result.intent.status)
     return HTMLResponse(f"<!doctype html><p>Thank you. The payment is now <b>{status}</b>.</p>")
 

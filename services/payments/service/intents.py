@@ -8,6 +8,12 @@ A declined confirmation leaves the intent in requires_payment_method with
 provider that does not answer in time leaves it `processing`, to be re-verified. A success
 writes the ledger posting it owes into the outbox, in the same transaction; every status
 change writes its event there too.
+
+A confirmation through a real provider is an `Attempt`: the intent is claimed (`processing`,
+the attempt counted, which names its provider reference) and committed, the provider is
+asked with no connection held, and `apply_attempt` applies the answer in a second
+transaction (see `service/steps.py`). The simulator answers in-process, so its confirmation
+stays one transaction.
 """
 
 from __future__ import annotations
@@ -72,6 +78,31 @@ class Result:
     owes_ledger: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A confirmation claimed and committed: what to ask the provider, with no connection
+    held, and which attempt the answer belongs to (a webhook, the customer's return or the
+    reconciler may have settled it meanwhile)."""
+
+    intent_id: str
+    number: int  # the intent's `attempts` once claimed
+    reference: str
+    provider: Provider
+    amount: int
+    currency: str
+    payment_method: str | None
+    payer: Payer
+    public_url: str
+    # Where the intent goes back to when the provider refused the request outright.
+    previous_status: str
+
+    async def call(self) -> Outcome:
+        return await self.provider.authorize(
+            reference=self.reference, amount=self.amount, currency=self.currency,
+            payment_method=self.payment_method, payer=self.payer,
+        )  # fmt: skip
+
+
 def clearing_code(currency: str) -> str:
     return f"payments.clearing.{currency}"
 
@@ -84,15 +115,11 @@ def wallet_code(wallet_id: str) -> str:
     return f"wallet.{wallet_id}"
 
 
-async def create_intent(
-    conn: Connection,
-    identity: Identity,
-    request: CreateIntentRequest,
-    providers: ProviderSource,
-    *,
-    ledger: LedgerAccounts,
-    public_url: str = "",
-) -> Result:
+async def check_new_intent(
+    identity: Identity, request: CreateIntentRequest, *, ledger: LedgerAccounts
+) -> None:
+    """What a new intent is refused for before anything is written; asks the ledger about
+    the wallet, so it runs before the transaction that creates the intent."""
     if request.provider != "simulator":
         # The customer picks the method on the provider's page, which captures at once.
         if request.payment_method is not None:
@@ -103,6 +130,17 @@ async def create_intent(
             )
     if request.wallet_id is not None:
         await _check_wallet(ledger, identity, request.wallet_id, request.currency)
+
+
+async def create_intent(
+    conn: Connection,
+    identity: Identity,
+    request: CreateIntentRequest,
+    providers: ProviderSource,
+    *,
+    public_url: str = "",
+) -> Result | Attempt:
+    """Create it (checked by `check_new_intent` first) and, with `confirm`, confirm it."""
     provider, owner = await providers.choose(
         conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, provider=request.provider
     )
@@ -222,7 +260,7 @@ async def confirm_intent(
     *,
     providers: ProviderSource,
     public_url: str = "",
-) -> Result:
+) -> Result | Attempt:
     row = await _locked(conn, identity, intent_id)
     if row["status"] not in CONFIRMABLE:
         raise UnexpectedStateError(intent_id, row["status"], "confirm")
@@ -364,7 +402,7 @@ async def _confirm(
     payment_method: str | None,
     return_url: str | None,
     public_url: str = "",
-) -> Result:
+) -> Result | Attempt:
     intent_id = row["id"]
     if row["status"] not in CONFIRMABLE:
         raise UnexpectedStateError(intent_id, row["status"], "confirm")
@@ -388,22 +426,77 @@ async def _confirm(
     )
     attempt = row["attempts"] + 1
     reference = attempt_reference(intent_id, attempt) if provider.hosted else intent_id
-    outcome = await provider.authorize(
-        reference=reference, amount=row["amount"], currency=row["currency"],
-        payment_method=method, payer=payer,
+    if provider.in_process:
+        # Computed here, without I/O: asked and applied in this one transaction.
+        outcome = await provider.authorize(
+            reference=reference, amount=row["amount"], currency=row["currency"],
+            payment_method=method, payer=payer,
+        )  # fmt: skip
+        return await _apply(
+            conn, row, outcome, method=method, hosted=False, public_url=public_url,
+            attempts=attempt,
+        )  # fmt: skip
+    # The claim: committed before the provider is asked, so no transaction waits on it and a
+    # crash leaves the attempt `processing`, which the reconciler verifies by its reference.
+    # No event yet: the provider's answer, applied in a moment, is what the client hears of.
+    await repository.update_intent(conn, intent_id, status="processing", attempts=attempt)
+    return Attempt(
+        intent_id=intent_id, number=attempt, reference=reference, provider=provider,
+        amount=row["amount"], currency=row["currency"], payment_method=method, payer=payer,
+        public_url=public_url, previous_status=row["status"],
     )  # fmt: skip
+
+
+async def apply_attempt(conn: Connection, attempt: Attempt, outcome: Outcome) -> Result:
+    """The provider's answer to a claimed attempt, unless the attempt was settled meanwhile
+    (a webhook or the reconciler got there first, or a newer attempt began): then the
+    intent is shown as it stands, and nothing is applied twice or undone."""
+    row = await repository.lock_intent_by_id(conn, attempt.intent_id)
+    assert row is not None  # intents are never deleted
+    if row["status"] != "processing" or row["attempts"] != attempt.number:
+        return Result(PaymentIntent.from_row(row))
+    return await _apply(
+        conn, row, outcome, method=attempt.payment_method, hosted=attempt.provider.hosted,
+        public_url=attempt.public_url,
+    )  # fmt: skip
+
+
+async def release_attempt(conn: Connection, attempt: Attempt) -> None:
+    """The provider refused the request itself (or was never reached): nothing happened
+    there, so the intent goes back to where it was. The attempt stays counted: a reference
+    once sent is never sent again."""
+    row = await repository.lock_intent_by_id(conn, attempt.intent_id)
+    assert row is not None
+    if row["status"] == "processing" and row["attempts"] == attempt.number:
+        await repository.update_intent(conn, attempt.intent_id, status=attempt.previous_status)
+
+
+async def _apply(
+    conn: Connection,
+    row: asyncpg.Record,
+    outcome: Outcome,
+    *,
+    method: str | None,
+    hosted: bool,
+    public_url: str,
+    **more: Any,
+) -> Result:
+    """What a provider answered to a confirmation, applied to the locked intent."""
     if outcome.kind == "declined":
-        return await _declined(conn, row, outcome, method, attempts=attempt)
+        return await _declined(conn, row, outcome, method, **more)
     if outcome.kind == "pending":
         # The provider did not answer in time: it may have acted. Wait and re-verify.
         updated = await _transition(
             conn, row, status="processing", payment_method=method, last_payment_error=None,
-            attempts=attempt,
+            **more,
         )  # fmt: skip
+        if row["status"] == "processing":
+            # Claimed as `processing` already: the status did not change, but this is news.
+            await _announce(conn, events.INTENT_STATUS_EVENTS["processing"], updated)
         return Result(PaymentIntent.from_row(updated))
     if outcome.kind == "action_required":
         url = outcome.redirect_url or ""
-        if not provider.hosted:
+        if not hosted:
             # The simulator's own page: on the gateway, unlocked by a one-time token.
             url = f"{public_url}{url}?token={secrets.token_urlsafe(16)}"
         updated = await _transition(
@@ -413,10 +506,10 @@ async def _confirm(
             payment_method=method,
             last_payment_error=None,
             next_action={"type": "redirect_to_url", "redirect_to_url": {"url": url}},
-            attempts=attempt,
+            **more,
         )
         return Result(PaymentIntent.from_row(updated))
-    return await _authorized(conn, row, method, attempts=attempt)
+    return await _authorized(conn, row, method, **more)
 
 
 async def _declined(

@@ -5,20 +5,27 @@ re-verification. A payout owes the ledger its posting when it is paid (the tenan
 goes down, the clearing account with it), through the same outbox as payments; one paid
 and then reversed by the bank gets the opposite posting. A wallet's payout posts nothing:
 the wallet service holds and settles that money itself.
+
+Through a real provider a payout is made in steps (see `service/steps.py`): it is recorded
+`pending` and announced (`payout.created`) and committed, the transfer is asked for with
+no connection held, and `apply_transfer` applies the answer in a second transaction. The
+simulator answers in-process, so its payouts stay one transaction.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import asyncpg
 
 from services.payments import repository
-from services.payments.providers.base import BankAccount, TransferOutcome
+from services.payments.providers.base import BankAccount, Provider, TransferOutcome
 from services.payments.schemas import Payout, PayoutRequest
 from services.payments.service import events
 from services.payments.service.accounts import ProviderSource
 from services.payments.service.intents import balance_code, clearing_code
 from shared.db import Connection
-from shared.errors import NotFoundError
+from shared.errors import MicroError, NotFoundError
 from shared.identity import Identity
 from shared.ids import new_id
 from shared.pagination import ListParams, page
@@ -26,17 +33,38 @@ from shared.pagination import ListParams, page
 _EVENTS = {"paid": "payout.paid", "failed": "payout.failed"}
 
 
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A payout recorded `pending` and committed: the transfer to ask its provider for,
+    with no connection held."""
+
+    payout_id: str
+    provider: Provider
+    amount: int
+    currency: str
+    destination: BankAccount
+    description: str | None
+
+    async def call(self) -> TransferOutcome:
+        return await self.provider.transfer(
+            payout_id=self.payout_id, amount=self.amount, currency=self.currency,
+            destination=self.destination, description=self.description,
+        )  # fmt: skip
+
+
 async def create_payout(
     conn: Connection, identity: Identity, request: PayoutRequest, providers: ProviderSource
-) -> tuple[Payout, bool]:
-    """(the payout, whether it owes the ledger a posting now)."""
+) -> tuple[Payout, bool] | Transfer:
+    """(the payout, whether it owes the ledger a posting now), or the transfer still to ask
+    a real provider for."""
     provider, owner = await providers.choose(
         conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, provider=request.provider
     )
     payout_id = new_id("po")
     destination = request.destination
-    outcome = await provider.transfer(
+    transfer = Transfer(
         payout_id=payout_id,
+        provider=provider,
         amount=request.amount,
         currency=request.currency,
         destination=BankAccount(
@@ -44,6 +72,8 @@ async def create_payout(
         ),
         description=request.description,
     )
+    # Computed here, without I/O, when the provider is the simulator: one transaction.
+    outcome = await transfer.call() if provider.in_process else TransferOutcome("pending")
     row = await repository.insert_payout(
         conn,
         id=payout_id,
@@ -63,12 +93,42 @@ async def create_payout(
         wallet_id=request.wallet_id,
     )
     await _announce(conn, "payout.created", row)
+    if not provider.in_process:
+        # Committed before the provider is asked: a crash leaves it `pending`, which the
+        # reconciler verifies by the payout's id (the transfer's reference).
+        return transfer
     owes = False
     if outcome.kind in _EVENTS:
         await _announce(conn, _EVENTS[outcome.kind], row)
     if outcome.kind == "paid":
         owes = await _post(conn, row, reverse=False)
     return Payout.from_row(row), owes
+
+
+async def apply_transfer(
+    conn: Connection, transfer: Transfer, outcome: TransferOutcome
+) -> tuple[Payout, bool]:
+    """The provider's answer to a payout's transfer, through the same rules as its later
+    word (a webhook may have settled it meanwhile: final states stay final)."""
+    row = await repository.lock_payout(conn, transfer.payout_id)
+    assert row is not None  # payouts are never deleted
+    if outcome.provider_id and row["provider_transfer_id"] is None:
+        # Flutterwave's verify call needs its own id, pending or not.
+        row = await repository.update_payout(
+            conn, row["id"], status=row["status"], failure_code=row["failure_code"],
+            failure_message=row["failure_message"], provider_transfer_id=outcome.provider_id,
+        )  # fmt: skip
+    payout, owes, _ = await settle(conn, row, outcome)
+    return payout, owes
+
+
+async def refuse_transfer(conn: Connection, transfer: Transfer, error: MicroError) -> None:
+    """The provider refused the transfer itself (or was never reached): no money moved, so
+    the payout fails with the provider's reason (and the request answers that error)."""
+    row = await repository.lock_payout(conn, transfer.payout_id)
+    assert row is not None
+    refused = TransferOutcome("failed", failure_code=error.code, failure_message=error.message)
+    await settle(conn, row, refused)
 
 
 async def settle(

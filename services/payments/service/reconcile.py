@@ -1,11 +1,14 @@
 """The reconciliation job: what nobody told us, we go and ask.
 
-Each round (every `reconcile_interval` seconds, in every replica; row locks keep two
-replicas off the same object) re-verifies with its provider every hosted intent left in
-`requires_action`/`processing` and every payout left `pending` for longer than
-`reconcile_after`, and cancels intents nobody finished within `abandon_after`
-(cancellation_reason "abandoned", as Stripe does), including ones still `processing` then
-whose provider has no payment for them.
+Each round (every `reconcile_interval` seconds, in every replica) re-verifies with its
+provider every hosted intent left in `requires_action`/`processing` and every payout left
+`pending` for longer than `reconcile_after`, and cancels intents nobody finished within
+`abandon_after` (cancellation_reason "abandoned", as Stripe does), including ones still
+`processing` then whose provider has no payment for them. An intent a crash left
+`processing` between its claim and its outcome is among them: its attempt's reference is
+what the provider is asked about. The provider is asked with no connection held, and its
+answer is applied under the row's lock, so two replicas asking about one object apply it
+once.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from services.payments import repository
-from services.payments.service import intents, webhooks
+from services.payments.service import intents, steps
 from services.payments.service.accounts import ProviderSource, providers_of
 from services.payments.service.ledger_relay import relay_of
 from services.payments.settings import PaymentsSettings
@@ -54,16 +57,15 @@ async def reconcile_once(
         )
         pending = await repository.stale_payouts(conn, older_than=settings.reconcile_after)
     for intent_id in stuck:
-        async with transaction(pool) as conn:
-            row = await repository.lock_intent_by_id(conn, intent_id)
-            if row is None or row["status"] not in _RECHECK or row["provider"] == "simulator":
-                continue
-            result, what = await webhooks.reverify_intent(conn, source, row)
-            owes = owes or result.owes_ledger
-            if what == "still_pending" and intent_id in silent:
-                await intents.abandon(conn, row)
-                what = "abandoned"
-            done[f"intent_{what}"] += 1
+        # In steps (`service/steps.py`): the provider is asked with no connection held.
+        reverified = await steps.reverify_intent(
+            pool, source, intent_id, statuses=_RECHECK, abandon_if_pending=intent_id in silent
+        )
+        if reverified is None:
+            continue
+        result, what = reverified
+        owes = owes or result.owes_ledger
+        done[f"intent_{what}"] += 1
     for intent_id in abandoned:
         async with transaction(pool) as conn:
             row = await repository.lock_intent_by_id(conn, intent_id)
@@ -72,13 +74,12 @@ async def reconcile_once(
             await intents.abandon(conn, row)
             done["intent_abandoned"] += 1
     for payout_id in pending:
-        async with transaction(pool) as conn:
-            payout = await repository.lock_payout(conn, payout_id)
-            if payout is None or payout["status"] != "pending":
-                continue
-            payout_owes, what = await webhooks.reverify_payout(conn, source, payout)
-            owes = owes or payout_owes
-            done[f"payout_{what}"] += 1
+        payout_done = await steps.reverify_payout(pool, source, payout_id)
+        if payout_done is None:
+            continue
+        payout_owes, what = payout_done
+        owes = owes or payout_owes
+        done[f"payout_{what}"] += 1
     return done, owes
 
 

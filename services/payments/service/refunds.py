@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import asyncpg
 
 from services.payments import repository
@@ -21,49 +23,31 @@ from shared.ids import new_id
 from shared.pagination import ListParams, page
 
 
-async def create_refund(
-    conn: Connection,
-    identity: Identity,
-    request: RefundRequest,
-    *,
-    ledger: LedgerAccounts | None = None,
-) -> Refund:
-    intent = await repository.lock_intent(
-        conn,
-        tenant_id=identity.tenant_scope,
-        livemode=identity.livemode,
-        intent_id=request.payment_intent,
-    )
-    if intent is None:
-        raise PaymentIntentNotFoundError(request.payment_intent)
-    if intent["status"] != "succeeded":
-        raise UnexpectedStateError(intent["id"], intent["status"], "refund")
-    if intent["provider"] != "simulator":
-        # Money taken by Paystack or Flutterwave goes back through their refund API, which
-        # Micro does not call yet: refusing beats a ledger that says it went back when not.
-        raise InvalidRequestError(
-            f"Refunds of {intent['provider']} payments are made in the {intent['provider']} "
-            "dashboard for now.",
-            code="refund_unsupported",
-            param="payment_intent",
-        )
-    # The intent row is locked: concurrent refunds of one payment are counted one by one.
-    refundable = intent["amount_received"] - await repository.refunded_total(conn, intent["id"])
-    amount = request.amount or refundable
-    if refundable <= 0:
-        raise InvalidRequestError(
-            f"PaymentIntent {intent['id']!r} has already been refunded in full.",
-            code="charge_already_refunded",
-            param="payment_intent",
-        )
-    if amount > refundable:
-        raise InvalidRequestError(
-            f"Refund amount {amount} is greater than the {refundable} left to refund.",
-            code="amount_too_large",
-            param="amount",
-        )
-    if intent["wallet_id"] and ledger is not None:
-        await _check_wallet_funds(ledger, intent, amount)
+@dataclass(frozen=True, slots=True)
+class WalletDebit:
+    """A refund of a payment into a wallet comes out of that wallet."""
+
+    tenant_id: str
+    livemode: bool
+    wallet_id: str
+    amount: int
+
+
+async def check_refund(
+    conn: Connection, identity: Identity, request: RefundRequest
+) -> WalletDebit | None:
+    """The checks `create_refund` makes, ahead of it (same errors, same order), and the
+    wallet debit the ledger must be asked about before the refund's own transaction."""
+    intent, amount = await _refundable(conn, identity, request, lock=False)
+    if not intent["wallet_id"]:
+        return None
+    return WalletDebit(intent["tenant_id"], intent["livemode"], intent["wallet_id"], amount)
+
+
+async def create_refund(conn: Connection, identity: Identity, request: RefundRequest) -> Refund:
+    """The refund, in the transaction that locks its payment (the wallet's funds were asked
+    of the ledger before it, by `check_refund` and `check_wallet_funds`)."""
+    intent, amount = await _refundable(conn, identity, request, lock=True)
     refund_id = new_id("re")
     row = await repository.insert_refund(
         conn,
@@ -103,18 +87,60 @@ async def create_refund(
     return refund
 
 
-async def _check_wallet_funds(ledger: LedgerAccounts, intent: asyncpg.Record, amount: int) -> None:
+async def _refundable(
+    conn: Connection, identity: Identity, request: RefundRequest, *, lock: bool
+) -> tuple[asyncpg.Record, int]:
+    """The payment and the amount to give back, or the error that refuses the refund."""
+    fetch = repository.lock_intent if lock else repository.get_payment_intent
+    intent = await fetch(
+        conn,
+        tenant_id=identity.tenant_scope,
+        livemode=identity.livemode,
+        intent_id=request.payment_intent,
+    )
+    if intent is None:
+        raise PaymentIntentNotFoundError(request.payment_intent)
+    if intent["status"] != "succeeded":
+        raise UnexpectedStateError(intent["id"], intent["status"], "refund")
+    if intent["provider"] != "simulator":
+        # Money taken by Paystack or Flutterwave goes back through their refund API, which
+        # Micro does not call yet: refusing beats a ledger that says it went back when not.
+        raise InvalidRequestError(
+            f"Refunds of {intent['provider']} payments are made in the {intent['provider']} "
+            "dashboard for now.",
+            code="refund_unsupported",
+            param="payment_intent",
+        )
+    # With the intent row locked, concurrent refunds of one payment are counted one by one.
+    refundable = intent["amount_received"] - await repository.refunded_total(conn, intent["id"])
+    amount = request.amount or refundable
+    if refundable <= 0:
+        raise InvalidRequestError(
+            f"PaymentIntent {intent['id']!r} has already been refunded in full.",
+            code="charge_already_refunded",
+            param="payment_intent",
+        )
+    if amount > refundable:
+        raise InvalidRequestError(
+            f"Refund amount {amount} is greater than the {refundable} left to refund.",
+            code="amount_too_large",
+            param="amount",
+        )
+    return intent, amount
+
+
+async def check_wallet_funds(ledger: LedgerAccounts, debit: WalletDebit) -> None:
     """A payment into a wallet is refunded out of that wallet, which may not go below zero:
-    refuse now rather than leave a posting the ledger will never take."""
+    refuse now rather than leave a posting the ledger will never take. (Asked before the
+    refund's transaction, so never while a row is locked; the amount only shrinks between
+    the two, as other refunds land, so a wallet that covers it here covers the refund.)"""
     account = await ledger.get_account(
-        tenant_id=intent["tenant_id"],
-        livemode=intent["livemode"],
-        code=wallet_code(intent["wallet_id"]),
+        tenant_id=debit.tenant_id, livemode=debit.livemode, code=wallet_code(debit.wallet_id)
     )
     available = int((account or {}).get("balance", {}).get("available", 0))
-    if available < amount:
+    if available < debit.amount:
         raise InvalidRequestError(
-            f"The wallet holds {available}, less than the {amount} to refund.",
+            f"The wallet holds {available}, less than the {debit.amount} to refund.",
             code="insufficient_funds",
             param="amount",
         )

@@ -1,4 +1,5 @@
-"""Inbound provider webhooks, and re-checking an intent or payout with its provider.
+"""Inbound provider webhooks (re-checking an intent or payout with its provider is in
+`service/steps.py`: it calls out, so it runs in steps).
 
 A webhook is trusted only once its signature checks out against the account its URL names
 (`/webhooks/{provider}` the platform's, `/webhooks/{provider}/{tenant}` that tenant's, in
@@ -19,12 +20,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
 from services.payments import repository
 from services.payments.providers import flutterwave, paystack
 from services.payments.providers.base import Outcome, TransferOutcome, intent_of
-from services.payments.schemas import PaymentIntent
 from services.payments.service import intents, payouts
 from services.payments.service.accounts import Account, ProviderSource
 from shared.db import Connection
@@ -194,55 +192,3 @@ async def _apply(
         return Received("unknown_reference")
     _, owes, done = await payouts.settle(conn, payout, event.transfer)
     return Received(done, [payout["id"]] if owes else [])
-
-
-async def reverify_intent(
-    conn: Connection, source: ProviderSource, row: asyncpg.Record
-) -> tuple[intents.Result, str]:
-    """Ask the intent's provider how it stands now, and apply the answer."""
-    provider = await source.of(
-        conn,
-        tenant_id=row["tenant_id"],
-        livemode=row["livemode"],
-        provider=row["provider"],
-        owner=row["provider_account"],
-    )
-    if provider is None or not provider.hosted:
-        return intents.Result(PaymentIntent.from_row(row)), "no_provider"
-    reference = intents.current_reference(row)
-    outcome = await provider.verify(
-        reference=reference, amount=row["amount"], currency=row["currency"]
-    )
-    return await intents.settle(conn, row, outcome, reference=reference)
-
-
-async def reverify_payout(
-    conn: Connection, source: ProviderSource, row: asyncpg.Record
-) -> tuple[bool, str]:
-    provider = await source.of(
-        conn,
-        tenant_id=row["tenant_id"],
-        livemode=row["livemode"],
-        provider=row["provider"],
-        owner=row["provider_account"],
-    )
-    if provider is None:
-        return False, "no_provider"
-    outcome = await provider.verify_transfer(
-        payout_id=row["id"], provider_id=row["provider_transfer_id"]
-    )
-    _, owes, done = await payouts.settle(conn, row, outcome)
-    return owes, done
-
-
-async def customer_return(
-    conn: Connection, source: ProviderSource, provider: str, intent_id: str
-) -> intents.Result:
-    """The customer is back from the provider's page: check with the provider at once."""
-    row = await repository.lock_intent_by_id(conn, intent_id)
-    if row is None or row["provider"] != provider or provider == "simulator":
-        raise NotFoundError(f"No such payment_intent: {intent_id!r}.", param="id")
-    if row["status"] in ("requires_action", "processing"):
-        result, _ = await reverify_intent(conn, source, row)
-        return result
-    return intents.Result(PaymentIntent.from_row(row))
