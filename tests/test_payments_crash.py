@@ -1,5 +1,6 @@
 """The payments service killed between its commit and the ledger call: after a restart the
-ledger holds the payment exactly once. Both services run as real processes (`micro serve`)."""
+ledger holds the payment exactly once; killed while a provider has a confirm: the reconciler
+finishes it. The services run as real processes (`micro serve`)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,22 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import httpx
+import pytest
 
 from cli.stack.ports import free_port
+from services.payments.service.accounts import ProviderSource
+from services.payments.service.reconcile import reconcile_once
+from services.payments.settings import PaymentsSettings
 from tests.conftest import CreateDb
+from tests.fakes.providers import FakeProvider
+from tests.fakes.providers import serve as serve_fake
 from tests.support.asgi import identity_headers
 
 TENANT = "ten_crash"
+PAYSTACK_KEY = "sk_test_crash_paystack_0001"
 
 
 @contextlib.contextmanager
@@ -135,3 +144,80 @@ async def test_killed_after_commit_the_payment_lands_exactly_once(
             await asyncio.sleep(1.0)
             assert await count(ledger_dsn, postings, intent["id"]) == 1
     assert await count(payments_dsn, unposted, intent["id"]) == 0
+
+
+async def test_killed_while_the_provider_has_the_confirm_the_reconciler_finishes_it(
+    create_db: CreateDb, redis_url: str, tmp_path: Path
+) -> None:
+    """Killed between the claim and its outcome: the intent stays `processing`, the
+    reconciler asks the provider about the claimed attempt, and it succeeds exactly once."""
+    dsn = await create_db("payments")
+    port = free_port()
+    log = tmp_path / "payments.log"
+    async with serve_fake(FakeProvider("paystack", PAYSTACK_KEY)) as paystack:
+        # Paystack takes the transaction, then its answer never comes back in time.
+        paystack.lost_answers.add("initialize")
+        paystack.delay = 60
+        settings = {
+            "paystack_base_url": paystack.url,
+            "paystack_secret_key": PAYSTACK_KEY,
+            "provider_timeout": 60,
+            "reconcile_interval": 3600,
+            "relay_interval": 3600,
+            "ledger_url": f"http://127.0.0.1:{free_port()}",  # nothing listens: no posting
+        }
+        env = {
+            "MICRO_REDIS_URL": redis_url,
+            "MICRO_PAYMENTS_DATABASE_URL": dsn,
+            "MICRO_PAYMENTS_PORT": str(port),
+            **{f"MICRO_PAYMENTS_{name.upper()}": str(v) for name, v in settings.items()},
+        }
+        headers = identity_headers(tenant_id=TENANT)
+        with serve("payments", env, log) as payments:
+            await healthy(port, payments, log)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                created = await http.post(
+                    "/payments/payment_intents",
+                    json={"amount": 5000, "currency": "ngn", "provider": "paystack",
+                          "receipt_email": "ada@example.com"},
+                    headers=headers,
+                )  # fmt: skip
+                intent_id = created.json()["id"]
+                confirm = asyncio.create_task(
+                    http.post(f"/payments/payment_intents/{intent_id}/confirm", json={},
+                              headers=headers, timeout=120)
+                )  # fmt: skip
+                deadline = time.monotonic() + 30
+                while intent_id not in paystack.charges:
+                    assert time.monotonic() < deadline, output(log)
+                    await asyncio.sleep(0.02)
+                payments.send_signal(signal.SIGKILL)
+                payments.wait(10)
+                with pytest.raises(httpx.HTTPError):
+                    await confirm
+        claimed = "SELECT count(*) FROM payment_intents WHERE id = $1 AND status = 'processing'"
+        assert await count(dsn, claimed + " AND attempts = 1", intent_id) == 1
+
+        paystack.lost_answers.clear()
+        paystack.complete(intent_id)  # the customer paid after all
+        reconcile_settings = PaymentsSettings.model_validate(
+            {"database_url": dsn, **settings, "reconcile_after": 0}
+        )
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        assert pool is not None
+        try:
+            async with aiohttp.ClientSession() as client:
+                source = ProviderSource(reconcile_settings, client)
+                done, owes = await reconcile_once(pool, source, reconcile_settings)
+                again, _ = await reconcile_once(pool, source, reconcile_settings)
+        finally:
+            await pool.close()
+    assert (dict(done), owes) == ({"intent_succeeded": 1}, True)
+    assert dict(again) == {}
+    succeeded = "SELECT count(*) FROM payment_intents WHERE id = $1 AND status = 'succeeded'"
+    assert await count(dsn, succeeded, intent_id) == 1
+    posted = "SELECT count(*) FROM ledger_outbox WHERE reference_id = $1"
+    assert await count(dsn, posted, intent_id) == 1
+    events = "SELECT count(*) FROM outbox WHERE type = 'payment_intent.succeeded'"
+    assert await count(dsn, events) == 1
+    assert [op for op, _, _ in paystack.requests].count("initialize") == 1

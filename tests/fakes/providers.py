@@ -1,10 +1,11 @@
 """Paystack and Flutterwave as small local HTTP servers speaking their documented formats.
 
 Each fake keeps its transactions and transfers by reference, checks the Bearer secret key,
-and can be told to decline, to hold an answer past the client's timeout, or to complete a
-payment the way a customer on the hosted page would. It also builds the webhooks the real
-provider sends, signed as the real one signs them (Paystack: hex HMAC-SHA512 of the raw body
-with the secret key in `x-paystack-signature`; Flutterwave: the secret hash in `verif-hash`).
+and can be told to decline, to answer slowly, to hold an answer past the client's timeout,
+or to complete a payment the way a customer on the hosted page would. It also builds the
+webhooks the real provider sends, signed as the real one signs them (Paystack: hex
+HMAC-SHA512 of the raw body with the secret key in `x-paystack-signature`; Flutterwave: the
+secret hash in `verif-hash`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ class FakeProvider:
     delay: float = 5.0
     # Operations that succeed at the provider but whose answer is lost (the client times out).
     lost_answers: set[str] = field(default_factory=set)
+    # Seconds every answer takes once the operation has acted (a slow provider that still
+    # answers within the client's timeout).
+    latency: float = 0.0
     # What a new transfer becomes at once.
     transfer_status: str = "success"  # paystack words; flutterwave maps them
     refuse_initialize: bool = False
@@ -202,6 +206,8 @@ class FakeProvider:
     ) -> web.Response:
         if operation in self.lost_answers:
             await asyncio.sleep(self.delay)  # it happened; the answer never arrives in time
+        elif self.latency:
+            await asyncio.sleep(self.latency)
         return web.Response(status=status, text=_dumps(answer), content_type="application/json")
 
     # Paystack ---------------------------------------------------------------------------------

@@ -1,0 +1,372 @@
+"""No network call inside a database transaction (issue 11, point 4): a confirm or payout
+claims its object and commits, calls the provider with no connection held, then applies the
+answer in a second transaction. Slow providers stall nothing else; a webhook that lands
+during the call wins; a call cut off half way is finished by the reconciler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import httpx
+import pytest
+
+from cli.stack.ports import free_port
+from services.payments.providers.http import ProviderClient
+from services.payments.providers.paystack import Paystack
+from shared.db import TransactionHeldError, create_pool, transaction
+from tests.conftest import CreateDb, ServiceClient
+from tests.fakes.providers import FakeProvider, serve
+from tests.fakes.service import payments_client
+from tests.test_payments_crash import healthy
+from tests.test_payments_crash import serve as serve_process
+from tests.test_payments_providers import (
+    BANK,
+    BASE,
+    FLUTTERWAVE_KEY,
+    PAYSTACK_KEY,
+    create,
+    fetch,
+    get,
+    key,
+    overrides,
+    postings,
+    reconcile,
+    webhook,
+)
+
+# The provider's answer takes this long; everything else must not wait on it.
+DELAY = 2.0
+CONFIRMS = 60
+# The longest a connection may sit idle inside a transaction (the issue's bound).
+IDLE_IN_TRANSACTION_LIMIT = 0.1
+
+
+@pytest.fixture
+async def paystack() -> AsyncIterator[FakeProvider]:
+    async with serve(FakeProvider("paystack", PAYSTACK_KEY)) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def flutterwave() -> AsyncIterator[FakeProvider]:
+    async with serve(FakeProvider("flutterwave", FLUTTERWAVE_KEY)) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def dsn(create_db: CreateDb) -> str:
+    return await create_db("payments")
+
+
+def settings(paystack: FakeProvider, flutterwave: FakeProvider) -> dict[str, Any]:
+    return {
+        **overrides(paystack, flutterwave),
+        # Patient enough for the slow provider below (it answers, late, every time).
+        "provider_timeout": 10 * DELAY,
+        # Nothing listens there: the relay fails at once instead of holding its transaction.
+        "ledger_url": f"http://127.0.0.1:{free_port()}",
+    }
+
+
+@pytest.fixture
+async def client(
+    service_client: ServiceClient, dsn: str, paystack: FakeProvider, flutterwave: FakeProvider
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with payments_client(service_client, dsn, **settings(paystack, flutterwave)) as http:
+        yield http
+
+
+class IdleInTransaction:
+    """Samples `pg_stat_activity` of one database about every 20 ms over a connection of its
+    own, keeping the longest time any other connection sat `idle in transaction`."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.longest = timedelta(0)
+        self.samples = 0
+        self.worst = ""
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> IdleInTransaction:
+        conn = await asyncpg.connect(self.dsn)
+        self._task = asyncio.create_task(self._sample(conn))
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _sample(self, conn: asyncpg.Connection) -> None:
+        try:
+            while True:
+                ages = await conn.fetch(
+                    "SELECT clock_timestamp() - state_change AS age, query FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND state LIKE 'idle in transaction%'"
+                )
+                self.samples += 1
+                for row in ages:
+                    if row["age"] > self.longest:
+                        self.worst = row["query"]  # the statement it last ran, for the record
+                    self.longest = max(self.longest, row["age"])
+                await asyncio.sleep(0.02)
+        finally:
+            await conn.close()
+
+
+async def timed(request: Any) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = await request
+    return response, time.monotonic() - started
+
+
+async def succeeded_events(dsn: str) -> list[str]:
+    rows = await fetch(
+        dsn,
+        "SELECT payload::jsonb -> 'data' -> 'object' ->> 'id' AS id FROM outbox "
+        "WHERE type = 'payment_intent.succeeded'",
+    )
+    return sorted(r["id"] for r in rows)
+
+
+@pytest.fixture
+async def served(
+    dsn: str, redis_url: str, paystack: FakeProvider, flutterwave: FakeProvider, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The payments service as a real process (`micro serve`), so that its event loop does
+    its own work only: the load below, the fake provider and the sampler run here."""
+    port = free_port()
+    env = {
+        "MICRO_REDIS_URL": redis_url,
+        "MICRO_PAYMENTS_DATABASE_URL": dsn,
+        "MICRO_PAYMENTS_PORT": str(port),
+        **{
+            f"MICRO_PAYMENTS_{name.upper()}": str(value)
+            for name, value in settings(paystack, flutterwave).items()
+        },
+    }
+    log = tmp_path / "payments.log"
+    with serve_process("payments", env, log) as process:
+        await healthy(port, process, log)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            yield http
+
+
+class TestSlowProvider:
+    async def test_sixty_slow_confirms_stall_nothing_and_each_succeeds_once(
+        self, served: httpx.AsyncClient, paystack: FakeProvider, dsn: str
+    ) -> None:
+        client = served
+        # Paid before the rush: their webhooks arrive while the confirms wait on Paystack.
+        earlier = [(await create(client, provider="paystack", confirm=True)).json()["id"]
+                   for _ in range(5)]  # fmt: skip
+        for reference in earlier:
+            paystack.complete(reference)
+        intents = [(await create(client, provider="paystack")).json()["id"]
+                   for _ in range(CONFIRMS)]  # fmt: skip
+        # Paid on the hosted page while our confirm still waits for Paystack's answer.
+        raced = intents[:5]
+        watched = intents[len(raced) :: 6]
+        paystack.latency = DELAY
+
+        async with IdleInTransaction(dsn) as sampler:
+            launched = time.monotonic()
+            confirms = [
+                asyncio.create_task(
+                    client.post(f"{BASE}/{intent_id}/confirm", json={}, headers=key())
+                )
+                for intent_id in intents
+            ]
+            # Every claim is committed and every call is at Paystack, waiting: none of them
+            # queued behind another's call for a connection.
+            while len(paystack.charges) < len(earlier) + CONFIRMS:
+                assert not any(task.done() for task in confirms), "a confirm waited its turn"
+                assert time.monotonic() - launched < 10 * DELAY
+                await asyncio.sleep(0.01)
+            for reference in raced:
+                paystack.complete(reference)
+            probes = await asyncio.gather(
+                *(timed(client.get(f"{BASE}/{i}", headers=key())) for i in watched),
+                *(timed(client.get(f"{BASE}?limit=100", headers=key())) for _ in range(5)),
+                *(timed(webhook(client, "paystack", paystack.charge_webhook(reference)))
+                  for reference in earlier + raced),
+            )  # fmt: skip
+            in_flight = sum(not task.done() for task in confirms)
+            answers = await asyncio.gather(*confirms)
+
+        # Retrieves, lists and webhooks all answered while every confirm was still waiting
+        # on the provider (none of them queued behind it), each in a fraction of its delay.
+        assert in_flight == CONFIRMS
+        slowest = max(elapsed for _, elapsed in probes)
+        assert slowest < DELAY / 2, f"a probe took {slowest:.2f}s against a {DELAY}s provider"
+        assert all(response.status_code == 200 for response, _ in probes)
+        retrieved = [response.json() for response, _ in probes[: len(watched)]]
+        assert {intent["status"] for intent in retrieved} == {"processing"}
+        outcomes = [response.json()["outcome"] for response, _ in probes[-10:]]
+        assert outcomes == ["succeeded"] * 10
+        # Never a connection idle inside a transaction for long: nothing waits in one.
+        assert sampler.samples >= 25
+        assert sampler.longest < timedelta(seconds=IDLE_IN_TRANSACTION_LIMIT), (
+            f"idle in transaction for {sampler.longest} after: {sampler.worst}"
+        )
+
+        # The confirms' late answers: a redirect, except where the webhook already settled
+        # the attempt, which the answer neither repeats nor undoes.
+        assert all(answer.status_code == 200 for answer in answers)
+        statuses = [answer.json()["status"] for answer in answers]
+        assert statuses == ["succeeded"] * len(raced) + ["requires_action"] * (
+            CONFIRMS - len(raced)
+        )
+        paystack.latency = 0
+        for reference in intents[len(raced) :]:
+            paystack.complete(reference)
+        for reference in intents:  # the raced ones a second time: a replay changes nothing
+            await webhook(client, "paystack", paystack.charge_webhook(reference))
+        shown = [await get(client, intent_id) for intent_id in intents]
+        assert {(i["status"], i["amount_received"]) for i in shown} == {("succeeded", 5000)}
+        everyone = sorted(earlier + intents)
+        assert sorted(await postings(dsn)) == everyone
+        assert await succeeded_events(dsn) == everyone
+        initialized = [sent["reference"] for op, _, sent in paystack.requests if op == "initialize"]
+        assert sorted(initialized) == everyone
+
+
+class TestGuard:
+    async def test_a_provider_called_inside_a_transaction_is_refused(
+        self, paystack: FakeProvider, dsn: str
+    ) -> None:
+        pool = await create_pool(dsn, application_name="test", min_size=1, max_size=1)
+        try:
+            async with aiohttp.ClientSession() as http:
+                provider = Paystack(
+                    ProviderClient(
+                        http, base_url=paystack.url, timeout=5, name="Paystack",
+                        headers={"Authorization": f"Bearer {PAYSTACK_KEY}"},
+                    )
+                )  # fmt: skip
+                async with transaction(pool):
+                    with pytest.raises(TransactionHeldError, match="Paystack GET /transaction"):
+                        await provider.verify(reference="pi_guarded", amount=1, currency="ngn")
+                assert paystack.requests == []  # refused before anything was sent
+                # Committed, the same call goes out.
+                outcome = await provider.verify(reference="pi_guarded", amount=1, currency="ngn")
+                assert outcome.decline_code == "processing_error"
+                assert [op for op, _, _ in paystack.requests] == ["verify"]
+        finally:
+            await pool.close()
+
+
+class TestCutOff:
+    """The request dies while the provider has it (here: cancelled, as when its process is
+    killed; `test_payments_crash` kills a real one): the claim stays, and the reconciler
+    asks the provider by the claim's reference."""
+
+    async def test_a_confirm_cut_off_during_the_call_is_finished_by_the_reconciler(
+        self, client: httpx.AsyncClient, paystack: FakeProvider, flutterwave: FakeProvider,
+        dsn: str,
+    ) -> None:  # fmt: skip
+        intent_id = (await create(client, provider="paystack")).json()["id"]
+        paystack.lost_answers.add("initialize")
+        paystack.delay = 60
+        confirm = asyncio.create_task(
+            client.post(f"{BASE}/{intent_id}/confirm", json={}, headers=key())
+        )
+        await until(lambda: intent_id in paystack.charges)
+        confirm.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await confirm
+        claimed = await get(client, intent_id)
+        assert claimed["status"] == "processing"
+        [row] = await fetch(dsn, "SELECT attempts FROM payment_intents WHERE id = $1", intent_id)
+        assert row["attempts"] == 1
+        paystack.lost_answers.clear()
+        paystack.complete(intent_id)  # the customer reached the page some other way and paid
+        done = await reconcile(dsn, paystack, flutterwave, **settings(paystack, flutterwave))
+        assert done == {"intent_succeeded": 1}
+        assert (await get(client, intent_id))["status"] == "succeeded"
+        await reconcile(dsn, paystack, flutterwave, **settings(paystack, flutterwave))
+        answer = await webhook(client, "paystack", paystack.charge_webhook(intent_id))
+        assert answer.json()["outcome"] == "ignored_succeeded"
+        assert await postings(dsn) == [intent_id]
+        assert await succeeded_events(dsn) == [intent_id]
+
+    async def test_a_payout_cut_off_during_the_transfer_is_finished_by_the_reconciler(
+        self, client: httpx.AsyncClient, paystack: FakeProvider, flutterwave: FakeProvider,
+        dsn: str,
+    ) -> None:  # fmt: skip
+        paystack.lost_answers.add("transfer")
+        paystack.delay = 60
+        body = {"amount": 700, "currency": "ngn", "destination": BANK, "provider": "paystack"}
+        payout = asyncio.create_task(client.post("/payments/payouts", json=body, headers=key()))
+        await until(lambda: bool(paystack.transfers))
+        payout.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await payout
+        [payout_id] = paystack.transfers
+        listed = (await client.get("/payments/payouts", headers=key())).json()["data"]
+        assert [(p["id"], p["status"]) for p in listed] == [(payout_id, "pending")]
+        paystack.lost_answers.clear()
+        done = await reconcile(dsn, paystack, flutterwave, **settings(paystack, flutterwave))
+        assert done == {"payout_paid": 1}
+        await reconcile(dsn, paystack, flutterwave, **settings(paystack, flutterwave))
+        shown = (await client.get(f"/payments/payouts/{payout_id}", headers=key())).json()
+        assert shown["status"] == "paid"
+        assert await postings(dsn) == [payout_id]
+
+
+class TestNothingHappened:
+    """A provider that cannot be reached: the request answers as before, and the claim is
+    let go (the intent back where it was, the payout failed with the reason)."""
+
+    @pytest.fixture
+    async def unreachable(
+        self, service_client: ServiceClient, dsn: str, paystack: FakeProvider,
+        flutterwave: FakeProvider,
+    ) -> AsyncIterator[httpx.AsyncClient]:  # fmt: skip
+        dead = f"http://127.0.0.1:{free_port()}"
+        async with payments_client(
+            service_client, dsn,
+            **{**settings(paystack, flutterwave), "paystack_base_url": dead},
+        ) as http:  # fmt: skip
+            yield http
+
+    async def test_a_confirm_goes_back_to_where_it_was(
+        self, unreachable: httpx.AsyncClient, dsn: str
+    ) -> None:
+        intent_id = (await create(unreachable, provider="paystack")).json()["id"]
+        response = await unreachable.post(f"{BASE}/{intent_id}/confirm", json={}, headers=key())
+        assert response.status_code == 502
+        assert response.json()["error"]["code"] == "provider_unavailable"
+        assert (await get(unreachable, intent_id))["status"] == "requires_confirmation"
+        types = [r["type"] for r in await fetch(dsn, "SELECT type FROM outbox ORDER BY seq")]
+        assert types == ["payment_intent.created"]
+
+    async def test_a_payout_fails_with_the_reason(
+        self, unreachable: httpx.AsyncClient, dsn: str
+    ) -> None:
+        body = {"amount": 700, "currency": "ngn", "destination": BANK, "provider": "paystack"}
+        response = await unreachable.post("/payments/payouts", json=body, headers=key())
+        assert response.status_code == 502
+        assert response.json()["error"]["code"] == "provider_unavailable"
+        [payout] = (await unreachable.get("/payments/payouts", headers=key())).json()["data"]
+        assert (payout["status"], payout["failure_code"]) == ("failed", "provider_unavailable")
+        types = [r["type"] for r in await fetch(dsn, "SELECT type FROM outbox ORDER BY seq")]
+        assert types == ["payout.created", "payout.failed"]
+        assert await postings(dsn) == []
+
+
+async def until(done: Any, *, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not done():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
