@@ -266,6 +266,36 @@ class TestGuard:
             await pool.close()
 
 
+class TestLateAnswers:
+    async def test_an_answer_to_an_attempt_settled_meanwhile_is_not_applied(
+        self, client: httpx.AsyncClient, paystack: FakeProvider, dsn: str
+    ) -> None:
+        intent_id = (await create(client, provider="paystack")).json()["id"]
+        paystack.latency = DELAY
+        confirm = f"{BASE}/{intent_id}/confirm"
+        first = asyncio.create_task(client.post(confirm, json={}, headers=key()))
+        await until(lambda: intent_id in paystack.charges)
+        # The first attempt fails on the hosted page while our call still waits ...
+        paystack.complete(intent_id, paid=False)
+        failed = await webhook(client, "paystack", paystack.charge_webhook(intent_id))
+        assert failed.json()["outcome"] == "payment_failed"
+        # ... and the customer tries again before the first answer is back.
+        second = asyncio.create_task(client.post(confirm, json={}, headers=key()))
+        await until(lambda: f"{intent_id}-2" in paystack.charges)
+        late = await first
+        # The first attempt's redirect lands on an intent that has moved on: shown, not applied.
+        assert (late.status_code, late.json()["status"]) == (200, "processing")
+        answered = (await second).json()
+        assert answered["status"] == "requires_action"
+        assert answered["next_action"]["redirect_to_url"]["url"].endswith(f"{intent_id[-6:]}-2")
+        types = [r["type"] for r in await fetch(dsn, "SELECT type FROM outbox ORDER BY seq")]
+        assert types == [
+            "payment_intent.created",
+            "payment_intent.payment_failed",
+            "payment_intent.requires_action",
+        ]
+
+
 class TestCutOff:
     """The request dies while the provider has it (here: cancelled, as when its process is
     killed; `test_payments_crash` kills a real one): the claim stays, and the reconciler
