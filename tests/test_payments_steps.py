@@ -45,6 +45,7 @@ from tests.test_payments_providers import (
 # The provider's answer takes this long; everything else must not wait on it.
 DELAY = 2.0
 CONFIRMS = 60
+LAUNCH_GAP = 0.01
 # The longest a connection may sit idle inside a transaction (the bound).
 IDLE_IN_TRANSACTION_LIMIT = 0.1
 
@@ -181,12 +182,13 @@ class TestSlowProvider:
 
         async with IdleInTransaction(dsn) as sampler:
             launched = time.monotonic()
-            confirms = [
-                asyncio.create_task(
+            confirms = []
+            for intent_id in intents:
+                confirms.append(asyncio.create_task(
                     client.post(f"{BASE}/{intent_id}/confirm", json={}, headers=key())
-                )
-                for intent_id in intents
-            ]
+                ))  # fmt: skip
+                # As clients send them: a few milliseconds apart, all in flight together.
+                await asyncio.sleep(LAUNCH_GAP)
             # Every claim is committed and every call is at Paystack, waiting: none of them
             # queued behind another's call for a connection.
             while len(paystack.charges) < len(earlier) + CONFIRMS:

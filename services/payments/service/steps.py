@@ -69,7 +69,7 @@ class Payments:
     providers: ProviderSource
     ledger: Ledger
     public_url: str
-    # How long a success waits for the ledger to take its posting (see `settle_intent`).
+    # How long a success waits for the ledger to take its posting (see `_finish`).
     ledger_wait: float
 
 
@@ -136,6 +136,8 @@ async def create_payout(
 
 
 async def create_refund(payments: Payments, identity: Identity, request: RefundRequest) -> Refund:
+    """No provider is asked (refunds go through the simulator only), but a refund out of a
+    wallet asks the ledger for the wallet's funds: before the refund's transaction."""
     debit = await in_transaction(
         payments.pool, lambda conn: refunds.check_refund(conn, identity, request)
     )
