@@ -212,10 +212,10 @@ class TestSlowProvider:
             answers = await asyncio.gather(*confirms)
 
         # Retrieves, lists and webhooks all answered while every confirm was still waiting
-        # on the provider (none of them queued behind it), each in a fraction of its delay.
+        # on the provider (none of them queued behind it), each within less than its delay.
         assert in_flight == CONFIRMS
         slowest = max(elapsed for _, elapsed in probes)
-        assert slowest < DELAY / 2, f"a probe took {slowest:.2f}s against a {DELAY}s provider"
+        assert slowest < DELAY, f"a probe took {slowest:.2f}s against a {DELAY}s provider"
         assert all(response.status_code == 200 for response, _ in probes)
         retrieved = [response.json() for response, _ in probes[: len(watched)]]
         assert {intent["status"] for intent in retrieved} == {"processing"}
@@ -242,8 +242,13 @@ class TestSlowProvider:
         paystack.latency = 0
         for reference in intents[len(raced) :]:
             paystack.complete(reference)
-        for reference in intents:  # the raced ones a second time: a replay changes nothing
-            await webhook(client, "paystack", paystack.charge_webhook(reference))
+        finals = [
+            (await webhook(client, "paystack", paystack.charge_webhook(reference))).json()
+            for reference in intents  # the raced ones a second time: a replay changes nothing
+        ]
+        assert [final["outcome"] for final in finals] == ["duplicate"] * len(raced) + [
+            "succeeded"
+        ] * (CONFIRMS - len(raced))
         shown = [await get(client, intent_id) for intent_id in intents]
         assert {(i["status"], i["amount_received"]) for i in shown} == {("succeeded", 5000)}
         everyone = sorted(earlier + intents)
