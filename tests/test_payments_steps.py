@@ -45,7 +45,6 @@ from tests.test_payments_providers import (
 # The provider's answer takes this long; everything else must not wait on it.
 DELAY = 2.0
 CONFIRMS = 60
-LAUNCH_GAP = 0.005
 POOL_SIZE = 20  # the service's default pool_max_size
 # The longest a connection may sit idle inside a transaction (the bound).
 IDLE_IN_TRANSACTION_LIMIT = 0.1
@@ -187,13 +186,12 @@ class TestSlowProvider:
         paystack.latency = DELAY
 
         with IdleInTransaction(dsn) as sampler:
-            confirms = []
-            for intent_id in intents:
-                confirms.append(asyncio.create_task(
+            confirms = [
+                asyncio.create_task(
                     client.post(f"{BASE}/{intent_id}/confirm", json={}, headers=key())
-                ))  # fmt: skip
-                # As clients send them: a few milliseconds apart, all in flight together.
-                await asyncio.sleep(LAUNCH_GAP)
+                )
+                for intent_id in intents
+            ]
             # As many calls at Paystack as the pool has connections (every one of them would
             # be held by now, were the calls made inside transactions), the raced ones too.
             at_provider = len(earlier) + POOL_SIZE
