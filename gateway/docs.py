@@ -1,21 +1,50 @@
-"""`/openapi.json` merged from the services, and `/docs` served from a package (no CDN)."""
+"""`/openapi.json`: the whole public API, merged from the services; `/docs` renders it.
+
+Each service documents its own operations (`shared/openapi.py`). The merge adds what the
+gateway decides, read from its routing table so the document cannot drift from it: which
+credential each path takes (`security`), `Micro-Mode` for sessions, the refusals of the edge
+(401/403/429/502/503), the gateway's own routes (`/health`, `/cli/sessions`, the
+`/cli/listen` WebSocket...) and the seed documents' alias spellings. Internal routes
+(`/internal/...`) are not reachable through the gateway and are left out.
+
+`/docs` is Swagger UI 5, vendored in `gateway/swagger_ui/` (nothing is fetched at run time).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import swagger_ui_bundle
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gateway import relay
 from gateway.context import gateway_of
+from gateway.health import health
+from gateway.relay.listen import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_PING_TIMEOUT,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHENTICATED,
+    CLOSE_UNAVAILABLE,
+)
+from gateway.routing import Access, Rule, resolve
+from shared.health import ready
+from shared.openapi import (
+    OPENAPI_VERSION,
+    STATUS_TEXT,
+    build_spec,
+    error_response,
+    error_responses,
+)
 
+STATIC = Path(__file__).parent / "swagger_ui"
 _CACHE_SECONDS = 30.0
 _cache: dict[str, Any] = {}
 
@@ -30,15 +59,94 @@ _PAGE = """<!doctype html>
   <div id="ui"></div>
   <script src="/docs/static/swagger-ui-bundle.js"></script>
   <script>
-    window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui", deepLinking: true});
+    window.ui = SwaggerUIBundle({
+      url: "/openapi.json", dom_id: "#ui", deepLinking: true, displayOperationId: false,
+      docExpansion: "none", filter: true
+    });
   </script>
 </body>
 </html>
 """
 
+API_KEY = "apiKey"
+SESSION = "sessionToken"
+LISTEN = "listenToken"
+SECURITY_SCHEMES: dict[str, Any] = {
+    API_KEY: {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "sk_test_... or sk_live_...",
+        "description": (
+            "A secret API key from `POST /auth/api_keys`: `Authorization: Bearer sk_test_...` "
+            "(or HTTP Basic with the key as the user name, as Stripe's clients send it). The "
+            "key's mode (test or live) is the mode of everything it touches."
+        ),
+    },
+    SESSION: {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": (
+            "A signed-in user's access token from `POST /auth/login` (or `/auth/register`, "
+            "`/auth/signup`, `/auth/admin`); `Micro-Mode: live` picks live mode."
+        ),
+    },
+    LISTEN: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The short-lived `websocket_token` from `POST /cli/sessions`.",
+    },
+}
+
+MICRO_MODE: dict[str, Any] = {
+    "name": "Micro-Mode",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Sessions only: `test` (the default) or `live`. An API key's mode is its own "
+        "(`sk_test_`/`sk_live_`) and this header does not change it."
+    ),
+    "schema": {"type": "string", "enum": ["test", "live"], "default": "test"},
+}
+
+TAGS: list[dict[str, str]] = [
+    {"name": "auth", "description": "Accounts, sign-in, tenants, users and API keys."},
+    {"name": "payments", "description": "PaymentIntents, refunds, payouts and providers."},
+    {"name": "ledger", "description": "Double-entry accounts, transactions and balances."},
+    {"name": "wallet", "description": "Wallets on ledger accounts: deposit, transfer, withdraw."},
+    {"name": "events", "description": "The event log and webhook endpoints."},
+    {"name": "gateway", "description": "The gateway's own routes: health, docs, CLI relay."},
+    {
+        "name": "aliases",
+        "description": (
+            "The seed documents' spellings (`/api/auth/...`, `/api/tenant/...`, "
+            "`/api/wallet/...`, `/api/webhook/...`, `/api/health`): each reaches the same "
+            "handler as the path it names."
+        ),
+    },
+]
+
+# The seed documents' spellings of canonical prefixes (gateway/routing.py `_ALIASES`).
+ALIAS_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("/auth", "/api/auth"),
+    ("/tenants", "/api/tenant"),
+    ("/wallet", "/api/wallet"),
+    ("/webhooks", "/api/webhook"),
+    ("/health", "/api/health"),
+)
+# One alias names a method's path outright: `POST /api/tenant/create` is `POST /tenants`.
+EXTRA_ALIASES: tuple[tuple[str, str, str], ...] = (("post", "/tenants", "/api/tenant/create"),)
+
+# Routes the gateway serves that the document leaves out, and why.
+UNDOCUMENTED: dict[str, str] = {
+    "/docs/static": "Swagger UI's own files, loaded by the /docs page",
+    "/metrics": "Prometheus scrapes it; it is for operators, not API clients",
+    "/{path:path}": "the proxy: each path it reaches is documented by its service",
+}
+
 
 async def openapi(request: Request) -> JSONResponse:
-    """Every service's paths, as reached through the gateway."""
+    """The whole public API: every service's operations as reached through the gateway."""
     cached = _cache.get("spec")
     if cached is None or time.monotonic() - cached[1] > _CACHE_SECONDS:
         gateway = gateway_of(request)
@@ -52,23 +160,194 @@ async def openapi(request: Request) -> JSONResponse:
 
 
 def merge(specs: list[dict[str, Any] | None]) -> dict[str, Any]:
+    own = build_spec("Micro Gateway", gateway_routes(), service="gateway")
     paths: dict[str, Any] = {}
-    schemas: dict[str, Any] = {}
+    schemas: dict[str, Any] = dict(own["components"]["schemas"])
     for spec in specs:
         if not spec:
             continue
-        paths.update(spec.get("paths", {}))
+        for path, item in spec.get("paths", {}).items():
+            if resolve(path) is not None:  # `/internal/...` is not reachable from outside
+                paths[path] = {method: _at_edge(path, op) for method, op in item.items()}
         schemas.update(spec.get("components", {}).get("schemas", {}))
+    for path, item in own["paths"].items():
+        paths[path] = {method: _own(path, op) for method, op in item.items()}
+    paths["/cli/listen"] = {"get": LISTEN_OPERATION}
+    paths.update(_aliases(paths))
     return {
-        "openapi": "3.1.0",
-        "info": {"title": "Micro API", "version": "0.1.0"},
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "Micro API",
+            "version": "0.1.0",
+            "description": _INFO,
+        },
+        "tags": TAGS,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": error_responses(),
+            "securitySchemes": SECURITY_SCHEMES,
         },
-        "security": [{"bearer": []}],
         "paths": dict(sorted(paths.items())),
     }
+
+
+_INFO = (
+    "Everything Micro offers, through its one public port. Amounts are integers in the "
+    "currency's minor unit (5000 = 50.00 USD). Bodies are JSON or form-encoded. Every refusal "
+    "has the shape of the `Error` schema. Lists are newest first and paged with "
+    "`starting_after`/`ending_before`. Mutating calls take an `Idempotency-Key`."
+)
+
+
+def _at_edge(path: str, operation: dict[str, Any]) -> dict[str, Any]:
+    """A service's operation, with what the gateway decides for its path."""
+    target = resolve(path)
+    assert target is not None
+    operation = copy.deepcopy(operation)
+    operation["tags"] = [target.rule.service]
+    _credential(operation, target.rule)
+    _add_responses(operation, {502: STATUS_TEXT[502], 503: STATUS_TEXT[503]})
+    return operation
+
+
+def _own(path: str, operation: dict[str, Any]) -> dict[str, Any]:
+    operation = copy.deepcopy(operation)
+    operation["tags"] = ["gateway"]
+    _credential(operation, _OWN_RULES.get(path, _PUBLIC))
+    return operation
+
+
+_PUBLIC = Rule("/", "gateway", Access.PUBLIC)
+_OWN_RULES = {"/cli/sessions": relay.sessions.RULE}
+
+
+def _credential(operation: dict[str, Any], rule: Rule) -> None:
+    parameters: list[dict[str, Any]] = operation.setdefault("parameters", [])
+    if rule.access is Access.PUBLIC:
+        # Public doors have no tenant to scope a key to, so idempotency leaves them alone.
+        operation["parameters"] = [p for p in parameters if p["name"] != "Idempotency-Key"]
+        responses = operation["responses"]
+        if responses.get("409") == error_response(409, STATUS_TEXT[409]):
+            del responses["409"]
+        operation["security"] = []
+        if rule.ip_limit is not None:
+            _add_responses(operation, {429: STATUS_TEXT[429]})
+        return
+    if rule.access is Access.SESSION:
+        operation["security"] = [{SESSION: []}]
+        who = "a signed-in user's access token (an API key is refused with 403)"
+    else:
+        operation["security"] = [{API_KEY: []}, {SESSION: []}]
+        roles = " or ".join(sorted(rule.session_roles))
+        who = f"an API key, or the access token of a {roles} session"
+    parameters.append(MICRO_MODE)
+    operation["description"] = f"{operation['description']}\n\nCredential: {who}."
+    _add_responses(
+        operation,
+        {401: STATUS_TEXT[401], 403: STATUS_TEXT[403], 429: STATUS_TEXT[429]},
+    )
+
+
+def _add_responses(operation: dict[str, Any], statuses: dict[int, str]) -> None:
+    responses: dict[str, Any] = operation["responses"]
+    for status, text in statuses.items():
+        responses.setdefault(str(status), error_response(status, text))
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _aliases(paths: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for path, item in paths.items():
+        for prefix, alias in ALIAS_PREFIXES:
+            if path == prefix or path.startswith(prefix + "/"):
+                found[alias + path[len(prefix) :]] = {
+                    method: _alias(operation, method, path) for method, operation in item.items()
+                }
+    for method, path, alias in EXTRA_ALIASES:
+        if method in paths.get(path, {}):
+            operation = _alias(paths[path][method], method, path)
+            operation["operationId"] += "_create"
+            found[alias] = {method: operation}
+    return found
+
+
+def _alias(operation: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    operation = copy.deepcopy(operation)
+    operation["operationId"] += "_alias"
+    operation["tags"] = ["aliases"]
+    operation["summary"] = f"{operation['summary']} (as {method.upper()} {path})"
+    operation["description"] = (
+        f"The same as `{method.upper()} {path}`.\n\n" + operation["description"]
+    )
+    # Links name operations by id; an alias's answer leads to the canonical ones anyway.
+    for response in operation["responses"].values():
+        response.pop("links", None)
+    return operation
+
+
+LISTEN_OPERATION: dict[str, Any] = {
+    "operationId": "cli_listen",
+    "summary": "WebSocket: the tenant's events, in order, for `micro listen`",
+    "tags": ["gateway"],
+    "security": [{LISTEN: []}],
+    "description": f"""\
+A WebSocket (send `Upgrade: websocket`; Swagger UI cannot open one). Get the URL and a
+token from `POST /cli/sessions`, then connect with `Authorization: Bearer <websocket_token>`
+(or `?token=`).
+
+Every frame is a JSON text message.
+
+Server to listener:
+
+- `{{"type": "ready", "stream_id": "1767225600000-0"}}`: sent once; the stream is read after
+  this cursor (`after`, or the newest entry when there is none).
+- `{{"type": "event", "stream_id", "id", "event_type", "payload", "headers"}}`: one event of
+  the tenant's stream in this session's mode, in stream order. `payload` is the event's
+  exact JSON text; `headers` are the Standard Webhooks headers (`webhook-id`,
+  `webhook-timestamp`, `webhook-signature`) signed with the session's `secret`, so the
+  local app verifies them as it would a real delivery.
+- `{{"type": "ping"}}`: answer with a pong.
+
+Listener to server:
+
+- `{{"type": "ack", "stream_id"}}`: that event and every one before it are handled. At most
+  a window of unacknowledged events is in flight; the rest waits in the stream.
+- `{{"type": "pong"}}`: the listener is alive.
+
+Reconnect with `after=<last acknowledged stream_id>` to replay what was missed.
+
+Close codes: {CLOSE_UNAUTHENTICATED} bad or expired token; {CLOSE_BAD_REQUEST} bad options or
+message; {CLOSE_TOO_SLOW} listener too slow (resume from the last acknowledged event);
+{CLOSE_PING_TIMEOUT} no pong; {CLOSE_UNAVAILABLE} events unavailable (Redis), retry.""",
+    "parameters": [
+        {
+            "name": "token",
+            "in": "query",
+            "required": False,
+            "description": "The `websocket_token`, when the client cannot set a header.",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "events",
+            "in": "query",
+            "required": False,
+            "description": "Event types to send: `a,b`, `family.*` or `*` (the default).",
+            "schema": {"type": "string", "default": "*"},
+            "example": "payment_intent.*",
+        },
+        {
+            "name": "after",
+            "in": "query",
+            "required": False,
+            "description": "Resume after this stream id (the last one acknowledged).",
+            "schema": {"type": "string", "pattern": r"^\d+-\d+$"},
+            "example": "1767225600000-0",
+        },
+    ],
+    "responses": {
+        "101": {"description": "Switching Protocols: the WebSocket is open; `ready` follows."},
+    },
+}
 
 
 async def _fetch(client: aiohttp.ClientSession, base: str) -> dict[str, Any] | None:
@@ -83,14 +362,22 @@ async def _fetch(client: aiohttp.ClientSession, base: str) -> dict[str, Any] | N
 
 
 async def docs(request: Request) -> HTMLResponse:
+    """Swagger UI over `/openapi.json`: read the API and try its calls with a key."""
     return HTMLResponse(_PAGE)
 
 
+def gateway_routes() -> list[Route]:
+    """The gateway's own HTTP routes, as the document lists them."""
+    return [
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+        *(route for route in relay.routes if isinstance(route, Route)),
+    ]
+
+
 routes = [
-    Route("/docs", docs, methods=["GET"], include_in_schema=False),
-    Mount(
-        "/docs/static",
-        app=StaticFiles(directory=Path(swagger_ui_bundle.swagger_ui_path)),
-        name="docs-static",
-    ),
+    Route("/docs", docs, methods=["GET"]),
+    Mount("/docs/static", app=StaticFiles(directory=STATIC), name="docs-static"),
 ]

@@ -5,13 +5,34 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.context import gateway_of
+from shared.openapi import documented
 
 
+class GatewayHealth(BaseModel):
+    status: str = Field(examples=["ok"], description="`ok`, or `degraded` with 503.")
+    service: str = Field(examples=["gateway"])
+    services: dict[str, str] = Field(
+        description="Each service: `ready`, `not ready (status)` or `down: reason`.",
+        examples=[{"auth": "ready", "payments": "ready", "ledger": "ready", "wallet": "ready"}],
+    )
+
+
+@documented(
+    response=GatewayHealth,
+    errors={503: "A service behind the gateway is not ready (the body says which)"},
+    operation_id="gateway_health",
+)
 async def health(request: Request) -> JSONResponse:
+    """Whether the gateway and every service behind it are ready.
+
+    200 when every service answers its readiness probe; 503, with the same body, when one
+    does not. Load balancers and `micro dev status` poll it.
+    """
     gateway = gateway_of(request)
     upstreams = gateway.settings.upstreams()
     results = await asyncio.gather(

@@ -64,7 +64,7 @@ def create_service_app(
         Route("/ready", ready, include_in_schema=False),
         Route("/metrics", metrics_endpoint, include_in_schema=False),
     ]
-    spec = build_spec(title, routes)
+    spec = build_spec(title, routes, service=settings.service)
 
     async def own_spec(request: Request) -> JSONResponse:
         return JSONResponse(spec)

@@ -5,17 +5,35 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from shared.openapi import documented
 from shared.state import AppState, app_state
+
+
+class Readiness(BaseModel):
+    status: str = Field(examples=["ready"], description="`ready`, or `unavailable` with 503.")
+    service: str = Field(examples=["gateway"])
+    checks: dict[str, str] = Field(examples=[{"redis": "ok"}])
 
 
 async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "service": app_state(request).settings.service})
 
 
+@documented(
+    response=Readiness,
+    errors={503: "A dependency (Redis, the database) does not answer"},
+    operation_id="ready",
+)
 async def ready(request: Request) -> JSONResponse:
+    """Whether this process's own dependencies answer (a readiness probe).
+
+    200 when Redis (and the database, for a service) answer within the probe timeout, else
+    503 with each check's result.
+    """
     state = app_state(request)
     checks = await readiness_checks(state)
     ok = all(value == "ok" for value in checks.values())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -16,9 +18,10 @@ from shared.body import parse
 from shared.errors import PermissionDeniedError
 from shared.identity import Identity
 from shared.ids import new_id
+from shared.openapi import documented
 
 # Credentials as for any API route: an API key, or a tenant or platform admin's session.
-_RULE = Rule("/cli", "gateway", Access.API)
+RULE = Rule("/cli", "gateway", Access.API)
 
 
 class SessionParams(BaseModel):
@@ -28,8 +31,38 @@ class SessionParams(BaseModel):
     livemode: bool | None = None
 
 
+class CliSession(BaseModel):
+    id: str = Field(examples=["clis_1NfB3kQ8Zc2rXh4T"])
+    object: Literal["cli_session"] = "cli_session"
+    websocket_url: str = Field(examples=["ws://localhost:8080/cli/listen"])
+    websocket_token: str = Field(description="Short-lived: connect with it as a bearer token.")
+    secret: str = Field(
+        description="The `whsec_` secret the events' headers are signed with (stable per "
+        "tenant and mode).",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+    livemode: bool
+    tenant_id: str = Field(examples=["ten_1NfB3kQ8Zc2rXh4T"])
+    expires_at: int = Field(description="When the token stops opening sockets (Unix seconds).")
+
+
+@documented(
+    request=SessionParams,
+    response=CliSession,
+    status=201,
+    body_required=False,
+    example={"livemode": False},
+    idempotent=False,
+    errors={403: "A key of the other mode, or a credential of no tenant"},
+)
 async def create_session(request: Request) -> JSONResponse:
-    identity, decision = await authorize(request, Target(_RULE, "/cli/sessions"))
+    """Start a `micro listen` session: a WebSocket URL, its token and the signing secret.
+
+    Connect to `websocket_url` (the `/cli/listen` WebSocket) with `websocket_token` before
+    `expires_at`. `livemode` defaults to the credential's mode; an API key can listen only in
+    its own.
+    """
+    identity, decision = await authorize(request, Target(RULE, "/cli/sessions"))
     params = await parse(request, SessionParams)
     livemode = _mode(identity, params.livemode)
     tenant_id = identity.tenant_id

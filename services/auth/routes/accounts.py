@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -24,7 +27,26 @@ from shared.responses import json_response
 from shared.state import app_state
 
 
-@documented(request=RegisterRequest, response=RegisterResponse, status=201, tags=["auth"])
+class LoggedOut(BaseModel):
+    object: Literal["session"] = "session"
+    revoked: Literal[True] = True
+
+
+class Jwks(BaseModel):
+    """A JSON Web Key Set (RFC 7517): the Ed25519/RSA public keys of the signing keys."""
+
+    keys: list[dict[str, Any]] = Field(
+        examples=[[{"kty": "OKP", "crv": "Ed25519", "kid": "key_1", "x": "11qYAYKxCrfVS_7T"}]]
+    )
+
+
+@documented(
+    request=RegisterRequest,
+    response=RegisterResponse,
+    status=201,
+    example={"email": "dev@example.com", "password": "securepassword"},
+    errors={409: "An account with this email already exists (`email_taken`)"},
+)
 async def register(request: Request) -> JSONResponse:
     """Create a tenant and its admin, and sign in."""
     body = await parse(request, RegisterRequest)
@@ -40,7 +62,16 @@ async def register(request: Request) -> JSONResponse:
     return json_response(result.model_dump(), status=201)
 
 
-@documented(request=SignupRequest, response=LoginResponse, status=201, tags=["auth"])
+@documented(
+    request=SignupRequest,
+    response=LoginResponse,
+    status=201,
+    example={"email": "user@example.com", "password": "securepassword", "tenant": "acme"},
+    errors={
+        404: "No active tenant has this slug or id",
+        409: "An account with this email already exists (`email_taken`)",
+    },
+)
 async def signup(request: Request) -> JSONResponse:
     """Create a USER of an existing tenant, and sign in."""
     body = await parse(request, SignupRequest)
@@ -62,19 +93,33 @@ async def _login(request: Request, *, platform: bool) -> JSONResponse:
     return json_response(result.model_dump())
 
 
-@documented(request=LoginRequest, response=LoginResponse, tags=["auth"])
+@documented(
+    request=LoginRequest,
+    response=LoginResponse,
+    example={"email": "dev@example.com", "password": "securepassword"},
+    errors={401: "Wrong email or password (`invalid_credentials`)"},
+)
 async def login(request: Request) -> JSONResponse:
     """Sign in as a tenant user (tenant admins included)."""
     return await _login(request, platform=False)
 
 
-@documented(request=LoginRequest, response=LoginResponse, tags=["auth"])
+@documented(
+    request=LoginRequest,
+    response=LoginResponse,
+    example={"email": "admin@example.com", "password": "securepassword"},
+    errors={401: "Wrong email or password, or not a platform admin"},
+)
 async def admin_login(request: Request) -> JSONResponse:
     """Sign in as a platform admin."""
     return await _login(request, platform=True)
 
 
-@documented(request=RefreshRequest, response=LoginResponse, tags=["auth"])
+@documented(
+    request=RefreshRequest,
+    response=LoginResponse,
+    errors={401: "The refresh token is unknown, used, expired or revoked"},
+)
 async def refresh(request: Request) -> JSONResponse:
     """Trade a refresh token for a new access token and a new refresh token."""
     body = await parse(request, RefreshRequest)
@@ -89,6 +134,7 @@ async def refresh(request: Request) -> JSONResponse:
     return json_response(outcome.response.model_dump())
 
 
+@documented(response=LoggedOut)
 async def logout(request: Request) -> JSONResponse:
     """End the current session: its access and refresh tokens stop working."""
     state = app_state(request)
@@ -98,7 +144,7 @@ async def logout(request: Request) -> JSONResponse:
     return json_response({"object": "session", "revoked": True})
 
 
-@documented(response=User, tags=["auth"])
+@documented(response=User)
 async def me(request: Request) -> JSONResponse:
     """The signed-in user."""
     async with transaction(app_state(request).db) as conn:
@@ -106,6 +152,7 @@ async def me(request: Request) -> JSONResponse:
     return json_response(user.model_dump())
 
 
+@documented(response=Jwks)
 async def jwks(request: Request) -> JSONResponse:
     """The public keys that verify access tokens."""
     async with transaction(app_state(request).db) as conn:

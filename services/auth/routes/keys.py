@@ -18,7 +18,12 @@ from shared.state import app_state
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-@documented(request=ApiKeyCreateRequest, response=ApiKey, status=201, tags=["api_keys"])
+@documented(
+    request=ApiKeyCreateRequest,
+    response=ApiKey,
+    status=201,
+    example={"environment": "test", "name": "checkout server"},
+)
 async def create_key(request: Request) -> JSONResponse:
     """Create an API key; its secret is in this answer only."""
     body = await parse(request, ApiKeyCreateRequest)
@@ -27,6 +32,7 @@ async def create_key(request: Request) -> JSONResponse:
     return json_response(key.model_dump(), status=201, headers=NO_STORE)
 
 
+@documented(response=ApiKey, listing=True)
 async def list_keys(request: Request) -> JSONResponse:
     """List the tenant's API keys, masked, with their last use."""
     params = list_params(request)
@@ -38,7 +44,7 @@ async def list_keys(request: Request) -> JSONResponse:
     return list_response(request, found, has_more=has_more, exclude={"secret"})
 
 
-@documented(response=ApiKey, tags=["api_keys"])
+@documented(response=ApiKey)
 async def revoke_key(request: Request) -> JSONResponse:
     """Revoke an API key: every gateway refuses it within a second."""
     state = app_state(request)
@@ -50,7 +56,13 @@ async def revoke_key(request: Request) -> JSONResponse:
     return json_response(key.model_dump(exclude={"secret"}))
 
 
-@documented(request=ApiKeyRollRequest, response=ApiKey, status=201, tags=["api_keys"])
+@documented(
+    request=ApiKeyRollRequest,
+    response=ApiKey,
+    status=201,
+    body_required=False,
+    example={"grace_period_seconds": 3600},
+)
 async def roll_key(request: Request) -> JSONResponse:
     """Issue a replacement key; the old one keeps working for the grace period."""
     body = await parse(request, ApiKeyRollRequest)

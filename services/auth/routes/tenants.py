@@ -15,6 +15,7 @@ from shared.responses import json_response
 from shared.state import app_state
 
 
+@documented(response=Tenant, listing=True)
 async def list_tenants(request: Request) -> JSONResponse:
     """List every tenant (platform admins)."""
     params = list_params(request)
@@ -23,7 +24,13 @@ async def list_tenants(request: Request) -> JSONResponse:
     return list_response(request, found, has_more=has_more)
 
 
-@documented(request=TenantCreateRequest, response=Tenant, status=201, tags=["tenants"])
+@documented(
+    request=TenantCreateRequest,
+    response=Tenant,
+    status=201,
+    example={"name": "Acme Ltd", "slug": "acme", "webhook_url": "https://acme.example/hooks"},
+    errors={409: "The slug is taken (`slug_taken`)"},
+)
 async def create_tenant(request: Request) -> JSONResponse:
     """Create a tenant (platform admins)."""
     body = await parse(request, TenantCreateRequest)
@@ -32,7 +39,7 @@ async def create_tenant(request: Request) -> JSONResponse:
     return json_response(tenant.model_dump(), status=201)
 
 
-@documented(response=Tenant, tags=["tenants"])
+@documented(response=Tenant)
 async def get_tenant(request: Request) -> JSONResponse:
     """Retrieve a tenant."""
     async with transaction(app_state(request).db) as conn:
@@ -42,7 +49,7 @@ async def get_tenant(request: Request) -> JSONResponse:
     return json_response(tenant.model_dump())
 
 
-@documented(response=Tenant, tags=["tenants"])
+@documented(response=Tenant)
 async def get_tenant_by_slug(request: Request) -> JSONResponse:
     """Retrieve a tenant by its slug."""
     async with transaction(app_state(request).db) as conn:
@@ -52,7 +59,11 @@ async def get_tenant_by_slug(request: Request) -> JSONResponse:
     return json_response(tenant.model_dump())
 
 
-@documented(request=TenantUpdateRequest, response=Tenant, tags=["tenants"])
+@documented(
+    request=TenantUpdateRequest,
+    response=Tenant,
+    example={"name": "Acme Group", "webhook_url": "https://acme.example/hooks"},
+)
 async def update_tenant(request: Request) -> JSONResponse:
     """Update a tenant's name, webhook URL or (platform admins) rate limit."""
     body = await parse(request, TenantUpdateRequest)
@@ -65,7 +76,7 @@ async def update_tenant(request: Request) -> JSONResponse:
     return json_response(tenant.model_dump())
 
 
-@documented(response=Tenant, tags=["tenants"])
+@documented(response=Tenant)
 async def delete_tenant(request: Request) -> JSONResponse:
     """Disable a tenant, its users, sessions and API keys (platform admins)."""
     state = app_state(request)

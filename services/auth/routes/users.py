@@ -16,6 +16,7 @@ from shared.responses import json_response
 from shared.state import app_state
 
 
+@documented(response=User, listing=True)
 async def list_users(request: Request) -> JSONResponse:
     """List the users of the caller's tenant (tenant admins)."""
     params = list_params(request)
@@ -24,7 +25,13 @@ async def list_users(request: Request) -> JSONResponse:
     return list_response(request, found, has_more=has_more)
 
 
-@documented(request=UserCreateRequest, response=User, status=201, tags=["users"])
+@documented(
+    request=UserCreateRequest,
+    response=User,
+    status=201,
+    example={"email": "clerk@example.com", "password": "securepassword", "role": "USER"},
+    errors={409: "An account with this email already exists (`email_taken`)"},
+)
 async def create_user(request: Request) -> JSONResponse:
     """Create a user in the caller's tenant (tenant admins)."""
     body = await parse(request, UserCreateRequest)
@@ -38,7 +45,7 @@ async def create_user(request: Request) -> JSONResponse:
     return json_response(user.model_dump(), status=201)
 
 
-@documented(response=User, tags=["users"])
+@documented(response=User)
 async def deactivate_user(request: Request) -> JSONResponse:
     """Deactivate a user: no more sign-ins, and its sessions stop at once."""
     state = app_state(request)

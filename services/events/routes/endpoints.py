@@ -18,7 +18,7 @@ from services.events.settings import EventsSettings
 from shared.body import parse
 from shared.db import transaction
 from shared.identity import identity_of
-from shared.openapi import documented
+from shared.openapi import Link, documented
 from shared.pagination import list_params, list_response
 from shared.responses import json_response
 from shared.state import app_state
@@ -37,7 +37,27 @@ def _id(request: Request) -> str:
     return str(request.path_params["endpoint_id"])
 
 
-@documented(request=CreateEndpointRequest, response=WebhookEndpoint, tags=["webhook_endpoints"])
+@documented(
+    request=CreateEndpointRequest,
+    response=WebhookEndpoint,
+    example={
+        "url": "https://acme.example/webhooks/micro",
+        "enabled_events": ["payment_intent.succeeded", "payout.*"],
+        "description": "Order fulfilment",
+    },
+    links={
+        "roll_secret": Link(
+            "roll_secret",
+            "Replace this endpoint's signing secret",
+            parameters={"endpoint_id": "$response.body#/id"},
+        ),
+        "update": Link(
+            "update_endpoint",
+            "Change this endpoint",
+            parameters={"endpoint_id": "$response.body#/id"},
+        ),
+    },
+)
 async def create_endpoint(request: Request) -> JSONResponse:
     """Create a webhook endpoint; its signing secret is in this answer only."""
     body = await parse(request, CreateEndpointRequest)
@@ -57,6 +77,7 @@ async def create_endpoint(request: Request) -> JSONResponse:
     return json_response(endpoint.model_dump(), headers=NO_STORE)
 
 
+@documented(response=WebhookEndpoint, listing=True)
 async def list_endpoints(request: Request) -> JSONResponse:
     """List webhook endpoints, newest first (never with their secrets)."""
     params = list_params(request)
@@ -66,7 +87,7 @@ async def list_endpoints(request: Request) -> JSONResponse:
     return list_response(request, found, has_more=has_more, exclude={"secret"})
 
 
-@documented(response=WebhookEndpoint, tags=["webhook_endpoints"])
+@documented(response=WebhookEndpoint)
 async def get_endpoint(request: Request) -> JSONResponse:
     """Retrieve a webhook endpoint."""
     scope = scope_of(identity_of(request))
@@ -75,7 +96,12 @@ async def get_endpoint(request: Request) -> JSONResponse:
     return json_response(endpoint.model_dump(exclude={"secret"}))
 
 
-@documented(request=UpdateEndpointRequest, response=WebhookEndpoint, tags=["webhook_endpoints"])
+@documented(
+    request=UpdateEndpointRequest,
+    response=WebhookEndpoint,
+    body_required=False,
+    example={"enabled_events": ["*"], "disabled": False},
+)
 async def update_endpoint(request: Request) -> JSONResponse:
     """Change a webhook endpoint's url, enabled_events, description, or disable it."""
     body = await parse(request, UpdateEndpointRequest)
@@ -91,7 +117,7 @@ async def update_endpoint(request: Request) -> JSONResponse:
     return json_response(endpoint.model_dump(exclude={"secret"}))
 
 
-@documented(response=DeletedEndpoint, tags=["webhook_endpoints"])
+@documented(response=DeletedEndpoint)
 async def delete_endpoint(request: Request) -> JSONResponse:
     """Delete a webhook endpoint; what it was still owed is dropped, its attempts are kept."""
     scope = scope_of(identity_of(request))
@@ -100,7 +126,11 @@ async def delete_endpoint(request: Request) -> JSONResponse:
     return json_response(deleted.model_dump())
 
 
-@documented(request=RollSecretRequest, response=WebhookEndpoint, tags=["webhook_endpoints"])
+@documented(
+    request=RollSecretRequest,
+    response=WebhookEndpoint,
+    example={"expires_in": 3600},
+)
 async def roll_secret(request: Request) -> JSONResponse:
     """Replace the endpoint's signing secret; the new one is in this answer only. With
     `expires_in` (seconds, up to 86400) the old one keeps signing beside it until then."""

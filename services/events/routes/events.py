@@ -33,6 +33,7 @@ def _list_of_raw(request: Request, payloads: list[str], *, has_more: bool) -> Re
     return Response(body, media_type="application/json")
 
 
+@documented(response=Event, listing=True, query=EventListParams)
 async def list_events(request: Request) -> Response:
     """List events, newest first. Filters: `type` (or `family.*`), `created[gt|gte|lt|lte]`;
     platform admins may pass `tenant_id`."""
@@ -43,7 +44,7 @@ async def list_events(request: Request) -> Response:
     return _list_of_raw(request, payloads, has_more=has_more)
 
 
-@documented(response=Event, tags=["events"])
+@documented(response=Event)
 async def get_event(request: Request) -> Response:
     """Retrieve an event."""
     scope = scope_of(identity_of(request), tenant_id=request.query_params.get("tenant_id"))
@@ -52,7 +53,12 @@ async def get_event(request: Request) -> Response:
     return _raw(payload)
 
 
-@documented(request=ResendRequest, response=Event, tags=["events"])
+@documented(
+    request=ResendRequest,
+    response=Event,
+    body_required=False,
+    example={"webhook_endpoint": "we_1NfB3kQ8Zc2rXh4T"},
+)
 async def resend_event(request: Request) -> Response:
     """Send an event again: new deliveries to the endpoints that select it (or to
     `webhook_endpoint` only) and, unless `live` is false, to `micro listen` sessions."""
@@ -73,7 +79,7 @@ async def resend_event(request: Request) -> Response:
     return _raw(payload)
 
 
-@documented(response=DeliveryAttempt, tags=["events"])
+@documented(response=DeliveryAttempt, listing=True)
 async def list_deliveries(request: Request) -> JSONResponse:
     """Every delivery attempt of an event to webhook endpoints, newest first."""
     params = list_params(request)

@@ -13,7 +13,7 @@ from services.ledger.schemas.accounts import (
     AccountUpdateRequest,
     HistoricalBalance,
 )
-from services.ledger.schemas.transactions import AccountFilters
+from services.ledger.schemas.transactions import AccountFilters, Entry
 from services.ledger.service import accounts
 from shared.body import parse, validate
 from shared.db import transaction
@@ -24,7 +24,13 @@ from shared.responses import json_response
 from shared.state import app_state
 
 
-@documented(request=AccountCreateRequest, response=Account, status=201, tags=["ledger"])
+@documented(
+    request=AccountCreateRequest,
+    response=Account,
+    status=201,
+    example={"name": "Revenue", "type": "revenue", "currency": "usd", "code": "acc_revenue"},
+    errors={409: "Another account has this code (`code_taken`)"},
+)
 async def create_account(request: Request) -> JSONResponse:
     """Create a ledger account."""
     body = await parse(request, AccountCreateRequest)
@@ -33,6 +39,7 @@ async def create_account(request: Request) -> JSONResponse:
     return json_response(account.model_dump(), status=201)
 
 
+@documented(response=Account, listing=True, query=AccountFilters)
 async def list_accounts(request: Request) -> JSONResponse:
     """List ledger accounts, newest first (filters: currency, type)."""
     params = validate(AccountFilters, dict(request.query_params))
@@ -41,7 +48,7 @@ async def list_accounts(request: Request) -> JSONResponse:
     return list_response(request, found, has_more=has_more)
 
 
-@documented(response=Account, tags=["ledger"])
+@documented(response=Account)
 async def get_account(request: Request) -> JSONResponse:
     """Retrieve a ledger account (by id or code) with its balance."""
     async with transaction(app_state(request).db) as conn:
@@ -51,7 +58,12 @@ async def get_account(request: Request) -> JSONResponse:
     return json_response(account.model_dump())
 
 
-@documented(request=AccountUpdateRequest, response=Account, tags=["ledger"])
+@documented(
+    request=AccountUpdateRequest,
+    response=Account,
+    body_required=False,
+    example={"name": "Revenue (web shop)", "metadata": {"team": "sales"}},
+)
 async def update_account(request: Request) -> JSONResponse:
     """Update an account's name and metadata (nothing else ever changes by hand)."""
     body = await parse(request, AccountUpdateRequest)
@@ -62,6 +74,7 @@ async def update_account(request: Request) -> JSONResponse:
     return json_response(account.model_dump())
 
 
+@documented(response=Entry, listing=True)
 async def list_entries(request: Request) -> JSONResponse:
     """An account's entries, newest first, each with the balance and version after it."""
     params = list_params(request)
@@ -76,7 +89,7 @@ class _At(BaseModel):
     at: datetime | None = None
 
 
-@documented(response=HistoricalBalance, tags=["ledger"])
+@documented(response=HistoricalBalance, query=_At, operation_id="ledger_account_balance")
 async def balance(request: Request) -> JSONResponse:
     """The account's posted balance at a moment (`at`: Unix seconds or ISO 8601; now)."""
     at = validate(_At, dict(request.query_params)).at or datetime.now(UTC)

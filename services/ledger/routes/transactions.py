@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -24,10 +24,39 @@ from shared.body import parse, parse_params, validate, validation_error
 from shared.db import in_transaction, transaction
 from shared.errors import InvalidRequestError
 from shared.identity import identity_of
-from shared.openapi import documented
+from shared.openapi import Link, documented
 from shared.pagination import list_response
 from shared.responses import json_response
 from shared.state import app_state
+
+
+class BatchItem(BaseModel):
+    status: str = Field(examples=["posted"], description="`posted`, `pending` or `failed`.")
+    transaction_id: str | None = Field(examples=["txn_1NfB3kQ8Zc2rXh4T"])
+    error: dict[str, Any] | None = Field(
+        default=None, description="Why this item failed, in the shared error shape."
+    )
+
+
+class BatchResult(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[BatchItem]
+    has_more: Literal[False] = False
+
+
+class Discrepancy(BaseModel):
+    kind: str = Field(examples=["balance_after"])
+    account_id: str
+    model_config = {"extra": "allow"}
+
+
+class VerifyReport(BaseModel):
+    object: Literal["ledger.verification"] = "ledger.verification"
+    ok: bool = Field(description="True when every balance equals the sum of its entries.")
+    accounts: int
+    transactions: int
+    entries: int
+    discrepancies: list[Discrepancy]
 
 
 def _attempts(request: Request) -> int:
@@ -36,7 +65,42 @@ def _attempts(request: Request) -> int:
     return settings.max_retries
 
 
-@documented(request=TransactionRequest, response=Transaction, status=201, tags=["ledger"])
+@documented(
+    request=TransactionRequest,
+    response=Transaction,
+    status=201,
+    # The seed document's body: accounts named by their `code` (created first), a debit
+    # written as a negative amount.
+    example={
+        "reference_id": "pay_987",
+        "description": "Payment for Service",
+        "entries": [
+            {"account_id": "acc_revenue", "amount": 100, "direction": "credit"},
+            {"account_id": "acc_assets", "amount": -100, "direction": "debit"},
+        ],
+    },
+    errors={
+        402: "An account with `no_overdraft` would go below zero (`insufficient_funds`)",
+        409: "This `reference_id` was used for a different transaction",
+    },
+    links={
+        "post": Link(
+            "post_pending",
+            "Post this transaction when it is pending",
+            parameters={"transaction_id": "$response.body#/id"},
+        ),
+        "void": Link(
+            "void_pending",
+            "Void this transaction when it is pending",
+            parameters={"transaction_id": "$response.body#/id"},
+        ),
+        "reverse": Link(
+            "reverse",
+            "Reverse this transaction once posted",
+            parameters={"transaction_id": "$response.body#/id"},
+        ),
+    },
+)
 async def create_transaction(request: Request) -> JSONResponse:
     """Record a balanced double-entry transaction (replaying a reference returns it)."""
     body = await parse(request, TransactionRequest)
@@ -57,6 +121,21 @@ async def create_transaction(request: Request) -> JSONResponse:
     return json_response(original.model_dump(), headers={"Idempotent-Replayed": "true"})
 
 
+@documented(
+    request=BatchRequest,
+    response=BatchResult,
+    example={
+        "transactions": [
+            {
+                "reference_id": "order_1001",
+                "entries": [
+                    {"account_id": "acc_revenue", "amount": 100, "direction": "credit"},
+                    {"account_id": "acc_assets", "amount": 100, "direction": "debit"},
+                ],
+            }
+        ]
+    },
+)
 async def create_batch(request: Request) -> JSONResponse:
     """Up to 1,000 transactions in one database transaction; one result per item."""
     body = await parse(request, BatchRequest)
@@ -101,6 +180,7 @@ def _item(result: ItemResult) -> dict[str, Any]:
     return item
 
 
+@documented(response=Transaction, listing=True, query=TransactionFilters)
 async def list_transactions(request: Request) -> JSONResponse:
     """List transactions (filters: account_id, reference_id, created[gte], created[lte])."""
     params = validate(TransactionFilters, dict(request.query_params))
@@ -109,7 +189,7 @@ async def list_transactions(request: Request) -> JSONResponse:
     return list_response(request, found, has_more=has_more)
 
 
-@documented(response=Transaction, tags=["ledger"])
+@documented(response=Transaction)
 async def get_transaction(request: Request) -> JSONResponse:
     """Retrieve a transaction with its entries and status."""
     async with transaction(app_state(request).db) as conn:
@@ -119,7 +199,7 @@ async def get_transaction(request: Request) -> JSONResponse:
     return json_response(found.model_dump())
 
 
-@documented(request=PostRequest, response=Transaction, tags=["ledger"])
+@documented(request=PostRequest, response=Transaction, body_required=False, example={})
 async def post_pending(request: Request) -> JSONResponse:
     """Post a pending transaction, in full or (two entries) in part."""
     body = validate(PostRequest, await parse_params(request, _limit(request)))
@@ -137,7 +217,7 @@ async def post_pending(request: Request) -> JSONResponse:
     return json_response(posted.model_dump())
 
 
-@documented(response=Transaction, tags=["ledger"])
+@documented(response=Transaction)
 async def void_pending(request: Request) -> JSONResponse:
     """Void a pending transaction: its holds are released."""
     voided = await in_transaction(
@@ -153,7 +233,14 @@ async def void_pending(request: Request) -> JSONResponse:
     return json_response(voided.model_dump())
 
 
-@documented(request=ReverseRequest, response=Transaction, status=201, tags=["ledger"])
+@documented(
+    request=ReverseRequest,
+    response=Transaction,
+    status=201,
+    body_required=False,
+    example={},
+    errors={409: "The transaction was already reversed"},
+)
 async def reverse(request: Request) -> JSONResponse:
     """Reverse a posted transaction with a new, opposite one (at most once)."""
     body = validate(ReverseRequest, await parse_params(request, _limit(request)))
@@ -171,6 +258,7 @@ async def reverse(request: Request) -> JSONResponse:
     return json_response(reversal.model_dump(), status=201)
 
 
+@documented(response=VerifyReport)
 async def verify_ledger(request: Request) -> JSONResponse:
     """Recompute every balance from its entries and report disagreements (platform admins)."""
     verify.require_platform_admin(identity_of(request))

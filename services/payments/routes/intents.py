@@ -25,7 +25,7 @@ from services.payments.settings import PaymentsSettings
 from shared.body import parse
 from shared.db import Connection, transaction
 from shared.identity import Identity, identity_of
-from shared.openapi import documented
+from shared.openapi import Link, documented
 from shared.pagination import list_params, list_response
 from shared.responses import json_response
 from shared.state import AppState, app_state
@@ -43,7 +43,34 @@ def payments_of(state: AppState) -> steps.Payments:
     )
 
 
-@documented(request=CreateIntentRequest, response=PaymentIntent, tags=["payments"])
+@documented(
+    request=CreateIntentRequest,
+    response=PaymentIntent,
+    example={"amount": 5000, "currency": "usd"},
+    errors={402: "Confirmed at once (`confirm: true`) and the card was declined"},
+    links={
+        "confirm": Link(
+            "confirm_intent",
+            "Confirm this PaymentIntent",
+            parameters={"intent_id": "$response.body#/id"},
+        ),
+        "capture": Link(
+            "capture_intent",
+            "Capture it once it requires capture",
+            parameters={"intent_id": "$response.body#/id"},
+        ),
+        "cancel": Link(
+            "cancel_intent",
+            "Cancel it while unfinished",
+            parameters={"intent_id": "$response.body#/id"},
+        ),
+        "refund": Link(
+            "create_refund",
+            "Refund it once it succeeded",
+            body={"payment_intent": "$response.body#/id"},
+        ),
+    },
+)
 async def create_intent(request: Request) -> JSONResponse:
     """Create a PaymentIntent (and confirm it at once with `confirm: true`)."""
     body = await parse(request, CreateIntentRequest)
@@ -51,6 +78,7 @@ async def create_intent(request: Request) -> JSONResponse:
     return json_response(result.intent.model_dump())
 
 
+@documented(response=PaymentIntent, listing=True)
 async def list_intents(request: Request) -> JSONResponse:
     """List PaymentIntents, newest first."""
     params = list_params(request)
@@ -59,7 +87,31 @@ async def list_intents(request: Request) -> JSONResponse:
     return list_response(request, found, has_more=has_more)
 
 
-@documented(response=PaymentIntent, tags=["payments"])
+@documented(
+    response=PaymentIntent,
+    links={
+        "confirm": Link(
+            "confirm_intent",
+            "Confirm this PaymentIntent",
+            parameters={"intent_id": "$response.body#/id"},
+        ),
+        "capture": Link(
+            "capture_intent",
+            "Capture it once it requires capture",
+            parameters={"intent_id": "$response.body#/id"},
+        ),
+        "cancel": Link(
+            "cancel_intent",
+            "Cancel it while unfinished",
+            parameters={"intent_id": "$response.body#/id"},
+        ),
+        "refund": Link(
+            "create_refund",
+            "Refund it once it succeeded",
+            body={"payment_intent": "$response.body#/id"},
+        ),
+    },
+)
 async def get_intent(request: Request) -> JSONResponse:
     """Retrieve a PaymentIntent."""
     async with transaction(app_state(request).db) as conn:
@@ -80,13 +132,46 @@ async def _change(request: Request, model: type[BaseModel], change: Change) -> J
     return json_response(result.intent.model_dump())
 
 
-@documented(request=UpdateIntentRequest, response=PaymentIntent, tags=["payments"])
+@documented(
+    request=UpdateIntentRequest,
+    response=PaymentIntent,
+    body_required=False,
+    example={"description": "Order #6735", "metadata": {"order_id": "6735"}},
+)
 async def update_intent(request: Request) -> JSONResponse:
     """Update a PaymentIntent before it is confirmed."""
     return await _change(request, UpdateIntentRequest, intents.update_intent)
 
 
-@documented(request=ConfirmIntentRequest, response=PaymentIntent, tags=["payments"])
+@documented(
+    request=ConfirmIntentRequest,
+    response=PaymentIntent,
+    body_required=False,
+    example={"payment_method": "pm_card_visa"},
+    errors={402: "The card was declined (`card_declined`, with `decline_code`)"},
+    links={
+        "confirm": Link(
+            "confirm_intent",
+            "Confirm this PaymentIntent",
+            parameters={"intent_id": "$response.body#/id"},
+        ),
+        "capture": Link(
+            "capture_intent",
+            "Capture it once it requires capture",
+            parameters={"intent_id": "$response.body#/id"},
+        ),
+        "cancel": Link(
+            "cancel_intent",
+            "Cancel it while unfinished",
+            parameters={"intent_id": "$response.body#/id"},
+        ),
+        "refund": Link(
+            "create_refund",
+            "Refund it once it succeeded",
+            body={"payment_intent": "$response.body#/id"},
+        ),
+    },
+)
 async def confirm_intent(request: Request) -> JSONResponse:
     """Confirm: the provider is asked to take the money."""
     state = app_state(request)
@@ -96,13 +181,45 @@ async def confirm_intent(request: Request) -> JSONResponse:
     return await _change(request, ConfirmIntentRequest, confirm)
 
 
-@documented(request=CancelIntentRequest, response=PaymentIntent, tags=["payments"])
+@documented(
+    request=CancelIntentRequest,
+    response=PaymentIntent,
+    body_required=False,
+    example={"cancellation_reason": "requested_by_customer"},
+)
 async def cancel_intent(request: Request) -> JSONResponse:
     """Cancel an unfinished PaymentIntent."""
     return await _change(request, CancelIntentRequest, intents.cancel_intent)
 
 
-@documented(request=CaptureIntentRequest, response=PaymentIntent, tags=["payments"])
+@documented(
+    request=CaptureIntentRequest,
+    response=PaymentIntent,
+    body_required=False,
+    example={"amount_to_capture": 5000},
+    links={
+        "confirm": Link(
+            "confirm_intent",
+            "Confirm this PaymentIntent",
+            parameters={"intent_id": "$response.body#/id"},
+        ),
+        "capture": Link(
+            "capture_intent",
+            "Capture it once it requires capture",
+            parameters={"intent_id": "$response.body#/id"},
+        ),
+        "cancel": Link(
+            "cancel_intent",
+            "Cancel it while unfinished",
+            parameters={"intent_id": "$response.body#/id"},
+        ),
+        "refund": Link(
+            "create_refund",
+            "Refund it once it succeeded",
+            body={"payment_intent": "$response.body#/id"},
+        ),
+    },
+)
 async def capture_intent(request: Request) -> JSONResponse:
     """Capture a PaymentIntent in requires_capture, in full or in part."""
     return await _change(request, CaptureIntentRequest, intents.capture_intent)

@@ -12,12 +12,20 @@ from shared.body import parse, validate
 from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_params, list_response
+from shared.pagination import ListParams, list_params, list_response
 from shared.responses import json_response
 from shared.state import app_state
 
 
-@documented(request=PayoutRequest, response=Payout, tags=["payments"])
+class PayoutListParams(ListParams, PayoutFilters):
+    """The list's query: paging and filters (the route reads them separately)."""
+
+
+@documented(
+    request=PayoutRequest,
+    response=Payout,
+    errors={402: "The balance does not cover the payout (`insufficient_funds`)"},
+)
 async def create_payout(request: Request) -> JSONResponse:
     """Send money from the tenant's balance (or a wallet) to a bank account."""
     body = await parse(request, PayoutRequest)
@@ -28,6 +36,7 @@ async def create_payout(request: Request) -> JSONResponse:
     return json_response(payout.model_dump())
 
 
+@documented(response=Payout, listing=True, query=PayoutListParams)
 async def list_payouts(request: Request) -> JSONResponse:
     """List payouts, newest first (filters: wallet_id, status)."""
     params = list_params(request)
@@ -43,7 +52,7 @@ async def list_payouts(request: Request) -> JSONResponse:
     return list_response(request, found, has_more=has_more)
 
 
-@documented(response=Payout, tags=["payments"])
+@documented(response=Payout)
 async def get_payout(request: Request) -> JSONResponse:
     """Retrieve a payout."""
     async with transaction(app_state(request).db) as conn:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -19,7 +22,13 @@ from shared.responses import json_response
 from shared.state import app_state
 
 
-@documented(request=CredentialsRequest, response=ProviderCredentials, tags=["payments"])
+class DeletedCredentials(BaseModel):
+    object: Literal["provider_credentials"] = "provider_credentials"
+    provider: str = Field(examples=["paystack"])
+    deleted: Literal[True] = True
+
+
+@documented(request=CredentialsRequest, response=ProviderCredentials)
 async def put_credentials(request: Request) -> JSONResponse:
     """Store this tenant's own account at a provider (for the key's mode)."""
     provider = credentials.provider_name(request.path_params["provider"])
@@ -34,7 +43,7 @@ async def put_credentials(request: Request) -> JSONResponse:
     return json_response(shown.model_dump())
 
 
-@documented(response=ProviderCredentials, tags=["payments"])
+@documented(response=ProviderCredentials)
 async def get_credentials(request: Request) -> JSONResponse:
     """The account a provider's payments use: the tenant's own (masked) or the platform's."""
     provider = credentials.provider_name(request.path_params["provider"])
@@ -47,6 +56,7 @@ async def get_credentials(request: Request) -> JSONResponse:
     return json_response(shown.model_dump())
 
 
+@documented(response=ProviderCredentials, listing=True, query=None)
 async def list_credentials(request: Request) -> JSONResponse:
     """Every provider and the account it would use."""
     state = app_state(request)
@@ -60,6 +70,7 @@ async def list_credentials(request: Request) -> JSONResponse:
     return json_response(list_body(data, has_more=False, url=request.url.path))
 
 
+@documented(response=DeletedCredentials)
 async def delete_credentials(request: Request) -> JSONResponse:
     """Forget this tenant's own account: its payments fall back to the platform's."""
     provider = credentials.provider_name(request.path_params["provider"])

@@ -12,12 +12,20 @@ from shared.body import parse, validate
 from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_params, list_response
+from shared.pagination import ListParams, list_params, list_response
 from shared.responses import json_response
 from shared.state import app_state
 
 
-@documented(request=RefundRequest, response=Refund, tags=["payments"])
+class RefundListParams(ListParams, RefundFilters):
+    """The list's query: paging and filters (the route reads them separately)."""
+
+
+@documented(
+    request=RefundRequest,
+    response=Refund,
+    example={"payment_intent": "pi_1NfB3kQ8Zc2rXh4T", "amount": 1000},
+)
 async def create_refund(request: Request) -> JSONResponse:
     """Refund a succeeded PaymentIntent, in full or in part."""
     body = await parse(request, RefundRequest)
@@ -27,6 +35,7 @@ async def create_refund(request: Request) -> JSONResponse:
     return json_response(refund.model_dump())
 
 
+@documented(response=Refund, listing=True, query=RefundListParams)
 async def list_refunds(request: Request) -> JSONResponse:
     """List refunds, newest first (filter: payment_intent)."""
     params = list_params(request)
@@ -38,7 +47,7 @@ async def list_refunds(request: Request) -> JSONResponse:
     return list_response(request, found, has_more=has_more)
 
 
-@documented(response=Refund, tags=["payments"])
+@documented(response=Refund)
 async def get_refund(request: Request) -> JSONResponse:
     """Retrieve a refund."""
     async with transaction(app_state(request).db) as conn:

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from services.payments.routes.intents import payments_of
 from services.payments.service import intents, steps
 from shared.body import parse, validate
+from shared.openapi import documented
 from shared.state import app_state
 
 _PAGE = """<!doctype html>
@@ -41,6 +42,13 @@ class _Answer(BaseModel):
     outcome: Literal["approve", "fail"]
 
 
+@documented(
+    query=_Token,
+    produces="text/html",
+    operation_id="simulator_authenticate_page",
+    summary="The simulator's 3-D Secure page, where a test customer approves or fails",
+    description="An HTML page with two buttons; `next_action.redirect_to_url` leads here.",
+)
 async def page(request: Request) -> HTMLResponse:
     intent_id = request.path_params["intent_id"]
     token = validate(_Token, dict(request.query_params)).token
@@ -50,6 +58,15 @@ async def page(request: Request) -> HTMLResponse:
     )
 
 
+@documented(
+    request=_Answer,
+    query=_Token,
+    produces="text/html",
+    operation_id="simulator_authenticate_answer",
+    example={"outcome": "approve"},
+    summary="The simulator's 3-D Secure answer: approve or fail the payment",
+    description="The page's form posts here; the PaymentIntent moves on accordingly.",
+)
 async def answer(request: Request) -> HTMLResponse:
     token = validate(_Token, dict(request.query_params)).token
     outcome = (await parse(request, _Answer)).outcome

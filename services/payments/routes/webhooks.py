@@ -4,7 +4,9 @@ signature is the credential), and the page a customer returns to from a hosted c
 from __future__ import annotations
 
 import html
+from typing import Literal
 
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
@@ -15,10 +17,23 @@ from services.payments.service.accounts import providers_of
 from services.payments.service.ledger_relay import relay_of
 from shared.body import read_body
 from shared.db import transaction
+from shared.openapi import documented
 from shared.responses import json_response
 from shared.state import app_state
 
 
+class WebhookReceived(BaseModel):
+    received: Literal[True] = True
+    outcome: str = Field(
+        examples=["applied"], description="What the notification did (applied, duplicate...)."
+    )
+
+
+@documented(
+    response=WebhookReceived,
+    operation_id="receive_provider_webhook",
+    errors={400: "The signature does not verify, or the body is not the provider's format"},
+)
 async def receive(request: Request) -> JSONResponse:
     """A provider tells us about a payment or a transfer."""
     state = app_state(request)
@@ -34,6 +49,11 @@ async def receive(request: Request) -> JSONResponse:
     return json_response({"received": True, "outcome": received.outcome})
 
 
+@documented(
+    produces="text/html",
+    summary="Where a hosted provider sends the customer back after paying",
+    description="Finishes the PaymentIntent with the provider's answer and shows its status.",
+)
 async def customer_return(request: Request) -> HTMLResponse:
     provider, intent_id = request.path_params["provider"], request.path_params["intent_id"]
     result = await steps.customer_return(payments_of(app_state(request)), provider, intent_id)

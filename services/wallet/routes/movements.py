@@ -20,7 +20,12 @@ from shared.responses import json_response
 from shared.state import app_state
 
 
-@documented(request=DepositRequest, response=WalletOperation, tags=["wallet"])
+@documented(
+    request=DepositRequest,
+    response=WalletOperation,
+    example={"wallet_id": "wal_1NfB3kQ8Zc2rXh4T", "amount": 5000, "payment_method": "pm_card_visa"},
+    errors={402: "The card was declined (`card_declined`)"},
+)
 async def deposit(request: Request) -> JSONResponse:
     """Put money in a wallet with a card payment."""
     body = await parse(request, DepositRequest)
@@ -28,7 +33,17 @@ async def deposit(request: Request) -> JSONResponse:
     return json_response(found.model_dump())
 
 
-@documented(request=TransferRequest, response=WalletOperation, tags=["wallet"])
+@documented(
+    request=TransferRequest,
+    response=WalletOperation,
+    example={
+        "from_wallet_id": "wal_1NfB3kQ8Zc2rXh4T",
+        "to_wallet_id": "wal_2PgC4lR9Ad3sYi5U",
+        "amount": 2500,
+        "description": "Rent share",
+    },
+    errors={402: "The sending wallet's balance is too low (`insufficient_funds`)"},
+)
 async def transfer(request: Request) -> JSONResponse:
     """Move money between two wallets of the tenant, atomically."""
     body = await parse(request, TransferRequest)
@@ -36,7 +51,16 @@ async def transfer(request: Request) -> JSONResponse:
     return json_response(found.model_dump())
 
 
-@documented(request=WithdrawRequest, response=WalletOperation, tags=["wallet"])
+@documented(
+    request=WithdrawRequest,
+    response=WalletOperation,
+    example={
+        "wallet_id": "wal_1NfB3kQ8Zc2rXh4T",
+        "amount": 2000,
+        "destination": {"account_number": "0123456789", "bank_code": "058"},
+    },
+    errors={402: "The wallet's balance is too low (`insufficient_funds`)"},
+)
 async def withdraw(request: Request) -> JSONResponse:
     """Send money from a wallet to a bank account."""
     body = await parse(request, WithdrawRequest)
@@ -44,7 +68,7 @@ async def withdraw(request: Request) -> JSONResponse:
     return json_response(found.model_dump())
 
 
-@documented(response=WalletOperation, tags=["wallet"])
+@documented(response=WalletOperation)
 async def get_operation(request: Request) -> JSONResponse:
     """Retrieve a deposit, transfer or withdrawal (to follow a pending one)."""
     async with transaction(app_state(request).db) as conn:

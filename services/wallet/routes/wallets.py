@@ -10,19 +10,40 @@ from services.wallet.schemas import (
     Wallet,
     WalletBalance,
     WalletFilters,
+    WalletTransaction,
 )
 from services.wallet.service import operations, wallets
 from services.wallet.service.runtime import runtime_of
 from shared.body import parse, validate
 from shared.db import transaction
 from shared.identity import identity_of
-from shared.openapi import documented
+from shared.openapi import Link, documented
 from shared.pagination import list_response
 from shared.responses import json_response
 from shared.state import app_state
 
 
-@documented(request=CreateWalletRequest, response=Wallet, status=201, tags=["wallet"])
+@documented(
+    request=CreateWalletRequest,
+    response=Wallet,
+    status=201,
+    example={"owner": "customer_42", "currency": "usd"},
+    links={
+        "deposit": Link(
+            "deposit", "Put money in this wallet", body={"wallet_id": "$response.body#/id"}
+        ),
+        "transfer": Link(
+            "transfer",
+            "Send money from this wallet",
+            body={"from_wallet_id": "$response.body#/id"},
+        ),
+        "withdraw": Link(
+            "withdraw",
+            "Withdraw from this wallet to a bank account",
+            body={"wallet_id": "$response.body#/id"},
+        ),
+    },
+)
 async def create_wallet(request: Request) -> JSONResponse:
     """Open a wallet (and its ledger account) for an owner."""
     body = await parse(request, CreateWalletRequest)
@@ -30,6 +51,7 @@ async def create_wallet(request: Request) -> JSONResponse:
     return json_response(wallet.model_dump(), status=201)
 
 
+@documented(response=Wallet, listing=True, query=WalletFilters)
 async def list_wallets(request: Request) -> JSONResponse:
     """List wallets, newest first (filters: owner, currency, status)."""
     filters = validate(WalletFilters, dict(request.query_params))
@@ -38,7 +60,24 @@ async def list_wallets(request: Request) -> JSONResponse:
     return list_response(request, found, has_more=has_more)
 
 
-@documented(response=Wallet, tags=["wallet"])
+@documented(
+    response=Wallet,
+    links={
+        "deposit": Link(
+            "deposit", "Put money in this wallet", body={"wallet_id": "$response.body#/id"}
+        ),
+        "transfer": Link(
+            "transfer",
+            "Send money from this wallet",
+            body={"from_wallet_id": "$response.body#/id"},
+        ),
+        "withdraw": Link(
+            "withdraw",
+            "Withdraw from this wallet to a bank account",
+            body={"wallet_id": "$response.body#/id"},
+        ),
+    },
+)
 async def get_wallet(request: Request) -> JSONResponse:
     """Retrieve a wallet."""
     async with transaction(app_state(request).db) as conn:
@@ -52,19 +91,19 @@ async def _set_frozen(request: Request, *, frozen: bool) -> JSONResponse:
     return json_response(wallet.model_dump())
 
 
-@documented(response=Wallet, tags=["wallet"])
+@documented(response=Wallet)
 async def freeze(request: Request) -> JSONResponse:
     """Freeze a wallet: it still receives money but sends none."""
     return await _set_frozen(request, frozen=True)
 
 
-@documented(response=Wallet, tags=["wallet"])
+@documented(response=Wallet)
 async def unfreeze(request: Request) -> JSONResponse:
     """Let a frozen wallet send money again."""
     return await _set_frozen(request, frozen=False)
 
 
-@documented(response=WalletBalance, tags=["wallet"])
+@documented(response=WalletBalance, operation_id="wallet_balance")
 async def balance(request: Request) -> JSONResponse:
     """The wallet's balance, read from its ledger account."""
     found = await wallets.balance(
@@ -73,6 +112,7 @@ async def balance(request: Request) -> JSONResponse:
     return json_response(found.model_dump())
 
 
+@documented(response=WalletTransaction, listing=True, query=TransactionFilters)
 async def history(request: Request) -> JSONResponse:
     """The wallet's money movements, newest first (filters: type, status)."""
     filters = validate(TransactionFilters, dict(request.query_params))
