@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pyproject.toml keeps the ranges Micro works with. `make lock` refreshes it.
 LOCK := requirements.lock
 
-.PHONY: install deps run test lint typecheck pytest bench build clean clean-data lock
+.PHONY: install deps test-deps run test lint typecheck pytest bench build clean clean-data lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,12 +31,16 @@ lock:
 deps: install
 	$(BIN)/micro dev deps
 
+## test-deps: deps, and the browser the tests drive (chromium, chromium-driver)
+test-deps: install
+	$(BIN)/micro dev deps --browser
+
 ## run: the whole stack in the foreground; Ctrl-C stops it
 run: deps
 	$(BIN)/micro dev up
 
 ## test: lint, type-check and the whole test suite
-test: deps lint typecheck pytest
+test: test-deps lint typecheck pytest
 
 lint: install
 	$(BIN)/ruff check .
@@ -45,7 +49,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: deps
+pytest: test-deps
 	$(BIN)/pytest
 
 ## bench: the benchmarks under tests/bench (BENCH=name to pick one)

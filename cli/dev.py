@@ -12,7 +12,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from cli.stack.binaries import ensure_binaries, find_psql
+from cli.stack.binaries import ensure_binaries, ensure_browser, find_psql
 from cli.stack.config import DevSettings, forget_location
 from cli.stack.errors import StackError
 from cli.stack.ports import port_is_open
@@ -103,16 +103,24 @@ def _banner(settings: DevSettings, seconds: float) -> None:
 
 
 @dev_app.command()
-def deps() -> None:
+def deps(
+    browser: Annotated[
+        bool, typer.Option("--browser", help="Also Chromium and chromedriver (the test suite's).")
+    ] = False,
+) -> None:
     """Check for (and, as root on Debian, install) PostgreSQL, psql and Redis."""
     try:
         binaries = ensure_binaries()
+        found = ensure_browser() if browser else None
     except StackError as exc:
         typer.echo(f"micro: error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"postgres: {binaries.pg_bindir}")
     typer.echo(f"psql:     {binaries.psql}")
     typer.echo(f"redis:    {binaries.redis_server}")
+    if found is not None:
+        typer.echo(f"chromium: {found[0]}")
+        typer.echo(f"driver:   {found[1]}")
 
 
 @dev_app.command()

@@ -15,6 +15,8 @@ from cli.apps import app_factory, settings_class
 from shared.migrations import migrate_service
 from shared.settings import SERVICES, ServiceSettings
 from tests.support.asgi import serve_in_process
+from tests.support.browser import browser as browser  # the fixture, for every test
+from tests.support.browser import pytest_runtest_makereport as pytest_runtest_makereport
 from tests.support.servers import (
     CreateDb as CreateDb,  # re-exported: tests annotate with it
 )

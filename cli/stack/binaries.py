@@ -1,4 +1,5 @@
-"""Finding (and, as root on Debian, installing) the PostgreSQL and Redis server binaries."""
+"""Finding (and, as root on Debian, installing) the PostgreSQL and Redis server binaries, and
+the browser the test suite drives (Chromium and its WebDriver)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from cli.stack.errors import StackError
 
 APT_PACKAGES = ("postgresql", "postgresql-client", "redis-server")
+BROWSER_PACKAGES = ("chromium", "chromium-driver")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +72,7 @@ def ensure_binaries(*, install: bool = True) -> Binaries:
     command = f"apt-get update && apt-get install -y {' '.join(APT_PACKAGES)}"
     if install and can_apt_install():
         print(f"micro: installing {', '.join(missing)}: {command}", file=sys.stderr, flush=True)
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for argv in (
-            ["apt-get", "update", "-q"],
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *APT_PACKAGES],
-        ):
-            result = subprocess.run(argv, env=env, check=False)
-            if result.returncode != 0:
-                raise StackError(f"`{' '.join(argv)}` failed (exit {result.returncode})")
+        apt_install(APT_PACKAGES)
         pg, redis, psql = find_binaries()
     if pg is None or redis is None or psql is None:
         raise StackError(
@@ -85,6 +80,42 @@ def ensure_binaries(*, install: bool = True) -> Binaries:
             "(or set MICRO_PG_BINDIR to the folder holding initdb and postgres)"
         )
     return Binaries(pg, redis, psql)
+
+
+def find_browser() -> tuple[Path, Path] | None:
+    """Chromium and its chromedriver (`MICRO_CHROMIUM`/`MICRO_CHROMEDRIVER` override)."""
+    chromium = os.environ.get("MICRO_CHROMIUM") or shutil.which("chromium")
+    driver = os.environ.get("MICRO_CHROMEDRIVER") or shutil.which("chromedriver")
+    if chromium and driver and Path(chromium).exists() and Path(driver).exists():
+        return Path(chromium), Path(driver)
+    return None
+
+
+def ensure_browser(*, install: bool = True) -> tuple[Path, Path]:
+    """The browser tests need; installed with apt when we are root on Debian, else explained."""
+    found = find_browser()
+    if found is None and install and can_apt_install():
+        print(f"micro: installing {', '.join(BROWSER_PACKAGES)}", file=sys.stderr, flush=True)
+        apt_install(BROWSER_PACKAGES)
+        found = find_browser()
+    if found is None:
+        raise StackError(
+            "chromium and chromedriver not found: install with "
+            f"`sudo apt-get install -y {' '.join(BROWSER_PACKAGES)}` (or set MICRO_CHROMIUM "
+            "and MICRO_CHROMEDRIVER)"
+        )
+    return found
+
+
+def apt_install(packages: tuple[str, ...]) -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+    ):
+        result = subprocess.run(argv, env=env, check=False)
+        if result.returncode != 0:
+            raise StackError(f"`{' '.join(argv)}` failed (exit {result.returncode})")
 
 
 def can_apt_install() -> bool:
