@@ -4,6 +4,7 @@ and "Try it out" with an API key gets a real answer."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -34,6 +35,13 @@ def _api_key(gw: httpx.Client) -> str:
     return secret
 
 
+def _count_is(selector: str, count: int) -> Callable[[WebDriver], bool]:
+    def check(driver: WebDriver) -> bool:
+        return len(driver.find_elements(By.CSS_SELECTOR, selector)) == count
+
+    return check
+
+
 def _operation(driver: WebDriver, tag: str, operation_id: str) -> WebElement:
     element: WebElement = _wait(driver).until(
         ec.presence_of_element_located((By.ID, f"operations-{tag}-{operation_id}"))
@@ -62,11 +70,7 @@ class TestDocsPage:
             # Collapsed at first (docExpansion: none): open each section and count.
             browser.find_element(By.CSS_SELECTOR, f'.opblock-tag[data-tag="{tag}"]').click()
             section = f'.opblock-tag-section:has(.opblock-tag[data-tag="{tag}"]) .opblock'
-            _wait(browser).until(
-                lambda driver, s=section, n=per_tag[tag]: (
-                    len(driver.find_elements(By.CSS_SELECTOR, s)) == n
-                )
-            )
+            _wait(browser).until(_count_is(section, per_tag[tag]))
         shown = browser.find_elements(By.CSS_SELECTOR, ".opblock")
         assert len(shown) == sum(per_tag.values())
         assert not browser.find_elements(By.CSS_SELECTOR, ".errors-wrapper")

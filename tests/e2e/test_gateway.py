@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from openapi_spec_validator import validate
 
 from cli.stack.ports import free_port
 from shared.identity import Identity, mint
@@ -375,6 +376,13 @@ class TestDocs:
                      "/wallet/{wallet_id}", "/events/{event_id}"):  # fmt: skip
             assert path in spec["paths"], path
         assert "RegisterRequest" in spec["components"]["schemas"]
+
+    def test_served_document_is_valid_and_public_only(self, gw: httpx.Client) -> None:
+        spec = gw.get("/openapi.json").json()
+        validate(spec)
+        assert not [path for path in spec["paths"] if path.startswith("/internal")]
+        for path in ("/health", "/cli/sessions", "/cli/listen", "/api/health", "/docs"):
+            assert path in spec["paths"], path
 
     def test_docs_page_and_its_assets_are_served_locally(self, gw: httpx.Client) -> None:
         page = gw.get("/docs")
