@@ -108,7 +108,8 @@ class Doc:
     # The answer is a page of `response` objects in the list envelope.
     listing: bool = False
     query: type[BaseModel] | None = None
-    body_required: bool = True
+    # None: required when the model has required fields (an empty body is `{}`).
+    body_required: bool | None = None
     errors: Mapping[int, str] = field(default_factory=dict)
     example: Mapping[str, Any] | None = None
     response_example: Mapping[str, Any] | None = None
@@ -129,7 +130,7 @@ def documented(
     tags: Sequence[str] = (),
     listing: bool = False,
     query: type[BaseModel] | None = None,
-    body_required: bool = True,
+    body_required: bool | None = None,
     errors: Mapping[int, str] | None = None,
     example: Mapping[str, Any] | None = None,
     response_example: Mapping[str, Any] | None = None,
@@ -249,8 +250,11 @@ def _operation(route: Route, doc: Doc, method: str, schemas: dict[str, Any]) -> 
     if doc.request is not None:
         schema = _ref(doc.request, schemas)
         example = doc.example or example_of(schemas[doc.request.__name__], schemas)
+        required = doc.body_required
+        if required is None:
+            required = bool(schemas[doc.request.__name__].get("required"))
         operation["requestBody"] = {
-            "required": doc.body_required,
+            "required": required,
             "content": {
                 media: {"schema": schema, "example": dict(example)} for media in BODY_MEDIA
             },
@@ -399,6 +403,9 @@ def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
 
 # -- examples ----------------------------------------------------------------------------------
 
+# A well-formed id body (26 characters of shared/ids.py's alphabet), the same in every example.
+_ID_BODY = "01jgxk3m8q5t2n7v4r9w6y0zbc"
+# Id prefixes by the name a field or path parameter gives the object (`wallet_id` -> wal_).
 _PREFIXES = {
     "intent": "pi",
     "payment_intent": "pi",
@@ -412,12 +419,66 @@ _PREFIXES = {
     "entry": "ent",
     "event": "evt",
     "endpoint": "we",
-    "delivery": "del",
+    "webhook_endpoint": "we",
+    "delivery": "whdel",
+    "attempt": "whatt",
     "operation": "wop",
     "key": "key",
     "user": "usr",
     "tenant": "ten",
     "session": "clis",
+    "reversal": "txn",
+    "reversed_by": "txn",
+    "pending": "txn",
+}
+# Id prefixes by an object's `object` value, for its own `id`.
+_OBJECT_PREFIXES = {
+    "api_key": "key",
+    "cli_session": "clis",
+    "event": "evt",
+    "ledger.account": "acc",
+    "ledger.entry": "ent",
+    "ledger.transaction": "txn",
+    "payment_intent": "pi",
+    "payout": "po",
+    "refund": "re",
+    "tenant": "ten",
+    "user": "usr",
+    "wallet": "wal",
+    "wallet.operation": "wop",
+    "wallet.transaction": "wtx",
+    "webhook_delivery_attempt": "whatt",
+    "webhook_endpoint": "we",
+}
+# Optional fields shown with a value rather than null: what a reader wants to see filled in.
+_SHOWN = frozenset(
+    {"description", "metadata", "name", "code", "owner", "payment_method", "receipt_email"}
+)
+_STRINGS = {
+    "email": "dev@example.com",
+    "receipt_email": "customer@example.com",
+    "password": "securepassword",
+    "currency": "usd",
+    "description": "Order #6735",
+    "name": "Acme Ltd",
+    "business_name": "Acme Ltd",
+    "slug": "acme",
+    "owner": "customer_42",
+    "code": "acc_revenue",
+    "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6ImtleV8xIn0.eyJzdWIiOiJ1c3JfMDEifQ.c2ln",
+    "refresh_token": "rt_Jx3mQ8vT2nR9wY6zB4cK7pL1",
+    "websocket_token": "eyJhbGciOiJIUzI1NiJ9.eyJhdWQiOiJtaWNyby1jbGktbGlzdGVuIn0.c2ln",
+    "provider": "simulator",
+    "payment_method": "pm_card_visa",
+    "event_type": "payment_intent.succeeded",
+    "type": "payment_intent.succeeded",
+    "enabled_events": "payment_intent.succeeded",
+    "last4": "4242",
+    "account_number": "0123456789",
+    "bank_code": "058",
+    "account_name": "Ada Obi",
+    "reference_id": "order_6735",
+    "client_secret": "pi_01jgxk3m8q5t2n7v4r9w6y0zbc_secret_Q2x9",
 }
 
 
@@ -427,14 +488,15 @@ def _id_example(name: str) -> str:
         return "simulator"
     if stem == "slug":
         return "acme"
-    return f"{_PREFIXES.get(stem, stem[:3])}_1NfB3kQ8Zc2rXh4T"
+    return f"{_PREFIXES.get(stem, stem[:4])}_{_ID_BODY}"
 
 
 def example_of(schema: Mapping[str, Any], schemas: Mapping[str, Any], name: str = "") -> Any:
     """A value that fits `schema`: its own example or default first, then a made-up one.
 
     Operations whose real bodies matter (the seeds' calls) give theirs in `@documented`; the
-    rest show a value shaped by the schema, so every operation has one that validates.
+    rest show a value shaped by the schema (tests/test_openapi.py validates every example
+    against its schema).
     """
     return _example(schema, schemas, name, depth=0)
 
@@ -443,29 +505,29 @@ def _example(schema: Mapping[str, Any], schemas: Mapping[str, Any], name: str, d
     if "$ref" in schema:
         target = schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
         return _example(target, schemas, name, depth + 1) if depth < 8 else None
-    for key in ("examples",):
-        if schema.get(key):
-            return schema[key][0]
+    if schema.get("examples"):
+        return schema["examples"][0]
     if "const" in schema:
         return schema["const"]
     if "default" in schema and schema["default"] not in (None, {}, []):
         return schema["default"]
     if schema.get("enum"):
         return schema["enum"][0]
-    for key in ("anyOf", "oneOf", "allOf"):
-        options = [s for s in schema.get(key, []) if s.get("type") != "null"]
-        if options:
-            return _example(options[0], schemas, name, depth + 1)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            options = [s for s in schema[key] if s.get("type") != "null"]
+            if len(options) < len(schema[key]) and name not in _SHOWN:
+                return None
+            if options:
+                return _example(options[0], schemas, name, depth + 1)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), None)
     if kind == "object" or "properties" in schema:
-        props: Mapping[str, Any] = schema.get("properties", {})
-        if not props:
-            return {"order_id": "6735"} if name == "metadata" else {}
-        return {key: _example(value, schemas, key, depth + 1) for key, value in props.items()}
+        return _object(schema, schemas, name, depth)
     if kind == "array":
-        return [_example(schema.get("items", {}), schemas, name, depth + 1)]
+        items = schema.get("items", {})
+        return [] if depth > 6 else [_example(items, schemas, name, depth + 1)]
     if kind == "integer":
         return _integer(schema, name)
     if kind == "number":
@@ -477,32 +539,47 @@ def _example(schema: Mapping[str, Any], schemas: Mapping[str, Any], name: str, d
     return _string(schema, name)
 
 
+def _object(schema: Mapping[str, Any], schemas: Mapping[str, Any], name: str, depth: int) -> Any:
+    props: Mapping[str, Any] = schema.get("properties", {})
+    if not props:
+        return {"order_id": "6735"} if name == "metadata" else {}
+    found = {key: _example(value, schemas, key, depth + 1) for key, value in props.items()}
+    prefix = _OBJECT_PREFIXES.get(str(found.get("object")))
+    if prefix and isinstance(found.get("id"), str):
+        found["id"] = f"{prefix}_{_ID_BODY}"
+    secret_prefix = _SECRET_PREFIXES.get(str(found.get("object")))
+    if secret_prefix and "secret" in found:
+        found["secret"] = secret_prefix + _ID_BODY
+    return found
+
+
+# What an object's shown-once `secret` looks like (a made-up body, never a real secret).
+_SECRET_PREFIXES = {"webhook_endpoint": "whsec_", "api_key": "sk_test_", "cli_session": "whsec_"}
+
+
 def _integer(schema: Mapping[str, Any], name: str) -> int:
-    if name in ("created", "updated", "expires_at") or name.endswith("_at"):
-        return 1767225600
-    value = 5000 if "amount" in name or name in ("balance", "available") else 1
-    low = schema.get("minimum", schema.get("exclusiveMinimum", value))
-    high = schema.get("maximum", value)
+    if name in ("created", "updated") or name.endswith("_at"):
+        value = 1767225600
+    elif "amount" in name or name in ("balance", "available", "posted", "pending"):
+        value = 5000
+    else:
+        value = 1
+    low = schema.get("minimum", schema.get("exclusiveMinimum", value - 1) + 1)
+    high = schema.get("maximum", schema.get("exclusiveMaximum", value + 1) - 1)
     return int(min(max(value, low), high))
 
 
 def _string(schema: Mapping[str, Any], name: str) -> str:
     if schema.get("format") == "date-time":
         return "2026-01-01T00:00:00Z"
-    if schema.get("format") == "email" or name == "email":
-        return "dev@example.com"
+    if schema.get("format") == "email":
+        return _STRINGS.get(name, "dev@example.com")
     if schema.get("format") == "uri" or name.endswith("url"):
-        return "https://example.com/webhooks/micro"
-    if name == "currency":
-        return "usd"
+        return "https://acme.example/webhooks/micro"
+    if name in _STRINGS:
+        return _STRINGS[name]
     if name == "id" or name.endswith("_id"):
         return _id_example(name if name != "id" else "object")
-    if name == "password":
-        return "correct horse battery"
-    if name == "description":
-        return "Order #6735"
-    if name == "name":
-        return "Acme Ltd"
     pattern = schema.get("pattern")
     if pattern == r"^[0-9]{10}$":
         return "0123456789"

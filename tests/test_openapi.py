@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import pytest
+from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 from starlette.routing import Mount, Route, WebSocketRoute
 
@@ -260,3 +261,29 @@ class TestEveryOperation:
         assert example("/auth/api_keys") == {"environment": "test", "name": "checkout server"}
         entries = example("/ledger/transactions")["entries"]
         assert entries[0] == {"account_id": "acc_revenue", "amount": 100, "direction": "credit"}
+
+
+class TestExamplesFitTheirSchemas:
+    def test_every_example_validates(self, spec: dict[str, Any]) -> None:
+        checked = 0
+        for path, method, operation in _operations(spec):
+            media = [
+                *operation.get("requestBody", {}).get("content", {}).values(),
+                *(
+                    content
+                    for response in operation["responses"].values()
+                    for content in response.get("content", {}).values()
+                ),
+            ]
+            for item in media:
+                if "schema" not in item or "example" not in item:
+                    continue
+                schema = {**item["schema"], "components": spec["components"]}
+                errors = list(OAS31Validator(schema).iter_errors(item["example"]))
+                assert not errors, (method, path, errors[0].message)
+                checked += 1
+        for name, response in spec["components"]["responses"].items():
+            item = response["content"]["application/json"]
+            schema = {**item["schema"], "components": spec["components"]}
+            assert not list(OAS31Validator(schema).iter_errors(item["example"])), name
+        assert checked > 200

@@ -39,7 +39,6 @@ class CliSession(BaseModel):
     secret: str = Field(
         description="The `whsec_` secret the events' headers are signed with (stable per "
         "tenant and mode).",
-        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
     )
     livemode: bool
     tenant_id: str = Field(examples=["ten_1NfB3kQ8Zc2rXh4T"])
