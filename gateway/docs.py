@@ -98,6 +98,31 @@ SECURITY_SCHEMES: dict[str, Any] = {
     },
 }
 
+# What every rate-limited answer carries (gateway/ratelimit.py `Decision.headers`).
+RATE_LIMIT_HEADERS: dict[str, Any] = {
+    "RateLimit-Policy": {
+        "description": "The limit and its window: `100;w=60`.",
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": "`limit=100, remaining=99, reset=60` (reset in seconds).",
+        "schema": {"type": "string"},
+    },
+    "X-RateLimit-Limit": {"description": "Requests per window.", "schema": {"type": "integer"}},
+    "X-RateLimit-Remaining": {
+        "description": "Requests left in this window.",
+        "schema": {"type": "integer"},
+    },
+    "X-RateLimit-Reset": {
+        "description": "When the window resets (Unix seconds).",
+        "schema": {"type": "integer"},
+    },
+}
+RETRY_AFTER: dict[str, Any] = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "integer"},
+}
+
 MICRO_MODE: dict[str, Any] = {
     "name": "Micro-Mode",
     "in": "header",
@@ -185,6 +210,7 @@ def merge(specs: list[dict[str, Any] | None]) -> dict[str, Any]:
         "components": {
             "schemas": schemas,
             "responses": error_responses(),
+            "headers": {**RATE_LIMIT_HEADERS, "Retry-After": RETRY_AFTER},
             "securitySchemes": SECURITY_SCHEMES,
         },
         "paths": dict(sorted(paths.items())),
@@ -232,6 +258,7 @@ def _credential(operation: dict[str, Any], rule: Rule) -> None:
         operation["security"] = []
         if rule.ip_limit is not None:
             _add_responses(operation, {429: STATUS_TEXT[429]})
+            _rate_limit_headers(operation)
         return
     if rule.access is Access.SESSION:
         operation["security"] = [{SESSION: []}]
@@ -246,6 +273,21 @@ def _credential(operation: dict[str, Any], rule: Rule) -> None:
         operation,
         {401: STATUS_TEXT[401], 403: STATUS_TEXT[403], 429: STATUS_TEXT[429]},
     )
+    _rate_limit_headers(operation)
+
+
+def _rate_limit_headers(operation: dict[str, Any]) -> None:
+    """Successes carry the limit's state; a 429 also says when to retry."""
+    refs = {name: {"$ref": f"#/components/headers/{name}"} for name in RATE_LIMIT_HEADERS}
+    responses: dict[str, Any] = operation["responses"]
+    for status, response in responses.items():
+        if status.startswith("2"):
+            response.setdefault("headers", {}).update(refs)
+    responses["429"] = {
+        "description": STATUS_TEXT[429],
+        "headers": {**refs, "Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+        "content": error_responses()["RateLimited"]["content"],
+    }
 
 
 def _add_responses(operation: dict[str, Any], statuses: dict[int, str]) -> None:

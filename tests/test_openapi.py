@@ -287,3 +287,22 @@ class TestExamplesFitTheirSchemas:
             schema = {**item["schema"], "components": spec["components"]}
             assert not list(OAS31Validator(schema).iter_errors(item["example"])), name
         assert checked > 200
+
+
+class TestRateLimits:
+    def test_limited_operations_document_their_headers(self, spec: dict[str, Any]) -> None:
+        limited = 0
+        for path, method, operation in _operations(spec):
+            responses = operation["responses"]
+            if "429" not in responses:
+                continue
+            assert "Retry-After" in responses["429"]["headers"], (method, path)
+            for status, response in responses.items():
+                if status.startswith("2"):
+                    assert "X-RateLimit-Remaining" in response["headers"], (method, path)
+            limited += 1
+        assert limited > 100
+        for name in ("RateLimit", "X-RateLimit-Limit", "Retry-After"):
+            assert name in spec["components"]["headers"]
+        # Unlimited public routes promise no rate-limit headers.
+        assert "headers" not in spec["paths"]["/health"]["get"]["responses"]["200"]
