@@ -48,7 +48,12 @@ class Jwks(BaseModel):
     errors={409: "An account with this email already exists (`email_taken`)"},
 )
 async def register(request: Request) -> JSONResponse:
-    """Create a tenant and its admin, and sign in."""
+    """Create a tenant and its admin, and sign in.
+
+    The caller becomes the TENANT_ADMIN of a new tenant (named by `business_name`, or after
+    the email). The answer holds the session tokens, the user and the tenant; create an API
+    key next with `POST /auth/api_keys`.
+    """
     body = await parse(request, RegisterRequest)
     state = app_state(request)
     async with transaction(state.db) as conn:
@@ -73,7 +78,11 @@ async def register(request: Request) -> JSONResponse:
     },
 )
 async def signup(request: Request) -> JSONResponse:
-    """Create a USER of an existing tenant, and sign in."""
+    """Create a USER of an existing tenant, and sign in.
+
+    `tenant` is the tenant's slug or id. The new user's role is USER: it may use its own
+    wallets with its access token, nothing else.
+    """
     body = await parse(request, SignupRequest)
     state = app_state(request)
     async with transaction(state.db) as conn:
@@ -100,7 +109,11 @@ async def _login(request: Request, *, platform: bool) -> JSONResponse:
     errors={401: "Wrong email or password (`invalid_credentials`)"},
 )
 async def login(request: Request) -> JSONResponse:
-    """Sign in as a tenant user (tenant admins included)."""
+    """Sign in as a tenant user (tenant admins included).
+
+    Answers an access token (short-lived, `expires_in` seconds) and a refresh token. Send
+    the access token as `Authorization: Bearer ...`.
+    """
     return await _login(request, platform=False)
 
 
@@ -111,7 +124,11 @@ async def login(request: Request) -> JSONResponse:
     errors={401: "Wrong email or password, or not a platform admin"},
 )
 async def admin_login(request: Request) -> JSONResponse:
-    """Sign in as a platform admin."""
+    """Sign in as a platform admin.
+
+    The same as `/auth/login`, for PLATFORM_ADMIN accounts only; a tenant user is refused
+    with 401.
+    """
     return await _login(request, platform=True)
 
 
@@ -121,7 +138,11 @@ async def admin_login(request: Request) -> JSONResponse:
     errors={401: "The refresh token is unknown, used, expired or revoked"},
 )
 async def refresh(request: Request) -> JSONResponse:
-    """Trade a refresh token for a new access token and a new refresh token."""
+    """Trade a refresh token for a new access token and a new refresh token.
+
+    Each refresh token works once: a reused one ends the whole session (it was stolen or
+    replayed).
+    """
     body = await parse(request, RefreshRequest)
     state = app_state(request)
     async with transaction(state.db) as conn:
@@ -136,7 +157,10 @@ async def refresh(request: Request) -> JSONResponse:
 
 @documented(response=LoggedOut)
 async def logout(request: Request) -> JSONResponse:
-    """End the current session: its access and refresh tokens stop working."""
+    """End the current session: its access and refresh tokens stop working.
+
+    Every gateway refuses the session's tokens within a second.
+    """
     state = app_state(request)
     async with transaction(state.db) as conn:
         revocations = await accounts.logout(conn, identity_of(request))
@@ -146,7 +170,10 @@ async def logout(request: Request) -> JSONResponse:
 
 @documented(response=User)
 async def me(request: Request) -> JSONResponse:
-    """The signed-in user."""
+    """The signed-in user.
+
+    The user the access token belongs to, with its tenant and role.
+    """
     async with transaction(app_state(request).db) as conn:
         user = await accounts.me(conn, identity_of(request))
     return json_response(user.model_dump())
@@ -154,7 +181,11 @@ async def me(request: Request) -> JSONResponse:
 
 @documented(response=Jwks)
 async def jwks(request: Request) -> JSONResponse:
-    """The public keys that verify access tokens."""
+    """The public keys that verify access tokens.
+
+    A JSON Web Key Set; cache it as `Cache-Control` says. Access tokens name their key in
+    `kid`.
+    """
     async with transaction(app_state(request).db) as conn:
         keys = await signing_keys.public_jwks(conn)
     return json_response({"keys": list(keys)}, headers={"Cache-Control": "max-age=300"})

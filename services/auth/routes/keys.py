@@ -25,7 +25,11 @@ NO_STORE = {"Cache-Control": "no-store"}
     example={"environment": "test", "name": "checkout server"},
 )
 async def create_key(request: Request) -> JSONResponse:
-    """Create an API key; its secret is in this answer only."""
+    """Create an API key; its secret is in this answer only.
+
+    `environment` picks the mode: `test` (`sk_test_...`) or `live` (`sk_live_...`). The
+    secret is shown once; store it. Only a signed-in admin makes keys, never another key.
+    """
     body = await parse(request, ApiKeyCreateRequest)
     async with transaction(app_state(request).db) as conn:
         key = await keys.create_key(conn, identity_of(request), body)
@@ -34,7 +38,10 @@ async def create_key(request: Request) -> JSONResponse:
 
 @documented(response=ApiKey, listing=True)
 async def list_keys(request: Request) -> JSONResponse:
-    """List the tenant's API keys, masked, with their last use."""
+    """List the tenant's API keys, masked, with their last use.
+
+    Secrets are masked (`sk_test_...abcd`); `last_used` is when a gateway last saw the key.
+    """
     params = list_params(request)
     state = app_state(request)
     async with transaction(state.db) as conn:
@@ -46,7 +53,10 @@ async def list_keys(request: Request) -> JSONResponse:
 
 @documented(response=ApiKey)
 async def revoke_key(request: Request) -> JSONResponse:
-    """Revoke an API key: every gateway refuses it within a second."""
+    """Revoke an API key: every gateway refuses it within a second.
+
+    Requests with the key fail with 401 `api_key_revoked` from then on.
+    """
     state = app_state(request)
     async with transaction(state.db) as conn:
         key, revocations = await keys.revoke_key(
@@ -64,7 +74,11 @@ async def revoke_key(request: Request) -> JSONResponse:
     example={"grace_period_seconds": 3600},
 )
 async def roll_key(request: Request) -> JSONResponse:
-    """Issue a replacement key; the old one keeps working for the grace period."""
+    """Issue a replacement key; the old one keeps working for the grace period.
+
+    The answer holds the new secret (shown once); the old key is revoked after
+    `grace_period_seconds`.
+    """
     body = await parse(request, ApiKeyRollRequest)
     state = app_state(request)
     async with transaction(state.db) as conn:

@@ -17,7 +17,10 @@ from shared.state import app_state
 
 @documented(response=Tenant, listing=True)
 async def list_tenants(request: Request) -> JSONResponse:
-    """List every tenant (platform admins)."""
+    """List every tenant (platform admins).
+
+    Platform admins only; newest first.
+    """
     params = list_params(request)
     async with transaction(app_state(request).db) as conn:
         found, has_more = await tenants.list_tenants(conn, identity_of(request), params=params)
@@ -32,7 +35,11 @@ async def list_tenants(request: Request) -> JSONResponse:
     errors={409: "The slug is taken (`slug_taken`)"},
 )
 async def create_tenant(request: Request) -> JSONResponse:
-    """Create a tenant (platform admins)."""
+    """Create a tenant (platform admins).
+
+    The slug defaults to one made from the name. Tenant admins make their tenant with
+    `/auth/register` instead.
+    """
     body = await parse(request, TenantCreateRequest)
     async with transaction(app_state(request).db) as conn:
         tenant = await tenants.create_tenant(conn, identity_of(request), body)
@@ -41,7 +48,10 @@ async def create_tenant(request: Request) -> JSONResponse:
 
 @documented(response=Tenant)
 async def get_tenant(request: Request) -> JSONResponse:
-    """Retrieve a tenant."""
+    """Retrieve a tenant.
+
+    A tenant's admins and users see their own tenant; platform admins see any.
+    """
     async with transaction(app_state(request).db) as conn:
         tenant = await tenants.get_tenant(
             conn, identity_of(request), request.path_params["tenant_id"]
@@ -51,7 +61,10 @@ async def get_tenant(request: Request) -> JSONResponse:
 
 @documented(response=Tenant)
 async def get_tenant_by_slug(request: Request) -> JSONResponse:
-    """Retrieve a tenant by its slug."""
+    """Retrieve a tenant by its slug.
+
+    The same as by id, found by the slug `/auth/signup` takes.
+    """
     async with transaction(app_state(request).db) as conn:
         tenant = await tenants.get_tenant_by_slug(
             conn, identity_of(request), request.path_params["slug"]
@@ -65,7 +78,11 @@ async def get_tenant_by_slug(request: Request) -> JSONResponse:
     example={"name": "Acme Group", "webhook_url": "https://acme.example/hooks"},
 )
 async def update_tenant(request: Request) -> JSONResponse:
-    """Update a tenant's name, webhook URL or (platform admins) rate limit."""
+    """Update a tenant's name, webhook URL or (platform admins) rate limit.
+
+    Only the fields sent change. `rate_limit` (requests per minute for the tenant's keys) is
+    for platform admins.
+    """
     body = await parse(request, TenantUpdateRequest)
     state = app_state(request)
     async with transaction(state.db) as conn:
@@ -78,7 +95,11 @@ async def update_tenant(request: Request) -> JSONResponse:
 
 @documented(response=Tenant)
 async def delete_tenant(request: Request) -> JSONResponse:
-    """Disable a tenant, its users, sessions and API keys (platform admins)."""
+    """Disable a tenant, its users, sessions and API keys (platform admins).
+
+    Nothing is erased: the tenant is marked disabled and its credentials stop working at
+    once.
+    """
     state = app_state(request)
     async with transaction(state.db) as conn:
         tenant, revocations = await tenants.delete_tenant(

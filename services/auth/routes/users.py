@@ -18,7 +18,10 @@ from shared.state import app_state
 
 @documented(response=User, listing=True)
 async def list_users(request: Request) -> JSONResponse:
-    """List the users of the caller's tenant (tenant admins)."""
+    """List the users of the caller's tenant (tenant admins).
+
+    Tenant admins see their tenant's users; newest first.
+    """
     params = list_params(request)
     async with transaction(app_state(request).db) as conn:
         found, has_more = await users.list_users(conn, identity_of(request), params=params)
@@ -33,7 +36,10 @@ async def list_users(request: Request) -> JSONResponse:
     errors={409: "An account with this email already exists (`email_taken`)"},
 )
 async def create_user(request: Request) -> JSONResponse:
-    """Create a user in the caller's tenant (tenant admins)."""
+    """Create a user in the caller's tenant (tenant admins).
+
+    A tenant admin adds a USER or another TENANT_ADMIN with a password they pass on.
+    """
     body = await parse(request, UserCreateRequest)
     state = app_state(request)
     settings = state.settings
@@ -47,7 +53,10 @@ async def create_user(request: Request) -> JSONResponse:
 
 @documented(response=User)
 async def deactivate_user(request: Request) -> JSONResponse:
-    """Deactivate a user: no more sign-ins, and its sessions stop at once."""
+    """Deactivate a user: no more sign-ins, and its sessions stop at once.
+
+    The user's row is kept (and shown as `is_active: false`).
+    """
     state = app_state(request)
     async with transaction(state.db) as conn:
         user, revocations = await users.deactivate_user(

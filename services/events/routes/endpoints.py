@@ -59,7 +59,12 @@ def _id(request: Request) -> str:
     },
 )
 async def create_endpoint(request: Request) -> JSONResponse:
-    """Create a webhook endpoint; its signing secret is in this answer only."""
+    """Create a webhook endpoint; its signing secret is in this answer only.
+
+    Micro POSTs each selected event to `url`, signed as Standard Webhooks describes
+    (`webhook-id`, `webhook-timestamp`, `webhook-signature` with the `whsec_` secret),
+    retrying with backoff until a 2xx. `enabled_events` takes types, `family.*` or `*`.
+    """
     body = await parse(request, CreateEndpointRequest)
     scope = scope_of(identity_of(request))
     state = app_state(request)
@@ -79,7 +84,10 @@ async def create_endpoint(request: Request) -> JSONResponse:
 
 @documented(response=WebhookEndpoint, listing=True)
 async def list_endpoints(request: Request) -> JSONResponse:
-    """List webhook endpoints, newest first (never with their secrets)."""
+    """List webhook endpoints, newest first (never with their secrets).
+
+    In the credential's mode; secrets are never listed.
+    """
     params = list_params(request)
     scope = scope_of(identity_of(request))
     async with transaction(app_state(request).db) as conn:
@@ -89,7 +97,10 @@ async def list_endpoints(request: Request) -> JSONResponse:
 
 @documented(response=WebhookEndpoint)
 async def get_endpoint(request: Request) -> JSONResponse:
-    """Retrieve a webhook endpoint."""
+    """Retrieve a webhook endpoint.
+
+    Without its secret.
+    """
     scope = scope_of(identity_of(request))
     async with transaction(app_state(request).db) as conn:
         endpoint = await endpoints.get_endpoint(conn, scope, _id(request))
@@ -103,7 +114,10 @@ async def get_endpoint(request: Request) -> JSONResponse:
     example={"enabled_events": ["*"], "disabled": False},
 )
 async def update_endpoint(request: Request) -> JSONResponse:
-    """Change a webhook endpoint's url, enabled_events, description, or disable it."""
+    """Change a webhook endpoint's url, enabled_events, description, or disable it.
+
+    Only the fields sent change; `disabled: true` stops deliveries until enabled again.
+    """
     body = await parse(request, UpdateEndpointRequest)
     scope = scope_of(identity_of(request))
     state = app_state(request)
@@ -119,7 +133,10 @@ async def update_endpoint(request: Request) -> JSONResponse:
 
 @documented(response=DeletedEndpoint)
 async def delete_endpoint(request: Request) -> JSONResponse:
-    """Delete a webhook endpoint; what it was still owed is dropped, its attempts are kept."""
+    """Delete a webhook endpoint; what it was still owed is dropped, its attempts are kept.
+
+    Deliveries still owed to it are dropped; its past attempts stay readable.
+    """
     scope = scope_of(identity_of(request))
     async with transaction(app_state(request).db) as conn:
         deleted = await endpoints.delete_endpoint(conn, scope, _id(request))
@@ -132,8 +149,11 @@ async def delete_endpoint(request: Request) -> JSONResponse:
     example={"expires_in": 3600},
 )
 async def roll_secret(request: Request) -> JSONResponse:
-    """Replace the endpoint's signing secret; the new one is in this answer only. With
-    `expires_in` (seconds, up to 86400) the old one keeps signing beside it until then."""
+    """Replace the endpoint's signing secret; the new one is in this answer only.
+
+    With `expires_in` (seconds, up to 86400) the old one keeps signing beside it until then,
+    so the receiver can switch without missing a delivery; without it the old one stops now.
+    """
     body = await parse(request, RollSecretRequest)
     scope = scope_of(identity_of(request))
     state = app_state(request)

@@ -46,7 +46,10 @@ async def list_events(request: Request) -> Response:
 
 @documented(response=Event)
 async def get_event(request: Request) -> Response:
-    """Retrieve an event."""
+    """Retrieve an event.
+
+    The event exactly as it was emitted (the bytes its signatures cover).
+    """
     scope = scope_of(identity_of(request), tenant_id=request.query_params.get("tenant_id"))
     async with transaction(app_state(request).db) as conn:
         payload = await events.get_event(conn, scope, request.path_params["event_id"])
@@ -81,7 +84,11 @@ async def resend_event(request: Request) -> Response:
 
 @documented(response=DeliveryAttempt, listing=True)
 async def list_deliveries(request: Request) -> JSONResponse:
-    """Every delivery attempt of an event to webhook endpoints, newest first."""
+    """Every delivery attempt of an event to webhook endpoints, newest first.
+
+    Each attempt's status code, duration and the start of the answer, for debugging a
+    receiver.
+    """
     params = list_params(request)
     scope = scope_of(identity_of(request))
     async with transaction(app_state(request).db) as conn:

@@ -32,7 +32,13 @@ from shared.state import app_state
     errors={409: "Another account has this code (`code_taken`)"},
 )
 async def create_account(request: Request) -> JSONResponse:
-    """Create a ledger account."""
+    """Create a ledger account.
+
+    An account holds one currency. `type` decides the sign of a normal balance (assets and
+    expenses debit-normal; liabilities, equity and revenue credit-normal). `code` is your
+    own unique name for it: transactions may name accounts by id or by code. `no_overdraft:
+    true` refuses entries that take the balance below zero.
+    """
     body = await parse(request, AccountCreateRequest)
     async with transaction(app_state(request).db) as conn:
         account = await accounts.create_account(conn, identity_of(request), body)
@@ -41,7 +47,10 @@ async def create_account(request: Request) -> JSONResponse:
 
 @documented(response=Account, listing=True, query=AccountFilters)
 async def list_accounts(request: Request) -> JSONResponse:
-    """List ledger accounts, newest first (filters: currency, type)."""
+    """List ledger accounts, newest first (filters: currency, type).
+
+    Filters: `currency`, `type`.
+    """
     params = validate(AccountFilters, dict(request.query_params))
     async with transaction(app_state(request).db) as conn:
         found, has_more = await accounts.list_accounts(conn, identity_of(request), params=params)
@@ -50,7 +59,10 @@ async def list_accounts(request: Request) -> JSONResponse:
 
 @documented(response=Account)
 async def get_account(request: Request) -> JSONResponse:
-    """Retrieve a ledger account (by id or code) with its balance."""
+    """Retrieve a ledger account (by id or code) with its balance.
+
+    `account_id` is an `acc_` id or the account's `code`.
+    """
     async with transaction(app_state(request).db) as conn:
         account = await accounts.get_account(
             conn, identity_of(request), request.path_params["account_id"]
@@ -65,7 +77,10 @@ async def get_account(request: Request) -> JSONResponse:
     example={"name": "Revenue (web shop)", "metadata": {"team": "sales"}},
 )
 async def update_account(request: Request) -> JSONResponse:
-    """Update an account's name and metadata (nothing else ever changes by hand)."""
+    """Update an account's name and metadata (nothing else ever changes by hand).
+
+    Only `name` and `metadata` change by hand; balances change only through transactions.
+    """
     body = await parse(request, AccountUpdateRequest)
     async with transaction(app_state(request).db) as conn:
         account = await accounts.update_account(
@@ -76,7 +91,11 @@ async def update_account(request: Request) -> JSONResponse:
 
 @documented(response=Entry, listing=True)
 async def list_entries(request: Request) -> JSONResponse:
-    """An account's entries, newest first, each with the balance and version after it."""
+    """An account's entries, newest first, each with the balance and version after it.
+
+    Each entry shows the balance and version after it, so an account's history reads like a
+    statement.
+    """
     params = list_params(request)
     async with transaction(app_state(request).db) as conn:
         found, has_more = await accounts.list_entries(
@@ -91,7 +110,10 @@ class _At(BaseModel):
 
 @documented(response=HistoricalBalance, query=_At, operation_id="ledger_account_balance")
 async def balance(request: Request) -> JSONResponse:
-    """The account's posted balance at a moment (`at`: Unix seconds or ISO 8601; now)."""
+    """The account's posted balance at a moment (`at`: Unix seconds or ISO 8601; now).
+
+    The posted balance as it was at `at` (default now), recomputed from the entries.
+    """
     at = validate(_At, dict(request.query_params)).at or datetime.now(UTC)
     async with transaction(app_state(request).db) as conn:
         found = await accounts.balance_at(

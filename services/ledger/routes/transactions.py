@@ -102,7 +102,14 @@ def _attempts(request: Request) -> int:
     },
 )
 async def create_transaction(request: Request) -> JSONResponse:
-    """Record a balanced double-entry transaction (replaying a reference returns it)."""
+    """Record a balanced double-entry transaction (replaying a reference returns it).
+
+    Entries must balance per currency (debits equal credits). Name accounts by `acc_` id or
+    by `code`: a fresh tenant has no accounts, so create `acc_revenue` and `acc_assets`
+    (`POST /ledger/accounts` with `code`) before the seed's example. A debit may be written
+    as a negative amount. `pending: true` holds the amounts until posted or voided. Sending
+    the same `reference_id` again returns the first transaction.
+    """
     body = await parse(request, TransactionRequest)
     if body.linked:
         raise InvalidRequestError(
@@ -137,7 +144,11 @@ async def create_transaction(request: Request) -> JSONResponse:
     },
 )
 async def create_batch(request: Request) -> JSONResponse:
-    """Up to 1,000 transactions in one database transaction; one result per item."""
+    """Up to 1,000 transactions in one database transaction; one result per item.
+
+    Each item is a transaction body; `linked: true` makes an item succeed or fail with the
+    next. The answer has one result per item, in order.
+    """
     body = await parse(request, BatchRequest)
     settings = app_state(request).settings
     assert isinstance(settings, LedgerSettings)
@@ -182,7 +193,10 @@ def _item(result: ItemResult) -> dict[str, Any]:
 
 @documented(response=Transaction, listing=True, query=TransactionFilters)
 async def list_transactions(request: Request) -> JSONResponse:
-    """List transactions (filters: account_id, reference_id, created[gte], created[lte])."""
+    """List transactions (filters: account_id, reference_id, created[gte], created[lte]).
+
+    Filters: `account_id`, `reference_id`, `created[gte]`, `created[lte]`.
+    """
     params = validate(TransactionFilters, dict(request.query_params))
     async with transaction(app_state(request).db) as conn:
         found, has_more = await reading.list_transactions(conn, identity_of(request), params=params)
@@ -191,7 +205,10 @@ async def list_transactions(request: Request) -> JSONResponse:
 
 @documented(response=Transaction)
 async def get_transaction(request: Request) -> JSONResponse:
-    """Retrieve a transaction with its entries and status."""
+    """Retrieve a transaction with its entries and status.
+
+    With its entries and status (`posted`, `pending`, `voided`, `expired`).
+    """
     async with transaction(app_state(request).db) as conn:
         found = await reading.get_transaction(
             conn, identity_of(request), request.path_params["transaction_id"]
@@ -201,7 +218,11 @@ async def get_transaction(request: Request) -> JSONResponse:
 
 @documented(request=PostRequest, response=Transaction, body_required=False, example={})
 async def post_pending(request: Request) -> JSONResponse:
-    """Post a pending transaction, in full or (two entries) in part."""
+    """Post a pending transaction, in full or (two entries) in part.
+
+    Without a body the whole hold is posted; with `amount`, a two-entry transaction posts
+    that much and releases the rest.
+    """
     body = validate(PostRequest, await parse_params(request, _limit(request)))
     posted = await in_transaction(
         app_state(request).db,
@@ -219,7 +240,10 @@ async def post_pending(request: Request) -> JSONResponse:
 
 @documented(response=Transaction)
 async def void_pending(request: Request) -> JSONResponse:
-    """Void a pending transaction: its holds are released."""
+    """Void a pending transaction: its holds are released.
+
+    The held amounts are released; nothing is posted.
+    """
     voided = await in_transaction(
         app_state(request).db,
         functools.partial(
@@ -242,7 +266,10 @@ async def void_pending(request: Request) -> JSONResponse:
     errors={409: "The transaction was already reversed"},
 )
 async def reverse(request: Request) -> JSONResponse:
-    """Reverse a posted transaction with a new, opposite one (at most once)."""
+    """Reverse a posted transaction with a new, opposite one (at most once).
+
+    The original stays; the reversal carries opposite entries and points back to it.
+    """
     body = validate(ReverseRequest, await parse_params(request, _limit(request)))
     reversal = await in_transaction(
         app_state(request).db,
@@ -260,7 +287,11 @@ async def reverse(request: Request) -> JSONResponse:
 
 @documented(response=VerifyReport)
 async def verify_ledger(request: Request) -> JSONResponse:
-    """Recompute every balance from its entries and report disagreements (platform admins)."""
+    """Recompute every balance from its entries and report disagreements (platform admins).
+
+    Platform admins only; read-only. A healthy ledger answers `ok: true` and no
+    discrepancies.
+    """
     verify.require_platform_admin(identity_of(request))
     async with (
         app_state(request).db.acquire() as conn,

@@ -72,7 +72,12 @@ def payments_of(state: AppState) -> steps.Payments:
     },
 )
 async def create_intent(request: Request) -> JSONResponse:
-    """Create a PaymentIntent (and confirm it at once with `confirm: true`)."""
+    """Create a PaymentIntent (and confirm it at once with `confirm: true`).
+
+    A PaymentIntent follows a payment from creation to `succeeded`: confirm it (or pass
+    `confirm: true`), and with `capture_method: manual` capture it later. Test cards:
+    `pm_card_visa` succeeds; `pm_card_chargeDeclined` and friends decline (402).
+    """
     body = await parse(request, CreateIntentRequest)
     result = await steps.create_intent(payments_of(app_state(request)), identity_of(request), body)
     return json_response(result.intent.model_dump())
@@ -80,7 +85,10 @@ async def create_intent(request: Request) -> JSONResponse:
 
 @documented(response=PaymentIntent, listing=True)
 async def list_intents(request: Request) -> JSONResponse:
-    """List PaymentIntents, newest first."""
+    """List PaymentIntents, newest first.
+
+    In the credential's mode.
+    """
     params = list_params(request)
     async with transaction(app_state(request).db) as conn:
         found, has_more = await intents.list_intents(conn, identity_of(request), params=params)
@@ -113,7 +121,11 @@ async def list_intents(request: Request) -> JSONResponse:
     },
 )
 async def get_intent(request: Request) -> JSONResponse:
-    """Retrieve a PaymentIntent."""
+    """Retrieve a PaymentIntent.
+
+    Its `status` tells the next step: `requires_confirmation`, `requires_action` (follow
+    `next_action`), `requires_capture`, `succeeded` or `canceled`.
+    """
     async with transaction(app_state(request).db) as conn:
         intent = await intents.get_intent(conn, identity_of(request), _id(request))
     return json_response(intent.model_dump())
@@ -139,7 +151,10 @@ async def _change(request: Request, model: type[BaseModel], change: Change) -> J
     example={"description": "Order #6735", "metadata": {"order_id": "6735"}},
 )
 async def update_intent(request: Request) -> JSONResponse:
-    """Update a PaymentIntent before it is confirmed."""
+    """Update a PaymentIntent before it is confirmed.
+
+    Only before it is confirmed; only the fields sent change.
+    """
     return await _change(request, UpdateIntentRequest, intents.update_intent)
 
 
@@ -173,7 +188,12 @@ async def update_intent(request: Request) -> JSONResponse:
     },
 )
 async def confirm_intent(request: Request) -> JSONResponse:
-    """Confirm: the provider is asked to take the money."""
+    """Confirm: the provider is asked to take the money.
+
+    With a payment method the provider charges it; a card that needs authentication answers
+    `requires_action` with a `next_action` URL. A decline answers 402 and leaves the intent
+    confirmable again with another method.
+    """
     state = app_state(request)
     confirm = functools.partial(
         intents.confirm_intent, providers=providers_of(state), public_url=public_url(state)
@@ -188,7 +208,10 @@ async def confirm_intent(request: Request) -> JSONResponse:
     example={"cancellation_reason": "requested_by_customer"},
 )
 async def cancel_intent(request: Request) -> JSONResponse:
-    """Cancel an unfinished PaymentIntent."""
+    """Cancel an unfinished PaymentIntent.
+
+    Any status before `succeeded`; held money (manual capture) is released.
+    """
     return await _change(request, CancelIntentRequest, intents.cancel_intent)
 
 
@@ -221,7 +244,10 @@ async def cancel_intent(request: Request) -> JSONResponse:
     },
 )
 async def capture_intent(request: Request) -> JSONResponse:
-    """Capture a PaymentIntent in requires_capture, in full or in part."""
+    """Capture a PaymentIntent in requires_capture, in full or in part.
+
+    `amount_to_capture` defaults to the whole `amount_capturable`; the rest is released.
+    """
     return await _change(request, CaptureIntentRequest, intents.capture_intent)
 
 

@@ -27,7 +27,12 @@ class PayoutListParams(ListParams, PayoutFilters):
     errors={402: "The balance does not cover the payout (`insufficient_funds`)"},
 )
 async def create_payout(request: Request) -> JSONResponse:
-    """Send money from the tenant's balance (or a wallet) to a bank account."""
+    """Send money from the tenant's balance (or a wallet) to a bank account.
+
+    The amount leaves the tenant's balance (or `wallet_id`'s) at once and is paid to the
+    destination bank account by the provider; `status` goes from `pending` to `paid` or
+    `failed` (and the money comes back).
+    """
     body = await parse(request, PayoutRequest)
     state = app_state(request)
     payout, owes_ledger = await steps.create_payout(payments_of(state), identity_of(request), body)
@@ -38,7 +43,10 @@ async def create_payout(request: Request) -> JSONResponse:
 
 @documented(response=Payout, listing=True, query=PayoutListParams)
 async def list_payouts(request: Request) -> JSONResponse:
-    """List payouts, newest first (filters: wallet_id, status)."""
+    """List payouts, newest first (filters: wallet_id, status).
+
+    Filters: `wallet_id`, `status`.
+    """
     params = list_params(request)
     filters = validate(PayoutFilters, dict(request.query_params))
     async with transaction(app_state(request).db) as conn:
@@ -54,7 +62,10 @@ async def list_payouts(request: Request) -> JSONResponse:
 
 @documented(response=Payout)
 async def get_payout(request: Request) -> JSONResponse:
-    """Retrieve a payout."""
+    """Retrieve a payout.
+
+    Follow a pending payout until `paid` or `failed`.
+    """
     async with transaction(app_state(request).db) as conn:
         payout = await payouts.get_payout(
             conn, identity_of(request), request.path_params["payout_id"]

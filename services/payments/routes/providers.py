@@ -30,7 +30,10 @@ class DeletedCredentials(BaseModel):
 
 @documented(request=CredentialsRequest, response=ProviderCredentials)
 async def put_credentials(request: Request) -> JSONResponse:
-    """Store this tenant's own account at a provider (for the key's mode)."""
+    """Store this tenant's own account at a provider (for the key's mode).
+
+    The secret key is encrypted at rest and never shown again in full.
+    """
     provider = credentials.provider_name(request.path_params["provider"])
     credentials.check_admin(identity_of(request))
     body = await parse(request, CredentialsRequest)
@@ -45,7 +48,10 @@ async def put_credentials(request: Request) -> JSONResponse:
 
 @documented(response=ProviderCredentials)
 async def get_credentials(request: Request) -> JSONResponse:
-    """The account a provider's payments use: the tenant's own (masked) or the platform's."""
+    """The account a provider's payments use: the tenant's own (masked) or the platform's.
+
+    Secrets are masked.
+    """
     provider = credentials.provider_name(request.path_params["provider"])
     state = app_state(request)
     async with transaction(state.db) as conn:
@@ -58,7 +64,10 @@ async def get_credentials(request: Request) -> JSONResponse:
 
 @documented(response=ProviderCredentials, listing=True, query=None)
 async def list_credentials(request: Request) -> JSONResponse:
-    """Every provider and the account it would use."""
+    """Every provider and the account it would use.
+
+    One row per provider Micro knows.
+    """
     state = app_state(request)
     identity = identity_of(request)
     credentials.check_admin(identity)
@@ -72,7 +81,10 @@ async def list_credentials(request: Request) -> JSONResponse:
 
 @documented(response=DeletedCredentials)
 async def delete_credentials(request: Request) -> JSONResponse:
-    """Forget this tenant's own account: its payments fall back to the platform's."""
+    """Forget this tenant's own account: its payments fall back to the platform's.
+
+    Payments made before keep their provider references.
+    """
     provider = credentials.provider_name(request.path_params["provider"])
     async with transaction(app_state(request).db) as conn:
         await credentials.delete_credentials(conn, identity_of(request), provider)

@@ -27,7 +27,11 @@ class RefundListParams(ListParams, RefundFilters):
     example={"payment_intent": "pi_1NfB3kQ8Zc2rXh4T", "amount": 1000},
 )
 async def create_refund(request: Request) -> JSONResponse:
-    """Refund a succeeded PaymentIntent, in full or in part."""
+    """Refund a succeeded PaymentIntent, in full or in part.
+
+    `amount` defaults to what is left to refund; several partial refunds may follow each
+    other up to the amount received.
+    """
     body = await parse(request, RefundRequest)
     state = app_state(request)
     refund = await steps.create_refund(payments_of(state), identity_of(request), body)
@@ -37,7 +41,10 @@ async def create_refund(request: Request) -> JSONResponse:
 
 @documented(response=Refund, listing=True, query=RefundListParams)
 async def list_refunds(request: Request) -> JSONResponse:
-    """List refunds, newest first (filter: payment_intent)."""
+    """List refunds, newest first (filter: payment_intent).
+
+    Filter: `payment_intent`.
+    """
     params = list_params(request)
     filters = validate(RefundFilters, dict(request.query_params))
     async with transaction(app_state(request).db) as conn:
@@ -49,7 +56,10 @@ async def list_refunds(request: Request) -> JSONResponse:
 
 @documented(response=Refund)
 async def get_refund(request: Request) -> JSONResponse:
-    """Retrieve a refund."""
+    """Retrieve a refund.
+
+    With its status (`pending`, `succeeded`, `failed`).
+    """
     async with transaction(app_state(request).db) as conn:
         refund = await refunds.get_refund(
             conn, identity_of(request), request.path_params["refund_id"]

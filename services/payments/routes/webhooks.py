@@ -35,7 +35,12 @@ class WebhookReceived(BaseModel):
     errors={400: "The signature does not verify, or the body is not the provider's format"},
 )
 async def receive(request: Request) -> JSONResponse:
-    """A provider tells us about a payment or a transfer."""
+    """A provider tells us about a payment or a transfer.
+
+    Public: the provider's own signature on the body is verified, and a notification already
+    seen is answered without effect. `/webhooks/{provider}/{tenant_id}` is the URL for a
+    tenant's own provider account.
+    """
     state = app_state(request)
     body = await read_body(request, state.settings.max_body_bytes)
     tenant_id = request.path_params.get("tenant_id")

@@ -27,7 +27,12 @@ from shared.state import app_state
     errors={402: "The card was declined (`card_declined`)"},
 )
 async def deposit(request: Request) -> JSONResponse:
-    """Put money in a wallet with a card payment."""
+    """Put money in a wallet with a card payment.
+
+    A PaymentIntent is made for the amount; when it succeeds the wallet's balance grows.
+    Without `payment_method` the operation waits for the customer on the provider's page
+    (`next_action`).
+    """
     body = await parse(request, DepositRequest)
     found = await deposits.deposit(runtime_of(app_state(request)), identity_of(request), body)
     return json_response(found.model_dump())
@@ -45,7 +50,11 @@ async def deposit(request: Request) -> JSONResponse:
     errors={402: "The sending wallet's balance is too low (`insufficient_funds`)"},
 )
 async def transfer(request: Request) -> JSONResponse:
-    """Move money between two wallets of the tenant, atomically."""
+    """Move money between two wallets of the tenant, atomically.
+
+    One ledger transaction between the two wallets' accounts: both balances change or
+    neither does. Both wallets must share a currency; a frozen sender is refused.
+    """
     body = await parse(request, TransferRequest)
     found = await transfers.transfer(runtime_of(app_state(request)), identity_of(request), body)
     return json_response(found.model_dump())
@@ -62,7 +71,11 @@ async def transfer(request: Request) -> JSONResponse:
     errors={402: "The wallet's balance is too low (`insufficient_funds`)"},
 )
 async def withdraw(request: Request) -> JSONResponse:
-    """Send money from a wallet to a bank account."""
+    """Send money from a wallet to a bank account.
+
+    The amount is held at once, a payout is sent, and the hold is posted when the payout is
+    paid (or released if it fails): follow the operation.
+    """
     body = await parse(request, WithdrawRequest)
     found = await withdrawals.withdraw(runtime_of(app_state(request)), identity_of(request), body)
     return json_response(found.model_dump())
@@ -70,7 +83,10 @@ async def withdraw(request: Request) -> JSONResponse:
 
 @documented(response=WalletOperation)
 async def get_operation(request: Request) -> JSONResponse:
-    """Retrieve a deposit, transfer or withdrawal (to follow a pending one)."""
+    """Retrieve a deposit, transfer or withdrawal (to follow a pending one).
+
+    `status`: `pending`, `succeeded` or `failed`, with the ledger and payments references.
+    """
     async with transaction(app_state(request).db) as conn:
         found = await operations.get_operation(
             conn, identity_of(request), request.path_params["operation_id"]

@@ -45,7 +45,11 @@ from shared.state import app_state
     },
 )
 async def create_wallet(request: Request) -> JSONResponse:
-    """Open a wallet (and its ledger account) for an owner."""
+    """Open a wallet (and its ledger account) for an owner.
+
+    `owner` is your own reference for who the wallet belongs to (a plain USER's wallets are
+    its own). The wallet's money lives in a no-overdraft ledger account.
+    """
     body = await parse(request, CreateWalletRequest)
     wallet = await wallets.create_wallet(runtime_of(app_state(request)), identity_of(request), body)
     return json_response(wallet.model_dump(), status=201)
@@ -53,7 +57,10 @@ async def create_wallet(request: Request) -> JSONResponse:
 
 @documented(response=Wallet, listing=True, query=WalletFilters)
 async def list_wallets(request: Request) -> JSONResponse:
-    """List wallets, newest first (filters: owner, currency, status)."""
+    """List wallets, newest first (filters: owner, currency, status).
+
+    Filters: `owner`, `currency`, `status`.
+    """
     filters = validate(WalletFilters, dict(request.query_params))
     async with transaction(app_state(request).db) as conn:
         found, has_more = await wallets.list_wallets(conn, identity_of(request), filters=filters)
@@ -79,7 +86,10 @@ async def list_wallets(request: Request) -> JSONResponse:
     },
 )
 async def get_wallet(request: Request) -> JSONResponse:
-    """Retrieve a wallet."""
+    """Retrieve a wallet.
+
+    With its status (`active` or `frozen`).
+    """
     async with transaction(app_state(request).db) as conn:
         wallet = await wallets.get_wallet(conn, identity_of(request), _id(request))
     return json_response(wallet.model_dump())
@@ -93,19 +103,28 @@ async def _set_frozen(request: Request, *, frozen: bool) -> JSONResponse:
 
 @documented(response=Wallet)
 async def freeze(request: Request) -> JSONResponse:
-    """Freeze a wallet: it still receives money but sends none."""
+    """Freeze a wallet: it still receives money but sends none.
+
+    Deposits still arrive; transfers out and withdrawals are refused until unfrozen.
+    """
     return await _set_frozen(request, frozen=True)
 
 
 @documented(response=Wallet)
 async def unfreeze(request: Request) -> JSONResponse:
-    """Let a frozen wallet send money again."""
+    """Let a frozen wallet send money again.
+
+    Transfers out and withdrawals work again.
+    """
     return await _set_frozen(request, frozen=False)
 
 
 @documented(response=WalletBalance, operation_id="wallet_balance")
 async def balance(request: Request) -> JSONResponse:
-    """The wallet's balance, read from its ledger account."""
+    """The wallet's balance, read from its ledger account.
+
+    `available` excludes amounts held by pending withdrawals.
+    """
     found = await wallets.balance(
         runtime_of(app_state(request)), identity_of(request), _id(request)
     )
@@ -114,7 +133,10 @@ async def balance(request: Request) -> JSONResponse:
 
 @documented(response=WalletTransaction, listing=True, query=TransactionFilters)
 async def history(request: Request) -> JSONResponse:
-    """The wallet's money movements, newest first (filters: type, status)."""
+    """The wallet's money movements, newest first (filters: type, status).
+
+    Deposits, transfers and withdrawals that touched the wallet. Filters: `type`, `status`.
+    """
     filters = validate(TransactionFilters, dict(request.query_params))
     async with transaction(app_state(request).db) as conn:
         found, has_more = await operations.history(
