@@ -192,8 +192,9 @@ def merge(specs: list[dict[str, Any] | None]) -> dict[str, Any]:
         if not spec:
             continue
         for path, item in spec.get("paths", {}).items():
-            if resolve(path) is not None:  # `/internal/...` is not reachable from outside
-                paths[path] = {method: _at_edge(path, op) for method, op in item.items()}
+            target = resolve(path)
+            if target is not None:  # `/internal/...` is not reachable from outside
+                paths[path] = {method: _at_edge(target.rule, op) for method, op in item.items()}
         schemas.update(spec.get("components", {}).get("schemas", {}))
     for path, item in own["paths"].items():
         paths[path] = {method: _own(path, op) for method, op in item.items()}
@@ -225,13 +226,11 @@ _INFO = (
 )
 
 
-def _at_edge(path: str, operation: dict[str, Any]) -> dict[str, Any]:
-    """A service's operation, with what the gateway decides for its path."""
-    target = resolve(path)
-    assert target is not None
+def _at_edge(rule: Rule, operation: dict[str, Any]) -> dict[str, Any]:
+    """A service's operation, with what the gateway's rule for its path decides."""
     operation = copy.deepcopy(operation)
-    operation["tags"] = [target.rule.service]
-    _credential(operation, target.rule)
+    operation["tags"] = [rule.service]
+    _credential(operation, rule)
     _add_responses(operation, {502: STATUS_TEXT[502], 503: STATUS_TEXT[503]})
     return operation
 
