@@ -328,7 +328,7 @@ def _alias(operation: dict[str, Any], method: str, path: str) -> dict[str, Any]:
 
 LISTEN_OPERATION: dict[str, Any] = {
     "operationId": "cli_listen",
-    "summary": "WebSocket: the tenant's events, in order, for `micro listen`",
+    "summary": "WebSocket: the tenant's events, in order, for `micro listen`.",
     "tags": ["gateway"],
     "security": [{LISTEN: []}],
     "description": f"""\

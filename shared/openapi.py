@@ -12,6 +12,7 @@ failures) when it merges the services' documents (`gateway/docs.py`).
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -263,9 +264,14 @@ def _operation(route: Route, doc: Doc, method: str, schemas: dict[str, Any]) -> 
 
 
 def _texts(route: Route, doc: Doc) -> tuple[str, str]:
-    lines = (route.endpoint.__doc__ or "").strip().splitlines()
-    summary = doc.summary or (lines[0].strip() if lines else route.name.replace("_", " "))
-    rest = " ".join(line.strip() for line in lines[1:]).strip()
+    """Summary: the docstring's first paragraph; description: the paragraphs after it."""
+    paragraphs = [
+        " ".join(line.strip() for line in block.splitlines())
+        for block in inspect.cleandoc(route.endpoint.__doc__ or "").split("\n\n")
+        if block.strip()
+    ]
+    summary = doc.summary or (paragraphs[0] if paragraphs else route.name.replace("_", " "))
+    rest = "\n\n".join(paragraphs[1:])
     return summary, doc.description or rest or summary
 
 

@@ -46,7 +46,7 @@ class _Answer(BaseModel):
     query=_Token,
     produces="text/html",
     operation_id="simulator_authenticate_page",
-    summary="The simulator's 3-D Secure page, where a test customer approves or fails",
+    summary="The simulator's 3-D Secure page, where a test customer approves or fails.",
     description="An HTML page with two buttons; `next_action.redirect_to_url` leads here.",
 )
 async def page(request: Request) -> HTMLResponse:
@@ -64,7 +64,7 @@ async def page(request: Request) -> HTMLResponse:
     produces="text/html",
     operation_id="simulator_authenticate_answer",
     example={"outcome": "approve"},
-    summary="The simulator's 3-D Secure answer: approve or fail the payment",
+    summary="The simulator's 3-D Secure answer: approve or fail the payment.",
     description="The page's form posts here; the PaymentIntent moves on accordingly.",
 )
 async def answer(request: Request) -> HTMLResponse:

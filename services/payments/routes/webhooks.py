@@ -56,7 +56,7 @@ async def receive(request: Request) -> JSONResponse:
 
 @documented(
     produces="text/html",
-    summary="Where a hosted provider sends the customer back after paying",
+    summary="Where a hosted provider sends the customer back after paying.",
     description="Finishes the PaymentIntent with the provider's answer and shows its status.",
 )
 async def customer_return(request: Request) -> HTMLResponse:
