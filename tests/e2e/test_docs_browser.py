@@ -109,6 +109,7 @@ class TestDocsPage:
             )
         )[0]
         body = operation.find_element(By.CSS_SELECTOR, ".live-responses-table .microlight")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", status)
         save_artifacts(browser, "docs-try-it-out")
         assert status.text.strip().startswith("200"), status.text
         assert '"object": "list"' in body.text
