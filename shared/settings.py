@@ -68,6 +68,16 @@ class ServiceSettings(BaseSettings):
     ready_timeout: float = 2.0
     # Seconds one Redis command may take: a dead Redis must never stall a request.
     redis_timeout: float = 1.0
+    # Calls to other Micro services (shared.internal_client): seconds one attempt may take
+    # and may spend connecting; attempts per call while the service is unavailable (no
+    # answer, a 5xx), waiting a jittered exponential backoff from `internal_backoff` up to
+    # `internal_backoff_max` seconds between them; connections open at once per process.
+    internal_timeout: float = Field(default=10.0, gt=0)
+    internal_connect_timeout: float = Field(default=2.0, gt=0)
+    internal_attempts: int = Field(default=3, ge=1, le=10)
+    internal_backoff: float = Field(default=0.1, ge=0)
+    internal_backoff_max: float = Field(default=2.0, ge=0)
+    internal_max_connections: int = Field(default=64, ge=1)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

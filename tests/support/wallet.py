@@ -69,9 +69,9 @@ def new_tenant() -> str:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """The app under uvicorn on a free port: its base URL."""
-    port = free_port()
+async def serving(app: Starlette, *, port: int | None = None) -> AsyncIterator[str]:
+    """The app under uvicorn on `port` (a free one by default): its base URL."""
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, lifespan="on", log_config=None, access_log=False
     )
