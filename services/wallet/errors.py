@@ -7,7 +7,8 @@ InvalidRequestError (402)      InsufficientFundsError (insufficient_funds)
 CardError (402)                DepositDeclinedError (card_declined)
 PermissionDeniedError (403)    ReadOnlyError (platform admins read, never move money),
                                NotManagerError (a plain user managing wallets)
-UpstreamError (502)            UpstreamUnavailableError (the ledger or payments did not answer)
+UpstreamError (503)            Unavailable (shared.internal_client: the ledger or payments did
+                               not answer), DriverReplacedError (another driver took over)
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from shared.errors import (
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
-    UpstreamError,
 )
+from shared.internal_client import Unavailable
 
 
 class WalletNotFoundError(NotFoundError):
@@ -86,6 +87,10 @@ class NotManagerError(PermissionDeniedError):
         )
 
 
-class UpstreamUnavailableError(UpstreamError):
-    def __init__(self, service: str, detail: str) -> None:
-        super().__init__(f"The {service} service is unavailable: {detail}")
+class DriverReplacedError(Unavailable):
+    """This driver's lease ran out and another driver took the operation over: the step's
+    outcome is dropped (the other driver repeats the step, which is idempotent), and the
+    operation is answered as it stands, pending."""
+
+    def __init__(self, operation_id: str) -> None:
+        super().__init__("wallet", f"operation {operation_id} was taken over by another driver")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.settings import HTTP_PORTS, DatabaseSettings
 
 
@@ -10,9 +12,11 @@ class WalletSettings(DatabaseSettings):
     # the gateway): balances come from the ledger, card money and bank payouts from payments.
     ledger_url: str = f"http://127.0.0.1:{HTTP_PORTS['ledger']}"
     payments_url: str = f"http://127.0.0.1:{HTTP_PORTS['payments']}"
-    # Seconds one call to the ledger or payments may take before the step is left for the
-    # recovery job (every step is idempotent, so a late answer never doubles anything).
-    upstream_timeout: float = 10.0
+    # Seconds a driver holds an operation between two of its writes: longer than one step's
+    # calls can take (internal_attempts x internal_timeout, plus deposit_wait). A driver that
+    # died is taken over once it runs out; one that is merely slow loses only its own write
+    # (the next driver repeats the step, which is idempotent).
+    driver_lease: float = Field(default=60.0, gt=0)
     # Seconds between recovery rounds, and how long an operation must have been untouched
     # before a round takes it (so it does not race the request that is still driving it).
     recovery_interval: float = 5.0

@@ -16,9 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cli.stack.ports import free_port
-from services.wallet.clients import Scope
 from services.wallet.service import withdrawals
 from services.wallet.service.recovery import recover_once
+from shared.internal_client import Scope
 from shared.money import MAX_AMOUNT
 from tests.support.servers import PostgresHandle
 from tests.support.wallet import (
@@ -321,7 +321,7 @@ class TestCrashes:
         wallet = await funded(services.http, tenant)
         async with answer_lost(services.ups.payments_url, delay=1.5) as proxy:
             slow = services.settings.model_copy(
-                update={"payments_url": proxy, "upstream_timeout": 0.5}
+                update={"payments_url": proxy, "internal_timeout": 0.5}
             )
             async with wallet_app(slow) as timed_out:
                 op = (await withdraw(timed_out.http, tenant, wallet["id"])).json()
@@ -335,7 +335,7 @@ class TestCrashes:
         wallet = await funded(services.http, tenant)
         async with answer_lost(services.ups.payments_url, delay=1.5) as proxy:
             slow = services.settings.model_copy(
-                update={"payments_url": proxy, "upstream_timeout": 0.5}
+                update={"payments_url": proxy, "internal_timeout": 0.5}
             )
             async with wallet_app(slow) as timed_out:
                 op = (await withdraw(timed_out.http, tenant, wallet["id"])).json()
@@ -364,7 +364,7 @@ class TestCrashes:
         async with answer_lost(services.ups.payments_url, delay=1.5) as proxy:
             # The process that loses the answer is not the one that hears the news.
             slow = services.settings.model_copy(
-                update={"payments_url": proxy, "upstream_timeout": 0.5, "follow_events": False}
+                update={"payments_url": proxy, "internal_timeout": 0.5, "follow_events": False}
             )
             async with wallet_app(slow) as timed_out:
                 op = (await withdraw(timed_out.http, tenant, wallet["id"])).json()
@@ -416,7 +416,7 @@ async def test_a_day_old_withdrawal_finds_its_payout_rather_than_paying_twice(
         wallet = await funded(quiet.http, tenant)
         async with answer_lost(quiet.ups.payments_url, delay=1.5) as proxy:
             slow = quiet.settings.model_copy(
-                update={"payments_url": proxy, "upstream_timeout": 0.5}
+                update={"payments_url": proxy, "internal_timeout": 0.5}
             )
             async with wallet_app(slow) as timed_out:
                 op = (await withdraw(timed_out.http, tenant, wallet["id"])).json()

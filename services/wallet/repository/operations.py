@@ -141,10 +141,46 @@ async def find_deposit(conn: Connection, payment_intent_id: str) -> asyncpg.Reco
     )
 
 
-async def lock_operation(conn: Connection, operation_id: str) -> asyncpg.Record | None:
-    """The operation, locked until the transaction ends: one driver at a time."""
+async def take_lease(
+    conn: Connection, operation_id: str, *, driver: str, lease: timedelta
+) -> asyncpg.Record | None:
+    """The pending operation, now leased to `driver`; None while another driver's lease
+    is live (or when the operation is final or unknown)."""
     return await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM wallet_operations WHERE id = $1 FOR UPDATE", operation_id
+        f"""
+        UPDATE wallet_operations SET driver = $2, driver_until = now() + $3::interval
+        WHERE id = $1 AND status = 'pending'
+          AND (driver IS NULL OR driver = $2 OR driver_until < now())
+        RETURNING {_COLUMNS}
+        """,
+        operation_id,
+        driver,
+        lease,
+    )
+
+
+async def renew_lease(
+    conn: Connection, operation_id: str, *, driver: str, lease: timedelta
+) -> asyncpg.Record | None:
+    """The operation, locked until the transaction ends and its lease extended, if the
+    lease is still `driver`'s; None if another driver took it over."""
+    return await conn.fetchrow(
+        f"""
+        UPDATE wallet_operations SET driver_until = now() + $3::interval
+        WHERE id = $1 AND driver = $2 RETURNING {_COLUMNS}
+        """,
+        operation_id,
+        driver,
+        lease,
+    )
+
+
+async def release_lease(conn: Connection, operation_id: str, *, driver: str) -> None:
+    await conn.execute(
+        "UPDATE wallet_operations SET driver = NULL, driver_until = NULL "
+        "WHERE id = $1 AND driver = $2",
+        operation_id,
+        driver,
     )
 
 
@@ -195,13 +231,14 @@ async def delete_operation(conn: Connection, operation_id: str) -> None:
 
 
 async def claim_due(conn: Connection, *, grace: timedelta, limit: int) -> list[str]:
-    """Pending operations nobody touched for `grace`, marked as touched now, so that another
-    replica's round skips them for a while."""
+    """Pending operations nobody touched for `grace` and no live driver holds, marked as
+    touched now, so that another replica's round skips them for a while."""
     rows = await conn.fetch(
         """
         UPDATE wallet_operations SET updated_at = now() WHERE id IN (
             SELECT id FROM wallet_operations
             WHERE status = 'pending' AND updated_at < now() - $1::interval
+              AND (driver_until IS NULL OR driver_until < now())
             ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)
         RETURNING id
         """,

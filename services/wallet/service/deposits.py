@@ -14,8 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from services.wallet.clients import Refused, Scope
-from services.wallet.errors import DepositDeclinedError, UpstreamUnavailableError
+from services.wallet.errors import DepositDeclinedError
 from services.wallet.repository import operations as operation_rows
 from services.wallet.repository import wallets as wallet_rows
 from services.wallet.schemas import DepositRequest, WalletOperation
@@ -25,6 +24,7 @@ from shared.db import Connection, transaction
 from shared.errors import InvalidRequestError
 from shared.identity import Identity
 from shared.ids import new_id
+from shared.internal_client import Refused, Scope, Unavailable
 
 _POLL = 0.05
 
@@ -46,7 +46,7 @@ async def deposit(rt: Runtime, identity: Identity, request: DepositRequest) -> W
         )
     try:
         row = await drive(rt, row["id"], wait=rt.settings.deposit_wait)
-    except UpstreamUnavailableError as exc:
+    except Unavailable as exc:
         row = await operations.still_pending(rt.pool, row["id"], exc)
     operation = WalletOperation.from_row(row)
     if row["status"] == "failed":
@@ -101,8 +101,9 @@ def _raise_failure(row: asyncpg.Record, operation: WalletOperation) -> None:
 
 
 async def drive(rt: Runtime, operation_id: str, *, wait: float = 0.0) -> asyncpg.Record:
-    async with operations.locked(rt.pool, operation_id) as (conn, row):
-        if row["status"] in operations.FINAL:
+    async with operations.driving(rt, operation_id) as driver:
+        row = driver.row
+        if not driver.leased:
             return row
         scope = operations.scope_of(row)
         if row["payment_intent_id"] is None:
@@ -113,10 +114,14 @@ async def drive(rt: Runtime, operation_id: str, *, wait: float = 0.0) -> asyncpg
                     idempotency_key=f"wallet-{row['id']}",
                 )
             except Refused as refused:
-                return await _refused(conn, row, refused)
+                said_no = refused
+                return await driver.apply(lambda conn, row: _refused(conn, row, said_no))
         else:
             intent = await rt.payments.intent(scope, row["payment_intent_id"])
-        return await _follow(rt, conn, row, intent, wait=wait)
+        posting = None
+        if intent["status"] == "succeeded":
+            posting = await _credited(rt, scope, intent["id"], wait=wait)
+        return await driver.apply(lambda conn, row: _follow(conn, row, intent, posting))
 
 
 def _intent_request(row: asyncpg.Record) -> dict[str, Any]:
@@ -153,25 +158,27 @@ async def _refused(conn: Connection, row: asyncpg.Record, refused: Refused) -> a
 
 
 async def _follow(
-    rt: Runtime, conn: Connection, row: asyncpg.Record, intent: dict[str, Any], *, wait: float
+    conn: Connection,
+    row: asyncpg.Record,
+    intent: dict[str, Any],
+    posting: dict[str, Any] | None,
 ) -> asyncpg.Record:
+    """Record what the intent (and, once it succeeded, its ledger posting) says now."""
     status, intent_id = intent["status"], intent["id"]
-    if status == "succeeded":
-        posting = await _credited(rt, operations.scope_of(row), intent_id, wait=wait)
-        if posting is not None:
-            wallet = await operations.wallet_of(conn, row, row["wallet_id"])
-            balance = operations.balance_after(posting, wallet["ledger_account_id"])
-            if balance is not None:
-                return await operations.finish(
-                    conn,
-                    row,
-                    "succeeded",
-                    event="wallet.deposit.succeeded",
-                    balances={wallet["id"]: balance},
-                    counterparty=intent_id,
-                    payment_intent_id=intent_id,
-                    ledger_transaction_id=posting["id"],
-                )
+    if status == "succeeded" and posting is not None:
+        wallet = await operations.wallet_of(conn, row, row["wallet_id"])
+        balance = operations.balance_after(posting, wallet["ledger_account_id"])
+        if balance is not None:
+            return await operations.finish(
+                conn,
+                row,
+                "succeeded",
+                event="wallet.deposit.succeeded",
+                balances={wallet["id"]: balance},
+                counterparty=intent_id,
+                payment_intent_id=intent_id,
+                ledger_transaction_id=posting["id"],
+            )
     elif status == "canceled" or (
         status == "requires_payment_method" and intent.get("last_payment_error")
     ):

@@ -26,10 +26,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from services.wallet.errors import OperationNotFoundError, UpstreamUnavailableError
+from services.wallet.errors import OperationNotFoundError
 from services.wallet.service import deposits, returns, withdrawals
 from services.wallet.service.runtime import Runtime, runtime_of
 from shared.aio import stop
+from shared.internal_client import Unavailable
 from shared.outbox import ALL_STREAM
 from shared.state import AppState
 
@@ -76,7 +77,7 @@ async def handle(rt: Runtime, event: dict[str, Any]) -> None:
                 )
     except OperationNotFoundError:
         pass  # another deployment's wallet, sharing this Redis
-    except UpstreamUnavailableError as exc:
+    except Unavailable as exc:
         log.warning("could not follow an event; recovery will", extra={"reason": exc.message})
 
 

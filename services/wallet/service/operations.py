@@ -3,31 +3,38 @@ and a final state written once with its event.
 
 An operation is written (pending) before anything moves, and each remote step is idempotent
 (ledger reference = operation id, payments Idempotency-Key derived from it), so the request
-that started it, a client retry and the recovery job can all drive it: whoever holds the
-row lock takes the next step, and a finished operation is never settled again.
+that started it, a client retry and the recovery job can all drive it. One drives at a
+time: a driver leases the operation (`driving`), calls the ledger or payments with no
+transaction open, then writes what it learned in a short transaction of its own
+(`Driver.apply`), only while the lease is still its own. A crash between a call and its
+write leaves the operation pending at the step it reached; once the lease runs out the
+recovery job takes it up and repeats the step. A finished operation is never settled again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
-from services.wallet.clients import Scope
-from services.wallet.errors import OperationNotFoundError, UpstreamUnavailableError
+from services.wallet.errors import DriverReplacedError, OperationNotFoundError
 from services.wallet.repository import operations as operation_rows
 from services.wallet.repository import wallets as wallet_rows
 from services.wallet.schemas import TransactionFilters, WalletOperation, WalletTransaction
 from services.wallet.service import access
+from services.wallet.service.runtime import Runtime
 from shared import outbox
 from shared.context import current_idempotency_key
 from shared.db import Connection, Pool, transaction
 from shared.errors import IdempotencyError
 from shared.identity import Identity
 from shared.ids import new_id
+from shared.internal_client import Scope, Unavailable
 from shared.pagination import page
 
 log = logging.getLogger("micro.wallet.operations")
@@ -35,6 +42,8 @@ log = logging.getLogger("micro.wallet.operations")
 FINAL = frozenset({"succeeded", "failed"})
 # (wallet id, history type, counterparty) per wallet the operation touches.
 HistoryLine = tuple[str, str, str | None]
+# Seconds between two looks at an operation another driver holds.
+_LEASE_POLL = 0.05
 
 
 async def start(
@@ -94,14 +103,66 @@ def scope_of(row: asyncpg.Record) -> Scope:
     return Scope(row["tenant_id"], row["livemode"])
 
 
+class Driver:
+    """The one driver of an operation, between its writes. `row` is the operation as last
+    read or written; `leased` is False when it was final already (nothing to drive)."""
+
+    def __init__(self, rt: Runtime, row: asyncpg.Record, *, token: str | None) -> None:
+        self.pool = rt.pool
+        self.lease = timedelta(seconds=rt.settings.driver_lease)
+        self.row = row
+        self.token = token
+
+    @property
+    def leased(self) -> bool:
+        return self.token is not None
+
+    async def apply(self, write: Write) -> asyncpg.Record:
+        """Write a step's outcome in a transaction of its own, the operation locked and its
+        lease renewed; DriverReplacedError if another driver took it over meanwhile."""
+        assert self.token is not None, "a final operation is not driven"
+        async with transaction(self.pool) as conn:
+            row = await operation_rows.renew_lease(
+                conn, self.row["id"], driver=self.token, lease=self.lease
+            )
+            if row is None:
+                raise DriverReplacedError(self.row["id"])
+            self.row = await write(conn, row)
+        return self.row
+
+
+# A step's write: the connection of its transaction and the locked operation, in; the
+# operation as written, out.
+Write = Callable[[Connection, asyncpg.Record], Awaitable[asyncpg.Record]]
+
+
 @asynccontextmanager
-async def locked(pool: Pool, operation_id: str) -> AsyncIterator[tuple[Connection, asyncpg.Record]]:
-    """The operation locked for one step; the step's writes commit when the block ends."""
-    async with transaction(pool) as conn:
-        row = await operation_rows.lock_operation(conn, operation_id)
+async def driving(rt: Runtime, operation_id: str) -> AsyncIterator[Driver]:
+    """Lease the operation for one driver (waiting while another holds it), released when
+    the block ends; a final operation is handed over unleased."""
+    token = new_id("drv")
+    lease = timedelta(seconds=rt.settings.driver_lease)
+    while True:
+        async with transaction(rt.pool) as conn:
+            leased = await operation_rows.take_lease(conn, operation_id, driver=token, lease=lease)
+            row = (
+                leased
+                if leased is not None
+                else await operation_rows.find_operation(conn, operation_id)
+            )
         if row is None:
             raise OperationNotFoundError(operation_id)
-        yield conn, row
+        if leased is not None:
+            break
+        if row["status"] in FINAL:
+            yield Driver(rt, row, token=None)
+            return
+        await asyncio.sleep(_LEASE_POLL)  # another driver is on it: see what it makes of it
+    try:
+        yield Driver(rt, row, token=token)
+    finally:
+        async with transaction(rt.pool) as conn:
+            await operation_rows.release_lease(conn, operation_id, driver=token)
 
 
 async def wallet_of(conn: Connection, operation: asyncpg.Record, wallet_id: str) -> asyncpg.Record:
@@ -165,9 +226,7 @@ async def current(pool: Pool, operation_id: str) -> asyncpg.Record:
     return row
 
 
-async def still_pending(
-    pool: Pool, operation_id: str, exc: UpstreamUnavailableError
-) -> asyncpg.Record:
+async def still_pending(pool: Pool, operation_id: str, exc: Unavailable) -> asyncpg.Record:
     """A step could not reach an upstream: the operation stays pending for the recovery job."""
     log.warning(
         "wallet operation left pending", extra={"operation": operation_id, "reason": exc.message}

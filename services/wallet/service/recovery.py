@@ -17,12 +17,12 @@ from datetime import timedelta
 
 import asyncpg
 
-from services.wallet.errors import UpstreamUnavailableError
 from services.wallet.repository import operations as operation_rows
 from services.wallet.service import deposits, returns, transfers, withdrawals
 from services.wallet.service.runtime import Runtime, runtime_of
 from shared.aio import stop
 from shared.db import transaction
+from shared.internal_client import Unavailable
 from shared.state import AppState
 
 log = logging.getLogger("micro.wallet.recovery")
@@ -52,7 +52,7 @@ async def recover_once(rt: Runtime, *, grace: float | None = None) -> int:
     for operation_id in due:
         try:
             await drive(rt, operation_id)
-        except UpstreamUnavailableError as exc:
+        except Unavailable as exc:
             log.warning(
                 "recovery step failed; next round",
                 extra={"operation": operation_id, "reason": exc.message},

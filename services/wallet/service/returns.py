@@ -19,12 +19,13 @@ from typing import Any
 
 import asyncpg
 
-from services.wallet.clients import Refused, Scope, wallet_code, withdrawals_code
+from services.wallet.clients import wallet_code, withdrawals_code
 from services.wallet.repository import operations as operation_rows
 from services.wallet.service import operations
 from services.wallet.service.runtime import Runtime
 from shared.db import Connection, transaction
 from shared.ids import new_id
+from shared.internal_client import Refused, Scope
 
 _POLL = 0.05
 EVENTS = {"refund": "wallet.refund.succeeded", "reversal": "wallet.withdrawal.reversed"}
@@ -89,8 +90,9 @@ async def _start(
 
 
 async def drive(rt: Runtime, operation_id: str, *, wait: float = 0.0) -> asyncpg.Record:
-    async with operations.locked(rt.pool, operation_id) as (conn, row):
-        if row["status"] in operations.FINAL:
+    async with operations.driving(rt, operation_id) as driver:
+        row = driver.row
+        if not driver.leased:
             return row
         scope = operations.scope_of(row)
         if row["type"] == "refund":
@@ -101,19 +103,24 @@ async def drive(rt: Runtime, operation_id: str, *, wait: float = 0.0) -> asyncpg
             try:
                 posting = await rt.ledger.post(scope, _reversal(row))
             except Refused as refused:
-                return await operations.finish(
-                    conn, row, "failed", failure=(refused.reason_code, refused.reason)
+                failure = (refused.reason_code, refused.reason)
+                return await driver.apply(
+                    lambda conn, row: operations.finish(conn, row, "failed", failure=failure)
                 )
-        wallet = await operations.wallet_of(conn, row, row["wallet_id"])
-        balance = operations.balance_after(posting, wallet["ledger_account_id"])
-        return await operations.finish(
-            conn,
-            row,
-            "succeeded",
-            event=EVENTS[row["type"]],
-            balances={wallet["id"]: balance} if balance is not None else None,
-            ledger_transaction_id=posting["id"],
-        )
+
+        async def succeeded(conn: Connection, row: asyncpg.Record) -> asyncpg.Record:
+            wallet = await operations.wallet_of(conn, row, row["wallet_id"])
+            balance = operations.balance_after(posting, wallet["ledger_account_id"])
+            return await operations.finish(
+                conn,
+                row,
+                "succeeded",
+                event=EVENTS[row["type"]],
+                balances={wallet["id"]: balance} if balance is not None else None,
+                ledger_transaction_id=posting["id"],
+            )
+
+        return await driver.apply(succeeded)
 
 
 def _reversal(row: asyncpg.Record) -> dict[str, Any]:

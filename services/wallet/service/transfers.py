@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncpg
 
-from services.wallet.clients import Refused, wallet_code
+from services.wallet.clients import wallet_code
 from services.wallet.errors import (
     CurrencyMismatchError,
     InsufficientFundsError,
-    UpstreamUnavailableError,
     WalletFrozenError,
 )
 from services.wallet.schemas import TransferRequest, WalletOperation
@@ -21,6 +20,7 @@ from services.wallet.service import access, operations
 from services.wallet.service.runtime import Runtime
 from shared.db import transaction
 from shared.identity import Identity
+from shared.internal_client import Refused, Unavailable
 
 
 async def transfer(rt: Runtime, identity: Identity, request: TransferRequest) -> WalletOperation:
@@ -50,7 +50,7 @@ async def transfer(rt: Runtime, identity: Identity, request: TransferRequest) ->
         )
     try:
         row = await drive(rt, row["id"], wallets=(source, target))
-    except UpstreamUnavailableError as exc:
+    except Unavailable as exc:
         row = await operations.still_pending(rt.pool, row["id"], exc)
     operation = WalletOperation.from_row(row)
     if row["failure_code"] == "insufficient_funds":
@@ -66,14 +66,16 @@ async def drive(
 ) -> asyncpg.Record:
     """Post the transfer (again: the reference makes a repeat harmless) and record it.
     `wallets` are its (source, target) rows when the caller has them already."""
-    async with operations.locked(rt.pool, operation_id) as (conn, row):
-        if row["status"] in operations.FINAL:
+    async with operations.driving(rt, operation_id) as driver:
+        row = driver.row
+        if not driver.leased:
             return row
         if wallets is None:
-            wallets = (
-                await operations.wallet_of(conn, row, row["wallet_id"]),
-                await operations.wallet_of(conn, row, row["to_wallet_id"]),
-            )
+            async with transaction(rt.pool) as conn:
+                wallets = (
+                    await operations.wallet_of(conn, row, row["wallet_id"]),
+                    await operations.wallet_of(conn, row, row["to_wallet_id"]),
+                )
         source, target = wallets
         try:
             posted = await rt.ledger.post(
@@ -91,8 +93,9 @@ async def drive(
                 },
             )  # fmt: skip
         except Refused as refused:
-            return await operations.finish(
-                conn, row, "failed", failure=(refused.reason_code, refused.reason)
+            failure = (refused.reason_code, refused.reason)
+            return await driver.apply(
+                lambda conn, row: operations.finish(conn, row, "failed", failure=failure)
             )
         balances = {
             wallet["id"]: balance
@@ -100,11 +103,13 @@ async def drive(
             if (balance := operations.balance_after(posted, wallet["ledger_account_id"]))
             is not None
         }
-        return await operations.finish(
-            conn,
-            row,
-            "succeeded",
-            event="wallet.transfer.completed",
-            balances=balances,
-            ledger_transaction_id=posted["id"],
+        return await driver.apply(
+            lambda conn, row: operations.finish(
+                conn,
+                row,
+                "succeeded",
+                event="wallet.transfer.completed",
+                balances=balances,
+                ledger_transaction_id=posted["id"],
+            )
         )

@@ -6,11 +6,13 @@
     new --not enough funds--> failed (nothing held)
     succeeded, then the bank sends the money back --> a reversal (see returns.py)
 
-Each arrow is one locked step that commits on its own, and each remote call is idempotent
-(the hold's reference is the operation id; the payout's Idempotency-Key is derived from it),
-so a crash, a timeout or a second driver only ever repeats a step. Settlement happens under
-the operation's lock and only while it is pending: a payout status learned twice, or
-learned by a notification before the synchronous answer, settles once.
+Each arrow is one step: a remote call made with no transaction open, then its outcome
+written in a short transaction of its own by the operation's one driver (see
+`operations.driving`). Each remote call is idempotent (the hold's reference is the
+operation id; the payout's Idempotency-Key is derived from it), so a crash, a timeout or a
+second driver only ever repeats a step. Settlement happens only while the operation is
+pending, by its driver: a payout status learned twice, or learned by a notification before
+the synchronous answer, settles once.
 """
 
 from __future__ import annotations
@@ -21,18 +23,15 @@ from typing import Any
 
 import asyncpg
 
-from services.wallet.clients import Refused, wallet_code, withdrawals_code
-from services.wallet.errors import (
-    InsufficientFundsError,
-    UpstreamUnavailableError,
-    WalletFrozenError,
-)
+from services.wallet.clients import wallet_code, withdrawals_code
+from services.wallet.errors import InsufficientFundsError, WalletFrozenError
 from services.wallet.repository import operations as operation_rows
 from services.wallet.schemas import WalletOperation, WithdrawRequest
 from services.wallet.service import access, operations, returns
 from services.wallet.service.runtime import Runtime
 from shared.db import Connection, transaction
 from shared.identity import Identity
+from shared.internal_client import Refused, Unavailable
 
 
 async def withdraw(rt: Runtime, identity: Identity, request: WithdrawRequest) -> WalletOperation:
@@ -53,7 +52,7 @@ async def withdraw(rt: Runtime, identity: Identity, request: WithdrawRequest) ->
         )
     try:
         row = await drive(rt, row["id"])
-    except UpstreamUnavailableError as exc:
+    except Unavailable as exc:
         row = await operations.still_pending(rt.pool, row["id"], exc)
     operation = WalletOperation.from_row(row)
     if row["failure_code"] == "insufficient_funds":
@@ -63,18 +62,18 @@ async def withdraw(rt: Runtime, identity: Identity, request: WithdrawRequest) ->
 
 async def drive(rt: Runtime, operation_id: str) -> asyncpg.Record:
     """Take steps until the withdrawal is final or waits on the bank."""
-    while True:
-        async with operations.locked(rt.pool, operation_id) as (conn, row):
-            if row["status"] in operations.FINAL:
-                return row
+    async with operations.driving(rt, operation_id) as driver:
+        while driver.leased and driver.row["status"] not in operations.FINAL:
+            row = driver.row
             if row["stage"] == "new":
-                await _hold(rt, conn, row)
+                await _hold(rt, driver)
                 continue
             if row["stage"] == "held":
-                payout = await _ask_payout(rt, conn, row)
+                payout = await _ask_payout(rt, driver)
             else:
                 payout = await rt.payments.payout(operations.scope_of(row), row["payout_id"])
-            return await _settle(rt, conn, row, payout)
+            return await _settle(rt, driver, payout)
+        return driver.row
 
 
 async def on_payout(rt: Runtime, operation_id: str, payout_id: str | None = None) -> asyncpg.Record:
@@ -82,7 +81,8 @@ async def on_payout(rt: Runtime, operation_id: str, payout_id: str | None = None
     request, perhaps twice): settle it if payments says the payout is final, or reverse it
     if a paid payout came back. The payout is read from payments in the operation's own
     tenant, never taken from the news."""
-    async with operations.locked(rt.pool, operation_id) as (conn, row):
+    async with operations.driving(rt, operation_id) as driver:
+        row = driver.row
         known = row["payout_id"] or payout_id
         if row["status"] == "failed" or row["stage"] == "new" or known is None:
             return row
@@ -92,14 +92,15 @@ async def on_payout(rt: Runtime, operation_id: str, payout_id: str | None = None
             return row  # not a payout of this tenant
         if (payout.get("metadata") or {}).get("wallet_operation") != row["id"]:
             return row
-        if row["status"] == "pending":
-            return await _settle(rt, conn, row, payout)
+        if driver.leased:
+            return await _settle(rt, driver, payout)
     if payout["status"] == "failed":
         await returns.reverse_withdrawal(rt, row, payout)
     return row
 
 
-async def _hold(rt: Runtime, conn: Connection, row: asyncpg.Record) -> None:
+async def _hold(rt: Runtime, driver: operations.Driver) -> None:
+    row = driver.row
     scope = operations.scope_of(row)
     await rt.ledger.ensure_withdrawals_account(scope, row["currency"])
     try:
@@ -119,15 +120,24 @@ async def _hold(rt: Runtime, conn: Connection, row: asyncpg.Record) -> None:
             },
         )  # fmt: skip
     except Refused as refused:
-        await operations.finish(conn, row, "failed", failure=(refused.reason_code, refused.reason))
+        failure = (refused.reason_code, refused.reason)
+        await driver.apply(
+            lambda conn, row: operations.finish(conn, row, "failed", failure=failure)
+        )
         return
-    held = await operation_rows.update_operation(
-        conn, row["id"], stage="held", ledger_transaction_id=hold["id"]
-    )
-    await operations.emit(conn, held, "wallet.withdrawal.created")
+
+    async def held(conn: Connection, row: asyncpg.Record) -> asyncpg.Record:
+        updated = await operation_rows.update_operation(
+            conn, row["id"], stage="held", ledger_transaction_id=hold["id"]
+        )
+        await operations.emit(conn, updated, "wallet.withdrawal.created")
+        return updated
+
+    await driver.apply(held)
 
 
-async def _ask_payout(rt: Runtime, conn: Connection, row: asyncpg.Record) -> dict[str, Any]:
+async def _ask_payout(rt: Runtime, driver: operations.Driver) -> dict[str, Any]:
+    row = driver.row
     scope = operations.scope_of(row)
     age = (datetime.now(UTC) - row["created_at"]).total_seconds()
     if age > rt.settings.payout_lookup_after:
@@ -136,7 +146,8 @@ async def _ask_payout(rt: Runtime, conn: Connection, row: asyncpg.Record) -> dic
             scope, wallet_id=row["wallet_id"], operation_id=row["id"]
         )
         if found is not None:
-            return await _record_payout(conn, row, found)
+            await driver.apply(lambda conn, row: _record_payout(conn, row, found))
+            return found
     try:
         payout = await rt.payments.create_payout(
             scope,
@@ -155,17 +166,20 @@ async def _ask_payout(rt: Runtime, conn: Connection, row: asyncpg.Record) -> dic
         # Payments made no payout: the money goes back to the wallet.
         return {"id": None, "status": "failed", "failure_code": refused.reason_code,
                 "failure_message": refused.reason}  # fmt: skip
-    return await _record_payout(conn, row, payout)
+    await driver.apply(lambda conn, row: _record_payout(conn, row, payout))
+    return payout
 
 
 async def _record_payout(
     conn: Connection, row: asyncpg.Record, payout: dict[str, Any]
-) -> dict[str, Any]:
-    await operation_rows.update_operation(conn, row["id"], stage="paying", payout_id=payout["id"])
+) -> asyncpg.Record:
+    updated = await operation_rows.update_operation(
+        conn, row["id"], stage="paying", payout_id=payout["id"]
+    )
     await operation_rows.settle_history(
         conn, row["id"], status="pending", counterparty=payout["id"]
     )
-    return payout
+    return updated
 
 
 def _destination(row: asyncpg.Record) -> dict[str, Any]:
@@ -173,43 +187,49 @@ def _destination(row: asyncpg.Record) -> dict[str, Any]:
     return destination
 
 
-async def _settle(
-    rt: Runtime, conn: Connection, row: asyncpg.Record, payout: dict[str, Any]
-) -> asyncpg.Record:
+async def _settle(rt: Runtime, driver: operations.Driver, payout: dict[str, Any]) -> asyncpg.Record:
+    row = driver.row
     scope = operations.scope_of(row)
     payout_id = payout.get("id") or row["payout_id"]
     if payout["status"] == "paid":
         posting = await rt.ledger.post_pending(scope, row["ledger_transaction_id"])
-        wallet = await operations.wallet_of(conn, row, row["wallet_id"])
-        balance = operations.balance_after(posting, wallet["ledger_account_id"])
-        return await operations.finish(
-            conn,
-            row,
-            "succeeded",
-            event="wallet.withdrawal.succeeded",
-            balances={wallet["id"]: balance} if balance is not None else None,
-            counterparty=payout_id,
-            payout_id=payout_id,
-        )
+
+        async def succeeded(conn: Connection, row: asyncpg.Record) -> asyncpg.Record:
+            wallet = await operations.wallet_of(conn, row, row["wallet_id"])
+            balance = operations.balance_after(posting, wallet["ledger_account_id"])
+            return await operations.finish(
+                conn,
+                row,
+                "succeeded",
+                event="wallet.withdrawal.succeeded",
+                balances={wallet["id"]: balance} if balance is not None else None,
+                counterparty=payout_id,
+                payout_id=payout_id,
+            )
+
+        return await driver.apply(succeeded)
     if payout["status"] == "failed":
         await rt.ledger.void_pending(scope, row["ledger_transaction_id"])
-        return await operations.finish(
-            conn,
-            row,
-            "failed",
-            event="wallet.withdrawal.failed",
-            failure=(
-                payout.get("failure_code") or "payout_failed",
-                payout.get("failure_message") or "The bank did not accept the payout.",
-            ),
-            counterparty=payout_id,
-            payout_id=payout_id,
+        failure = (
+            payout.get("failure_code") or "payout_failed",
+            payout.get("failure_message") or "The bank did not accept the payout.",
+        )
+        return await driver.apply(
+            lambda conn, row: operations.finish(
+                conn,
+                row,
+                "failed",
+                event="wallet.withdrawal.failed",
+                failure=failure,
+                counterparty=payout_id,
+                payout_id=payout_id,
+            )
         )
     if payout_id is not None and row["payout_id"] is None:
         # News of a payout whose creation answer never reached us: remember it.
-        return await operation_rows.update_operation(
-            conn, row["id"], stage="paying", payout_id=payout_id
+        return await driver.apply(
+            lambda conn, row: operation_rows.update_operation(
+                conn, row["id"], stage="paying", payout_id=payout_id
+            )
         )
-    fresh = await operation_rows.find_operation(conn, row["id"])
-    assert fresh is not None
-    return fresh
+    return row
