@@ -11,6 +11,7 @@ from typing import Annotated
 
 import httpx
 import typer
+from prometheus_client.parser import text_string_to_metric_families
 
 from cli.stack.binaries import ensure_binaries, ensure_browser, find_psql
 from cli.stack.config import DevSettings, forget_location
@@ -151,6 +152,8 @@ def status() -> None:
     """
     settings, state = locate(DevSettings())
     parts: list[tuple[str, int, str, bool]] = []
+    # What a service reports as needing a person (e.g. postings the ledger refused).
+    attention: list[str] = []
     for service in SERVICES:
         port = settings.db_ports[service]
         up = port_is_open(port)
@@ -166,6 +169,8 @@ def status() -> None:
             except httpx.HTTPError:
                 word, ok = "down", False
             parts.append((app, port, word, ok))
+            if ok and app != "gateway":
+                attention += [f"{app}: {line}" for line in _attention(client, port)]
     not_ready = [name for name, _, _, ok in parts if not ok]
     if state is None:
         answering = len(parts) - len(not_ready)
@@ -185,8 +190,37 @@ def status() -> None:
         headline, code = f"stack: running (pid {state['pid']}) in {settings.dir}", 0
     typer.echo(headline)
     typer.echo(render(["PART", "PORT", "STATE"], [[n, str(p), w] for n, p, w, _ in parts]))
+    for line in attention:
+        typer.echo(line)
     if code:
         raise typer.Exit(code)
+
+
+# Gauges a service exports for what needs a person, and how to say it.
+_ATTENTION = {
+    "micro_ledger_postings_failed": (
+        "{n} ledger posting(s) refused by the ledger, not retried: "
+        "see ledger_outbox.failure (`micro psql payments`)"
+    ),
+}
+
+
+def _attention(client: httpx.Client, port: int) -> list[str]:
+    """What a service's /metrics says needs attention. /metrics rather than an endpoint of
+    its own: it needs no identity token, and it is the number Prometheus alerts on, so the
+    two never disagree."""
+    try:
+        response = client.get(f"http://127.0.0.1:{port}/metrics")
+        families = list(text_string_to_metric_families(response.text))
+    except (httpx.HTTPError, ValueError):
+        return []
+    lines = []
+    for family in families:
+        template = _ATTENTION.get(family.name)
+        count = int(sum(sample.value for sample in family.samples))
+        if template is not None and count > 0:
+            lines.append(template.format(n=count))
+    return lines
 
 
 def _word(up: bool) -> str:

@@ -252,3 +252,40 @@ class ProviderCredentials(BaseModel):
     webhook_url: str
     livemode: bool
     updated: int | None
+
+
+class LedgerRefusal(BaseModel):
+    """What the ledger answered when it refused a posting (its shared error JSON)."""
+
+    status: int
+    type: str | None
+    code: str
+    message: str
+
+
+class LedgerPosting(BaseModel):
+    """A posting payments owes the ledger (the object of `ledger.posting.failed`)."""
+
+    id: str
+    object: Literal["ledger_posting"] = "ledger_posting"
+    reference_id: str
+    status: Literal["pending", "posted", "failed"]
+    transaction: dict[str, Any]
+    attempts: int
+    failure: LedgerRefusal | None
+    livemode: bool
+    created: int
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> LedgerPosting:
+        failure = json.loads(row["failure"]) if row["failure"] else None
+        return cls(
+            id=row["id"],
+            reference_id=row["reference_id"],
+            status="failed" if failure is not None else "pending",
+            transaction=json.loads(row["body"]),
+            attempts=row["attempts"],
+            failure=LedgerRefusal.model_validate(failure) if failure is not None else None,
+            livemode=row["livemode"],
+            created=unix(row["created_at"]),
+        )

@@ -14,7 +14,6 @@ class PaymentsSettings(DatabaseSettings):
     ledger_url: str = f"http://127.0.0.1:{HTTP_PORTS['ledger']}"
     # Seconds between outbox relay rounds (a commit also wakes it at once).
     relay_interval: float = 1.0
-    ledger_timeout: float = 10.0
     # How long a successful confirm waits for the ledger to take its posting, so a balance
     # read right after it shows the money; the outbox still delivers it later if not.
     ledger_wait: float = 2.0

@@ -13,12 +13,15 @@ from services.payments.repository.intents import (
     update_intent,
 )
 from services.payments.repository.outbox import (
+    OutboxState,
+    claim_due,
+    claim_reference,
+    count_refused,
     insert_outbox,
-    mark_failed,
     mark_posted,
-    next_due,
-    try_lock_outbox,
-    unposted,
+    mark_refused,
+    mark_retry,
+    outbox_state,
 )
 from services.payments.repository.payouts import (
     get_payout,
@@ -46,6 +49,10 @@ from services.payments.repository.refunds import (
 )
 
 __all__ = [
+    "OutboxState",
+    "claim_due",
+    "claim_reference",
+    "count_refused",
     "delete_credentials",
     "get_credentials",
     "get_payment_intent",
@@ -64,17 +71,16 @@ __all__ = [
     "lock_intent_for_account",
     "lock_payout",
     "lock_payout_for_account",
-    "mark_failed",
     "mark_posted",
-    "next_due",
+    "mark_refused",
+    "mark_retry",
+    "outbox_state",
     "record_provider_event",
     "refunded_total",
     "set_event_outcome",
     "stale_intents",
     "stale_payouts",
     "tenant_credentials",
-    "try_lock_outbox",
-    "unposted",
     "update_intent",
     "update_payout",
     "upsert_credentials",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
 
 import asyncpg
 
@@ -30,22 +31,63 @@ async def insert_outbox(
     )
 
 
-async def next_due(conn: Connection) -> asyncpg.Record | None:
-    """One unposted row whose time has come, locked; other relays skip it."""
+_ROW = "id, tenant_id, livemode, reference_id, body::text AS body, attempts, created_at"
+
+
+async def claim_due(conn: Connection, *, hold: timedelta) -> asyncpg.Record | None:
+    """The next due row, its next attempt moved `hold` ahead so other relays leave it be
+    while this one calls the ledger (no lock is held across the call)."""
     return await conn.fetchrow(
-        """
-        SELECT id, tenant_id, livemode, reference_id, body::text AS body, attempts
-        FROM ledger_outbox WHERE posted_at IS NULL AND next_attempt <= now()
-        ORDER BY next_attempt LIMIT 1 FOR UPDATE SKIP LOCKED
-        """
+        f"""
+        UPDATE ledger_outbox SET next_attempt = now() + $1::interval
+        WHERE id = (
+            SELECT id FROM ledger_outbox
+            WHERE posted_at IS NULL AND failed_at IS NULL AND next_attempt <= now()
+            ORDER BY next_attempt LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING {_ROW}
+        """,
+        hold,
     )
+
+
+async def claim_reference(
+    conn: Connection, reference_id: str, *, hold: timedelta
+) -> asyncpg.Record | None:
+    """A reference's row, claimed as `claim_due` does, if it is due."""
+    return await conn.fetchrow(
+        f"""
+        UPDATE ledger_outbox SET next_attempt = now() + $2::interval
+        WHERE id = (
+            SELECT id FROM ledger_outbox
+            WHERE reference_id = $1 AND posted_at IS NULL AND failed_at IS NULL
+              AND next_attempt <= now()
+            FOR UPDATE SKIP LOCKED)
+        RETURNING {_ROW}
+        """,
+        reference_id,
+        hold,
+    )
+
+
+OutboxState = Literal["posted", "failed", "pending"]
+
+
+async def outbox_state(conn: Connection, reference_id: str) -> OutboxState | None:
+    row = await conn.fetchrow(
+        "SELECT posted_at, failed_at FROM ledger_outbox WHERE reference_id = $1", reference_id
+    )
+    if row is None:
+        return None
+    if row["posted_at"] is not None:
+        return "posted"
+    return "failed" if row["failed_at"] is not None else "pending"
 
 
 async def mark_posted(conn: Connection, outbox_id: str) -> None:
     await conn.execute("UPDATE ledger_outbox SET posted_at = now() WHERE id = $1", outbox_id)
 
 
-async def mark_failed(conn: Connection, outbox_id: str, *, error: str, delay: float) -> None:
+async def mark_retry(conn: Connection, outbox_id: str, *, error: str, delay: float) -> None:
     await conn.execute(
         "UPDATE ledger_outbox SET attempts = attempts + 1, last_error = $2, "
         "next_attempt = now() + make_interval(secs => $3) WHERE id = $1",
@@ -55,20 +97,25 @@ async def mark_failed(conn: Connection, outbox_id: str, *, error: str, delay: fl
     )
 
 
-async def try_lock_outbox(conn: Connection, reference_id: str) -> asyncpg.Record | bool | None:
-    """The unposted row for a reference, locked; True when it is already posted; None when
-    another relay holds it (or there is none)."""
+async def mark_refused(
+    conn: Connection, outbox_id: str, *, error: str, failure: dict[str, Any]
+) -> asyncpg.Record:
+    """Failed for good: the ledger's answer is kept, and the row is never due again."""
     row = await conn.fetchrow(
-        "SELECT id, tenant_id, livemode, reference_id, body::text AS body, attempts, posted_at "
-        "FROM ledger_outbox WHERE reference_id = $1 FOR UPDATE SKIP LOCKED",
-        reference_id,
+        f"""
+        UPDATE ledger_outbox SET attempts = attempts + 1, last_error = $2,
+            failed_at = now(), failure = $3::jsonb
+        WHERE id = $1 RETURNING {_ROW}, failed_at, failure::text AS failure
+        """,
+        outbox_id,
+        error[:1000],
+        json.dumps(failure),
     )
-    if row is None:
-        return None
-    if row["posted_at"] is not None:
-        return True
+    assert row is not None
     return row
 
 
-async def unposted(conn: Connection) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM ledger_outbox WHERE posted_at IS NULL"))
+async def count_refused(conn: Connection) -> int:
+    return int(
+        await conn.fetchval("SELECT count(*) FROM ledger_outbox WHERE failed_at IS NOT NULL")
+    )

@@ -1,8 +1,23 @@
-"""Carries the outbox to the ledger until the ledger acknowledges each posting.
+"""Carries the outbox to the ledger until the ledger takes each posting, or refuses it.
 
 A row is posted with its reference (the intent id), so a retry after a crash, a timeout or
 a lost answer can never post twice: the ledger replays the original instead. The accounts
 a posting names are created on first use (by code, which is idempotent too).
+
+An attempt holds no transaction across its call: it claims the row (its next attempt moved
+past one call's time, so other relays leave it be; a relay that dies leaves it due again
+then), posts it through the internal client, and records what happened:
+
+- taken: posted;
+- refused, a 4xx (an unknown account, not enough funds in a wallet): the same posting
+  would be refused forever, so it is never sent again. It is marked failed with the
+  ledger's error, announced as `ledger.posting.failed`, counted in
+  `micro_ledger_postings_refused_total` and shown by `micro dev status`, for an operator;
+- unavailable (no answer or a 5xx, after the client's own retries): tried again later,
+  after an exponential backoff capped at five minutes.
+
+A 401 is not the ledger refusing the posting but refusing us (identity keys out of step
+during a rotation): the posting is kept and retried like an outage.
 """
 
 from __future__ import annotations
@@ -10,38 +25,73 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import timedelta
+from enum import Enum
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import asyncpg
+from prometheus_client import Counter, Gauge
 
 from services.payments import repository
+from services.payments.schemas import LedgerPosting
+from services.payments.service import events
 from services.payments.service.intents import balance_code, clearing_code
 from services.payments.settings import PaymentsSettings
 from shared.aio import stop, wait_event
-from shared.db import Connection, Pool, transaction
-from shared.errors import UpstreamError
-from shared.identity import Identity, mint
+from shared.db import Pool, transaction
+from shared.internal_client import (
+    CallPolicy,
+    Refused,
+    Scope,
+    Unavailable,
+    Upstream,
+    open_internal_client,
+)
 from shared.state import AppState
 
 log = logging.getLogger("micro.payments.ledger_relay")
 
 RELAY_KEY = "ledger_relay"
 _MAX_DELAY = 300.0
+# How soon a request's own attempt that found the ledger away is tried again.
+_DELIVER_RETRY = 0.5
+
+REFUSED = Counter(
+    "micro_ledger_postings_refused_total",
+    "Postings the ledger refused (4xx), marked failed and never sent again, by the "
+    "ledger's error code.",
+    ["service", "code"],
+)
+FAILED = Gauge(
+    "micro_ledger_postings_failed",
+    "Postings marked failed after a ledger refusal, waiting for an operator (every "
+    "replica reports the same count, read from the database).",
+    ["service"],
+)
+# A label value must come from a small set: the ledger's error codes are snake_case words.
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-class LedgerUnavailable(Exception):
-    pass
+class Outcome(Enum):
+    POSTED = "posted"
+    REFUSED = "refused"
+    LATER = "later"
 
 
 class LedgerRelay:
-    def __init__(self, pool: Pool, http: aiohttp.ClientSession, settings: PaymentsSettings) -> None:
+    def __init__(self, pool: Pool, ledger: Upstream, settings: PaymentsSettings) -> None:
         self.pool = pool
-        self.http = http
+        self.ledger = ledger
         self.settings = settings
+        # Long enough for one attempt at a call; a second relay taking a row whose call
+        # outlasts it only makes the ledger replay the posting.
+        self.hold = timedelta(seconds=ledger.client.policy.timeout)
         self._wake = asyncio.Event()
         self._accounts_ready: set[tuple[str, bool, str]] = set()
 
@@ -55,95 +105,139 @@ class LedgerRelay:
             try:
                 while await self.relay_one():
                     pass
+                await self.count_failed()
             except (OSError, asyncpg.PostgresError):  # the database is away: next round
                 log.warning("ledger relay round failed", exc_info=True)
 
     async def relay_one(self) -> bool:
-        """Post the next due row; False when none is due or the ledger refused it."""
+        """Attempt the next due row; False when none was due."""
         async with transaction(self.pool) as conn:
-            row = await repository.next_due(conn)
-            if row is None:
-                return False
-            return await self._post_row(conn, row, delay=_MAX_DELAY)
+            row = await repository.claim_due(conn, hold=self.hold)
+        if row is None:
+            return False
+        await self._attempt(row, max_delay=_MAX_DELAY)
+        return True
 
     async def deliver(self, reference_id: str, *, wait: float) -> bool:
         """Post one reference's row now, from the request that owes it, waiting at most
-        `wait` seconds; True once the ledger holds it. When the ledger cannot be reached
-        this gives up at once: the background relay keeps trying, and nothing waits on it."""
-        try:
-            async with asyncio.timeout(wait):
-                while True:
-                    async with transaction(self.pool) as conn:
-                        row = await repository.try_lock_outbox(conn, reference_id)
-                        if row is True:
-                            return True
-                        if isinstance(row, asyncpg.Record):
-                            return await self._post_row(conn, row, delay=0.5)
-                    # Another relay holds the row right now: it will be posted shortly.
-                    await asyncio.sleep(0.02)
-        except TimeoutError:
-            return False
+        about `wait` seconds; True once the ledger holds it. When the ledger cannot be
+        reached (or refuses it) this gives up at once: the background relay keeps trying,
+        and nothing waits on it."""
+        deadline = time.monotonic() + wait
+        while True:
+            async with transaction(self.pool) as conn:
+                row = await repository.claim_reference(conn, reference_id, hold=self.hold)
+                state = None if row is not None else await repository.outbox_state(
+                    conn, reference_id
+                )  # fmt: skip
+            left = deadline - time.monotonic()
+            if row is not None:
+                # One attempt, bounded by what is left of the wait: a request never waits
+                # out the background relay's retries.
+                policy = self.ledger.client.policy
+                soon = replace(policy, attempts=1, timeout=min(policy.timeout, max(left, 0.05)))
+                outcome = await self._attempt(row, max_delay=_DELIVER_RETRY, policy=soon)
+                return outcome is Outcome.POSTED
+            if state == "posted":
+                return True
+            if state != "pending" or left <= 0:
+                return False
+            # Another relay is posting it right now, or it waits out a backoff.
+            await asyncio.sleep(0.02)
 
-    async def _post_row(self, conn: Connection, row: asyncpg.Record, *, delay: float) -> bool:
-        """Post a locked row and mark it; on failure, put it back for a later attempt (after
-        an exponential backoff capped at `delay`)."""
+    async def count_failed(self) -> None:
+        async with transaction(self.pool) as conn:
+            failed = await repository.count_refused(conn)
+        FAILED.labels(self.settings.service).set(failed)
+
+    async def _attempt(
+        self,
+        row: asyncpg.Record,
+        *,
+        max_delay: float,
+        policy: CallPolicy | None = None,
+    ) -> Outcome:
+        """Post a claimed row, then record the outcome in a transaction of its own."""
+        scope = Scope(row["tenant_id"], row["livemode"])
         try:
-            await self._post(row["tenant_id"], row["livemode"], json.loads(row["body"]))
-        except (LedgerUnavailable, aiohttp.ClientError, TimeoutError) as exc:
-            retry_in = min(delay, 0.5 * 2 ** row["attempts"])
-            await repository.mark_failed(conn, row["id"], error=str(exc), delay=retry_in)
-            log.warning(
-                "ledger posting failed; will retry",
-                extra={"reference_id": row["reference_id"], "retry_in": retry_in},
+            await self._post(scope, _body(row), policy=policy)
+        except Refused as refused:
+            if refused.upstream_status != 401:
+                await self._refused(row, refused)
+                return Outcome.REFUSED
+            reason = refused.message
+        except Unavailable as unavailable:
+            reason = unavailable.message
+        else:
+            async with transaction(self.pool) as conn:
+                await repository.mark_posted(conn, row["id"])
+            return Outcome.POSTED
+        retry_in = min(max_delay, 0.5 * 2 ** row["attempts"])
+        async with transaction(self.pool) as conn:
+            await repository.mark_retry(conn, row["id"], error=reason, delay=retry_in)
+        log.warning(
+            "ledger posting failed; will retry",
+            extra={"reference_id": row["reference_id"], "retry_in": retry_in, "reason": reason},
+        )
+        return Outcome.LATER
+
+    async def _refused(self, row: asyncpg.Record, refused: Refused) -> None:
+        error = refused.answer.get("error")
+        error = error if isinstance(error, dict) else {}
+        failure = {
+            "status": refused.upstream_status,
+            "type": error.get("type"),
+            "code": refused.reason_code,
+            "message": refused.reason,
+        }
+        async with transaction(self.pool) as conn:
+            failed = await repository.mark_refused(
+                conn, row["id"], error=refused.message, failure=failure
             )
-            return False
-        await repository.mark_posted(conn, row["id"])
-        return True
+            await events.emit(
+                conn,
+                "ledger.posting.failed",
+                LedgerPosting.from_row(failed),
+                tenant_id=failed["tenant_id"],
+                livemode=failed["livemode"],
+            )
+        code = refused.reason_code if _CODE.match(refused.reason_code) else "other"
+        REFUSED.labels(self.settings.service, code).inc()
+        FAILED.labels(self.settings.service).inc()
+        log.error(
+            "the ledger refused a posting; it will not be sent again",
+            extra={"reference_id": row["reference_id"], "status": refused.upstream_status,
+                   "code": refused.reason_code, "reason": refused.reason},
+        )  # fmt: skip
 
     async def get_account(
         self, *, tenant_id: str, livemode: bool, code: str
     ) -> dict[str, Any] | None:
         """A ledger account by id or code, as this tenant and mode see it; None if absent."""
-        identity = Identity(
-            principal="payments", principal_type="service", tenant_id=tenant_id, livemode=livemode
-        )
-        headers = {"X-Micro-Identity": mint(identity, self.settings.internal_secret)}
-        timeout = aiohttp.ClientTimeout(total=self.settings.ledger_timeout)
         try:
-            async with self.http.get(
-                f"{self.settings.ledger_url}/ledger/accounts/{quote(code, safe='')}",
-                headers=headers,
-                timeout=timeout,
-            ) as response:
-                if response.status == 404:
-                    return None
-                if response.status != 200:
-                    raise UpstreamError(f"The ledger answered {response.status}.")
-                body = await response.json()
-        except (aiohttp.ClientError, TimeoutError):
-            raise UpstreamError("The ledger cannot be reached.", status=503) from None
-        return body if isinstance(body, dict) else None
+            answer = await self.ledger.call(
+                "GET", f"/ledger/accounts/{quote(code, safe='')}", Scope(tenant_id, livemode)
+            )
+        except Refused as refused:
+            if refused.upstream_status == 404:
+                return None
+            raise
+        return answer.body
 
-    async def _post(self, tenant_id: str, livemode: bool, body: dict[str, Any]) -> None:
-        identity = Identity(
-            principal="payments", principal_type="service", tenant_id=tenant_id, livemode=livemode
-        )
-        headers = {"X-Micro-Identity": mint(identity, self.settings.internal_secret)}
+    async def _post(self, scope: Scope, body: dict[str, Any], *, policy: CallPolicy | None) -> None:
         # The currency is in payments' own account codes; a wallet's code (wallet.<id>) has none.
         currency = next(
             entry["account_id"].rsplit(".", 1)[-1]
             for entry in body["entries"]
             if entry["account_id"].startswith("payments.")
         )
-        await self._ensure_accounts(tenant_id, livemode, currency, headers)
-        status, answer = await self._call("POST", "/ledger/transactions", body, headers)
-        if status not in (200, 201):
-            raise LedgerUnavailable(f"ledger answered {status}: {answer}")
+        await self._ensure_accounts(scope, currency, policy)
+        await self.ledger.call("POST", "/ledger/transactions", scope, body=body, policy=policy)
 
     async def _ensure_accounts(
-        self, tenant_id: str, livemode: bool, currency: str, headers: dict[str, str]
+        self, scope: Scope, currency: str, policy: CallPolicy | None
     ) -> None:
-        key = (tenant_id, livemode, currency)
+        key = (scope.tenant_id, scope.livemode, currency)
         if key in self._accounts_ready:
             return
         for code, kind, name in (
@@ -151,28 +245,29 @@ class LedgerRelay:
             (balance_code(currency), "liability", f"Tenant balance ({currency})"),
         ):
             account = {"name": name, "type": kind, "currency": currency, "code": code}
-            status, answer = await self._call("POST", "/ledger/accounts", account, headers)
-            if status != 201 and not (status == 409 and "code_taken" in answer):
-                raise LedgerUnavailable(f"ledger answered {status} creating {code}: {answer}")
+            try:
+                await self.ledger.call(
+                    "POST", "/ledger/accounts", scope, body=account, policy=policy
+                )
+            except Refused as refused:
+                if refused.reason_code != "code_taken":
+                    raise
         self._accounts_ready.add(key)
 
-    async def _call(
-        self, method: str, path: str, body: dict[str, Any], headers: dict[str, str]
-    ) -> tuple[int, str]:
-        timeout = aiohttp.ClientTimeout(total=self.settings.ledger_timeout)
-        async with self.http.request(
-            method, f"{self.settings.ledger_url}{path}", json=body, headers=headers, timeout=timeout
-        ) as response:
-            return response.status, await response.text()
+
+def _body(row: asyncpg.Record) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(row["body"])
+    return body
 
 
 @asynccontextmanager
 async def ledger_relay(state: AppState) -> AsyncIterator[None]:
     settings = state.settings
     assert isinstance(settings, PaymentsSettings)
-    async with aiohttp.ClientSession() as http:
-        relay = LedgerRelay(state.db, http, settings)
+    async with open_internal_client(settings) as client:
+        relay = LedgerRelay(state.db, client.upstream("ledger", settings.ledger_url), settings)
         state.extras[RELAY_KEY] = relay
+        await relay.count_failed()
         task = asyncio.create_task(relay.run())
         try:
             yield
