@@ -15,6 +15,9 @@ import asyncpg
 import httpx
 import uvicorn
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cli.apps import app_factory, settings_class
@@ -92,6 +95,28 @@ async def serving(app: Starlette, *, port: int | None = None) -> AsyncIterator[s
 def build(app: str, redis_url: str, **values: Any) -> Starlette:
     settings = settings_class(app).model_validate({"redis_url": redis_url, **values})
     return app_factory(app)(settings)
+
+
+@contextlib.asynccontextmanager
+async def answer_lost(target: str, *, delay: float) -> AsyncIterator[str]:
+    """A proxy that does the request, then holds the answer `delay` seconds: past the
+    caller's timeout, the caller never learns what happened (a timeout, a connection cut);
+    within it, a slow service."""
+
+    async def forward(request: Request) -> Response:
+        kept = ("x-micro-identity", "idempotency-key", "content-type")
+        headers = {k: v for k, v in request.headers.items() if k.lower() in kept}
+        async with httpx.AsyncClient(base_url=target) as client:
+            upstream = await client.request(
+                request.method, request.url.path, params=request.query_params,
+                content=await request.body(), headers=headers,
+            )  # fmt: skip
+        await asyncio.sleep(delay)
+        return Response(upstream.content, upstream.status_code, media_type="application/json")
+
+    app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
+    async with serving(app) as url:
+        yield url
 
 
 @dataclass

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from cli.stack.ports import free_port
 from services.wallet.service import withdrawals
@@ -26,6 +20,7 @@ from tests.support.wallet import (
     FAILING_BANK,
     SLOW_BANK,
     World,
+    answer_lost,
     balance,
     create_wallet,
     events,
@@ -35,7 +30,6 @@ from tests.support.wallet import (
     ledger_transactions,
     new_tenant,
     platform_admin,
-    serving,
     user,
     verify_ledger,
     wallet_app,
@@ -234,27 +228,6 @@ class TestOutcomes:
 
 def dead_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
-
-
-@contextlib.asynccontextmanager
-async def answer_lost(target: str, *, delay: float) -> AsyncIterator[str]:
-    """A proxy that does the request, then holds the answer past the caller's timeout: the
-    caller never learns what happened (a provider timeout, a connection cut)."""
-
-    async def forward(request: Request) -> Response:
-        kept = ("x-micro-identity", "idempotency-key", "content-type")
-        headers = {k: v for k, v in request.headers.items() if k.lower() in kept}
-        async with httpx.AsyncClient(base_url=target) as client:
-            upstream = await client.request(
-                request.method, request.url.path, params=request.query_params,
-                content=await request.body(), headers=headers,
-            )  # fmt: skip
-        await asyncio.sleep(delay)
-        return Response(upstream.content, upstream.status_code, media_type="application/json")
-
-    app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
-    async with serving(app) as url:
-        yield url
 
 
 async def restarted_and_recovered(services: World, tenant: str, op_id: str) -> dict[str, Any]:
