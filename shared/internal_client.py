@@ -123,6 +123,15 @@ class CallPolicy:
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    url: str
+    body: Mapping[str, Any] | None
+    params: Mapping[str, str] | None
+    idempotency_key: str | None
+
+
 class _NotNow(Exception):
     """One attempt met no usable answer; the next may."""
 
@@ -153,17 +162,16 @@ class Upstream:
         """The 2xx answer; Refused for a 4xx; Unavailable after the last attempt. `policy`
         replaces the process's for a caller that must answer sooner."""
         policy = policy or self.client.policy
-        tries = policy.attempts
-        limit = aiohttp.ClientTimeout(total=policy.timeout, sock_connect=policy.connect_timeout)
+        limits = aiohttp.ClientTimeout(total=policy.timeout, sock_connect=policy.connect_timeout)
+        request = _Request(method, self.base_url + path, body, params, idempotency_key)
         service = self.client.principal
-        for attempt in range(1, tries + 1):
+        for attempt in range(1, policy.attempts + 1):
             forbid_transaction(f"a call to the {self.name} service ({method} {path})")
             try:
-                answer = await self._attempt(method, path, scope, body, params,
-                                             idempotency_key, limits=limit)  # fmt: skip
+                answer = await self._attempt(request, scope, limits)
             except _NotNow as failed:
                 CALLS.labels(service, self.name, "unavailable").inc()
-                if attempt == tries:
+                if attempt == policy.attempts:
                     raise Unavailable(self.name, failed.detail) from None
                 log.info(
                     "internal call failed; retrying",
@@ -180,27 +188,20 @@ class Upstream:
         raise AssertionError("unreachable")
 
     async def _attempt(
-        self,
-        method: str,
-        path: str,
-        scope: Scope | None,
-        body: Mapping[str, Any] | None,
-        params: Mapping[str, str] | None,
-        idempotency_key: str | None,
-        *,
-        limits: aiohttp.ClientTimeout,
+        self, request: _Request, scope: Scope | None, limits: aiohttp.ClientTimeout
     ) -> Answer:
+        # Signed per attempt: a retry late in a token's life gets a fresh one.
         headers = {"X-Micro-Identity": self.client.token(scope)}
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
+        if request.idempotency_key:
+            headers["Idempotency-Key"] = request.idempotency_key
         if request_id := current_request_id():
             headers["X-Request-Id"] = request_id
         try:
             async with self.client.http.request(
-                method,
-                self.base_url + path,
-                json=body,
-                params=params,
+                request.method,
+                request.url,
+                json=request.body,
+                params=request.params,
                 headers=headers,
                 timeout=limits,
             ) as response:
