@@ -1,7 +1,7 @@
 """What a money movement needs: the pool, the upstream clients and the settings.
 
 Movements are sagas across services, so unlike a plain request they run several short
-database transactions (never one held across every remote call): see `operations.locked`.
+database transactions, none open during a remote call: see `operations.driving`.
 """
 
 from __future__ import annotations
