@@ -35,7 +35,7 @@ from redis.exceptions import RedisError
 
 from shared.aio import stop, wait_event
 from shared.context import current_idempotency_key, current_request_id
-from shared.db import Connection, Pool, transaction
+from shared.db import Connection, Pool
 from shared.identity import Identity
 from shared.ids import new_id
 from shared.retention import Job, delete_in_batches
@@ -268,23 +268,36 @@ async def relay_round(pool: Pool, redis: aioredis.Redis, *, retention_seconds: f
 
     0 also when another replica holds the lock: it is publishing the same rows.
     """
+    # The lock is the session's, not a transaction's: Redis is called between the read and
+    # the mark, and no transaction may stay open across a network call. One relay at a time
+    # keeps the publishing order; a crash after publishing and before marking publishes those
+    # rows again (at least once, deduplicated downstream by event id).
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_ID):
+            return 0
+        try:
+            return await _publish_pending(conn, redis, retention_seconds=retention_seconds)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
+
+
+async def _publish_pending(
+    conn: Connection, redis: aioredis.Redis, *, retention_seconds: float
+) -> int:
     sent = 0
     while True:
-        async with transaction(pool) as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _LOCK_ID):
-                return sent
-            rows = await conn.fetch(
-                "SELECT seq, event_id, tenant_id, livemode, type, payload FROM outbox "
-                "WHERE published_at IS NULL ORDER BY seq LIMIT $1",
-                _BATCH,
-            )
-            if not rows:
-                return sent
-            await publish(redis, rows, retention_seconds=retention_seconds)
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
-                [row["seq"] for row in rows],
-            )
+        rows = await conn.fetch(
+            "SELECT seq, event_id, tenant_id, livemode, type, payload FROM outbox "
+            "WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+            _BATCH,
+        )
+        if not rows:
+            return sent
+        await publish(redis, rows, retention_seconds=retention_seconds)
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+            [row["seq"] for row in rows],
+        )
         sent += len(rows)
         if len(rows) < _BATCH:
             return sent

@@ -287,3 +287,27 @@ async def test_resend_live_reaches_listeners_but_not_the_events_service(
     assert fields[b"event"] == payload.encode()
     assert await redis.xlen(outbox.ALL_STREAM) == before
     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+async def test_the_relay_holds_no_transaction_while_it_calls_redis(
+    pool: asyncpg.Pool, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis may be slow; the relay's connection must not sit idle in a transaction (with
+    its locks) while it waits for it."""
+    await emit_one(pool, tenant())
+    seen: list[str] = []
+    real_publish = outbox.publish
+
+    async def watched(*args: object, **kwargs: object) -> None:
+        async with pool.acquire() as probe:
+            states = await probe.fetch(
+                "SELECT state FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            )
+        seen.extend(str(row["state"]) for row in states)
+        await real_publish(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "publish", watched)
+    assert await outbox.relay_round(pool, redis, retention_seconds=WEEK) == 1
+    assert seen, "the probe saw the relay's connection"
+    assert "idle in transaction" not in seen
