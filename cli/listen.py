@@ -37,8 +37,9 @@ FORWARD_ATTEMPTS = 4
 FORWARD_BACKOFF = (0.5, 1.0, 2.0)
 # Reconnect pauses: quick at first (a gateway restart), then at most every 10 s.
 RECONNECT_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
-# Close codes after which trying again cannot help.
-_FATAL_CLOSES = frozenset({4400})
+# Close codes after which trying again cannot help: bad options (4400); the credential was
+# revoked, its session ended, its tenant disabled or its live mode switched off (4403).
+_FATAL_CLOSES = frozenset({4400, 4403})
 _MAX_FRAME = 16 * 1024 * 1024
 
 
@@ -281,7 +282,7 @@ class Runner:
         except InvalidHandshake as exc:
             raise ConnectionError(f"WebSocket refused: {exc}") from None
         if code in _FATAL_CLOSES:
-            raise Fatal(f"the gateway refused the connection: {text}")
+            raise Fatal(f"the gateway closed the connection ({code}): {text}")
         return f"{code} {text}".strip() if code not in (None, 1000) or text else "closed"
 
     async def read(

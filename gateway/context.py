@@ -14,6 +14,7 @@ from gateway.credentials import Credentials
 from gateway.proxy import new_client
 from gateway.ratelimit import RateLimiter, RedisGuard
 from gateway.settings import GatewaySettings
+from gateway.watchers import Watchers
 from shared import aio
 from shared.identity import TokenCache
 from shared.state import AppState, app_state
@@ -28,6 +29,8 @@ class Gateway:
     credentials: Credentials
     limiter: RateLimiter
     tokens: TokenCache
+    # Open /cli/listen sockets, ended when their credential or tenant is.
+    watchers: Watchers
 
 
 @asynccontextmanager
@@ -48,6 +51,7 @@ async def gateway_context(state: AppState) -> AsyncIterator[None]:
             guard=guard,
             key_cache_seconds=settings.key_cache_seconds,
         )
+        watchers = Watchers()
         state.extras[_KEY] = Gateway(
             settings=settings,
             client=client,
@@ -56,10 +60,11 @@ async def gateway_context(state: AppState) -> AsyncIterator[None]:
                 state.redis, guard, window_seconds=settings.rate_limit_window_seconds
             ),
             tokens=TokenCache(settings.internal_secret),
+            watchers=watchers,
         )
         stop = asyncio.Event()
         listener = asyncio.create_task(
-            credentials.listen_for_invalidations(settings.redis_url, stop)
+            credentials.listen_for_invalidations(settings.redis_url, stop, watchers)
         )
         try:
             yield

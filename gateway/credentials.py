@@ -4,12 +4,17 @@ API keys: SHA-256 of the secret -> this process's cache -> Redis cache -> auth's
 verify. Access tokens: EdDSA JWTs checked against auth's published keys (fetched once,
 refetched when a token names a key we do not know). Revocation of either is enforced per
 request in `gateway.ratelimit` through Redis markers.
+
+Tenants: whether a tenant may act in live mode, cached the same way as keys (this process,
+then Redis, then auth's internal answer) and evicted the same way (auth publishes the tenant
+id once its change has committed), so a change reaches every gateway within a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -22,6 +27,7 @@ from redis.exceptions import RedisError
 
 from gateway.metrics import AUTH_FAILURES
 from gateway.ratelimit import RedisGuard
+from gateway.watchers import Watchers
 from shared.credentials import (
     INVALIDATE_CHANNEL,
     JWT_ALGORITHM,
@@ -29,12 +35,16 @@ from shared.credentials import (
     JWT_ISSUER,
     KEY_CACHE_PREFIX,
     KEY_CACHE_TTL_SECONDS,
+    REVOKED_CHANNEL,
+    TENANT_CACHE_PREFIX,
+    TENANT_CHANNEL,
     TEST_PREFIX,
+    TenantState,
     VerifiedKey,
     is_api_key_form,
     secret_hash,
 )
-from shared.errors import AuthenticationError, UpstreamError
+from shared.errors import AuthenticationError, PermissionDeniedError, UpstreamError
 from shared.identity import Identity, mint
 
 log = logging.getLogger("micro.gateway.credentials")
@@ -42,6 +52,16 @@ log = logging.getLogger("micro.gateway.credentials")
 _LOCAL_CACHE_SIZE = 10_000
 # Do not hammer auth for keys when a token names an unknown kid over and over.
 _JWKS_REFRESH_SECONDS = 10.0
+
+
+class LiveModeDisabledError(PermissionDeniedError):
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(
+            f"Live mode is not enabled for tenant {tenant_id}: a tenant admin requests it with "
+            f"POST /auth/tenants/{tenant_id}/live_mode/request, and a platform admin turns it "
+            "on. Use test mode (sk_test_... keys, no Micro-Mode header) until then.",
+            code="live_mode_disabled",
+        )
 
 
 class Credentials:
@@ -62,6 +82,9 @@ class Credentials:
         self.guard = guard
         self.key_cache_seconds = key_cache_seconds
         self._keys: OrderedDict[str, tuple[VerifiedKey, float]] = OrderedDict()
+        self._tenants: OrderedDict[str, tuple[TenantState, float]] = OrderedDict()
+        # Re-checks of a changed tenant's open sockets, kept until they finish.
+        self._rechecks: set[asyncio.Task[None]] = set()
         self._jwks: dict[str, Any] = {}
         self._jwks_fetched = 0.0
         self._jwks_lock = asyncio.Lock()
@@ -139,6 +162,60 @@ class Credentials:
                 self.guard.failed("key_cache")
         return key
 
+    # -- tenants ----------------------------------------------------------------------------
+
+    async def require_live_mode(self, tenant_id: str | None) -> None:
+        """403 `live_mode_disabled` unless the tenant's live mode is on."""
+        if tenant_id is None or not (await self.tenant(tenant_id)).live:
+            AUTH_FAILURES.labels("live_mode_disabled").inc()
+            raise LiveModeDisabledError(tenant_id or "(none)")
+
+    async def tenant(self, tenant_id: str) -> TenantState:
+        cached = self._tenants.get(tenant_id)
+        if cached is not None and time.monotonic() - cached[1] < self.key_cache_seconds:
+            return cached[0]
+        state = await self._shared_tenant(tenant_id) or await self._ask_auth_tenant(tenant_id)
+        self._tenants[tenant_id] = (state, time.monotonic())
+        self._tenants.move_to_end(tenant_id)
+        while len(self._tenants) > _LOCAL_CACHE_SIZE:
+            self._tenants.popitem(last=False)
+        return state
+
+    async def _shared_tenant(self, tenant_id: str) -> TenantState | None:
+        if not self.guard.available:
+            self.guard.skipped("tenant_cache")
+            return None
+        try:
+            raw = await self.redis.get(f"{TENANT_CACHE_PREFIX}{tenant_id}")
+        except (RedisError, OSError, TimeoutError):
+            self.guard.failed("tenant_cache")
+            return None
+        return TenantState.loads(raw) if raw else None
+
+    async def _ask_auth_tenant(self, tenant_id: str) -> TenantState:
+        status, body = await self._internal("GET", f"/internal/tenants/{tenant_id}", None)
+        if status == 404:
+            # Not a tenant auth knows: nothing of it may act, in any mode.
+            return TenantState(id=tenant_id, status="disabled", live_mode="off")
+        if status != 200:
+            raise UpstreamError("The auth service could not check the tenant.", status=503)
+        state = TenantState(**body)
+        if self.guard.available:
+            try:
+                await self.redis.set(
+                    f"{TENANT_CACHE_PREFIX}{tenant_id}", state.dumps(), ex=KEY_CACHE_TTL_SECONDS
+                )
+            except (RedisError, OSError, TimeoutError):
+                self.guard.failed("tenant_cache")
+        return state
+
+    async def _recheck(self, tenant_id: str, watchers: Watchers) -> None:
+        try:
+            watchers.tenant_changed(await self.tenant(tenant_id))
+        except UpstreamError:
+            # Auth is down: the sockets stay; new live requests still ask auth (and fail).
+            log.warning("could not re-check a changed tenant", extra={"tenant_id": tenant_id})
+
     # -- access tokens ----------------------------------------------------------------------
 
     async def session(self, token: str) -> dict[str, Any]:
@@ -204,8 +281,11 @@ class Credentials:
                 f"The auth service is unavailable ({exc.__class__.__name__}).", status=503
             ) from None
 
-    async def listen_for_invalidations(self, redis_url: str, stop: asyncio.Event) -> None:
-        """Evict keys auth announces; on any gap in the subscription, forget them all.
+    async def listen_for_invalidations(
+        self, redis_url: str, stop: asyncio.Event, watchers: Watchers
+    ) -> None:
+        """Evict keys and tenants auth announces, and end the sockets whose credential or
+        tenant it says ended; on any gap in the subscription, forget every cached answer.
 
         `stop` ends the loop: redis-py's pub/sub read can swallow a task cancellation.
         """
@@ -213,22 +293,42 @@ class Credentials:
             client = aioredis.Redis.from_url(redis_url)
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(INVALIDATE_CHANNEL)
+                    await pubsub.subscribe(INVALIDATE_CHANNEL, REVOKED_CHANNEL, TENANT_CHANNEL)
                     self._keys.clear()
+                    self._tenants.clear()
                     while not stop.is_set():
                         message = await pubsub.get_message(
                             ignore_subscribe_messages=True, timeout=0.5
                         )
                         if message and message["type"] == "message":
-                            self.forget(message["data"].decode())
+                            self._on_message(message["channel"], message["data"], watchers)
             except asyncio.CancelledError:
                 raise
             except Exception:  # Redis went away: keep serving, try again shortly
                 log.warning("key invalidation subscription lost; retrying", exc_info=True)
                 self._keys.clear()
+                self._tenants.clear()
                 await asyncio.sleep(1)
             finally:
                 await client.aclose()
+
+    def _on_message(self, channel: bytes, data: bytes, watchers: Watchers) -> None:
+        name = channel.decode()
+        if name == INVALIDATE_CHANNEL:
+            self.forget(data.decode())
+        elif name == TENANT_CHANNEL:
+            tenant_id = data.decode()
+            self._tenants.pop(tenant_id, None)
+            if watchers.watching(tenant_id):
+                task = asyncio.create_task(self._recheck(tenant_id, watchers))
+                self._rechecks.add(task)
+                task.add_done_callback(self._rechecks.discard)
+        elif name == REVOKED_CHANNEL:
+            try:
+                news = json.loads(data)
+                watchers.revoked(str(news["token"]), str(news.get("reason") or "revoked"))
+            except (ValueError, KeyError, TypeError):
+                log.warning("unreadable revocation message", extra={"data": data[:200]})
 
 
 def _masked(secret: str) -> str:

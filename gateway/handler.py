@@ -13,7 +13,7 @@ from gateway.metrics import AUTH_FAILURES, RATE_LIMITED
 from gateway.proxy import forward
 from gateway.ratelimit import Decision
 from gateway.routing import Access, Target, resolve
-from shared.credentials import looks_like_api_key
+from shared.credentials import looks_like_api_key, secret_hash
 from shared.errors import (
     AuthenticationError,
     NotFoundError,
@@ -127,7 +127,20 @@ async def _authorize(
                 code="session_revoked",
             )
     _refuse_if_limited(decision, gateway, bucket=rule.access.value)
+    if identity.livemode and rule.access is Access.API:
+        # Live is real money: only for a tenant a platform admin has turned it on for. A
+        # USER of such a tenant may act live too, within what its role reaches (its own
+        # wallets), as a Stripe dashboard user with a view-only role sees live data.
+        await gateway.credentials.require_live_mode(identity.tenant_id)
     return identity, decision
+
+
+def revocation_token(request: Request, identity: Identity) -> str:
+    """What auth names this request's credential by when it revokes it (as the Redis
+    marker does): an API key's SHA-256, a session's id."""
+    if identity.principal_type == "api_key":
+        return secret_hash(_bearer(request))
+    return identity.session_id or identity.principal
 
 
 def _refuse_if_limited(decision: Decision | None, gateway: Gateway, *, bucket: str) -> None:

@@ -10,6 +10,12 @@ second, without asking auth on each request:
 - ``micro:apikey:invalidate``: pub/sub channel; a message (the key's SHA-256) evicts it from
   every gateway's in-process cache.
 - ``micro:apikey:last_used``: hash of key id -> last use (unix seconds), written by gateways.
+- ``micro:revoked``: pub/sub channel; a message (JSON ``{"token", "reason"}``, the token as
+  in the marker) closes every open ``/cli/listen`` socket opened with that credential.
+- ``micro:tenant:<id>``: a short-lived cache of auth's answer about a tenant (its status and
+  live mode), for live-mode requests.
+- ``micro:tenant:changed``: pub/sub channel; a message (the tenant id) evicts it from every
+  gateway's in-process cache, and re-checks that tenant's open live sockets.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ REVOKED_PREFIX = "micro:revoked:"
 KEY_CACHE_PREFIX = "micro:apikey:"
 INVALIDATE_CHANNEL = "micro:apikey:invalidate"
 LAST_USED_HASH = "micro:apikey:last_used"
+REVOKED_CHANNEL = "micro:revoked"
+TENANT_CACHE_PREFIX = "micro:tenant:"
+TENANT_CHANNEL = "micro:tenant:changed"
 # Longer than any cache of a key anywhere, so a marker outlives every stale copy.
 REVOCATION_TTL_SECONDS = 3600
 KEY_CACHE_TTL_SECONDS = 60
@@ -67,5 +76,26 @@ class VerifiedKey:
 
     @classmethod
     def loads(cls, raw: str | bytes) -> VerifiedKey:
+        data: dict[str, Any] = json.loads(raw)
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantState:
+    """Auth's answer about a tenant, as much as a gateway needs to let live mode through."""
+
+    id: str
+    status: str  # active | disabled
+    live_mode: str  # off | requested | on
+
+    @property
+    def live(self) -> bool:
+        return self.status == "active" and self.live_mode == "on"
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def loads(cls, raw: str | bytes) -> TenantState:
         data: dict[str, Any] = json.loads(raw)
         return cls(**data)

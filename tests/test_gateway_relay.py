@@ -31,6 +31,7 @@ from cli.stack.redis import RedisServer
 from cli.stack.supervisor import Supervisor
 from gateway.relay.listen import TOO_SLOW_REASON
 from gateway.relay.tokens import listen_secret, mint_listen_token
+from services.auth.settings import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
 from shared import outbox
 from shared.ids import new_id
 from shared.settings import DEV_INTERNAL_SECRET
@@ -115,6 +116,8 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 class Tenant:
     id: str
     livemode: bool = False
+    # What auth would name the credential by when it revokes it (a key's SHA-256).
+    credential: str = "0" * 64
 
     @property
     def secret(self) -> str:
@@ -127,6 +130,7 @@ class Tenant:
             tenant_id=self.id,
             livemode=self.livemode,
             principal="key_test",
+            credential=self.credential,
             ttl=ttl,
         )
         return token
@@ -272,6 +276,21 @@ async def api_key(client: httpx.AsyncClient, access_token: str, environment: str
     return secret
 
 
+async def enable_live_mode(
+    client: httpx.AsyncClient, tenant_id: str, *, enabled: bool = True
+) -> None:
+    admin = await client.post(
+        "/auth/admin", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}
+    )
+    assert admin.status_code == 200, admin.text
+    response = await client.post(
+        f"/auth/tenants/{tenant_id}/live_mode",
+        json={"enabled": enabled},
+        headers=bearer(admin.json()["access_token"]),
+    )
+    assert response.status_code == 200, response.text
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -352,6 +371,10 @@ class TestCreateSession:
         assert error_of(refused)["param"] == "livemode"
 
         live_key = await api_key(client, who["access_token"], "live")
+        # Live mode is off until a platform admin turns it on for the tenant.
+        off = await client.post("/cli/sessions", headers=bearer(live_key))
+        assert (off.status_code, error_of(off)["code"]) == (403, "live_mode_disabled")
+        await enable_live_mode(client, who["user"]["tenant_id"])
         live = (await client.post("/cli/sessions", headers=bearer(live_key))).json()
         test = (await client.post("/cli/sessions", headers=bearer(test_key))).json()
         assert live["livemode"] is True

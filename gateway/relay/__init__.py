@@ -9,8 +9,11 @@
    session secret, and `ping`s; the listener acks events (`{"type": "ack", "stream_id"}`)
    and answers pings. Reconnecting with `after=<last acked>` replays the gap from the stream.
 
-Close codes: 4401 bad or expired token, 4400 bad options or message, 4008 listener too slow
-(resume from the last acknowledged event), 4002 no pong, 1011 Redis unavailable.
+Close codes: 4401 bad or expired token, 4403 the credential was revoked, its session ended,
+its tenant disabled or (live) the tenant's live mode switched off (the reason starts with
+the code, e.g. `api_key_revoked: ...`; do not reconnect), 4400 bad options or message, 4008
+listener too slow (resume from the last acknowledged event), 4002 no pong, 1011 Redis or
+auth unavailable.
 """
 
 from __future__ import annotations

@@ -28,11 +28,15 @@ from typing import Any
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from gateway.context import Gateway, gateway_of
 from gateway.relay.context import Relay, relay_of
 from gateway.relay.stream import TypeFilter, parse_stream_id
 from gateway.relay.tokens import ListenGrant, ListenTokenError, listen_secret, verify_listen_token
+from gateway.watchers import Watch, describe
 from shared import webhooks
 from shared.aio import wait_event
+from shared.credentials import REVOKED_PREFIX
+from shared.errors import UpstreamError
 from shared.outbox import live_channel, tenant_stream
 
 log = logging.getLogger("micro.gateway.relay")
@@ -41,6 +45,9 @@ CLOSE_PING_TIMEOUT = 4002
 CLOSE_TOO_SLOW = 4008
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHENTICATED = 4401
+# The credential was revoked, its session ended, its tenant disabled, or (live) the tenant's
+# live mode switched off: reconnecting cannot help, the reason says which.
+CLOSE_REVOKED = 4403
 CLOSE_UNAVAILABLE = 1011
 TOO_SLOW_REASON = "listener too slow: resume from last acknowledged event"
 _MAX_REASON = 120  # a close frame's reason holds 123 bytes
@@ -63,9 +70,16 @@ async def listen(websocket: WebSocket) -> None:
     # while a close frame carries a code and a reason `micro listen` can print.
     await websocket.accept()
     relay = relay_of(websocket)
+    gateway = gateway_of(websocket)
     try:
         session = _open(websocket, relay)
-        await session.run(websocket.query_params.get("after") or None)
+        grant = session.grant
+        # Watched before the checks: a revocation announced in between is not missed.
+        with gateway.watchers.watch(
+            tenant_id=grant.tenant_id, livemode=grant.livemode, credential=grant.credential
+        ) as watch:
+            await _refuse_if_ended(grant, watch, relay, gateway)
+            await session.run(websocket.query_params.get("after") or None, watch)
     except _Close as close:
         if close.code is not None:
             with contextlib.suppress(Exception):
@@ -91,12 +105,32 @@ def _open(websocket: WebSocket, relay: Relay) -> _Session:
     return _Session(websocket, relay, grant, types)
 
 
+async def _refuse_if_ended(
+    grant: ListenGrant, watch: Watch, relay: Relay, gateway: Gateway
+) -> None:
+    """The token outlives its session's checks by up to `cli_token_seconds`: check again."""
+    try:
+        revoked = await relay.redis.exists(f"{REVOKED_PREFIX}{grant.credential}")
+    except (RedisError, OSError, TimeoutError):
+        raise _Close(CLOSE_UNAVAILABLE, "events are unavailable (Redis); retry") from None
+    if revoked:
+        raise _Close(CLOSE_REVOKED, describe("revoked"))
+    if grant.livemode:
+        try:
+            watch.judge(await gateway.credentials.tenant(grant.tenant_id))
+        except UpstreamError:
+            raise _Close(CLOSE_UNAVAILABLE, "the auth service is unavailable; retry") from None
+    if watch.ended.is_set():
+        raise _Close(CLOSE_REVOKED, describe(watch.reason))
+
+
 class _Session:
     def __init__(
         self, websocket: WebSocket, relay: Relay, grant: ListenGrant, types: TypeFilter
     ) -> None:
         self.websocket = websocket
         self.relay = relay
+        self.grant = grant
         self.settings = relay.settings
         self.types = types
         self.stream = tenant_stream(grant.tenant_id, grant.livemode)
@@ -110,7 +144,7 @@ class _Session:
         self.send_lock = asyncio.Lock()
         self.finished = False
 
-    async def run(self, after: str | None) -> None:
+    async def run(self, after: str | None, watch: Watch) -> None:
         async with self.relay.hub.watch(self.channel) as wake:
             self.cursor = after or await self._latest()
             await self._send({"type": "ready", "stream_id": self.cursor})
@@ -118,6 +152,7 @@ class _Session:
                 asyncio.create_task(self._pump(wake)),
                 asyncio.create_task(self._receive()),
                 asyncio.create_task(self._ping()),
+                asyncio.create_task(self._until_ended(watch)),
             ]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -134,6 +169,10 @@ class _Session:
                 error = task.exception()
                 if error is not None:
                     raise error
+
+    async def _until_ended(self, watch: Watch) -> None:
+        await watch.ended.wait()
+        raise _Close(CLOSE_REVOKED, describe(watch.reason))
 
     async def _latest(self) -> str:
         """Without a cursor a listener starts from now: after the newest entry."""

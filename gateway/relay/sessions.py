@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.context import gateway_of
-from gateway.handler import authorize
+from gateway.handler import authorize, revocation_token
 from gateway.relay.context import relay_of
 from gateway.relay.tokens import listen_secret, mint_listen_token
 from gateway.routing import Access, Rule, Target
@@ -67,6 +67,9 @@ async def create_session(request: Request) -> JSONResponse:
     tenant_id = identity.tenant_id
     if not tenant_id:
         raise PermissionDeniedError("This credential belongs to no tenant.", code="no_tenant")
+    if livemode:
+        # An admin's session may ask for live in the body, past authorize's header check.
+        await gateway_of(request).credentials.require_live_mode(tenant_id)
     settings = relay_of(request).settings
     session_id = new_id("clis")
     grant, token = mint_listen_token(
@@ -75,6 +78,7 @@ async def create_session(request: Request) -> JSONResponse:
         tenant_id=tenant_id,
         livemode=livemode,
         principal=identity.principal,
+        credential=revocation_token(request, identity),
         ttl=settings.cli_token_seconds,
     )
     host = request.headers.get("host") or f"{settings.host}:{settings.port}"

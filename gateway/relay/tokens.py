@@ -31,6 +31,9 @@ class ListenGrant:
     livemode: bool
     principal: str
     expires_at: int
+    # The credential that opened the session, as auth names it when it revokes it (an API
+    # key's SHA-256, a session id): its socket closes when it is revoked.
+    credential: str
 
 
 def listen_secret(internal_secret: str, tenant_id: str, livemode: bool) -> str:
@@ -44,10 +47,11 @@ def mint_listen_token(
     tenant_id: str,
     livemode: bool,
     principal: str,
+    credential: str,
     ttl: int,
 ) -> tuple[ListenGrant, str]:
     now = int(time.time())
-    grant = ListenGrant(tenant_id, livemode, principal, now + ttl)
+    grant = ListenGrant(tenant_id, livemode, principal, now + ttl, credential)
     claims = {
         "aud": _AUDIENCE,
         "jti": session_id,
@@ -56,6 +60,7 @@ def mint_listen_token(
         "tid": tenant_id,
         "livemode": livemode,
         "sub": principal,
+        "cred": credential,
     }
     return grant, jwt.encode(claims, internal_secret, algorithm=_ALGORITHM)
 
@@ -71,7 +76,7 @@ def verify_listen_token(internal_secret: str, token: str) -> ListenGrant:
             internal_secret,
             algorithms=[_ALGORITHM],
             audience=_AUDIENCE,
-            options={"require": ["exp", "iat", "aud", "tid", "sub"]},
+            options={"require": ["exp", "iat", "aud", "tid", "sub", "cred"]},
         )
     except jwt.ExpiredSignatureError:
         raise ListenTokenError(
@@ -84,4 +89,5 @@ def verify_listen_token(internal_secret: str, token: str) -> ListenGrant:
         livemode=bool(claims.get("livemode", False)),
         principal=str(claims["sub"]),
         expires_at=int(claims["exp"]),
+        credential=str(claims["cred"]),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -12,7 +13,10 @@ from shared.credentials import (
     INVALIDATE_CHANNEL,
     KEY_CACHE_PREFIX,
     REVOCATION_TTL_SECONDS,
+    REVOKED_CHANNEL,
     REVOKED_PREFIX,
+    TENANT_CACHE_PREFIX,
+    TENANT_CHANNEL,
 )
 
 log = logging.getLogger("micro.auth.revocation")
@@ -24,21 +28,39 @@ class Revocations:
     session_ids: list[str] = field(default_factory=list)
     # Keys whose cached facts changed (e.g. a roll set an expiry) without being revoked.
     changed_key_hashes: list[str] = field(default_factory=list)
+    # Tenants whose status or live mode changed: gateways forget what they cached.
+    changed_tenant_ids: list[str] = field(default_factory=list)
+    # Why, as the close reason of the sockets these credentials opened says it.
+    reason: str = "revoked"
 
     def __bool__(self) -> bool:
-        return bool(self.key_hashes or self.session_ids or self.changed_key_hashes)
+        return bool(
+            self.key_hashes
+            or self.session_ids
+            or self.changed_key_hashes
+            or self.changed_tenant_ids
+        )
 
     async def announce(self, redis: aioredis.Redis) -> None:
-        """Markers first (they are what gateways enforce), then cache evictions."""
+        """Markers first (they are what gateways enforce), then cache evictions, then the
+        news that closes open sockets."""
         if not self:
             return
+        revoked = (*self.key_hashes, *self.session_ids)
         try:
             async with redis.pipeline(transaction=False) as pipe:
-                for token in (*self.key_hashes, *self.session_ids):
+                for token in revoked:
                     pipe.set(f"{REVOKED_PREFIX}{token}", "1", ex=REVOCATION_TTL_SECONDS)
                 for key_hash in (*self.key_hashes, *self.changed_key_hashes):
                     pipe.delete(f"{KEY_CACHE_PREFIX}{key_hash}")
                     pipe.publish(INVALIDATE_CHANNEL, key_hash)
+                for tenant_id in self.changed_tenant_ids:
+                    pipe.delete(f"{TENANT_CACHE_PREFIX}{tenant_id}")
+                    pipe.publish(TENANT_CHANNEL, tenant_id)
+                for token in revoked:
+                    pipe.publish(
+                        REVOKED_CHANNEL, json.dumps({"token": token, "reason": self.reason})
+                    )
                 await pipe.execute()
         except (RedisError, OSError):
             # The database already says revoked; gateways re-ask auth when their caches

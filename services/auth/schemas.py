@@ -23,6 +23,7 @@ from shared.identity import Role
 from shared.timeutil import unix
 
 TenantStatus = Literal["active", "disabled"]
+LiveMode = Literal["off", "requested", "on"]
 
 
 def _normalise_email(value: str) -> str:
@@ -145,6 +146,8 @@ class Tenant(BaseModel):
     webhook_url: str
     status: TenantStatus
     rate_limit: int | None
+    # Real money: 'off' until a platform admin turns it on ('requested' once asked for).
+    live_mode: LiveMode
     created: int
 
     @classmethod
@@ -156,8 +159,13 @@ class Tenant(BaseModel):
             webhook_url=row["webhook_url"],
             status=row["status"],
             rate_limit=row["rate_limit"],
+            live_mode=row["live_mode"],
             created=unix(row["created_at"]),
         )
+
+
+class LiveModeRequest(_Request):
+    enabled: bool
 
 
 class SessionTokens(BaseModel):

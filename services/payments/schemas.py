@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
-from services.payments.providers.simulator import KNOWN_METHODS
+from services.payments.providers.simulator import simulated_method
 from shared.money import MAX_AMOUNT, Currency, WholeNumber
 from shared.timeutil import unix
 
@@ -33,9 +33,13 @@ WalletId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z
 
 
 def _known_method(value: str) -> str:
-    if value not in KNOWN_METHODS:
-        raise ValueError(f"no such payment method {value!r} (test methods: pm_card_visa, ...)")
-    return value
+    method = simulated_method(value)
+    if method is None:
+        raise ValueError(
+            f"no such payment method {value!r} (test methods: pm_card_visa, ..., or a test "
+            "card number such as 4242424242424242)"
+        )
+    return method
 
 
 PaymentMethod = Annotated[str, AfterValidator(_known_method)]

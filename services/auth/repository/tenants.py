@@ -7,7 +7,7 @@ import asyncpg
 from shared.db import Connection
 from shared.pagination import ListParams, keyset
 
-COLUMNS = "id, name, slug, webhook_url, status, rate_limit, created_at"
+COLUMNS = "id, name, slug, webhook_url, status, rate_limit, live_mode, created_at"
 
 
 async def insert(
@@ -79,4 +79,18 @@ async def disable(conn: Connection, tenant_id: str) -> asyncpg.Record | None:
         f"UPDATE tenants SET status = 'disabled', updated_at = now() "
         f"WHERE id = $1 AND status = 'active' RETURNING {COLUMNS}",
         tenant_id,
+    )
+
+
+async def lock(conn: Connection, tenant_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE", tenant_id)
+
+
+async def set_live_mode(
+    conn: Connection, tenant_id: str, *, live_mode: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"UPDATE tenants SET live_mode = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
+        tenant_id,
+        live_mode,
     )

@@ -4,7 +4,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.auth.schemas import Tenant, TenantCreateRequest, TenantUpdateRequest
+from services.auth.schemas import (
+    LiveModeRequest,
+    Tenant,
+    TenantCreateRequest,
+    TenantUpdateRequest,
+)
 from services.auth.service import tenants
 from shared.body import parse
 from shared.db import transaction
@@ -109,6 +114,38 @@ async def delete_tenant(request: Request) -> JSONResponse:
     return json_response(tenant.model_dump())
 
 
+@documented(response=Tenant, tags=["tenants"])
+async def request_live_mode(request: Request) -> JSONResponse:
+    """Ask for live mode (the tenant's admins); a platform admin then turns it on."""
+    async with transaction(app_state(request).db) as conn:
+        tenant = await tenants.request_live_mode(
+            conn, identity_of(request), request.path_params["tenant_id"]
+        )
+    return json_response(tenant.model_dump())
+
+
+@documented(request=LiveModeRequest, response=Tenant, tags=["tenants"])
+async def set_live_mode(request: Request) -> JSONResponse:
+    """Turn a tenant's live mode on or off (platform admins)."""
+    body = await parse(request, LiveModeRequest)
+    state = app_state(request)
+    async with transaction(state.db) as conn:
+        tenant, changed = await tenants.set_live_mode(
+            conn, identity_of(request), request.path_params["tenant_id"], body
+        )
+    await changed.announce(state.redis)
+    return json_response(tenant.model_dump())
+
+
+async def tenant_state(request: Request) -> JSONResponse:
+    """Internal: the gateway asks whether a tenant may act in live mode."""
+    async with transaction(app_state(request).db) as conn:
+        found = await tenants.tenant_state(
+            conn, identity_of(request), request.path_params["tenant_id"]
+        )
+    return json_response({"id": found.id, "status": found.status, "live_mode": found.live_mode})
+
+
 routes = [
     Route("/tenants", list_tenants, methods=["GET"]),
     Route("/tenants", create_tenant, methods=["POST"]),
@@ -116,4 +153,7 @@ routes = [
     Route("/tenants/{tenant_id}", get_tenant, methods=["GET"]),
     Route("/tenants/{tenant_id}", update_tenant, methods=["PUT", "POST"]),
     Route("/tenants/{tenant_id}", delete_tenant, methods=["DELETE"]),
+    Route("/auth/tenants/{tenant_id}/live_mode/request", request_live_mode, methods=["POST"]),
+    Route("/auth/tenants/{tenant_id}/live_mode", set_live_mode, methods=["POST"]),
+    Route("/internal/tenants/{tenant_id}", tenant_state, methods=["GET"]),
 ]

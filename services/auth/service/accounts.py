@@ -123,7 +123,9 @@ async def refresh(conn: Connection, issuer: Issuer, *, token: str) -> RefreshOut
     if row["used_at"] is not None:
         # Someone holds a copy of an old token: end the whole session for everyone.
         if await sessions.revoke(conn, row["session_id"], reason="refresh_token_reused"):
-            revocations = Revocations(session_ids=[row["session_id"]])
+            revocations = Revocations(
+                session_ids=[row["session_id"]], reason="refresh_token_reused"
+            )
         else:
             revocations = Revocations()
         return RefreshOutcome(
@@ -149,7 +151,7 @@ async def refresh(conn: Connection, issuer: Issuer, *, token: str) -> RefreshOut
 async def logout(conn: Connection, identity: Identity) -> Revocations:
     require_user(identity)
     if identity.session_id and await sessions.revoke(conn, identity.session_id, reason="logout"):
-        return Revocations(session_ids=[identity.session_id])
+        return Revocations(session_ids=[identity.session_id], reason="session_ended")
     return Revocations()
 
 

@@ -64,7 +64,9 @@ async def revoke_key(
         raise InvalidRequestError(
             f"API key {key_id!r} is already revoked.", code="api_key_revoked", param="id"
         )
-    return ApiKey.from_row(revoked), Revocations(key_hashes=[revoked["secret_hash"]])
+    return ApiKey.from_row(revoked), Revocations(
+        key_hashes=[revoked["secret_hash"]], reason="api_key_revoked"
+    )
 
 
 async def roll_key(
@@ -97,7 +99,7 @@ async def roll_key(
     if request.grace_period_seconds == 0:
         await api_keys.revoke(conn, key_id)
         await api_keys.set_rolled(conn, key_id, rolled_to=new["id"], expires_at=now)
-        revocations = Revocations(key_hashes=[old["secret_hash"]])
+        revocations = Revocations(key_hashes=[old["secret_hash"]], reason="api_key_rolled")
     else:
         expires_at = now + timedelta(seconds=request.grace_period_seconds)
         await api_keys.set_rolled(conn, key_id, rolled_to=new["id"], expires_at=expires_at)

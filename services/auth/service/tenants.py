@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncpg
+
 from services.auth.errors import SlugTakenError, TenantNotFoundError
 from services.auth.repository import api_keys, sessions, tenants, users
 from services.auth.revocation import Revocations
-from services.auth.schemas import Tenant, TenantCreateRequest, TenantUpdateRequest
+from services.auth.schemas import (
+    LiveModeRequest,
+    Tenant,
+    TenantCreateRequest,
+    TenantUpdateRequest,
+)
 from services.auth.service.access import require_platform_admin, require_tenant_access
 from services.auth.service.accounts import slugify
 from shared import outbox
+from shared.credentials import TenantState
 from shared.db import Connection
 from shared.errors import InvalidRequestError, PermissionDeniedError
 from shared.identity import Identity
@@ -90,6 +98,53 @@ async def update_tenant(
     return tenant, changed
 
 
+async def request_live_mode(conn: Connection, identity: Identity, tenant_id: str) -> Tenant:
+    """A tenant admin asks for live mode; asking again, or once it is on, changes nothing."""
+    require_tenant_access(identity, tenant_id)
+    row = await _lock_active(conn, tenant_id)
+    if row["live_mode"] != "off":
+        return Tenant.from_row(row)
+    updated = await tenants.set_live_mode(conn, tenant_id, live_mode="requested")
+    assert updated is not None
+    tenant = Tenant.from_row(updated)
+    await _announce(conn, identity, "tenant.updated", tenant)
+    return tenant
+
+
+async def set_live_mode(
+    conn: Connection, identity: Identity, tenant_id: str, request: LiveModeRequest
+) -> tuple[Tenant, Revocations]:
+    """A platform admin turns a tenant's live mode on, or off (which also declines a
+    request). Gateways learn it within a second, and close the tenant's live sockets."""
+    require_platform_admin(identity)
+    row = await _lock_active(conn, tenant_id)
+    wanted = "on" if request.enabled else "off"
+    if row["live_mode"] == wanted:
+        return Tenant.from_row(row), Revocations()
+    updated = await tenants.set_live_mode(conn, tenant_id, live_mode=wanted)
+    assert updated is not None
+    tenant = Tenant.from_row(updated)
+    await _announce(conn, identity, "tenant.updated", tenant)
+    return tenant, Revocations(changed_tenant_ids=[tenant_id], reason="live_mode_disabled")
+
+
+async def _lock_active(conn: Connection, tenant_id: str) -> asyncpg.Record:
+    row = await tenants.lock(conn, tenant_id)
+    if row is None or row["status"] != "active":
+        raise TenantNotFoundError(tenant_id)
+    return row
+
+
+async def tenant_state(conn: Connection, identity: Identity, tenant_id: str) -> TenantState:
+    """For the gateway only: whether a tenant may act in live mode."""
+    if identity.principal_type != "service":
+        raise PermissionDeniedError("Internal endpoint.", code="internal_only")
+    row = await tenants.get(conn, tenant_id)
+    if row is None:
+        raise TenantNotFoundError(tenant_id)
+    return TenantState(id=row["id"], status=row["status"], live_mode=row["live_mode"])
+
+
 async def _announce(conn: Connection, identity: Identity, kind: str, tenant: Tenant) -> None:
     """An event in the tenant's own (test-mode) stream, in the same transaction as the
     change: the events service keeps the tenant's `webhook_url` as its default endpoint."""
@@ -113,4 +168,9 @@ async def delete_tenant(
     await users.deactivate_tenant(conn, tenant_id)
     revoked_sessions = await sessions.revoke_for_tenant(conn, tenant_id, reason="tenant_deleted")
     revoked_keys = await api_keys.revoke_for_tenant(conn, tenant_id)
-    return Tenant.from_row(row), Revocations(key_hashes=revoked_keys, session_ids=revoked_sessions)
+    return Tenant.from_row(row), Revocations(
+        key_hashes=revoked_keys,
+        session_ids=revoked_sessions,
+        changed_tenant_ids=[tenant_id],
+        reason="tenant_disabled",
+    )

@@ -59,4 +59,4 @@ async def deactivate_user(
     updated = await users.deactivate(conn, user_id)
     assert updated is not None
     revoked = await sessions.revoke_for_users(conn, [user_id], reason="user_deactivated")
-    return User.from_row(updated), Revocations(session_ids=revoked)
+    return User.from_row(updated), Revocations(session_ids=revoked, reason="user_deactivated")

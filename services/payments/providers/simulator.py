@@ -21,6 +21,29 @@ _APPROVED = frozenset({"pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm
 _ACTION = frozenset({"pm_card_authenticationRequired", "pm_card_threeDSecure2Required"})
 
 KNOWN_METHODS = frozenset({*_DECLINES, *_APPROVED, *_ACTION})
+# Stripe's published test card numbers, each as the test method it stands for (the number
+# itself is never stored).
+TEST_CARDS: dict[str, str] = {
+    "4242424242424242": "pm_card_visa",
+    "4000056655665556": "pm_card_visa",
+    "5555555555554444": "pm_card_mastercard",
+    "378282246310005": "pm_card_amex",
+    "4000000000000002": "pm_card_chargeDeclined",
+    "4000000000009995": "pm_card_visa_chargeDeclinedInsufficientFunds",
+    "4000000000000069": "pm_card_chargeDeclinedExpiredCard",
+    "4000000000000127": "pm_card_chargeDeclinedIncorrectCvc",
+    "4100000000000019": "pm_card_chargeDeclinedFraudulent",
+    "4000002500003155": "pm_card_authenticationRequired",
+    "4000000000003220": "pm_card_threeDSecure2Required",
+}
+
+
+def simulated_method(value: str) -> str | None:
+    """The test method a payment method or test card number names; None if neither."""
+    if value in KNOWN_METHODS:
+        return value
+    return TEST_CARDS.get(value.replace(" ", "").replace("-", ""))
+
 
 # Test bank accounts, in the spirit of Stripe's test bank numbers.
 FAILING_ACCOUNT = "0000000000"  # the bank refuses: account_closed

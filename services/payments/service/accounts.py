@@ -4,6 +4,13 @@ A tenant may store its own account per provider and mode (secret parts Fernet-en
 rest with the service's `credentials_key`); otherwise the platform's default account from
 settings is used. The account chosen is recorded on the object ('tenant' or 'platform') so
 that later webhooks and re-verification use the same one.
+
+Live mode is real money, and every path that moves it resolves its provider here, so the
+rules live here: the simulator and its test methods exist in test mode only. In live mode a
+known test method or card is declined as Stripe declines it (402 `card_declined`,
+decline_code `live_mode_test_card`), and the simulator, or a provider with no live account
+for the tenant or the platform, is a 400 `provider_not_configured`. A platform account
+serves the mode its secret key says (Paystack `sk_live_`, Flutterwave `FLWSECK-` are live).
 """
 
 from __future__ import annotations
@@ -21,15 +28,54 @@ from services.payments.providers.base import Provider
 from services.payments.providers.flutterwave import Flutterwave
 from services.payments.providers.http import ProviderClient
 from services.payments.providers.paystack import Paystack
-from services.payments.providers.simulator import Simulator
+from services.payments.providers.simulator import Simulator, simulated_method
 from services.payments.settings import PaymentsSettings
 from shared.cipher import Cipher
 from shared.db import Connection
-from shared.errors import InvalidRequestError
+from shared.errors import CardError, InvalidRequestError
 from shared.state import AppState
 
 HOSTED = ("paystack", "flutterwave")
 Owner = Literal["platform", "tenant"]
+
+
+class LiveModeTestCardError(CardError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Your card was declined. Your request was in live mode, but used a known test card.",
+            code="card_declined",
+            param="payment_method",
+            extra={"decline_code": "live_mode_test_card"},
+        )
+
+
+class ProviderNotConfiguredError(InvalidRequestError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="provider_not_configured", param="provider")
+
+
+def is_live_key(provider: str, secret_key: str) -> bool:
+    """Whether a provider's secret key is for its live mode, as the provider marks it."""
+    if provider == "paystack":
+        return secret_key.startswith("sk_live_")
+    if provider == "flutterwave":
+        return secret_key.startswith("FLWSECK-")
+    return False
+
+
+def refuse_in_live_mode(*, livemode: bool, provider: str, payment_method: str | None) -> None:
+    """Nothing simulated moves live money: a test method is a decline, the simulator is no
+    provider."""
+    if not livemode:
+        return
+    if payment_method is not None and simulated_method(payment_method) is not None:
+        raise LiveModeTestCardError()
+    if provider == "simulator":
+        raise ProviderNotConfiguredError(
+            "The simulator exists in test mode only: live payments and payouts need a real "
+            "provider. Add a live paystack or flutterwave account with PUT "
+            "/payments/providers/{provider} (with a live key) and pass provider."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +119,15 @@ class ProviderSource:
         )
         return Paystack(client) if provider == "paystack" else Flutterwave(client)
 
-    def platform(self, provider: str) -> Account | None:
+    def platform(self, provider: str, *, livemode: bool | None = None) -> Account | None:
+        """The platform's default account; with `livemode`, only if its key is for that
+        mode."""
+        account = self._platform(provider)
+        if account is None or livemode is None:
+            return account
+        return account if is_live_key(provider, account.secret_key) == livemode else None
+
+    def _platform(self, provider: str) -> Account | None:
         if provider == "paystack" and self.settings.paystack_secret_key:
             # Paystack signs its webhooks with the secret key itself.
             key = self.settings.paystack_secret_key
@@ -113,32 +167,51 @@ class ProviderSource:
         )
 
     async def choose(
-        self, conn: Connection, *, tenant_id: str, livemode: bool, provider: str
+        self,
+        conn: Connection,
+        *,
+        tenant_id: str,
+        livemode: bool,
+        provider: str,
+        payment_method: str | None = None,
     ) -> tuple[Provider, Owner]:
         """The account a new intent or payout uses: the tenant's own, else the platform's."""
+        refuse_in_live_mode(livemode=livemode, provider=provider, payment_method=payment_method)
         if provider == "simulator":
             return Simulator(), "platform"
         account = await self.tenant(conn, tenant_id=tenant_id, livemode=livemode, provider=provider)
-        account = account or self.platform(provider)
+        account = account or self.platform(provider, livemode=livemode)
         if account is None:
-            raise InvalidRequestError(
-                f"No {provider} account is configured: add one with PUT "
-                f"/payments/providers/{provider}.",
-                code="provider_not_configured",
-                param="provider",
+            mode = "live" if livemode else "test"
+            raise ProviderNotConfiguredError(
+                f"No {mode}-mode {provider} account is configured for this tenant or the "
+                f"platform: add one with PUT /payments/providers/{provider} (with a {mode} "
+                "key)."
             )
         return self.build(account, provider), account.owner
 
     async def of(
-        self, conn: Connection, *, tenant_id: str, livemode: bool, provider: str, owner: str
+        self,
+        conn: Connection,
+        *,
+        tenant_id: str,
+        livemode: bool,
+        provider: str,
+        owner: str,
+        payment_method: str | None = None,
     ) -> Provider | None:
-        """The provider client for an existing object; None when its account is gone."""
+        """The provider client for an existing object; None when its account is gone.
+        `payment_method`: the one about to be charged, refused in live mode if simulated."""
+        if livemode and payment_method is not None:
+            refuse_in_live_mode(livemode=True, provider=provider, payment_method=payment_method)
         if provider == "simulator":
-            return Simulator()
+            # A live object on the simulator (made before live mode meant real money) has
+            # no provider that could move its money.
+            return None if livemode else Simulator()
         account = (
             await self.tenant(conn, tenant_id=tenant_id, livemode=livemode, provider=provider)
             if owner == "tenant"
-            else self.platform(provider)
+            else self.platform(provider, livemode=livemode)
         )
         return self.build(account, provider) if account is not None else None
 

@@ -6,9 +6,9 @@ import asyncpg
 
 from services.payments import repository
 from services.payments.schemas import CredentialsRequest, HostedProvider, ProviderCredentials
-from services.payments.service.accounts import HOSTED, ProviderSource
+from services.payments.service.accounts import HOSTED, ProviderSource, is_live_key
 from shared.db import Connection
-from shared.errors import NotFoundError, PermissionDeniedError
+from shared.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from shared.identity import Identity
 from shared.timeutil import unix
 
@@ -45,6 +45,14 @@ async def put_credentials(
     public_url: str,
 ) -> ProviderCredentials:
     check_admin(identity)
+    if identity.livemode and not is_live_key(provider, request.secret_key):
+        # A provider's test key in live mode would take simulated money for real orders.
+        raise InvalidRequestError(
+            f"Live mode needs {provider}'s live secret key "
+            f"({'sk_live_...' if provider == 'paystack' else 'FLWSECK-...'}); this is not one.",
+            code="test_key_in_live_mode",
+            param="secret_key",
+        )
     row = await repository.upsert_credentials(
         conn,
         tenant_id=identity.tenant_scope,
@@ -74,7 +82,7 @@ async def get_credentials(
     )
     if row is not None:
         return _render(row, provider, identity, public_url)
-    platform = source.platform(provider) is not None
+    platform = source.platform(provider, livemode=identity.livemode) is not None
     return ProviderCredentials(
         provider=provider,
         source="platform" if platform else "none",

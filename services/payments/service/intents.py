@@ -142,8 +142,9 @@ async def create_intent(
 ) -> Result | Attempt:
     """Create it (checked by `check_new_intent` first) and, with `confirm`, confirm it."""
     provider, owner = await providers.choose(
-        conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, provider=request.provider
-    )
+        conn, tenant_id=identity.tenant_scope, livemode=identity.livemode,
+        provider=request.provider, payment_method=request.payment_method,
+    )  # fmt: skip
     ready = request.payment_method is not None or provider.hosted
     row = await repository.insert_intent(
         conn,
@@ -270,6 +271,7 @@ async def confirm_intent(
         livemode=row["livemode"],
         provider=row["provider"],
         owner=row["provider_account"],
+        payment_method=request.payment_method or row["payment_method"],
     )
     if provider is None:
         raise InvalidRequestError(

@@ -30,6 +30,7 @@ from services.wallet.schemas import WalletOperation, WithdrawRequest
 from services.wallet.service import access, operations, returns
 from services.wallet.service.runtime import Runtime
 from shared.db import Connection, transaction
+from shared.errors import InvalidRequestError
 from shared.identity import Identity
 from shared.internal_client import Refused, Unavailable
 
@@ -57,6 +58,15 @@ async def withdraw(rt: Runtime, identity: Identity, request: WithdrawRequest) ->
     operation = WalletOperation.from_row(row)
     if row["failure_code"] == "insufficient_funds":
         raise InsufficientFundsError(row["wallet_id"], operation.model_dump())
+    if row["failure_code"] == "provider_not_configured":
+        # Payments could not pay out at all (the hold is voided): the request was wrong, not
+        # the bank, so it is answered as payments answered it.
+        raise InvalidRequestError(
+            row["failure_message"] or "No provider is configured for this payout.",
+            code="provider_not_configured",
+            param="provider",
+            extra={"operation": operation.model_dump()},
+        )
     return operation
 
 
