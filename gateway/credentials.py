@@ -83,6 +83,8 @@ class Credentials:
         self.key_cache_seconds = key_cache_seconds
         self._keys: OrderedDict[str, tuple[VerifiedKey, float]] = OrderedDict()
         self._tenants: OrderedDict[str, tuple[TenantState, float]] = OrderedDict()
+        # Counts tenant evictions: an answer fetched across one may be older than the news.
+        self._tenant_evictions = 0
         # Re-checks of a changed tenant's open sockets, kept until they finish.
         self._rechecks: set[asyncio.Task[None]] = set()
         self._jwks: dict[str, Any] = {}
@@ -174,7 +176,10 @@ class Credentials:
         cached = self._tenants.get(tenant_id)
         if cached is not None and time.monotonic() - cached[1] < self.key_cache_seconds:
             return cached[0]
+        evictions = self._tenant_evictions
         state = await self._shared_tenant(tenant_id) or await self._ask_auth_tenant(tenant_id)
+        if evictions != self._tenant_evictions:
+            return state  # used for this request, not kept
         self._tenants[tenant_id] = (state, time.monotonic())
         self._tenants.move_to_end(tenant_id)
         while len(self._tenants) > _LOCAL_CACHE_SIZE:
@@ -202,8 +207,12 @@ class Credentials:
         state = TenantState(**body)
         if self.guard.available:
             try:
+                # NX: auth writes the new state when it changes; never put an older one back.
                 await self.redis.set(
-                    f"{TENANT_CACHE_PREFIX}{tenant_id}", state.dumps(), ex=KEY_CACHE_TTL_SECONDS
+                    f"{TENANT_CACHE_PREFIX}{tenant_id}",
+                    state.dumps(),
+                    ex=KEY_CACHE_TTL_SECONDS,
+                    nx=True,
                 )
             except (RedisError, OSError, TimeoutError):
                 self.guard.failed("tenant_cache")
@@ -295,7 +304,7 @@ class Credentials:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(INVALIDATE_CHANNEL, REVOKED_CHANNEL, TENANT_CHANNEL)
                     self._keys.clear()
-                    self._tenants.clear()
+                    self._forget_tenants()
                     while not stop.is_set():
                         message = await pubsub.get_message(
                             ignore_subscribe_messages=True, timeout=0.5
@@ -307,10 +316,14 @@ class Credentials:
             except Exception:  # Redis went away: keep serving, try again shortly
                 log.warning("key invalidation subscription lost; retrying", exc_info=True)
                 self._keys.clear()
-                self._tenants.clear()
+                self._forget_tenants()
                 await asyncio.sleep(1)
             finally:
                 await client.aclose()
+
+    def _forget_tenants(self) -> None:
+        self._tenants.clear()
+        self._tenant_evictions += 1
 
     def _on_message(self, channel: bytes, data: bytes, watchers: Watchers) -> None:
         name = channel.decode()
@@ -319,6 +332,7 @@ class Credentials:
         elif name == TENANT_CHANNEL:
             tenant_id = data.decode()
             self._tenants.pop(tenant_id, None)
+            self._tenant_evictions += 1
             if watchers.watching(tenant_id):
                 task = asyncio.create_task(self._recheck(tenant_id, watchers))
                 self._rechecks.add(task)

@@ -81,10 +81,6 @@ class Watchers:
         for watch in list(self._by_tenant.get(state.id, ())):
             watch.judge(state)
 
-    @property
-    def count(self) -> int:
-        return sum(len(members) for members in self._by_credential.values())
-
 
 def _discard(index: dict[str, set[Watch]], key: str, watch: Watch) -> None:
     members = index.get(key)

@@ -12,8 +12,9 @@ second, without asking auth on each request:
 - ``micro:apikey:last_used``: hash of key id -> last use (unix seconds), written by gateways.
 - ``micro:revoked``: pub/sub channel; a message (JSON ``{"token", "reason"}``, the token as
   in the marker) closes every open ``/cli/listen`` socket opened with that credential.
-- ``micro:tenant:<id>``: a short-lived cache of auth's answer about a tenant (its status and
-  live mode), for live-mode requests.
+- ``micro:tenant:<id>``: a short-lived cache of a tenant's status and live mode, for
+  live-mode requests: filled by gateways from auth's answer (only where missing), written by
+  auth when it changes.
 - ``micro:tenant:changed``: pub/sub channel; a message (the tenant id) evicts it from every
   gateway's in-process cache, and re-checks that tenant's open live sockets.
 """

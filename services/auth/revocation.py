@@ -12,11 +12,13 @@ from redis.exceptions import RedisError
 from shared.credentials import (
     INVALIDATE_CHANNEL,
     KEY_CACHE_PREFIX,
+    KEY_CACHE_TTL_SECONDS,
     REVOCATION_TTL_SECONDS,
     REVOKED_CHANNEL,
     REVOKED_PREFIX,
     TENANT_CACHE_PREFIX,
     TENANT_CHANNEL,
+    TenantState,
 )
 
 log = logging.getLogger("micro.auth.revocation")
@@ -28,17 +30,15 @@ class Revocations:
     session_ids: list[str] = field(default_factory=list)
     # Keys whose cached facts changed (e.g. a roll set an expiry) without being revoked.
     changed_key_hashes: list[str] = field(default_factory=list)
-    # Tenants whose status or live mode changed: gateways forget what they cached.
-    changed_tenant_ids: list[str] = field(default_factory=list)
+    # Tenants whose status or live mode changed, as they are now: gateways forget what they
+    # cached.
+    changed_tenants: list[TenantState] = field(default_factory=list)
     # Why, as the close reason of the sockets these credentials opened says it.
     reason: str = "revoked"
 
     def __bool__(self) -> bool:
         return bool(
-            self.key_hashes
-            or self.session_ids
-            or self.changed_key_hashes
-            or self.changed_tenant_ids
+            self.key_hashes or self.session_ids or self.changed_key_hashes or self.changed_tenants
         )
 
     async def announce(self, redis: aioredis.Redis) -> None:
@@ -54,9 +54,16 @@ class Revocations:
                 for key_hash in (*self.key_hashes, *self.changed_key_hashes):
                     pipe.delete(f"{KEY_CACHE_PREFIX}{key_hash}")
                     pipe.publish(INVALIDATE_CHANNEL, key_hash)
-                for tenant_id in self.changed_tenant_ids:
-                    pipe.delete(f"{TENANT_CACHE_PREFIX}{tenant_id}")
-                    pipe.publish(TENANT_CHANNEL, tenant_id)
+                for tenant in self.changed_tenants:
+                    # Written, not deleted: a gateway that read the old state from the
+                    # database just before the commit only fills a missing key (SET NX),
+                    # so it cannot put the old state back.
+                    pipe.set(
+                        f"{TENANT_CACHE_PREFIX}{tenant.id}",
+                        tenant.dumps(),
+                        ex=KEY_CACHE_TTL_SECONDS,
+                    )
+                    pipe.publish(TENANT_CHANNEL, tenant.id)
                 for token in revoked:
                     pipe.publish(
                         REVOKED_CHANNEL, json.dumps({"token": token, "reason": self.reason})

@@ -31,7 +31,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from cli.stack.ports import free_port
 from shared import outbox
 from shared.settings import SERVICES
-from tests.e2e.accounts import PASSWORD, create_key, key_headers, register
+from tests.e2e.accounts import PASSWORD, create_key, key_headers, platform_admin, register
 from tests.e2e.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -449,16 +449,31 @@ class TestListen:
         )  # fmt: skip
         assert login.returncode == 0, login.stderr
 
-        def secret(*args: str) -> str:
-            done = subprocess.run(
+        def listen(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
                 [sys.executable, "-m", "cli", "listen", "--print-secret", *args],
                 env=dev.env, capture_output=True, text=True, timeout=60, check=False,
             )  # fmt: skip
+
+        def secret(*args: str) -> str:
+            done = listen(*args)
             assert done.returncode == 0, done.stderr
             return done.stdout.strip()
 
         # The profile's own test key and the key made earlier: the same tenant, one secret.
         assert secret() == dev.secret()
+        # Live mode is off until a platform admin turns it on.
+        refused = listen("--live")
+        assert refused.returncode == 1
+        assert "Live mode is not enabled" in refused.stderr
+        with dev.stack.client() as gw:
+            enabled = gw.post(
+                f"/auth/tenants/{dev.tenant_id}/live_mode",
+                json={"enabled": True},
+                headers=platform_admin(gw).headers,
+            )
+            assert enabled.status_code == 200, enabled.text
+        time.sleep(1)  # the gateway evicts the "off" it cached within a second
         # --live goes through the signed-in admin's session: the live secret, another one.
         live = secret("--live")
         assert live.startswith("whsec_")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from typing import Any
 
 import httpx
@@ -132,9 +133,22 @@ def test_an_api_key_runs_the_tenants_wallets(stack: RunningStack, gw: httpx.Clie
                     json={"from_wallet_id": shop["id"], "to_wallet_id": users_wallet["id"],
                           "amount": 10001})  # fmt: skip
     assert (broke.status_code, broke.json()["error"]["code"]) == (402, "insufficient_funds")
-    # A live key sees none of the test-mode wallets.
+    # A live key is refused until the tenant's live mode is on, then sees none of the
+    # test-mode wallets.
     live = key_headers(create_key(gw, owner, environment="live")["secret"])
-    assert gw.get(f"/api/wallet/{shop['id']}", headers=live).status_code == 404
+    assert gw.get(f"/api/wallet/{shop['id']}", headers=live).status_code == 403
+    enabled = gw.post(
+        f"/auth/tenants/{owner.tenant_id}/live_mode",
+        json={"enabled": True},
+        headers=platform_admin(gw).headers,
+    )
+    assert enabled.status_code == 200, enabled.text
+    # The gateway cached "off" a moment ago; auth's announcement evicts it within a second.
+    began = time.monotonic()
+    while (seen := gw.get(f"/api/wallet/{shop['id']}", headers=live).status_code) == 403:
+        assert time.monotonic() - began < 1.0
+        time.sleep(0.02)
+    assert seen == 404
     # Another tenant's key neither.
     stranger = key_headers(create_key(gw, register(gw))["secret"])
     assert gw.get(f"/api/wallet/{shop['id']}/balance", headers=stranger).status_code == 404

@@ -125,7 +125,7 @@ async def set_live_mode(
     assert updated is not None
     tenant = Tenant.from_row(updated)
     await _announce(conn, identity, "tenant.updated", tenant)
-    return tenant, Revocations(changed_tenant_ids=[tenant_id], reason="live_mode_disabled")
+    return tenant, Revocations(changed_tenants=[_state(updated)], reason="live_mode_disabled")
 
 
 async def _lock_active(conn: Connection, tenant_id: str) -> asyncpg.Record:
@@ -142,6 +142,10 @@ async def tenant_state(conn: Connection, identity: Identity, tenant_id: str) -> 
     row = await tenants.get(conn, tenant_id)
     if row is None:
         raise TenantNotFoundError(tenant_id)
+    return _state(row)
+
+
+def _state(row: asyncpg.Record) -> TenantState:
     return TenantState(id=row["id"], status=row["status"], live_mode=row["live_mode"])
 
 
@@ -171,6 +175,6 @@ async def delete_tenant(
     return Tenant.from_row(row), Revocations(
         key_hashes=revoked_keys,
         session_ids=revoked_sessions,
-        changed_tenant_ids=[tenant_id],
+        changed_tenants=[_state(row)],
         reason="tenant_disabled",
     )
