@@ -28,7 +28,14 @@ from typer.testing import CliRunner, Result
 
 from cli.main import app
 from shared.outbox import tenant_stream
-from tests.e2e.accounts import PASSWORD, Account, key_headers, register, signup_user
+from tests.e2e.accounts import (
+    PASSWORD,
+    Account,
+    key_headers,
+    platform_admin,
+    register,
+    signup_user,
+)
 from tests.e2e.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -241,6 +248,17 @@ class TestLogin:
         secret = gw.post(
             "/auth/api_keys", json={"environment": "live"}, headers=owner.headers
         ).json()["secret"]
+        # Live mode is off until a platform admin turns it on: the key is refused, clearly.
+        refused = cli("login", "--api-key", secret)
+        assert refused.exit_code == 1
+        assert "Live mode is not enabled" in refused.stderr
+        enabled = gw.post(
+            f"/auth/tenants/{owner.tenant_id}/live_mode",
+            json={"enabled": True},
+            headers=platform_admin(gw).headers,
+        )
+        assert enabled.status_code == 200, enabled.text
+        time.sleep(1)  # the gateway evicts the "off" it cached within a second
         assert cli("login", "--api-key", secret).exit_code == 0
         assert "Mode:     live" in cli("whoami").stdout
         result = cli("trigger", "payment_intent.created")
