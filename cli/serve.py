@@ -48,7 +48,8 @@ def migrate(
         str | None, typer.Argument(help="One service; all of them when omitted.")
     ] = None,
 ) -> None:
-    """Apply pending migrations to each service's own database."""
+    """Apply pending migrations to each service's own database, as its owner
+    (MICRO_<SERVICE>_MIGRATION_DATABASE_URL), granting the app's role what it uses."""
     targets = [service] if service else list(SERVICES)
     unknown = [s for s in targets if s not in SERVICES]
     if unknown:
@@ -58,14 +59,17 @@ def migrate(
         settings = settings_class(name)()
         assert isinstance(settings, DatabaseSettings)
         try:
-            applied = asyncio.run(migrate_service(name, settings.database_url))
+            applied = asyncio.run(
+                migrate_service(name, settings.migration_database_url, app_role=settings.app_role)
+            )
         except MigrationError as exc:
             typer.echo(f"micro: {exc}", err=True)
             failed = True
             continue
         except OSError as exc:
             typer.echo(
-                f"micro: {name}: cannot reach {_safe(settings.database_url)}: {exc}", err=True
+                f"micro: {name}: cannot reach {_safe(settings.migration_database_url)}: {exc}",
+                err=True,
             )
             failed = True
             continue

@@ -3,7 +3,8 @@
 It wires, in order from the outside: request context (request id, access log, metrics,
 last-resort error rendering), the internal identity check (services only), the routes, and
 `/health`, `/ready`, `/metrics`, `/openapi.json`. The lifespan opens the one asyncpg pool and
-the one Redis client of the process and closes them on shutdown.
+the one Redis client of the process and closes them on shutdown; it refuses to start when
+the pool's role is a superuser or an owner (shared/roles.py).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from shared.identity import InternalIdentityMiddleware
 from shared.logging import configure_logging
 from shared.metrics import metrics_endpoint
 from shared.middleware import RequestContextMiddleware
-from shared.migrations import migrate_database
+from shared.migrations import migrate_service
 from shared.openapi import build_spec
 from shared.outbox import outbox_relay
 from shared.retention import Job, retention
+from shared.roles import check_app_role
 from shared.settings import DatabaseSettings, ServiceSettings
 from shared.state import STATE_KEY, AppState
 
@@ -100,15 +102,21 @@ def _lifespan(
         state = AppState(settings=settings, redis=redis_client(settings))
         try:
             if isinstance(settings, DatabaseSettings):
+                if settings.migrate_on_start:
+                    # As the owner, on a connection of its own: the pool is the app's role.
+                    await migrate_service(
+                        settings.service,
+                        settings.migration_database_url,
+                        app_role=settings.app_role,
+                    )
                 state.pool = await create_pool(
                     settings.database_url,
                     application_name=settings.service,
                     min_size=settings.pool_min_size,
                     max_size=settings.pool_max_size,
                 )
-                if settings.migrate_on_start:
-                    async with state.pool.acquire() as conn:
-                        await migrate_database(conn, settings.service)
+                async with state.pool.acquire() as conn:
+                    await check_app_role(conn, settings.service)
             async with _run_hooks(state, hooks):
                 log.info("started", extra={"port": settings.port})
                 yield {STATE_KEY: state}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from typing import Any, ClassVar, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,16 +35,34 @@ DB_PORTS: dict[str, int] = {
 }
 DB_NAMES: dict[str, str] = {name: name for name in SERVICES}
 REDIS_PORT = 6379
+# Local stack and tests: `micro` owns each service's database and runs its migrations; each
+# app connects as its own role (`ledger_app`), neither superuser nor owner, holding only the
+# privileges its service's migrations grant it.
 DB_USER = "micro"
 DB_PASSWORD = "micro"  # noqa: S105 - the documented local-dev credential of DESIGN §1
+DB_APP_PASSWORD = "micro"  # noqa: S105 - likewise, for the apps' roles
 
 # Only for local development; every deployment sets MICRO_INTERNAL_SECRET.
 DEV_INTERNAL_SECRET = "micro-dev-internal-secret-change-me-0123456789"  # noqa: S105
 
 
-def database_url(service: str, *, host: str = "localhost", port: int | None = None) -> str:
+def app_role(service: str) -> str:
+    """The role a service's app connects as in the local stack and the tests."""
+    return f"{service}_app"
+
+
+def database_url(
+    service: str, *, host: str = "localhost", port: int | None = None, owner: bool = False
+) -> str:
+    """The local stack's DSN of a service's database: as its app's role, or as the owner."""
     port = DB_PORTS[service] if port is None else port
-    return f"postgres://{DB_USER}:{DB_PASSWORD}@{host}:{port}/{DB_NAMES[service]}"
+    user, password = (DB_USER, DB_PASSWORD) if owner else (app_role(service), DB_APP_PASSWORD)
+    return f"postgres://{user}:{password}@{host}:{port}/{DB_NAMES[service]}"
+
+
+def dsn_user(dsn: str) -> str:
+    """The user a DSN logs in as ("" when it names none)."""
+    return unquote(urlsplit(dsn).username or "")
 
 
 # Values every process shares may be set once as MICRO_<FIELD> instead of per service.
@@ -103,8 +122,16 @@ class ServiceSettings(BaseSettings):
 class DatabaseSettings(ServiceSettings):
     """A service that owns a PostgreSQL database."""
 
+    # The app's own role: neither superuser nor owner (the app refuses to start as either).
     # Defaults to the service's database of DESIGN §1.
     database_url: str = ""
+    # The owner's DSN, for migrations (`micro db migrate`, migrate_on_start). Defaults to the
+    # local stack's owner when database_url is left to its default, else to database_url,
+    # which the migration runner refuses (the app role cannot own the tables).
+    migration_database_url: str = ""
+    # The role migrations grant the app's privileges to: database_url's user unless set (a
+    # group role that the login role is a member of, on a managed PostgreSQL).
+    app_role: str = ""
     pool_min_size: int = 2
     pool_max_size: int = 20
     # Apply pending migrations at start-up (containers); the dev stack migrates first instead.
@@ -123,6 +150,13 @@ class DatabaseSettings(ServiceSettings):
     @model_validator(mode="before")
     @classmethod
     def _database_default(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data.get("database_url"):
+        if not isinstance(data, dict):
+            return data
+        if not data.get("database_url"):
             data["database_url"] = database_url(cls.service)
+            data.setdefault("migration_database_url", database_url(cls.service, owner=True))
+        if not data.get("migration_database_url"):
+            data["migration_database_url"] = data["database_url"]
+        if not data.get("app_role"):
+            data["app_role"] = dsn_user(str(data["database_url"]))
         return data

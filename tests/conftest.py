@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
-import asyncpg
 import httpx
 import pytest
 from cryptography.fernet import Fernet
 
 from cli.apps import app_factory, settings_class
 from shared.migrations import migrate_service
-from shared.settings import SERVICES, ServiceSettings
+from shared.settings import SERVICES, ServiceSettings, app_role
 from tests.support.asgi import serve_in_process
 from tests.support.browser import browser as browser  # the fixture, for every test
 from tests.support.browser import pytest_runtest_makereport as pytest_runtest_makereport
@@ -42,24 +41,20 @@ async def redis_url() -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def templates(pg: PostgresHandle) -> dict[str, str]:
-    """One migrated template database per service; tests get cheap clones of them."""
-    admin = await asyncpg.connect(pg.dsn("postgres"))
-    try:
-        names = {}
-        for service in SERVICES:
-            name = f"tpl_{service}"
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            await migrate_service(service, pg.dsn(name))
-            names[service] = name
-        return names
-    finally:
-        await admin.close()
+    """One template database per service, migrated as the owner; tests get cheap clones."""
+    names = {}
+    for service in SERVICES:
+        name = f"tpl_{service}"
+        await pg.create_database(name)
+        await migrate_service(service, pg.dsn(name), app_role=app_role(service))
+        names[service] = name
+    return names
 
 
 @pytest.fixture
 async def create_db(pg: PostgresHandle, templates: dict[str, str]) -> AsyncIterator[CreateDb]:
-    """`await create_db("ledger")` -> the DSN of a fresh, migrated ledger database."""
+    """`await create_db("ledger")` -> the DSN of a fresh, migrated ledger database, as the
+    ledger app's role (`tests.support.servers.owner_dsn` of it: as the owner)."""
     async with databases(pg, templates) as create:
         yield create
 

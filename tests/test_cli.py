@@ -50,13 +50,11 @@ def test_help_lists_the_commands() -> None:
 
 
 async def test_db_migrate_applies_once(pg: PostgresHandle) -> None:
-    admin = await asyncpg.connect(pg.dsn("postgres"))
-    try:
-        await admin.execute('DROP DATABASE IF EXISTS "cli_migrate" WITH (FORCE)')
-        await admin.execute('CREATE DATABASE "cli_migrate"')
-    finally:
-        await admin.close()
-    env = {"MICRO_LEDGER_DATABASE_URL": pg.dsn("cli_migrate")}
+    await pg.create_database("cli_migrate")
+    env = {
+        "MICRO_LEDGER_MIGRATION_DATABASE_URL": pg.dsn("cli_migrate"),
+        "MICRO_LEDGER_DATABASE_URL": pg.app_dsn("ledger", "cli_migrate"),
+    }
     expected = ", ".join(
         m.filename
         for m in (

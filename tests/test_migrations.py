@@ -16,9 +16,9 @@ from shared.migrations import (
     migrations_dir,
     shared_migrations_dir,
 )
-from shared.settings import SERVICES
+from shared.settings import SERVICES, app_role
 from tests.conftest import CreateDb
-from tests.support.servers import PostgresHandle
+from tests.support.servers import PostgresHandle, owner_dsn
 
 # What shared/ keeps in every service's database, and the two bookkeeping tables.
 SHARED_TABLES = {"idempotency_keys", "outbox", "schema_migrations", "shared_migrations"}
@@ -39,12 +39,8 @@ EXPECTED_TABLES = {
 
 
 async def fresh_database(pg: PostgresHandle, name: str) -> str:
-    admin = await asyncpg.connect(pg.dsn("postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    """An empty database; its DSN as the owner."""
+    await pg.create_database(name)
     return pg.dsn(name)
 
 
@@ -56,7 +52,7 @@ def write(folder: Path, name: str, sql: str) -> None:
 @pytest.mark.parametrize("service", SERVICES)
 async def test_every_migration_gives_the_expected_schema(pg: PostgresHandle, service: str) -> None:
     dsn = await fresh_database(pg, f"m_schema_{service}")
-    applied = await migrate_service(service, dsn)
+    applied = await migrate_service(service, dsn, app_role=app_role(service))
     assert [m.filename for m in applied] == [
         m.filename
         for m in (
@@ -76,8 +72,8 @@ async def test_every_migration_gives_the_expected_schema(pg: PostgresHandle, ser
 
 
 async def test_applying_twice_changes_nothing(pg: PostgresHandle, create_db: CreateDb) -> None:
-    dsn = await create_db("ledger")  # already migrated from the template
-    assert await migrate_service("ledger", dsn) == []
+    dsn = owner_dsn(await create_db("ledger"))  # already migrated from the template
+    assert await migrate_service("ledger", dsn, app_role=app_role("ledger")) == []
     conn = await asyncpg.connect(dsn)
     try:
         assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(

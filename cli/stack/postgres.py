@@ -1,20 +1,32 @@
-"""A PostgreSQL server of our own: initialised once in a data folder, run in the foreground."""
+"""A PostgreSQL server of our own: initialised once in a data folder, run in the foreground.
+
+Three roles, as in production: the bootstrap superuser `postgres` (its password random, made
+at initdb and kept 0600 beside the data folder), used only to create the others and the
+databases; the owner `micro`, no superuser, which owns each database and runs the
+migrations; and each app's own role (`ledger_app`), which owns nothing and holds what the
+migrations grant it. A cluster made by an older Micro has `micro` as its superuser.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import asyncpg
 
 from cli.stack.binaries import Binaries
 from cli.stack.errors import StackError
-from shared.settings import DB_PASSWORD, DB_USER
+from shared.settings import DB_APP_PASSWORD, DB_PASSWORD, DB_USER
+
+SUPERUSER = "postgres"
 
 # Settings for throwaway test servers: durability traded for speed, never for dev data.
 EPHEMERAL_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
@@ -30,23 +42,40 @@ class PostgresServer:
     ephemeral: bool = False
 
     @property
-    def admin_dsn(self) -> str:
-        return self.dsn("postgres")
+    def superuser_file(self) -> Path:
+        return self.data_dir.parent / f".{self.data_dir.name}.superuser"
 
-    def dsn(self, database: str) -> str:
-        return f"postgres://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{self.port}/{database}"
+    @property
+    def legacy(self) -> bool:
+        """Made by an older Micro: `micro`, the owner, is the cluster's superuser."""
+        return self.initialised and not self.superuser_file.exists()
+
+    @property
+    def admin_dsn(self) -> str:
+        if self.legacy:
+            return self.dsn("postgres")
+        password = self.superuser_file.read_text().strip()
+        return f"postgres://{SUPERUSER}:{quote(password, safe='')}@127.0.0.1:{self.port}/postgres"
+
+    def dsn(self, database: str, *, role: str = DB_USER) -> str:
+        """As the owner, or as an app's `role`."""
+        password = DB_PASSWORD if role == DB_USER else DB_APP_PASSWORD
+        return f"postgres://{role}:{password}@127.0.0.1:{self.port}/{database}"
 
     @property
     def initialised(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
 
     def init(self) -> None:
-        """Create the cluster (superuser micro/micro) unless the folder already holds one."""
+        """Create the cluster (superuser `postgres`, a random password) unless the folder
+        already holds one."""
         if self.initialised:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        pwfile = self.data_dir.parent / f".{self.data_dir.name}.pw"
-        pwfile.write_text(DB_PASSWORD)
+        # initdb reads the password from this file, which is kept for admin_dsn.
+        pwfile = self.superuser_file
+        with os.fdopen(os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(secrets.token_urlsafe(24))
         try:
             if self.run_as:
                 _hand_over(self.data_dir, self.run_as)
@@ -56,7 +85,7 @@ class PostgresServer:
                 [
                     self.binaries.pg("initdb"),
                     "-D", str(self.data_dir),
-                    "-U", DB_USER,
+                    "-U", SUPERUSER,
                     f"--pwfile={pwfile}",
                     "--auth-local=trust",
                     "--auth-host=scram-sha-256",
@@ -69,9 +98,11 @@ class PostgresServer:
                 text=True,
                 check=False,
             )  # fmt: skip
-        finally:
+        except BaseException:
             pwfile.unlink(missing_ok=True)
+            raise
         if result.returncode != 0:
+            pwfile.unlink(missing_ok=True)
             shutil.rmtree(self.data_dir, ignore_errors=True)
             raise StackError(
                 f"{self.name}: initdb failed: {result.stderr.strip().splitlines()[-1:]}"
@@ -110,14 +141,37 @@ class PostgresServer:
             await conn.close()
             return
 
-    async def ensure_database(self, database: str) -> None:
+    async def ensure_database(self, database: str, *, app_roles: Iterable[str]) -> None:
+        """The owner and the apps' roles, and `database` owned by the owner."""
+        await ensure_roles(self.admin_dsn, app_roles)
         conn = await asyncpg.connect(self.admin_dsn)
         try:
             exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
             if not exists:
-                await conn.execute(f'CREATE DATABASE "{database}"')
+                await conn.execute(f'CREATE DATABASE "{database}" OWNER "{DB_USER}"')
         finally:
             await conn.close()
+
+
+async def ensure_roles(admin_dsn: str, app_roles: Iterable[str]) -> None:
+    """Create the owner if missing, and each app's role with no power beyond logging in
+    (reset on every start, so a role someone widened by hand is narrowed again)."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", DB_USER):
+            await conn.execute(
+                f'CREATE ROLE "{DB_USER}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
+                f"PASSWORD '{DB_PASSWORD}'"
+            )
+        for role in app_roles:
+            exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+            verb = "ALTER" if exists else "CREATE"
+            await conn.execute(
+                f'{verb} ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION '
+                f"NOBYPASSRLS PASSWORD '{DB_APP_PASSWORD}'"
+            )
+    finally:
+        await conn.close()
 
 
 def _hand_over(path: Path, user: str) -> None:

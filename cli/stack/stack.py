@@ -1,9 +1,10 @@
 """The whole Micro stack on one machine, as `micro dev up` runs it.
 
 Order: check ports and binaries; start the five PostgreSQL servers and Redis; create the
-databases; migrate; start the five services; wait until each is ready; start the gateway;
-wait until its /health is 200. Any failure stops everything already started and reports one
-line saying what went wrong and how to fix it.
+roles and databases; migrate as the owner; start the five services, each connecting as its
+own role; wait until each is ready; start the gateway; wait until its /health is 200. Any
+failure stops everything already started and reports one line saying what went wrong and how
+to fix it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from cli.stack.postgres import PostgresServer
 from cli.stack.redis import RedisServer
 from cli.stack.supervisor import Supervisor
 from shared.migrations import MigrationError, migrate_service
-from shared.settings import DB_NAMES, SERVICES
+from shared.settings import DB_NAMES, SERVICES, app_role, database_url
 
 
 @dataclass(slots=True)
@@ -58,7 +59,8 @@ class Stack:
             env[f"MICRO_{app.upper()}_HOST"] = "127.0.0.1"
             env[f"MICRO_{app.upper()}_PORT"] = str(port)
         for service in SERVICES:
-            env[f"MICRO_{service.upper()}_DATABASE_URL"] = self.dsn(service)
+            env[f"MICRO_{service.upper()}_DATABASE_URL"] = self.app_dsn(service)
+            env[f"MICRO_{service.upper()}_MIGRATION_DATABASE_URL"] = self.dsn(service)
             url = f"http://127.0.0.1:{self.settings.http_ports[service]}"
             env[f"MICRO_GATEWAY_{service.upper()}_URL"] = url
         env["MICRO_PAYMENTS_LEDGER_URL"] = f"http://127.0.0.1:{self.settings.http_ports['ledger']}"
@@ -70,8 +72,14 @@ class Stack:
         return env
 
     def dsn(self, service: str) -> str:
-        port = self.settings.db_ports[service]
-        return f"postgres://micro:micro@127.0.0.1:{port}/{DB_NAMES[service]}"
+        """As the owner (migrations, psql)."""
+        return database_url(
+            service, host="127.0.0.1", port=self.settings.db_ports[service], owner=True
+        )
+
+    def app_dsn(self, service: str) -> str:
+        """As the service's app."""
+        return database_url(service, host="127.0.0.1", port=self.settings.db_ports[service])
 
     # -- start ------------------------------------------------------------------------------
 
@@ -129,12 +137,26 @@ class Stack:
         redis_process = await self.supervisor.spawn("redis", self.redis.command())
         waits.append(self.redis.wait_ready(redis_process))
         await asyncio.gather(*waits)
-        await asyncio.gather(*(db.ensure_database(DB_NAMES[s]) for s, db in self.databases.items()))
+        await asyncio.gather(
+            *(
+                db.ensure_database(DB_NAMES[s], app_roles=[app_role(s)])
+                for s, db in self.databases.items()
+            )
+        )
+        for db in self.databases.values():
+            if db.legacy and self.echo:
+                print(
+                    f"micro: {db.name}: made by an older Micro, its owner `micro` is a superuser "
+                    "(the apps still connect as their own roles); `make clean-data` starts over",
+                    flush=True,
+                )
 
     async def _migrate(self) -> None:
         async def one(service: str) -> None:
             try:
-                applied = await migrate_service(service, self.dsn(service))
+                applied = await migrate_service(
+                    service, self.dsn(service), app_role=app_role(service)
+                )
             except MigrationError as exc:
                 raise StackError(f"migration failed: {exc}") from exc
             if applied and self.echo:

@@ -8,7 +8,6 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import asyncpg
 import httpx
 from aiohttp.abc import AbstractResolver
 from cryptography.fernet import Fernet
@@ -60,13 +59,10 @@ class EventsService:
 
 
 async def clone_database(pg: PostgresHandle, template: str) -> str:
+    """A clone of `template`; its DSN as the events app's role."""
     name = f"t_events_{next(_counter)}_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(pg.dsn("postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    finally:
-        await admin.close()
-    return pg.dsn(name)
+    await pg.create_database(name, template=template)
+    return pg.app_dsn("events", name)
 
 
 @contextlib.asynccontextmanager
