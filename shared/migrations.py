@@ -197,14 +197,14 @@ async def check_grantee(conn: Connection, service: str, app_role: str) -> None:
             f"{service}: the app's role {app_role} does not exist: create it first "
             f"(CREATE ROLE {quote_ident(app_role)} LOGIN PASSWORD '...')"
         )
+    if row["rolsuper"]:
+        raise MigrationError(
+            f"{service}: the app's role {app_role} is a superuser; the app needs a role "
+            "that is neither superuser nor owner"
+        )
     if row["is_migrator"] or row["in_migrator"]:
         raise MigrationError(
             f"{service}: migrations run as {app_role}, the app's own role; run them as the "
             f"owner of the tables: set {env}_MIGRATION_DATABASE_URL (and keep "
             f"{env}_DATABASE_URL for a role of the app's own)"
-        )
-    if row["rolsuper"]:
-        raise MigrationError(
-            f"{service}: the app's role {app_role} is a superuser; the app needs a role "
-            "that is neither superuser nor owner"
         )

@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import CreateDb, ServiceClient
 from tests.support.asgi import identity_headers
+from tests.support.servers import owner_dsn
 from tests.test_ledger_accounts import (
     OTHER_TENANT,
     as_platform_admin,
@@ -1429,7 +1430,9 @@ class TestVerify:
             )
             assert voided.status_code == 200, voided.text
             before = await snapshot(client, books)
-            conn = await asyncpg.connect(dsn)
+            # The owner, whom grants do not stop (the app's role: tests/test_db_roles.py),
+            # still meets the append-only triggers.
+            conn = await asyncpg.connect(owner_dsn(dsn))
             try:
                 for statement in (
                     "UPDATE entries SET amount = 1",
