@@ -9,7 +9,7 @@ Migrations run as the owner of the database's tables; each app connects as its o
 which holds only what its service's migrations grant it. A migration names that role as
 psql does a variable, `:"app_role"` (`GRANT SELECT ON accounts TO :"app_role";`): the runner
 puts in the quoted name it is given (the user of `MICRO_<SERVICE>_DATABASE_URL`, or
-`MICRO_<SERVICE>_APP_ROLE`), and `psql -v app_role=ledger_app -f 0003_app_role.sql` runs the
+`MICRO_<SERVICE>_APP_ROLE`), and `psql -v app_role=ledger_app -f 0005_app_role.sql` runs the
 same file by hand. The checksum is of the file as written, so another role name is not an
 edit. Each migration grants on the tables it creates, explicitly and per table (no ALTER
 DEFAULT PRIVILEGES, which would give every new table, history included, the same rights);

@@ -97,6 +97,8 @@ FORBIDDEN_ON_THE_LEDGER = [
     ("ALTER TABLE entries DISABLE TRIGGER entries_append_only", "must be owner of table entries"),
     ("ALTER TABLE transactions DISABLE TRIGGER ALL", "must be owner of table transactions"),
     ("DROP TRIGGER entries_append_only ON entries", "must be owner of relation entries"),
+    ("ALTER TABLE entries DISABLE TRIGGER entries_sum_to_zero", "must be owner of table entries"),
+    ("DROP TRIGGER accounts_currency_fixed ON accounts", "must be owner of relation accounts"),
     ("ALTER TABLE entries ADD COLUMN note text", "must be owner of table entries"),
     ("DROP TABLE entries CASCADE", "must be owner of table entries"),
     (
@@ -231,8 +233,9 @@ async def _history(dsn: str) -> dict[str, int]:
             "SELECT (SELECT count(*) FROM transactions) AS transactions,"
             " (SELECT count(*) FROM entries) AS entries,"
             " (SELECT sum(amount) FROM entries) AS amount,"
-            " (SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%append_only'"
-            "  AND tgenabled = 'O') AS triggers_on"
+            " (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal) AS triggers,"
+            " (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'O')"
+            "  AS triggers_on"
         )
         assert row is not None
         return dict(row)
@@ -245,7 +248,14 @@ async def test_the_ledger_app_cannot_change_history_or_its_guards(
 ) -> None:
     dsn = await create_db("ledger")
     before = await _funded_ledger(service_client, dsn)
-    assert before == {"transactions": 1, "entries": 2, "amount": 1000, "triggers_on": 3}
+    assert before == {
+        "transactions": 1,
+        "entries": 2,
+        "amount": 1000,
+        # 0002's six append-only, 0004's three balance rules, the outbox's notify.
+        "triggers": 10,
+        "triggers_on": 10,
+    }
     conn = await asyncpg.connect(dsn)
     try:
         for statement, reason in FORBIDDEN_ON_THE_LEDGER:
