@@ -6,6 +6,7 @@ deploy/Dockerfile is linted by hadolint; deploy/prometheus.yml must scrape every
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
@@ -17,23 +18,26 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import yaml
 from compose_spec import PyOptions
 
 from cli.apps import settings_class
+from cli.stack.binaries import find_psql
+from shared.roles import check_app_role
 from shared.settings import (
     APPS,
     DB_NAMES,
-    DB_PASSWORD,
     DB_PORTS,
     DB_USER,
     HTTP_PORTS,
     REDIS_PORT,
     SERVICES,
     SHARED_FIELDS,
-    database_url,
+    app_role,
 )
+from tests.support.servers import PostgresHandle
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -45,6 +49,28 @@ POSTGRES_PORT = 5432
 REDIS_URL = f"redis://redis:{REDIS_PORT}/0"
 # `${NAME:-default}`: what a bare `docker compose up` substitutes when NAME is unset.
 INTERPOLATION = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}")
+# `${NAME:?message}`: a value compose refuses to start without.
+REQUIRED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):\?[^}]*\}")
+ROLES_SCRIPT = ROOT / "deploy" / "postgres" / "roles.sh"
+
+
+def substituted(value: str) -> str:
+    """`value` as compose makes it: defaults, and `test-NAME` for each required NAME."""
+    return REQUIRED.sub(r"test-\1", INTERPOLATION.sub(r"\1", value))
+
+
+def app_dsn(name: str) -> str:
+    return (
+        f"postgres://{app_role(name)}:test-MICRO_{name.upper()}_DB_PASSWORD"
+        f"@{name}-db:{POSTGRES_PORT}/{DB_NAMES[name]}"
+    )
+
+
+def owner_dsn(name: str) -> str:
+    return (
+        f"postgres://{DB_USER}:test-MICRO_DB_OWNER_PASSWORD"
+        f"@{name}-db:{POSTGRES_PORT}/{DB_NAMES[name]}"
+    )
 
 
 @functools.cache
@@ -133,14 +159,21 @@ def test_each_service_has_its_own_postgres_server() -> None:
         db = f"{name}-db"
         assert service(db)["image"] == "postgres:15"
         assert published_ports(db) == {(DB_PORTS[name], POSTGRES_PORT)}
-        assert environment(db) == {
-            "POSTGRES_USER": DB_USER,
-            "POSTGRES_PASSWORD": DB_PASSWORD,
+        env = {key: substituted(value) for key, value in environment(db).items()}
+        assert env == {
+            # The image's superuser; its password, like every other, has no default.
+            "POSTGRES_USER": "postgres",
+            "POSTGRES_PASSWORD": "test-MICRO_DB_SUPERUSER_PASSWORD",
             "POSTGRES_DB": DB_NAMES[name],
+            "MICRO_DB_OWNER": DB_USER,
+            "MICRO_DB_OWNER_PASSWORD": "test-MICRO_DB_OWNER_PASSWORD",
+            "MICRO_DB_APP_ROLE": app_role(name),
+            "MICRO_DB_APP_PASSWORD": f"test-MICRO_{name.upper()}_DB_PASSWORD",
         }
         assert "pg_isready" in healthcheck_command(db)
-        [mount] = service(db)["volumes"]
-        assert str(mount).split(":")[0] in volumes, f"{db} data must be in a named volume"
+        data, roles = service(db)["volumes"]
+        assert str(data).split(":")[0] in volumes, f"{db} data must be in a named volume"
+        assert str(roles) == "./deploy/postgres/roles.sh:/docker-entrypoint-initdb.d/roles.sh:ro"
 
 
 def test_redis_persists_and_reports_health() -> None:
@@ -154,10 +187,11 @@ def test_each_service_reaches_its_own_database_and_redis() -> None:
     for name in SERVICES:
         env = environment(name)
         prefix = f"MICRO_{name.upper()}_"
-        assert env[f"{prefix}DATABASE_URL"] == database_url(
-            name, host=f"{name}-db", port=POSTGRES_PORT
-        )
-        assert env[f"{prefix}MIGRATE_ON_START"] == "true"
+        # The app's own role; the owner's DSN and password are the migrate service's alone.
+        assert substituted(env[f"{prefix}DATABASE_URL"]) == app_dsn(name)
+        assert f"{prefix}MIGRATE_ON_START" not in env
+        assert f"{prefix}MIGRATION_DATABASE_URL" not in env
+        assert not any("MICRO_DB_OWNER_PASSWORD" in value for value in env.values())
         assert env["MICRO_REDIS_URL"] == REDIS_URL
     for app in APPS:
         env = environment(app)
@@ -173,15 +207,39 @@ def test_gateway_finds_every_service_by_compose_name() -> None:
 
 
 def test_apps_start_only_after_their_dependencies_are_healthy() -> None:
-    expected = {name: {f"{name}-db", "redis"} for name in SERVICES}
+    expected = {name: {f"{name}-db", "redis", "migrate"} for name in SERVICES}
     expected["gateway"] = {*SERVICES, "redis"}
+    expected["migrate"] = {f"{name}-db" for name in SERVICES}
     for app, needs in expected.items():
         depends_on = service(app)["depends_on"]
         assert needs <= set(depends_on), f"{app} depends on {sorted(depends_on)}"
     for name, definition in compose()["services"].items():
         for dependency, rule in definition.get("depends_on", {}).items():
+            if dependency == "migrate":
+                assert rule["condition"] == "service_completed_successfully", name
+                continue
             assert rule["condition"] == "service_healthy", f"{name} -> {dependency}"
             assert "healthcheck" in service(dependency), f"{dependency} is never healthy"
+
+
+def test_one_migrate_service_migrates_every_database_as_its_owner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    migrate = service("migrate")
+    assert migrate["command"] == ["micro", "db", "migrate"]
+    assert migrate["image"] == IMAGE
+    assert migrate["restart"] == "no"
+    env = environment("migrate")
+    for name in list(os.environ):
+        if name.startswith("MICRO_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, substituted(value))
+    for name in SERVICES:
+        settings: Any = settings_class(name)()
+        assert settings.migration_database_url == owner_dsn(name)
+        assert settings.app_role == app_role(name)
+    assert not any(f"_{name.upper()}_DB_PASSWORD" in v for v in env.values() for name in SERVICES)
 
 
 def test_app_healthchecks_probe_ready_without_curl() -> None:
@@ -212,6 +270,9 @@ def test_every_micro_env_name_is_a_settings_field() -> None:
         known = env_names(app)
         unknown = {name for name in environment(app) if name.startswith("MICRO_")} - known
         assert not unknown, f"{app} sets env vars no settings field reads: {sorted(unknown)}"
+    known = set().union(*(env_names(name) for name in SERVICES))
+    unknown = {name for name in environment("migrate") if name.startswith("MICRO_")} - known
+    assert not unknown, f"migrate sets env vars no settings field reads: {sorted(unknown)}"
 
 
 def test_settings_read_from_compose_env_match_the_topology(
@@ -222,7 +283,7 @@ def test_settings_read_from_compose_env_match_the_topology(
             if name.startswith("MICRO_"):
                 monkeypatch.delenv(name)
         for name, value in environment(app).items():
-            monkeypatch.setenv(name, INTERPOLATION.sub(r"\1", value))
+            monkeypatch.setenv(name, substituted(value))
         settings: Any = settings_class(app)()
         assert (settings.host, settings.port) == ("0.0.0.0", HTTP_PORTS[app])
         assert settings.redis_url == REDIS_URL
@@ -230,8 +291,9 @@ def test_settings_read_from_compose_env_match_the_topology(
             r"\1", environment(app)["MICRO_INTERNAL_SECRET"]
         )
         if app in SERVICES:
-            assert settings.database_url == database_url(app, host=f"{app}-db", port=POSTGRES_PORT)
-            assert settings.migrate_on_start is True
+            assert settings.database_url == app_dsn(app)
+            assert settings.app_role == app_role(app)
+            assert settings.migrate_on_start is False
 
 
 def test_image_copies_every_installed_package() -> None:
@@ -262,3 +324,64 @@ def test_dockerfile_passes_hadolint() -> None:
         cwd=ROOT,
     )
     assert json.loads(result.stdout) == [], result.stdout
+
+
+async def test_the_roles_script_makes_an_owner_and_an_app_role_that_owns_nothing(
+    pg: PostgresHandle,
+) -> None:
+    """deploy/postgres/roles.sh, run as the postgres image runs it (as its superuser, on a
+    database the image made), against a real server; then the migrate service's command."""
+    owner, app, database = "compose_owner", "compose_ledger_app", "compose_ledger"
+    admin = await asyncpg.connect(pg.admin_dsn())
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        for role in (owner, app):
+            await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        psql = find_psql()
+        assert psql is not None
+        env = {
+            "PATH": f"{psql.parent}:{os.environ['PATH']}",
+            "PGHOST": pg.host,
+            "PGPORT": str(pg.port),
+            "PGPASSWORD": pg.superuser_password,
+            "POSTGRES_USER": "postgres",
+            "POSTGRES_DB": database,
+            "MICRO_DB_OWNER": owner,
+            "MICRO_DB_OWNER_PASSWORD": "0wner",
+            "MICRO_DB_APP_ROLE": app,
+            "MICRO_DB_APP_PASSWORD": "4pp",
+        }
+        made = await asyncio.to_thread(
+            subprocess.run, ["sh", str(ROLES_SCRIPT)], env=env, capture_output=True, text=True
+        )
+        assert made.returncode == 0, made.stderr
+        base = f"{pg.host}:{pg.port}/{database}"
+        migrated = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "cli", "db", "migrate", "ledger"],
+            env={
+                **os.environ,
+                "MICRO_LEDGER_MIGRATION_DATABASE_URL": f"postgres://{owner}:0wner@{base}",
+                "MICRO_LEDGER_APP_ROLE": app,
+            },
+            capture_output=True,
+            text=True,
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        conn = await asyncpg.connect(f"postgres://{app}:4pp@{base}")
+        try:
+            await check_app_role(conn, "ledger")
+            await conn.execute(
+                "INSERT INTO accounts (id, tenant_id, livemode, name, type, currency)"
+                " VALUES ('acc_1', 'ten_1', false, 'cash', 'asset', 'usd')"
+            )
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("ALTER TABLE entries DISABLE TRIGGER ALL")
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        for role in (owner, app):
+            await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()
