@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.settings import SERVICES
+from shared.settings import SERVICES, app_role
 from tests.e2e.stack import (
     RunningStack,
     interrupt,
@@ -46,6 +46,19 @@ def test_psql_reaches_each_service_database(stack: RunningStack, service: str) -
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == service
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_connects_as_its_own_role(stack: RunningStack, service: str) -> None:
+    """The apps' connections, as PostgreSQL sees them: the app's role, never the owner."""
+    result = subprocess.run(
+        ["psql", stack.dsn(service), "-tAc",
+         "select string_agg(distinct usename, ',') from pg_stat_activity"
+         " where datname = current_database() and pid <> pg_backend_pid()"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == app_role(service)
 
 
 def test_micro_psql_runs_a_command(stack: RunningStack) -> None:
