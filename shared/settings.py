@@ -134,7 +134,8 @@ class DatabaseSettings(ServiceSettings):
     app_role: str = ""
     pool_min_size: int = 2
     pool_max_size: int = 20
-    # Apply pending migrations at start-up (containers); the dev stack migrates first instead.
+    # Apply pending migrations at start-up, as migration_database_url (the dev stack and the
+    # compose file migrate first instead, so the apps never hold the owner's password).
     migrate_on_start: bool = False
     # The outbox relay polls this often when no commit wakes it (commits wake it at once).
     outbox_interval: float = 1.0

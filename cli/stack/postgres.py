@@ -57,10 +57,9 @@ class PostgresServer:
         password = self.superuser_file.read_text().strip()
         return f"postgres://{SUPERUSER}:{quote(password, safe='')}@127.0.0.1:{self.port}/postgres"
 
-    def dsn(self, database: str, *, role: str = DB_USER) -> str:
-        """As the owner, or as an app's `role`."""
-        password = DB_PASSWORD if role == DB_USER else DB_APP_PASSWORD
-        return f"postgres://{role}:{password}@127.0.0.1:{self.port}/{database}"
+    def dsn(self, database: str) -> str:
+        """As the owner."""
+        return f"postgres://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{self.port}/{database}"
 
     @property
     def initialised(self) -> bool:
