@@ -13,13 +13,16 @@ import asyncpg
 import pytest
 
 from tests.conftest import CreateDb
+from tests.support.servers import owner_dsn
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
 async def conn(create_db: CreateDb) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(await create_db("ledger"))
+    # As the owner, whom no grant stops (a migration, a script): the rules still hold. The
+    # app's role cannot even try some of these (tests/test_db_roles.py).
+    connection = await asyncpg.connect(owner_dsn(await create_db("ledger")))
     for account_id, currency in (("acc_usd1", "usd"), ("acc_usd2", "usd"),
                                  ("acc_eur1", "eur"), ("acc_eur2", "eur")):  # fmt: skip
         await connection.execute(
