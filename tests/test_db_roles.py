@@ -37,8 +37,9 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     "auth": {
         "tenants": {"SELECT", "INSERT", "UPDATE"},
         "users": {"SELECT", "INSERT", "UPDATE"},
-        "sessions": {"SELECT", "INSERT", "UPDATE"},
-        "refresh_tokens": {"SELECT", "INSERT", "UPDATE"},
+        # Ended ones are deleted by retention.
+        "sessions": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+        "refresh_tokens": {"SELECT", "INSERT", "UPDATE", "DELETE"},
         "api_keys": {"SELECT", "INSERT", "UPDATE"},
         "signing_keys": {"SELECT", "INSERT"},
     },
@@ -65,10 +66,11 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "wallet_transactions": {"SELECT", "INSERT", "UPDATE"},
     },
     "events": {
-        "events": {"SELECT", "INSERT"},
-        "delivery_attempts": {"SELECT", "INSERT"},
+        # Appended to, and deleted by retention once old.
+        "events": {"SELECT", "INSERT", "DELETE"},
+        "delivery_attempts": {"SELECT", "INSERT", "DELETE"},
         "webhook_endpoints": {"SELECT", "INSERT", "UPDATE", "DELETE"},
-        "deliveries": {"SELECT", "INSERT", "UPDATE"},
+        "deliveries": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     },
 }
 # What of an account the ledger changes: its name and metadata, and its running totals.

@@ -200,7 +200,8 @@ async def list_attempts(
 
 async def purge_attempts(pool: Pool, *, older_than_seconds: float) -> int:
     """Delete attempts finished before the cutoff, in batches; the attempts of a delivery
-    still to be retried stay (its history is still being written)."""
+    still to be retried stay (its history is still being written). No FOR UPDATE: attempts
+    are append-only for the app's role, which has no UPDATE privilege for a row lock."""
     return await delete_in_batches(
         pool,
         """
@@ -209,8 +210,7 @@ async def purge_attempts(pool: Pool, *, older_than_seconds: float) -> int:
             WHERE a.finished_at < now() - make_interval(secs => $1)
               AND NOT EXISTS (SELECT 1 FROM deliveries d
                               WHERE d.id = a.delivery_id AND d.status = 'pending')
-            ORDER BY a.finished_at LIMIT $2
-            FOR UPDATE SKIP LOCKED))
+            ORDER BY a.finished_at LIMIT $2))
         """,
         older_than_seconds,
     )

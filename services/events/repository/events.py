@@ -93,7 +93,10 @@ async def get(
 async def purge(pool: Pool, *, older_than_seconds: float) -> int:
     """Delete events received before the cutoff, with their finished deliveries, in
     batches. An event a delivery still waits on stays, however old; should one become
-    pending meanwhile (a resend), the foreign key fails the batch rather than lose it."""
+    pending meanwhile (a resend), the foreign key fails the batch rather than lose it.
+    No FOR UPDATE: the log is append-only for the app's role (no UPDATE privilege, which a
+    row lock needs); the DELETE locks the rows itself, and a replica purging the same batch
+    waits, then finds them gone."""
     return await delete_in_batches(
         pool,
         """
@@ -103,7 +106,6 @@ async def purge(pool: Pool, *, older_than_seconds: float) -> int:
               AND NOT EXISTS (SELECT 1 FROM deliveries d
                               WHERE d.event_id = e.id AND d.status = 'pending')
             ORDER BY e.received_at LIMIT $2
-            FOR UPDATE SKIP LOCKED
         ), finished AS (
             DELETE FROM deliveries d USING doomed
             WHERE d.event_id = doomed.id AND d.status <> 'pending'
