@@ -11,6 +11,7 @@ from gateway.handler import proxy
 from gateway.health import health
 from gateway.settings import GatewaySettings
 from shared.app import create_service_app
+from shared.handlers import CATCH_ALL
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -28,6 +29,6 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             Route("/api/health", health, methods=["GET"]),
             *docs.routes,
             *relay.routes,
-            Route("/{path:path}", proxy, methods=_METHODS, include_in_schema=False),
+            Route(CATCH_ALL, proxy, methods=_METHODS, include_in_schema=False),
         ],
     )

@@ -16,10 +16,12 @@ from gateway.routing import Access, Target, resolve
 from shared.credentials import looks_like_api_key, secret_hash
 from shared.errors import (
     AuthenticationError,
+    InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
 )
+from shared.handlers import allowed_methods, method_not_allowed
 from shared.identity import Identity
 
 ROUTE_LABEL_KEY = "micro.route"
@@ -29,6 +31,8 @@ ANONYMOUS = Identity(principal="anonymous", principal_type="anonymous")
 async def proxy(request: Request) -> Response:
     target = resolve(request.scope.get("raw_path", b"").decode("latin-1").split("?")[0] or "/")
     if target is None:
+        if allowed_methods(request):  # one of the gateway's own routes, by another method
+            raise method_not_allowed(request)
         raise NotFoundError(
             f"Unrecognized request URL ({request.method} {request.url.path}).",
             code="route_not_found",
@@ -75,6 +79,7 @@ async def _authorize(
         return identity, decision
 
     token = _bearer(request)
+    mode = _mode(request)
     if looks_like_api_key(token):
         if rule.access is Access.SESSION:
             AUTH_FAILURES.labels("session_required").inc()
@@ -115,7 +120,7 @@ async def _authorize(
             tenant_id=claims["tid"],
             role=claims["role"],
             session_id=claims["sid"],
-            livemode=request.headers.get("micro-mode", "test").lower() == "live",
+            livemode=mode == "live",
         )
         decision = await gateway.limiter.hit(
             f"user:{claims['sub']}", settings.session_rate_limit, revocation=claims["sid"]
@@ -141,6 +146,17 @@ def revocation_token(request: Request, identity: Identity) -> str:
     if identity.principal_type == "api_key":
         return secret_hash(_bearer(request))
     return identity.session_id or identity.principal
+
+
+def _mode(request: Request) -> str:
+    """`Micro-Mode` picks a session's mode; a key's own mode wins. Anything but test or live is
+    refused rather than read as test, so a typo cannot silently act in the other mode."""
+    mode = request.headers.get("micro-mode", "test").strip().lower()
+    if mode not in ("test", "live"):
+        raise InvalidRequestError(
+            "Micro-Mode must be `test` or `live`.", code="parameter_invalid", param="Micro-Mode"
+        )
+    return mode
 
 
 def _refuse_if_limited(decision: Decision | None, gateway: Gateway, *, bucket: str) -> None:

@@ -4,13 +4,19 @@ JSON; form-encoded with bracket nesting (``metadata[order]=7``, ``expand[]=a``,
 ``items[0][price]=p``); and JSON sent under a form content type, which is what
 ``curl -d '{...}'`` does when no ``Content-Type`` is given. Bodies are read with a size
 limit so a huge upload is refused before it is held in memory.
+
+JSON carries types, so a JSON body is validated strictly: ``"amount": "100"`` is a string, not
+an integer, and is refused, as Stripe refuses it. A form carries only text, so its values are
+read as the field's type (``amount=100``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
@@ -43,14 +49,26 @@ def _too_large(limit: int) -> PayloadTooLargeError:
     return PayloadTooLargeError(f"Request body is larger than the limit of {limit} bytes.")
 
 
+@dataclass(frozen=True, slots=True)
+class Params:
+    """A body's parameters, and whether they came typed (JSON) or as text (a form)."""
+
+    values: dict[str, Any]
+    typed: bool
+
+
 def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """Turn a raw body into a dict of parameters; an empty body is an empty dict."""
+    return decode_params(raw, content_type).values
+
+
+def decode_params(raw: bytes, content_type: str | None) -> Params:
     if not raw.strip():
-        return {}
+        return Params({}, typed=False)
     params = _decode(raw, content_type)
     # A NUL can only arrive escaped (JSON's \u0000, a form's %00): skip the walk otherwise.
     if b"\\u0000" in raw or b"%00" in raw or b"\x00" in raw:
-        _refuse_nul(params, "body")
+        _refuse_nul(params.values, "body")
     return params
 
 
@@ -70,13 +88,13 @@ def _refuse_nul(value: Any, param: str) -> None:
             _refuse_nul(item, f"{param}[{index}]")
 
 
-def _decode(raw: bytes, content_type: str | None) -> dict[str, Any]:
+def _decode(raw: bytes, content_type: str | None) -> Params:
     media = (content_type or "").split(";")[0].strip().lower()
     looks_like_json = raw.lstrip()[:1] in (b"{", b"[")
     if media == "application/json" or media.endswith("+json") or looks_like_json:
-        return _decode_json(raw)
+        return Params(_decode_json(raw), typed=True)
     if media in ("", "application/x-www-form-urlencoded"):
-        return decode_form(raw)
+        return Params(decode_form(raw), typed=False)
     raise InvalidRequestError(
         f"Unsupported content type {media!r}; send application/json or "
         "application/x-www-form-urlencoded.",
@@ -146,6 +164,10 @@ def _assign(node: dict[str, Any], path: list[str], value: str) -> None:
             code="invalid_form",
             param=leaf,
         )
+    elif isinstance(node.get(leaf), str | list):
+        # `enabled_events=a&enabled_events=b`: a repeated key is a list (OpenAPI's form style).
+        earlier = node[leaf]
+        node[leaf] = [*earlier, value] if isinstance(earlier, list) else [earlier, value]
     else:
         node[leaf] = value
 
@@ -163,13 +185,14 @@ def _listify(node: Any) -> Any:
     return {k: _listify(v) for k, v in node.items()}
 
 
-async def parse_params(request: Request, limit: int) -> dict[str, Any]:
+async def parse_params(request: Request, limit: int) -> Params:
     raw = await read_body(request, limit)
-    return decode_body(raw, request.headers.get("content-type"))
+    return decode_params(raw, request.headers.get("content-type"))
 
 
 async def parse_model(request: Request, model: type[Model], limit: int) -> Model:
-    return validate(model, await parse_params(request, limit))
+    params = await parse_params(request, limit)
+    return validate(model, params.values, typed=params.typed)
 
 
 async def parse(request: Request, model: type[Model]) -> Model:
@@ -179,12 +202,60 @@ async def parse(request: Request, model: type[Model]) -> Model:
     return await parse_model(request, model, app_state(request).settings.max_body_bytes)
 
 
-def validate(model: type[Model], data: Any) -> Model:
-    """Validate parameters into a model; the first problem becomes a 400 naming the field."""
+def validate(
+    model: type[Model], data: Any, *, typed: bool = False, prefix: tuple[int | str, ...] = ()
+) -> Model:
+    """Validate parameters into a model; the first problem becomes a 400 naming the field.
+
+    `typed`: the values came from JSON, so their types count (strict validation, in JSON
+    mode so that strings still spell dates and URLs); otherwise they are text to be read.
+    """
     try:
-        return model.model_validate(data)
+        if typed:
+            return model.model_validate_json(json.dumps(data), strict=True)
+        return model.model_validate(_form_values(model, data))
     except ValidationError as exc:
-        raise validation_error(exc) from None
+        raise validation_error(exc, prefix) from None
+
+
+def _form_values(model: type[BaseModel], data: Any) -> Any:
+    """A form's text read as its fields' types where pydantic would guess otherwise.
+
+    `enabled_events=*` is a list of one: nothing in the text marks it a list. A boolean is
+    `true` or `false`, as Stripe spells it; pydantic would also read `0`, `yes` or `on`.
+    """
+    if not isinstance(data, dict):
+        return data
+    values = dict(data)
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        value = values.get(key)
+        if not isinstance(value, str):
+            continue
+        if _takes(list, field.annotation):
+            values[key] = [value]
+        elif _takes(bool, field.annotation):
+            if value.lower() not in ("true", "false"):
+                raise InvalidRequestError(
+                    f"Invalid {key}: a boolean is `true` or `false`.",
+                    code="parameter_invalid",
+                    param=key,
+                )
+            values[key] = value.lower() == "true"
+    return values
+
+
+def _takes(kind: type, annotation: Any) -> bool:
+    if annotation is kind:
+        return True
+    origin = get_origin(annotation)
+    if origin is kind:
+        return True
+    if origin is Annotated:
+        return _takes(kind, get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return any(_takes(kind, arg) for arg in get_args(annotation))
+    return False
 
 
 def validation_error(

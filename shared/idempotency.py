@@ -23,9 +23,12 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import parse_qsl
 
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.body import decode_params
 from shared.context import idempotency_key_var
 from shared.db import Connection, Pool
 from shared.errors import ConflictError, IdempotencyError, InvalidRequestError
@@ -186,6 +189,7 @@ class IdempotencyMiddleware:
             or scope["method"] not in MUTATING
             or not isinstance(identity, Identity)
             or identity.tenant_id is None
+            or not _routed(scope)
         ):
             await self.app(scope, receive, send)
             return
@@ -276,20 +280,49 @@ async def _finish(pool: Pool, ref: KeyRef, stored: Stored | None) -> None:
         log.exception("could not record the idempotent result")
 
 
+def _routed(scope: Scope) -> bool:
+    """Whether a route takes this method on this path. One that none takes (a 404 or 405)
+    began nothing: it must be answered as such, not as a reuse of the key."""
+    return any(route.matches(scope)[0] is Match.FULL for route in scope["app"].router.routes)
+
+
 def _key(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == HEADER:
-            return str(value.decode("latin-1")).strip()
+    value = _header(scope, HEADER)
+    return None if value is None else value.strip()
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
     return None
 
 
 def _hash(scope: Scope, body: bytes) -> str:
+    """The request's fingerprint: its parameters as the endpoint reads them, not its bytes.
+
+    Stripe compares parameters, so the same JSON with its keys in another order, or a form
+    with its pairs in another order, is the same request. A body that cannot be read is
+    fingerprinted by its bytes (the endpoint refuses it, and nothing is stored).
+    """
     digest = hashlib.sha256()
     digest.update(scope["method"].encode())
     digest.update(b"\0" + scope["path"].encode() + b"\0")
-    digest.update(scope.get("query_string", b"") + b"\0")
-    digest.update(body)
+    query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    digest.update(json.dumps(sorted(query)).encode() + b"\0")
+    digest.update(_canonical_body(body, _header(scope, b"content-type")))
     return digest.hexdigest()
+
+
+def _canonical_body(body: bytes, content_type: str | None) -> bytes:
+    try:
+        params = decode_params(body, content_type)
+    except InvalidRequestError:
+        return b"raw:" + body
+    # `typed` tells 100 (JSON) from "100" (a form): the two are different parameters.
+    kind = b"json:" if params.typed else b"form:"
+    canonical = json.dumps(params.values, sort_keys=True, separators=(",", ":"))
+    return kind + canonical.encode()
 
 
 async def _read(receive: Receive, limit: int) -> tuple[bytes, bool]:

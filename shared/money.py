@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, WithJsonSchema
 
 # Largest amount accepted in one operation: 12 digits of minor units (e.g. 9,999,999,999.99
 # usd). Sums of many of these still fit PostgreSQL BIGINT with a wide margin.
@@ -205,9 +205,12 @@ def to_major_string(amount: int, currency: str) -> str:
     return f"{sign}{whole}.{fraction:0{exponent}d}" if exponent else f"{sign}{whole}"
 
 
-def _whole_number(value: object) -> object:
-    """Integers, or strings of digits (form-encoded bodies send every value as text).
-    Never a float (100.0 is a float, and money has no floats) and never a bool."""
+def _whole_number(value: object, info: ValidationInfo) -> object:
+    """Form values are text, so a string of digits is a number there. JSON carries types: a
+    string is not an amount (`"amount": "100"` is refused, as Stripe does), and strict
+    validation refuses floats (100.0 is a float, and money has no floats) and bools."""
+    if info.mode == "json":
+        return value
     if isinstance(value, bool | float):
         raise ValueError("must be an integer number of minor units")
     if isinstance(value, str):
@@ -218,7 +221,16 @@ def _whole_number(value: object) -> object:
     return value
 
 
-Currency = Annotated[str, AfterValidator(normalize_currency)]
-WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+# The parsing rule for integer amounts. Written after the bounds (`Annotated[int, Field(gt=0),
+# WHOLE_NUMBER]`): bounds placed outside a validated type reach the OpenAPI document as
+# `gt`/`le`, which no JSON Schema reader knows, so clients and fuzzers would send 0 or -1.
+WHOLE_NUMBER = BeforeValidator(_whole_number)
+
+# A currency code as the document lists it: one of the supported codes (any case is read).
+Currency = Annotated[
+    str,
+    AfterValidator(normalize_currency),
+    WithJsonSchema({"type": "string", "enum": sorted(CURRENCIES)}),
+]
 # A strictly positive amount of minor units.
-Amount = Annotated[WholeNumber, Field(gt=0, le=MAX_AMOUNT)]
+Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT), WHOLE_NUMBER]

@@ -56,6 +56,79 @@ async def test_the_same_key_with_other_parameters_is_an_idempotency_error(
     assert (error["type"], error["code"]) == ("idempotency_error", "idempotency_key_reused")
 
 
+async def test_the_same_json_in_another_key_order_is_the_same_request(
+    service_client: ServiceClient,
+) -> None:
+    # Stripe compares parameters, not bytes: a client that rebuilds its dict on retry must
+    # get the first answer back, not an idempotency error.
+    as_json = {"Content-Type": "application/json"}
+    first_body = (
+        '{"name": "cash", "type": "asset", "currency": "usd", "metadata": {"a": "1", "b": "2"}}'
+    )
+    again_body = (
+        '{"metadata": {"b": "2", "a": "1"},  "currency": "usd", "type": "asset", "name": "cash"}'
+    )
+    async with service_client("ledger") as client:
+        first = await client.post(
+            "/ledger/accounts", content=first_body, headers={**as_json, **headers("order")}
+        )
+        again = await client.post(
+            "/ledger/accounts", content=again_body, headers={**as_json, **headers("order")}
+        )
+        listed = await client.get("/ledger/accounts", headers=headers(None))
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert len(listed.json()["data"]) == 1
+
+
+async def test_the_same_form_in_another_pair_order_is_the_same_request(
+    service_client: ServiceClient,
+) -> None:
+    as_form = {"Content-Type": "application/x-www-form-urlencoded"}
+    async with service_client("ledger") as client:
+        first = await client.post(
+            "/ledger/accounts",
+            content="name=cash&type=asset&currency=usd&metadata[a]=1",
+            headers={**as_form, **headers("form-order")},
+        )
+        again = await client.post(
+            "/ledger/accounts",
+            content="metadata[a]=1&currency=usd&name=cash&type=asset",
+            headers={**as_form, **headers("form-order")},
+        )
+        other = await client.post(
+            "/ledger/accounts",
+            content="metadata[a]=2&currency=usd&name=cash&type=asset",
+            headers={**as_form, **headers("form-order")},
+        )
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert other.status_code == 400
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_the_same_key_with_a_nested_parameter_changed_is_an_idempotency_error(
+    service_client: ServiceClient,
+) -> None:
+    async with service_client("ledger") as client:
+        first = await client.post(
+            "/ledger/accounts",
+            json={**ACCOUNT, "metadata": {"order": "7"}},
+            headers=headers("nested"),
+        )
+        other = await client.post(
+            "/ledger/accounts",
+            json={"metadata": {"order": "8"}, **ACCOUNT},
+            headers=headers("nested"),
+        )
+    assert first.status_code == 201
+    assert other.status_code == 400
+    error = other.json()["error"]
+    assert (error["type"], error["code"]) == ("idempotency_error", "idempotency_key_reused")
+
+
 async def test_validation_failures_are_not_stored(service_client: ServiceClient) -> None:
     async with service_client("ledger") as client:
         bad = await client.post(
@@ -169,7 +242,12 @@ async def test_a_stale_claim_can_be_taken_over(
 ) -> None:
     dsn = await create_db("ledger")
     body = json.dumps(ACCOUNT).encode()
-    request_hash = _hash({"method": "POST", "path": "/ledger/accounts"}, body)
+    scope = {
+        "method": "POST",
+        "path": "/ledger/accounts",
+        "headers": [(b"content-type", b"application/json")],
+    }
+    request_hash = _hash(scope, body)
     conn = await asyncpg.connect(dsn)
     try:
         # The same request's earlier run died holding the key.

@@ -6,7 +6,14 @@ import re
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from shared.pagination import ListParams
 from shared.timeutil import unix
@@ -26,13 +33,26 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-EventPattern = Annotated[str, AfterValidator(_event_pattern)]
+# The same rule for the document, so clients (and fuzzers) know a type needs a dot.
+_EVENT_SCHEMA = {
+    "type": "string",
+    "maxLength": 100,
+    "pattern": r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.([a-z][a-z0-9_]*|\*))$",
+}
+EventPattern = Annotated[str, AfterValidator(_event_pattern), WithJsonSchema(_EVENT_SCHEMA)]
 EnabledEvents = Annotated[
     list[EventPattern],
     Field(min_length=1, max_length=MAX_ENABLED_EVENTS),
     AfterValidator(_unique),
 ]
 Description = Annotated[str, Field(max_length=5000)]
+# The service checks where a URL may point (services/events/service); the document states the
+# part a schema can: an http(s) URL.
+EndpointUrl = Annotated[
+    str,
+    Field(min_length=1),
+    WithJsonSchema({"type": "string", "format": "uri", "pattern": r"^https?://[^\s/]+"}),
+]
 
 
 def patterns_matching(event_type: str) -> list[str]:
@@ -47,14 +67,14 @@ class _Request(BaseModel):
 
 
 class CreateEndpointRequest(_Request):
-    url: Annotated[str, Field(min_length=1)]
+    url: EndpointUrl
     enabled_events: EnabledEvents
     description: Description | None = None
     disabled: bool = False
 
 
 class UpdateEndpointRequest(_Request):
-    url: Annotated[str, Field(min_length=1)] | None = None
+    url: EndpointUrl | None = None
     enabled_events: EnabledEvents | None = None
     description: Description | None = None
     disabled: bool | None = None
@@ -86,16 +106,11 @@ class CreatedRange(BaseModel):
 
 
 class EventListParams(ListParams):
-    type: Annotated[str, Field(max_length=100)] | None = None
+    type: EventPattern | None = None
     # `created=T` (exactly) or `created[gte]=T` and friends, in unix seconds.
     created: CreatedRange | None = None
     # Platform admins only: another tenant's events.
     tenant_id: Annotated[str, Field(max_length=100)] | None = None
-
-    @field_validator("type")
-    @classmethod
-    def _valid_type(cls, value: str | None) -> str | None:
-        return None if value is None else _event_pattern(value)
 
     @field_validator("created", mode="before")
     @classmethod

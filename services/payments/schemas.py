@@ -9,7 +9,7 @@ import asyncpg
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from services.payments.providers.simulator import simulated_method
-from shared.money import MAX_AMOUNT, Currency, WholeNumber
+from shared.money import MAX_AMOUNT, WHOLE_NUMBER, Currency
 from shared.timeutil import unix
 
 PaymentIntentStatus = Literal[
@@ -23,7 +23,7 @@ PaymentIntentStatus = Literal[
 ]
 CaptureMethod = Literal["automatic", "manual"]
 # Stripe's largest charge is eight digits of minor units; the same bound here.
-PaymentAmount = Annotated[WholeNumber, Field(gt=0, le=99_999_999)]
+PaymentAmount = Annotated[int, Field(gt=0, le=99_999_999), WHOLE_NUMBER]
 Metadata = Annotated[dict[str, str], Field(max_length=50)]
 CancellationReason = Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"]
 ProviderName = Literal["simulator", "paystack", "flutterwave"]
@@ -83,7 +83,7 @@ class CancelIntentRequest(_Request):
 
 
 class CaptureIntentRequest(_Request):
-    amount_to_capture: Annotated[WholeNumber, Field(gt=0, le=MAX_AMOUNT)] | None = None
+    amount_to_capture: Annotated[int, Field(gt=0, le=MAX_AMOUNT), WHOLE_NUMBER] | None = None
 
 
 class PaymentIntent(BaseModel):

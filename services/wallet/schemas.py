@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.money import Amount, Currency, WholeNumber
+from shared.money import WHOLE_NUMBER, Amount, Currency
 from shared.pagination import ListParams
 from shared.timeutil import unix
 
@@ -28,7 +28,7 @@ TransactionType = Literal[
 Metadata = Annotated[dict[str, str], Field(max_length=50)]
 WalletId = Annotated[str, Field(min_length=1, max_length=100)]
 # Card payments and payouts go through payments, whose largest amount is eight digits.
-ExternalAmount = Annotated[WholeNumber, Field(gt=0, le=99_999_999)]
+ExternalAmount = Annotated[int, Field(gt=0, le=99_999_999), WHOLE_NUMBER]
 Provider = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
@@ -37,9 +37,19 @@ class _Request(BaseModel):
 
 
 class CreateWalletRequest(_Request):
-    # A user id of the tenant or the tenant's own customer reference; a USER's own id when
-    # a signed-in user leaves it out.
-    owner: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    owner: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=200,
+                description="A user id of the tenant or the tenant's own customer reference. Left "
+                "out: a signed-in USER's own id, or the tenant's id (the tenant's own wallet) for "
+                "API keys and admins.",
+            ),
+        ]
+        | None
+    ) = None
     currency: Currency
     metadata: Metadata = Field(default_factory=dict)
 

@@ -849,17 +849,17 @@ class TestApiKeys:
         refused(response, 404, "resource_missing", "id")
         assert keys_of(gw, owner) == []
 
-    def test_revoking_twice_is_400(self, gw: httpx.Client, owner: Account) -> None:
+    def test_revoking_twice_is_409(self, gw: httpx.Client, owner: Account) -> None:
         key = create_key(gw, owner)
         assert gw.delete(f"/auth/api_keys/{key['id']}", headers=owner.headers).is_success
         again = gw.delete(f"/auth/api_keys/{key['id']}", headers=owner.headers)
-        refused(again, 400, "api_key_revoked", "id")
+        refused(again, 409, "api_key_revoked", "id")
 
     def test_a_revoked_key_cannot_be_rolled(self, gw: httpx.Client, owner: Account) -> None:
         key = create_key(gw, owner)
         assert gw.delete(f"/auth/api_keys/{key['id']}", headers=owner.headers).is_success
         response = gw.post(f"/auth/api_keys/{key['id']}/roll", json={}, headers=owner.headers)
-        refused(response, 400, "api_key_revoked", "id")
+        refused(response, 409, "api_key_revoked", "id")
         assert len(keys_of(gw, owner)) == 1
 
     @pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x"])

@@ -255,7 +255,7 @@ class TestDeactivatedUser:
     def test_an_admin_cannot_deactivate_itself(self, gw: httpx.Client) -> None:
         owner = register(gw)
         response = gw.delete(f"/auth/users/{owner.user_id}", headers=owner.headers)
-        assert response.status_code == 400
+        assert response.status_code == 409
         assert error(response)["code"] == "cannot_deactivate_self"
         assert login_status(gw, owner.email) == 200
 

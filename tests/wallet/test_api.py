@@ -46,6 +46,14 @@ class TestCreate:
         wallet = await create_wallet(http, user("usr_ada", tenant), owner=None)
         assert wallet["owner"] == "usr_ada"
 
+    async def test_a_key_without_an_owner_opens_the_tenants_own_wallet(
+        self, http: httpx.AsyncClient, tenant: str
+    ) -> None:
+        # Form-encoded, as the issue's `POST /wallet currency=usd` was sent.
+        response = await http.post("/wallet", data={"currency": "usd"}, headers=key(tenant))
+        assert response.status_code == 201, response.text
+        assert response.json()["owner"] == tenant
+
     async def test_a_user_cannot_open_one_for_someone_else(
         self, http: httpx.AsyncClient, tenant: str
     ) -> None:
@@ -69,7 +77,6 @@ class TestCreate:
             ({"owner": "x", "currency": 5}, "currency", "parameter_invalid"),
             ({"owner": "", "currency": "usd"}, "owner", "parameter_invalid"),
             ({"owner": "x" * 201, "currency": "usd"}, "owner", "parameter_invalid"),
-            ({"currency": "usd"}, "owner", "parameter_missing"),
             ({"owner": "x", "currency": "usd", "colour": "red"}, "colour", "parameter_unknown"),
             ({"owner": "x", "currency": "usd", "metadata": "no"}, "metadata", "parameter_invalid"),
         ],

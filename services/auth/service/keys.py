@@ -14,7 +14,7 @@ from services.auth.schemas import ApiKey, ApiKeyCreateRequest, ApiKeyRollRequest
 from services.auth.service.access import require_tenant_admin
 from shared.credentials import LAST_USED_HASH, VerifiedKey
 from shared.db import Connection
-from shared.errors import InvalidRequestError, PermissionDeniedError
+from shared.errors import ConflictError, PermissionDeniedError
 from shared.identity import Identity
 from shared.ids import new_id
 from shared.pagination import ListParams, page
@@ -61,7 +61,8 @@ async def revoke_key(
         raise ApiKeyNotFoundError(key_id)
     revoked = await api_keys.revoke(conn, key_id)
     if revoked is None:
-        raise InvalidRequestError(
+        # Well formed, at odds with the key's state: a conflict, not a bad request.
+        raise ConflictError(
             f"API key {key_id!r} is already revoked.", code="api_key_revoked", param="id"
         )
     return ApiKey.from_row(revoked), Revocations(
@@ -79,7 +80,7 @@ async def roll_key(
         raise ApiKeyNotFoundError(key_id)
     now = datetime.now(UTC)
     if old["status"] != "active" or (old["expires_at"] is not None and old["expires_at"] <= now):
-        raise InvalidRequestError(
+        raise ConflictError(
             f"API key {key_id!r} is no longer active and cannot be rolled.",
             code="api_key_revoked",
             param="id",

@@ -9,7 +9,7 @@ from services.auth.revocation import Revocations
 from services.auth.schemas import User, UserCreateRequest
 from services.auth.service.access import require_tenant_admin
 from shared.db import Connection
-from shared.errors import InvalidRequestError
+from shared.errors import ConflictError
 from shared.identity import Identity
 from shared.ids import new_id
 from shared.pagination import ListParams, page
@@ -53,7 +53,8 @@ async def deactivate_user(
     if row is None or row["tenant_id"] != identity.tenant_id:
         raise UserNotFoundError(user_id)
     if user_id == identity.principal:
-        raise InvalidRequestError(
+        # The request is well formed; it conflicts with who sends it: 409, not 400.
+        raise ConflictError(
             "You cannot deactivate yourself.", code="cannot_deactivate_self", param="id"
         )
     updated = await users.deactivate(conn, user_id)

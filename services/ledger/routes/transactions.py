@@ -3,7 +3,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -20,7 +20,7 @@ from services.ledger.service import posting, reading, settlement, verify
 from services.ledger.service.coalescer import coalescer_of
 from services.ledger.service.posting import ItemResult
 from services.ledger.settings import LedgerSettings
-from shared.body import parse, parse_params, validate, validation_error
+from shared.body import parse, parse_model, validate
 from shared.db import in_transaction, transaction
 from shared.errors import InvalidRequestError
 from shared.identity import identity_of
@@ -156,18 +156,12 @@ async def create_batch(request: Request) -> JSONResponse:
         raise InvalidRequestError(
             f"At most {settings.max_batch_size} transactions per batch.", param="transactions"
         )
-    items: list[TransactionRequest] = []
-    for position, raw in enumerate(body.transactions):
-        try:
-            items.append(TransactionRequest.model_validate(raw))
-        except ValidationError as exc:
-            raise validation_error(exc, ("transactions", position)) from None
     results = await in_transaction(
         app_state(request).db,
         functools.partial(
             posting.post_transactions,
             identity=identity_of(request),
-            items=items,
+            items=body.transactions,
             render=False,
             events=settings.transaction_events,
         ),
@@ -223,7 +217,7 @@ async def post_pending(request: Request) -> JSONResponse:
     Without a body the whole hold is posted; with `amount`, a two-entry transaction posts
     that much and releases the rest.
     """
-    body = validate(PostRequest, await parse_params(request, _limit(request)))
+    body = await parse_model(request, PostRequest, _limit(request))
     posted = await in_transaction(
         app_state(request).db,
         functools.partial(
@@ -270,7 +264,7 @@ async def reverse(request: Request) -> JSONResponse:
 
     The original stays; the reversal carries opposite entries and points back to it.
     """
-    body = validate(ReverseRequest, await parse_params(request, _limit(request)))
+    body = await parse_model(request, ReverseRequest, _limit(request))
     reversal = await in_transaction(
         app_state(request).db,
         functools.partial(

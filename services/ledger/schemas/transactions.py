@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from services.ledger.schemas.accounts import Metadata
-from shared.money import MAX_AMOUNT, Amount, WholeNumber
+from shared.money import MAX_AMOUNT, WHOLE_NUMBER, Amount
 from shared.pagination import ListParams
 from shared.timeutil import unix
 
@@ -29,7 +29,7 @@ class EntryRequest(BaseModel):
     account_id: Annotated[str, Field(min_length=1, max_length=100)]
     # A debit may be written as a negative amount (the seed document's style); it means the
     # same debit. A negative credit contradicts itself and is refused.
-    amount: Annotated[WholeNumber, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+    amount: Annotated[int, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT), WHOLE_NUMBER]
     direction: Direction
 
     @model_validator(mode="after")
@@ -80,7 +80,7 @@ class TransactionRequest(BaseModel):
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    transactions: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=1000)]
+    transactions: Annotated[list[TransactionRequest], Field(min_length=1, max_length=1000)]
 
 
 class PostRequest(BaseModel):

@@ -12,7 +12,6 @@ from services.wallet.service import access
 from services.wallet.service.runtime import Runtime
 from shared import outbox
 from shared.db import Connection, transaction
-from shared.errors import InvalidRequestError
 from shared.identity import Identity
 from shared.ids import new_id
 from shared.internal_client import Scope
@@ -27,9 +26,9 @@ async def create_wallet(rt: Runtime, identity: Identity, request: CreateWalletRe
             raise NotManagerError("open wallets for someone else")
         owner = identity.principal
     if owner is None:
-        raise InvalidRequestError(
-            "Missing required param: owner.", code="parameter_missing", param="owner"
-        )
+        # A key or an admin that names no owner opens the tenant's own wallet (fees, float):
+        # `owner` is optional in the document for every caller, so it is in behaviour too.
+        owner = identity.tenant_scope
     wallet_id = new_id("wal")
     # The ledger account first: a wallet row never exists without its account. A crash
     # between the two leaves an unused account, never a wallet that cannot hold money.
