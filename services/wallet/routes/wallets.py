@@ -47,10 +47,9 @@ from shared.state import app_state
 async def create_wallet(request: Request) -> JSONResponse:
     """Open a wallet (and its ledger account) for an owner.
 
-    `owner` is your own reference for who the wallet belongs to: required with an API key or
-    an admin's session (400 `parameter_missing` without it); a plain USER's session may leave
-    it out, its wallets are its own. The wallet's money lives in a no-overdraft ledger
-    account.
+    `owner` is your own reference for who the wallet belongs to. Left out, a plain USER's
+    wallet is its own, and an API key's or an admin's is the tenant's own wallet (owner: the
+    tenant's id). The wallet's money lives in a no-overdraft ledger account.
     """
     body = await parse(request, CreateWalletRequest)
     wallet = await wallets.create_wallet(runtime_of(app_state(request)), identity_of(request), body)
