@@ -142,6 +142,7 @@ DOCUMENT_GAPS: dict[tuple[str, str], str] = {
     ("negative_data_rejection", "PUT /tenants/{tenant_id}"): "as resend",
     ("negative_data_rejection", "POST /ledger/accounts/{account_id}"): "as resend",
     ("negative_data_rejection", "POST /auth/api_keys"): "as resend",
+    ("negative_data_rejection", "POST /cli/sessions"): "as resend",
     ("negative_data_rejection", "POST /webhook_endpoints/{endpoint_id}/roll_secret"): "as resend",
     ("status_code_conformance:403", "POST /auth/admin"): "a user that is not a platform admin "
     "is a 403 the document does not list",
