@@ -122,6 +122,10 @@ PUBLIC_DOOR_REASON = (
     "a public door (gateway/routing.py Access.PUBLIC); the document gives every operation the "
     "global bearer security until it says `security: []` on these"
 )
+MICRO_MODE_REASON = (
+    "a Micro-Mode other than test or live is a 400 (gateway/handler.py); the document lists "
+    "400 only on operations with a body or query, on any operation"
+)
 DOCUMENT_GAPS: dict[tuple[str, str], str] = {
     ("missing_required_header", "POST /internal/api_keys/verify"): "an internal route the "
     "merged document still lists; the gateway answers 404 as it should",

@@ -202,6 +202,8 @@ class Found:
             check = f"{check}:{self.status}"
         if check in exclusions.PUBLIC_DOOR_CHECKS and _is_public(canonical(path)):
             return exclusions.PUBLIC_DOOR_REASON
+        if check == "status_code_conformance:400" and '"param":"Micro-Mode"' in self.text:
+            return exclusions.MICRO_MODE_REASON
         return exclusions.DOCUMENT_GAPS.get((check, label))
 
 
