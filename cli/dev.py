@@ -21,6 +21,7 @@ from cli.stack.stack import Stack, locate, pid_alive, read_state
 from cli.stack.supervisor import install_stop_handlers
 from cli.table import render
 from services.auth.settings import AuthSettings
+from shared import secrets
 from shared.settings import DB_NAMES, SERVICES
 
 dev_app = typer.Typer(help="Run the whole stack on this machine.", no_args_is_help=True)
@@ -66,7 +67,7 @@ async def _up(settings: DevSettings) -> int:
         typer.echo(f"micro: error: {exc}", err=True)
         return 1
     stack.write_state(phase="running")
-    _banner(settings, time.monotonic() - began)
+    _banner(stack, time.monotonic() - began)
     exited = asyncio.create_task(stack.supervisor.wait_first_exit())
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -83,7 +84,8 @@ async def _up(settings: DevSettings) -> int:
     return code
 
 
-def _banner(settings: DevSettings, seconds: float) -> None:
+def _banner(stack: Stack, seconds: float) -> None:
+    settings = stack.settings
     gateway = settings.http_ports["gateway"]
     lines = [
         f"micro: ready in {seconds:.1f}s: gateway http://localhost:{gateway}"
@@ -94,7 +96,8 @@ def _banner(settings: DevSettings, seconds: float) -> None:
         lines.append(
             f"micro:   {service:<9} psql postgres://micro:micro@localhost:{port}/{DB_NAMES[service]}"
         )
-    admin = AuthSettings()
+    # Read as auth reads it, with the stack's identity key (auth needs one to start).
+    admin = AuthSettings(identity_keys=stack.secrets()[secrets.IDENTITY.env].split(","))
     lines.append(
         f"micro: platform admin: {admin.admin_email} / {admin.admin_password} "
         f"(POST http://localhost:{gateway}/auth/admin)"

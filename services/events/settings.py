@@ -3,8 +3,9 @@ from __future__ import annotations
 import os
 import socket
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from shared import secrets
 from shared.settings import DatabaseSettings
 
 # Only for local development: every deployment sets MICRO_EVENTS_WEBHOOK_SECRETS_KEY (one or
@@ -59,3 +60,11 @@ class EventsSettings(DatabaseSettings):
     delivery_attempt_retention_days: float = Field(default=30.0, gt=0)
     # Endpoints per tenant and mode, as Stripe limits them.
     max_endpoints: int = 16
+    # Encrypts webhook endpoint secrets at rest (MICRO_EVENTS_WEBHOOK_SECRETS_KEY): Fernet
+    # keys, comma-separated, the first encrypting. Required, no default (validate_default).
+    webhook_secrets_key: str = Field(default="", validate_default=True)
+
+    @field_validator("webhook_secrets_key", mode="before")
+    @classmethod
+    def _webhook_secrets_key(cls, value: object) -> str:
+        return secrets.check(secrets.WEBHOOK_SECRETS, value)

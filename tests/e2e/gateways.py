@@ -21,6 +21,7 @@ from tests.e2e.stack import RunningStack
 @dataclass
 class GatewayProcess:
     port: int
+    metrics_port: int
     process: subprocess.Popen[bytes]
     log: Path
 
@@ -31,17 +32,24 @@ class GatewayProcess:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
 
+    def metrics(self) -> str:
+        """The internal listener's /metrics (the public port has none)."""
+        response = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10)
+        response.raise_for_status()
+        return response.text
+
 
 @contextlib.contextmanager
 def extra_gateway(
-    stack: RunningStack, *, ready_path: str = "/metrics", **settings: str
+    stack: RunningStack, *, ready_path: str = "/health", **settings: str
 ) -> Iterator[GatewayProcess]:
     """`micro serve gateway` on a free port, wired to the stack unless `settings` say not."""
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
         **stack.env,
         "MICRO_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/0",
         "MICRO_GATEWAY_PORT": str(port),
+        "MICRO_GATEWAY_METRICS_PORT": str(metrics_port),
         **{f"MICRO_GATEWAY_{service.upper()}_URL": stack.url(service) for service in SERVICES},
         **{f"MICRO_GATEWAY_{name.upper()}": value for name, value in settings.items()},
     }
@@ -54,7 +62,7 @@ def extra_gateway(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    gateway = GatewayProcess(port, process, log)
+    gateway = GatewayProcess(port, metrics_port, process, log)
     try:
         _wait(gateway, ready_path)
         yield gateway
