@@ -60,13 +60,21 @@ def _server(
 
 
 async def _serve_all(servers: list[uvicorn.Server]) -> int:
-    """Every server on this loop; when one ends (a signal, a failed start) the rest stop."""
-    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    """Every server on this loop; when one ends (a signal, a failed start) the rest stop.
+
+    The first is the app; the others (the gateway's metrics listener) open once it has
+    started, so an answer from them means the app is up."""
+    first, *others = servers
+    tasks = [asyncio.create_task(first.serve())]
+    while not first.started and not tasks[0].done():
+        await asyncio.sleep(0.05)
+    if first.started:
+        tasks.extend(asyncio.create_task(server.serve()) for server in others)
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for server in servers:
         server.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)
-    # uvicorn leaves started False when a server could not bind its port.
+    # uvicorn leaves started False when a server could not bind its port or start its app.
     return 0 if all(server.started for server in servers) else 1
 
 

@@ -40,9 +40,7 @@ class GatewayProcess:
 
 
 @contextlib.contextmanager
-def extra_gateway(
-    stack: RunningStack, *, ready_path: str = "/health", **settings: str
-) -> Iterator[GatewayProcess]:
+def extra_gateway(stack: RunningStack, **settings: str) -> Iterator[GatewayProcess]:
     """`micro serve gateway` on a free port, wired to the stack unless `settings` say not."""
     port, metrics_port = free_port(), free_port()
     env = {
@@ -64,7 +62,7 @@ def extra_gateway(
         )
     gateway = GatewayProcess(port, metrics_port, process, log)
     try:
-        _wait(gateway, ready_path)
+        _wait(gateway)
         yield gateway
     finally:
         process.terminate()
@@ -74,13 +72,15 @@ def extra_gateway(
             process.kill()
 
 
-def _wait(gateway: GatewayProcess, path: str) -> None:
+def _wait(gateway: GatewayProcess) -> None:
+    # The metrics listener opens once the app has started, whatever its upstreams' state.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if gateway.process.poll() is not None:
             raise RuntimeError(f"gateway exited:\n{gateway.log.read_text()}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{gateway.url}{path}", timeout=2).status_code < 500:
+            url = f"http://127.0.0.1:{gateway.metrics_port}/metrics"
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"gateway not ready:\n{gateway.log.read_text()}")
