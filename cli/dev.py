@@ -17,11 +17,11 @@ from cli.stack.binaries import ensure_binaries, ensure_browser, find_psql
 from cli.stack.config import DevSettings, forget_location
 from cli.stack.errors import StackError
 from cli.stack.ports import port_is_open
+from cli.stack.secrets import ADMIN_PASSWORD
 from cli.stack.stack import Stack, locate, pid_alive, read_state
 from cli.stack.supervisor import install_stop_handlers
 from cli.table import render
-from services.auth.settings import AuthSettings
-from shared import secrets
+from services.auth.settings import DEV_ADMIN_EMAIL
 from shared.settings import DB_NAMES, SERVICES
 
 dev_app = typer.Typer(help="Run the whole stack on this machine.", no_args_is_help=True)
@@ -96,11 +96,15 @@ def _banner(stack: Stack, seconds: float) -> None:
         lines.append(
             f"micro:   {service:<9} psql postgres://micro:micro@localhost:{port}/{DB_NAMES[service]}"
         )
-    # Read as auth reads it, with the stack's identity key (auth needs one to start).
-    admin = AuthSettings(identity_keys=stack.secrets()[secrets.IDENTITY.env].split(","))
+    env = stack.app_env()
+    admin_email = env.get("MICRO_AUTH_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
     lines.append(
-        f"micro: platform admin: {admin.admin_email} / {admin.admin_password} "
+        f"micro: platform admin: {admin_email} / {env[ADMIN_PASSWORD]} "
         f"(POST http://localhost:{gateway}/auth/admin)"
+    )
+    lines.append(
+        f"micro: secrets in {settings.secrets_file}; other micro commands need them: "
+        f"`set -a; . {settings.secrets_file}; set +a`"
     )
     lines.append("micro: Ctrl-C (or `micro dev down` from another shell) stops everything")
     typer.echo("\n".join(lines))

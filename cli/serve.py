@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Annotated, Literal
 
 import typer
@@ -41,10 +42,27 @@ def serve(
     raise typer.Exit(asyncio.run(_serve_all(servers)))
 
 
-def _server(
-    app: ASGIApp, host: str, port: int, *, lifespan: Literal["on", "off"]
-) -> uvicorn.Server:
-    return uvicorn.Server(
+class _Server(uvicorn.Server):
+    """uvicorn's Server, saying when it has started (it offers no event of its own)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.up = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets)
+        except SystemExit:
+            # uvicorn exits the process when it cannot bind (having logged why); the other
+            # server must stop cleanly first, so this one just does not start.
+            self.should_exit = True
+            return
+        if self.started:
+            self.up.set()
+
+
+def _server(app: ASGIApp, host: str, port: int, *, lifespan: Literal["on", "off"]) -> _Server:
+    return _Server(
         uvicorn.Config(
             app,
             host=host,
@@ -59,15 +77,16 @@ def _server(
     )
 
 
-async def _serve_all(servers: list[uvicorn.Server]) -> int:
+async def _serve_all(servers: list[_Server]) -> int:
     """Every server on this loop; when one ends (a signal, a failed start) the rest stop.
 
     The first is the app; the others (the gateway's metrics listener) open once it has
     started, so an answer from them means the app is up."""
     first, *others = servers
     tasks = [asyncio.create_task(first.serve())]
-    while not first.started and not tasks[0].done():
-        await asyncio.sleep(0.05)
+    up = asyncio.create_task(first.up.wait())
+    await asyncio.wait([tasks[0], up], return_when=asyncio.FIRST_COMPLETED)
+    up.cancel()
     if first.started:
         tasks.extend(asyncio.create_task(server.serve()) for server in others)
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -68,3 +69,22 @@ def test_the_metrics_port_cannot_be_the_public_port(redis_url: str) -> None:
     assert result.returncode != 0
     assert "metrics port must not be the public port" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_taken_metrics_port_stops_the_whole_gateway(redis_url: str) -> None:
+    port = free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env = gateway_env(redis_url, port, busy.getsockname()[1])
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", "serve", "gateway"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert "address already in use" in result.stderr
+    assert port_is_free(port)  # the public listener was shut too, not left behind

@@ -59,8 +59,8 @@ class Stack:
         return stack_secrets(self.settings.secrets_file)
 
     def app_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(self.secrets())
+        # The stack's generated secrets, unless the environment sets its own.
+        env = {**self.secrets(), **os.environ}
         env["MICRO_REDIS_URL"] = f"redis://127.0.0.1:{self.settings.redis_port}/0"
         for app, port in self.settings.http_ports.items():
             env[f"MICRO_{app.upper()}_HOST"] = "127.0.0.1"
