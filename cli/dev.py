@@ -178,6 +178,8 @@ def status() -> None:
             parts.append((app, port, word, ok))
             if ok and app != "gateway":
                 attention += [f"{app}: {line}" for line in _attention(client, port)]
+    up = port_is_open(settings.metrics_port)
+    parts.append(("gateway-metrics", settings.metrics_port, _word(up), up))
     not_ready = [name for name, _, _, ok in parts if not ok]
     if state is None:
         answering = len(parts) - len(not_ready)

@@ -11,5 +11,5 @@ secrets_app = typer.Typer(help="Secrets the apps need (none has a default).", no
 
 @secrets_app.command("generate")
 def generate() -> None:
-    """Print KEY=value lines, one per purpose (`micro secrets generate > .env`)."""
+    """Print KEY=value lines, one per purpose (`micro secrets generate >> .env`)."""
     typer.echo(secrets.env_lines(secrets.generate()), nl=False)

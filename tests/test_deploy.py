@@ -56,7 +56,7 @@ REQUIRED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):\?[^}]*\}")
 ROLES_SCRIPT = ROOT / "deploy" / "postgres" / "roles.sh"
 
 
-# What `micro secrets generate > .env` gives compose for the secrets it requires.
+# What `micro secrets generate >> .env` gives compose for the secrets it requires.
 DOTENV = secrets.generate()
 
 
@@ -228,7 +228,7 @@ def test_every_secret_is_required_with_no_default() -> None:
             required = SECRET_REQUIRED.match(value)
             assert required, f"{app}: {purpose.env} must be ${{{purpose.env}:?...}}: {value!r}"
             assert required.group(1) == purpose.env
-            assert "micro secrets generate > .env" in required.group(2)
+            assert "micro secrets generate >> .env" in required.group(2)
 
 
 def test_gateway_metrics_listen_inside_the_network_only() -> None:
@@ -329,7 +329,7 @@ def compose_env(app: str, dotenv: dict[str, str]) -> dict[str, str]:
 def test_settings_read_from_compose_env_match_the_topology(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    dotenv = secrets.generate()  # what `micro secrets generate > .env` writes
+    dotenv = secrets.generate()  # what `micro secrets generate >> .env` writes
     for app in APPS:
         for name in list(os.environ):
             if name.startswith("MICRO_"):

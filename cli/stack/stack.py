@@ -236,6 +236,7 @@ def locate(settings: DevSettings) -> tuple[DevSettings, dict[str, Any] | None]:
                 "http_ports": state.get("http_ports", settings.http_ports),
                 "db_ports": state.get("db_ports", settings.db_ports),
                 "redis_port": state.get("redis_port", settings.redis_port),
+                "metrics_port": state.get("metrics_port", settings.metrics_port),
             }
         )
     return settings, state

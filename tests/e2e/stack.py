@@ -55,6 +55,11 @@ class RunningStack:
         """What `micro dev up` generated for this stack (`.micro/secrets.env`)."""
         return secrets.parse_env_lines((self.root / ".micro" / "secrets.env").read_text())
 
+    @property
+    def identity_key(self) -> str:
+        """The key the stack's apps sign X-Micro-Identity with."""
+        return self.secrets[secrets.IDENTITY.env].split(",")[0]
+
     def state(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.root / ".micro" / "stack.json").read_text())
         return data
