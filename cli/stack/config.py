@@ -39,6 +39,7 @@ class DevSettings(BaseSettings):
         """The stack's own random secrets, made on the first start and kept (mode 0600)."""
         return self.dir / "secrets.env"
 
+
 def pointer_file() -> Path:
     """Where a running stack records its data folder, so `micro dev status|logs|down` find it
     from any directory (`$XDG_STATE_HOME/micro/stack.json`)."""
