@@ -44,4 +44,4 @@ def load_settings(app: str) -> ServiceSettings:
         return settings_class(app)()
     except ValidationError as exc:
         typer.echo(f"micro: {app}: {secrets.explain(exc)}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(1) from None

@@ -72,7 +72,7 @@ def refused(env: dict[str, str], app: str) -> str:
         timeout=60,
         check=False,
     )
-    assert result.returncode != 0, result.stderr
+    assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr  # one line, no traceback
     assert "micro secrets generate" in lines[0]
