@@ -86,6 +86,7 @@ PUBLISHED = frozenset(
         "micro-dev-internal-secret-change-me-0123456789",
         "change-me-in-production-0123456789abcdef",
         "bWljcm8tZGV2LWNyZWRlbnRpYWxzLWtleS0wMTIzNDU=",
+        "bWljcm8tZGV2LXdlYmhvb2stc2VjcmV0cy1rZXktMDE=",
     }
 )
 # A value with one of these in it was copied from an example, not generated.
