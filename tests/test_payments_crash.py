@@ -27,6 +27,7 @@ from tests.conftest import CreateDb
 from tests.fakes.providers import FakeProvider
 from tests.fakes.providers import serve as serve_fake
 from tests.support.asgi import identity_headers
+from tests.support.secrets import TEST_SECRETS
 
 TENANT = "ten_crash"
 PAYSTACK_KEY = "sk_test_crash_paystack_0001"
@@ -37,7 +38,7 @@ def serve(app: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "cli", "serve", app],
-            env={**os.environ, **env},
+            env={**os.environ, **TEST_SECRETS, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
