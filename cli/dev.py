@@ -17,11 +17,10 @@ from cli.stack.binaries import ensure_binaries, ensure_browser, find_psql
 from cli.stack.config import DevSettings, forget_location
 from cli.stack.errors import StackError
 from cli.stack.ports import port_is_open
-from cli.stack.secrets import ADMIN_PASSWORD
 from cli.stack.stack import Stack, locate, pid_alive, read_state
 from cli.stack.supervisor import install_stop_handlers
 from cli.table import render
-from services.auth.settings import DEV_ADMIN_EMAIL
+from services.auth.settings import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
 from shared.settings import DB_NAMES, SERVICES
 
 dev_app = typer.Typer(help="Run the whole stack on this machine.", no_args_is_help=True)
@@ -98,8 +97,9 @@ def _banner(stack: Stack, seconds: float) -> None:
         )
     env = stack.app_env()
     admin_email = env.get("MICRO_AUTH_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
+    admin_password = env.get("MICRO_AUTH_ADMIN_PASSWORD", DEV_ADMIN_PASSWORD)
     lines.append(
-        f"micro: platform admin: {admin_email} / {env[ADMIN_PASSWORD]} "
+        f"micro: platform admin: {admin_email} / {admin_password} "
         f"(POST http://localhost:{gateway}/auth/admin)"
     )
     lines.append(

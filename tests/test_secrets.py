@@ -16,7 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from cli.stack.ports import free_port
-from cli.stack.secrets import ADMIN_PASSWORD, stack_secrets
+from cli.stack.secrets import stack_secrets
 from gateway.relay.tokens import listen_secret
 from services.ledger.settings import LedgerSettings
 from shared import secrets, webhooks
@@ -152,7 +152,7 @@ def test_the_stack_secrets_file_is_private_and_kept() -> None:
         first = stack_secrets(path)
         assert path.stat().st_mode & 0o777 == 0o600
         assert stack_secrets(path) == first  # reused on the next start
-        assert set(first) == {p.env for p in secrets.PURPOSES} | {ADMIN_PASSWORD}
+        assert set(first) == {p.env for p in secrets.PURPOSES}
         # A purpose added later gets a value; the others stay.
         path.write_text(secrets.env_lines({IDENTITY.env: first[IDENTITY.env]}))
         completed = stack_secrets(path)

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from secrets import token_urlsafe
 
 from shared import secrets
-
-# The platform admin's password: the stack makes one too, and `micro dev up` prints it.
-ADMIN_PASSWORD = "MICRO_AUTH_ADMIN_PASSWORD"  # noqa: S105 - a variable name
 
 
 def stack_secrets(path: Path) -> dict[str, str]:
@@ -22,7 +18,7 @@ def stack_secrets(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     if path.exists():
         values = secrets.parse_env_lines(path.read_text())
-    fresh = {**secrets.generate(), ADMIN_PASSWORD: token_urlsafe(16)}
+    fresh = secrets.generate()
     missing = {name: value for name, value in fresh.items() if name not in values}
     if missing or not path.exists():
         values.update(missing)

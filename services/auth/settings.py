@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from shared.settings import DatabaseSettings
 
-# The platform admin's login unless MICRO_AUTH_ADMIN_EMAIL says otherwise; the password has
-# no default (`micro dev up` generates one and prints it).
+# Only for local development: `micro dev up` prints them; deployments set their own.
 DEV_ADMIN_EMAIL = "admin@micro.dev"
-# Once the documented default: anyone may know it, so it is never accepted.
-_PUBLISHED_ADMIN_PASSWORDS = frozenset({"micro-admin-password"})
-MIN_ADMIN_PASSWORD = 12
+DEV_ADMIN_PASSWORD = "micro-admin-password"  # noqa: S105
 
 
 class AuthSettings(DatabaseSettings):
@@ -20,21 +17,10 @@ class AuthSettings(DatabaseSettings):
     bcrypt_rounds: int = 12
     # PEM of an Ed25519 private key; without one, a key is generated once and kept in the DB.
     jwt_private_key: str | None = None
-    # The platform admin ensured at start-up (an existing account is left as it is); with
-    # no password set, none is created.
+    # The platform admin ensured at start-up (an existing account is left as it is).
     admin_email: str = DEV_ADMIN_EMAIL
-    admin_password: str = ""
+    admin_password: str = DEV_ADMIN_PASSWORD
     # Longest grace an old key keeps working after a roll.
     max_roll_grace_hours: int = 24
     # Sessions that expired or were revoked are deleted this many days later (retention).
     session_retention_days: float = Field(default=30.0, gt=0)
-
-    @field_validator("admin_password")
-    @classmethod
-    def _admin_password(cls, value: str) -> str:
-        if value and (value in _PUBLISHED_ADMIN_PASSWORDS or len(value) < MIN_ADMIN_PASSWORD):
-            raise ValueError(
-                "MICRO_AUTH_ADMIN_PASSWORD is published in Micro's source or shorter than "
-                f"{MIN_ADMIN_PASSWORD} characters: choose another"
-            )
-        return value

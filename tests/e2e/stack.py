@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from secrets import token_urlsafe
 from typing import Any
 
 import httpx
@@ -21,9 +20,6 @@ from cli.stack.ports import free_port, port_is_free
 from cli.stack.stack import pid_alive
 from shared import secrets
 from shared.settings import APPS, SERVICES
-
-# The platform admin's password on every e2e stack (there is no default one).
-ADMIN_PASSWORD = token_urlsafe(16)
 
 
 @dataclass
@@ -99,7 +95,6 @@ def stack_env(root: Path) -> tuple[dict[str, str], dict[str, int], dict[str, int
         # Cheap bcrypt, and per-IP door limits out of the way: every test comes from one IP.
         # The limits themselves are tested on gateways started with their own settings.
         "MICRO_AUTH_BCRYPT_ROUNDS": "4",
-        "MICRO_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "MICRO_GATEWAY_LOGIN_RATE_LIMIT": "100000",
         "MICRO_GATEWAY_SESSION_RATE_LIMIT": "100000",
         "MICRO_GATEWAY_REGISTER_RATE_LIMIT": "100000",

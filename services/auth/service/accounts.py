@@ -164,11 +164,7 @@ async def me(conn: Connection, identity: Identity) -> User:
 
 
 async def ensure_platform_admin(conn: Connection, settings: AuthSettings) -> bool:
-    """Create the configured platform admin (and the platform tenant) once; True if created.
-
-    Without MICRO_AUTH_ADMIN_PASSWORD there is none to create: no account on a known password."""
-    if not settings.admin_password:
-        return False
+    """Create the configured platform admin (and the platform tenant) once; True if created."""
     email = settings.admin_email.strip().lower()
     if await users.exists_with_email(conn, email):
         return False
