@@ -5,8 +5,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+import typer
+from pydantic import ValidationError
 from starlette.applications import Starlette
 
+from shared import secrets
 from shared.settings import APPS, ServiceSettings
 
 
@@ -32,3 +35,13 @@ def app_factory(app: str) -> Callable[[ServiceSettings], Starlette]:
     module = importlib.import_module(f"{_module_base(app)}.app")
     factory: Callable[[ServiceSettings], Starlette] = module.create_app
     return factory
+
+
+def load_settings(app: str) -> ServiceSettings:
+    """The app's settings from the environment; a bad one (a missing secret, say) ends the
+    command with one line naming it, not a traceback."""
+    try:
+        return settings_class(app)()
+    except ValidationError as exc:
+        typer.echo(f"micro: {app}: {secrets.explain(exc)}", err=True)
+        raise typer.Exit(1) from None

@@ -20,7 +20,7 @@ from cli.stack.ports import port_is_open
 from cli.stack.stack import Stack, locate, pid_alive, read_state
 from cli.stack.supervisor import install_stop_handlers
 from cli.table import render
-from services.auth.settings import AuthSettings
+from services.auth.settings import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
 from shared.settings import DB_NAMES, SERVICES
 
 dev_app = typer.Typer(help="Run the whole stack on this machine.", no_args_is_help=True)
@@ -66,7 +66,7 @@ async def _up(settings: DevSettings) -> int:
         typer.echo(f"micro: error: {exc}", err=True)
         return 1
     stack.write_state(phase="running")
-    _banner(settings, time.monotonic() - began)
+    _banner(stack, time.monotonic() - began)
     exited = asyncio.create_task(stack.supervisor.wait_first_exit())
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -83,7 +83,8 @@ async def _up(settings: DevSettings) -> int:
     return code
 
 
-def _banner(settings: DevSettings, seconds: float) -> None:
+def _banner(stack: Stack, seconds: float) -> None:
+    settings = stack.settings
     gateway = settings.http_ports["gateway"]
     lines = [
         f"micro: ready in {seconds:.1f}s: gateway http://localhost:{gateway}"
@@ -94,10 +95,16 @@ def _banner(settings: DevSettings, seconds: float) -> None:
         lines.append(
             f"micro:   {service:<9} psql postgres://micro:micro@localhost:{port}/{DB_NAMES[service]}"
         )
-    admin = AuthSettings()
+    env = stack.app_env()
+    admin_email = env.get("MICRO_AUTH_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
+    admin_password = env.get("MICRO_AUTH_ADMIN_PASSWORD", DEV_ADMIN_PASSWORD)
     lines.append(
-        f"micro: platform admin: {admin.admin_email} / {admin.admin_password} "
+        f"micro: platform admin: {admin_email} / {admin_password} "
         f"(POST http://localhost:{gateway}/auth/admin)"
+    )
+    lines.append(
+        f"micro: secrets in {settings.secrets_file}; other micro commands need them: "
+        f"`set -a; . {settings.secrets_file}; set +a`"
     )
     lines.append("micro: Ctrl-C (or `micro dev down` from another shell) stops everything")
     typer.echo("\n".join(lines))
@@ -171,6 +178,8 @@ def status() -> None:
             parts.append((app, port, word, ok))
             if ok and app != "gateway":
                 attention += [f"{app}: {line}" for line in _attention(client, port)]
+    up = port_is_open(settings.metrics_port)
+    parts.append(("gateway-metrics", settings.metrics_port, _word(up), up))
     not_ready = [name for name, _, _, ok in parts if not ok]
     if state is None:
         answering = len(parts) - len(not_ready)

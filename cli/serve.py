@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import socket
+from typing import Annotated, Literal
 
 import typer
 import uvicorn
+from starlette.types import ASGIApp
 
-from cli.apps import app_factory, settings_class
+from cli.apps import app_factory, load_settings
+from gateway.app import create_metrics_app
+from gateway.settings import GatewaySettings
 from shared.logging import configure_logging
 from shared.migrations import MigrationError, migrate_service
 from shared.settings import APPS, SERVICES, DatabaseSettings
@@ -25,21 +29,72 @@ def serve(
     """Run one Micro app in the foreground (uvicorn)."""
     if app not in APPS:
         raise typer.BadParameter(f"unknown app {app!r}; choose from {', '.join(APPS)}")
-    settings = settings_class(app)()
+    settings = load_settings(app)
     if migrate and isinstance(settings, DatabaseSettings):
         settings = settings.model_copy(update={"migrate_on_start": True})
     configure_logging(app, settings.log_level)
-    uvicorn.run(
-        app_factory(app)(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        lifespan="on",
-        # X-Forwarded-For is the gateway's to judge (trusted_proxies), not the server's.
-        proxy_headers=False,
+    servers = [_server(app_factory(app)(settings), settings.host, settings.port, lifespan="on")]
+    if isinstance(settings, GatewaySettings):
+        metrics = create_metrics_app()
+        servers.append(
+            _server(metrics, settings.metrics_host, settings.metrics_port, lifespan="off")
+        )
+    raise typer.Exit(asyncio.run(_serve_all(servers)))
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's Server, saying when it has started (it offers no event of its own)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.up = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets)
+        except SystemExit:
+            # uvicorn exits the process when it cannot bind (having logged why); the other
+            # server must stop cleanly first, so this one just does not start.
+            self.should_exit = True
+            return
+        if self.started:
+            self.up.set()
+
+
+def _server(app: ASGIApp, host: str, port: int, *, lifespan: Literal["on", "off"]) -> _Server:
+    return _Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            lifespan=lifespan,
+            # X-Forwarded-For is the gateway's to judge (trusted_proxies), not the server's.
+            proxy_headers=False,
+        )
     )
+
+
+async def _serve_all(servers: list[_Server]) -> int:
+    """Every server on this loop; when one ends (a signal, a failed start) the rest stop.
+
+    The first is the app; the others (the gateway's metrics listener) open once it has
+    started, so an answer from them means the app is up."""
+    first, *others = servers
+    tasks = [asyncio.create_task(first.serve())]
+    up = asyncio.create_task(first.up.wait())
+    await asyncio.wait([tasks[0], up], return_when=asyncio.FIRST_COMPLETED)
+    up.cancel()
+    if first.started:
+        tasks.extend(asyncio.create_task(server.serve()) for server in others)
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+    # uvicorn leaves started False when a server could not bind its port or start its app.
+    return 0 if all(server.started for server in servers) else 1
 
 
 @db_app.command("migrate")
@@ -56,7 +111,7 @@ def migrate(
         raise typer.BadParameter(f"unknown service {unknown[0]!r}; choose from {SERVICES}")
     failed = False
     for name in targets:
-        settings = settings_class(name)()
+        settings = load_settings(name)
         assert isinstance(settings, DatabaseSettings)
         try:
             applied = asyncio.run(

@@ -45,7 +45,7 @@ async def gateway_context(state: AppState) -> AsyncIterator[None]:
     ) as client:
         credentials = Credentials(
             auth_url=settings.auth_url,
-            internal_secret=settings.internal_secret,
+            identity_key=settings.identity_key,
             http=client,
             redis=state.redis,
             guard=guard,
@@ -59,7 +59,7 @@ async def gateway_context(state: AppState) -> AsyncIterator[None]:
             limiter=RateLimiter(
                 state.redis, guard, window_seconds=settings.rate_limit_window_seconds
             ),
-            tokens=TokenCache(settings.internal_secret),
+            tokens=TokenCache(settings.identity_key),
             watchers=watchers,
         )
         stop = asyncio.Event()

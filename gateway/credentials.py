@@ -69,14 +69,14 @@ class Credentials:
         self,
         *,
         auth_url: str,
-        internal_secret: str,
+        identity_key: str,
         http: aiohttp.ClientSession,
         redis: aioredis.Redis,
         guard: RedisGuard,
         key_cache_seconds: float,
     ) -> None:
         self.auth_url = auth_url.rstrip("/")
-        self.internal_secret = internal_secret
+        self.identity_key = identity_key
         self.http = http
         self.redis = redis
         self.guard = guard
@@ -276,7 +276,7 @@ class Credentials:
     async def _internal(
         self, method: str, path: str, payload: dict[str, Any] | None
     ) -> tuple[int, Any]:
-        token = mint(Identity(principal="gateway", principal_type="service"), self.internal_secret)
+        token = mint(Identity(principal="gateway", principal_type="service"), self.identity_key)
         try:
             async with self.http.request(
                 method,

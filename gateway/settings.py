@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
+
+from shared import secrets
 from shared.settings import HTTP_PORTS, ServiceSettings
+
+# The internal listener that serves /metrics (never the public port).
+METRICS_PORT = 9080
 
 
 def _local(service: str) -> str:
@@ -33,6 +41,10 @@ class GatewaySettings(ServiceSettings):
     # Trust X-Forwarded-For from these peers (a load balancer in front of the gateway).
     trusted_proxies: list[str] = []
     redis_timeout: float = 0.25
+    # /metrics is served here only, for Prometheus on the internal network: route labels
+    # and auth-failure counters are not for the public port.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = METRICS_PORT
 
     # -- the CLI relay (`POST /cli/sessions`, WebSocket `/cli/listen`) ---------------------
     # Seconds a `websocket_token` from /cli/sessions may be used to open a connection.
@@ -51,6 +63,33 @@ class GatewaySettings(ServiceSettings):
     relay_batch: int = 500
     relay_poll_seconds: float = 5.0
     relay_redis_timeout: float = 5.0
+    # Required, no default (validate_default): MICRO_GATEWAY_RELAY_TOKEN_KEY signs the
+    # websocket tokens, MICRO_GATEWAY_LISTEN_SIGNING_KEY derives each tenant's secret.
+    relay_token_key: str = Field(default="", validate_default=True)
+    listen_signing_key: str = Field(default="", validate_default=True)
+
+    @field_validator("relay_token_key", mode="before")
+    @classmethod
+    def _relay_token_key(cls, value: object) -> str:
+        return secrets.check(secrets.RELAY_TOKEN, value)
+
+    @field_validator("listen_signing_key", mode="before")
+    @classmethod
+    def _listen_signing_key(cls, value: object) -> str:
+        return secrets.check(secrets.LISTEN_SIGNING, value)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Self:
+        secrets.check_distinct(
+            {
+                secrets.IDENTITY: self.identity_keys,
+                secrets.RELAY_TOKEN: [self.relay_token_key],
+                secrets.LISTEN_SIGNING: [self.listen_signing_key],
+            }
+        )
+        if self.metrics_port == self.port:
+            raise ValueError("the metrics port must not be the public port")
+        return self
 
     def upstreams(self) -> dict[str, str]:
         return {

@@ -58,14 +58,18 @@ def create_service_app(
     retention_jobs: Sequence[Job] = (),
     health: Endpoint = health,
     openapi: Endpoint | None = None,
+    metrics: bool = True,
 ) -> Starlette:
     """Build an app. `hooks` run inside the lifespan after the pool and Redis are open;
-    `retention_jobs` purge the service's own expired rows beside the shared ones."""
+    `retention_jobs` purge the service's own expired rows beside the shared ones.
+
+    `metrics=False`: no /metrics here (the gateway serves it on an internal listener)."""
     probe_routes: list[BaseRoute] = [
         Route("/health", health, include_in_schema=False),
         Route("/ready", ready, include_in_schema=False),
-        Route("/metrics", metrics_endpoint, include_in_schema=False),
     ]
+    if metrics:
+        probe_routes.append(Route("/metrics", metrics_endpoint, include_in_schema=False))
     spec = build_spec(title, routes, service=settings.service)
 
     async def own_spec(request: Request) -> JSONResponse:
@@ -73,7 +77,7 @@ def create_service_app(
 
     stack = [Middleware(RequestContextMiddleware, service=settings.service)]
     if require_identity:
-        stack.append(Middleware(InternalIdentityMiddleware, secret=settings.internal_secret))
+        stack.append(Middleware(InternalIdentityMiddleware, keys=settings.identity_keys))
     if isinstance(settings, DatabaseSettings):
         stack.append(Middleware(IdempotencyMiddleware, body_limit=settings.max_body_bytes))
         jobs = [idempotency.RETENTION, outbox.RETENTION, *retention_jobs]

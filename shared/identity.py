@@ -1,14 +1,19 @@
 """The internal identity token (`X-Micro-Identity`, DESIGN §5).
 
 The gateway authenticates the caller once and hands each service a short-lived token,
-HMAC-signed with the internal secret, saying who is calling: tenant, livemode, principal,
-role and request id. Services trust nothing else: without a valid token a request gets 401
-(except the probes and the spec).
+HMAC-signed with the identity key (MICRO_IDENTITY_KEYS, `shared/secrets.py`), saying who is
+calling: tenant, livemode, principal, role and request id. Services trust nothing else:
+without a valid token a request gets 401 (except the probes and the spec).
+
+The keys are a list so the key can be rotated without downtime: tokens are signed with the
+first and accepted under any. Put the new key in front everywhere (the old one still
+verifies), then remove the old one once no app signs with it.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -53,29 +58,19 @@ class Identity:
         return self.tenant_id or ""
 
 
-def mint(identity: Identity, secret: str, *, ttl: int = TOKEN_TTL_SECONDS) -> str:
+def mint(identity: Identity, key: str, *, ttl: int = TOKEN_TTL_SECONDS) -> str:
+    """A token signed with `key`: the first of the identity keys (`settings.identity_key`)."""
     now = int(time.time())
     claims: dict[str, Any] = {**asdict(identity), "aud": _AUDIENCE, "iat": now, "exp": now + ttl}
-    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+    return jwt.encode(claims, key, algorithm=_ALGORITHM)
 
 
-def verify(token: str, secret: str) -> Identity:
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[_ALGORITHM],
-            audience=_AUDIENCE,
-            options={"require": ["exp", "iat", "aud"]},
-        )
-    except jwt.ExpiredSignatureError:
-        raise AuthenticationError(
-            "The internal identity token has expired.", code="identity_expired"
-        ) from None
-    except jwt.PyJWTError:
-        raise AuthenticationError(
-            "The internal identity token is invalid.", code="identity_invalid"
-        ) from None
+def verify(token: str, keys: Sequence[str]) -> Identity:
+    """The identity in a token signed with any of `keys`."""
+    if isinstance(keys, str):
+        # A str is a Sequence[str] too: one character per "key" would verify nothing.
+        raise TypeError("verify takes the list of identity keys, not one key")
+    claims = _decode(token, keys)
     try:
         return Identity(
             principal=claims["principal"],
@@ -92,6 +87,28 @@ def verify(token: str, secret: str) -> Identity:
         ) from None
 
 
+def _decode(token: str, keys: Sequence[str]) -> dict[str, Any]:
+    for key in keys:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[_ALGORITHM],
+                audience=_AUDIENCE,
+                options={"require": ["exp", "iat", "aud"]},
+            )
+            return claims
+        except jwt.InvalidSignatureError:
+            continue  # signed with another key, or with none of ours
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationError(
+                "The internal identity token has expired.", code="identity_expired"
+            ) from None
+        except jwt.PyJWTError:
+            break
+    raise AuthenticationError("The internal identity token is invalid.", code="identity_invalid")
+
+
 def identity_of(conn: HTTPConnection) -> Identity:
     identity = conn.scope.get(_SCOPE_KEY)
     if not isinstance(identity, Identity):
@@ -103,10 +120,10 @@ class InternalIdentityMiddleware:
     """Refuses every request that lacks a valid identity token, except the public paths."""
 
     def __init__(
-        self, app: ASGIApp, *, secret: str, public_paths: frozenset[str] = PUBLIC_PATHS
+        self, app: ASGIApp, *, keys: Sequence[str], public_paths: frozenset[str] = PUBLIC_PATHS
     ) -> None:
         self.app = app
-        self.secret = secret
+        self.keys = keys
         self.public_paths = public_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -123,7 +140,7 @@ class InternalIdentityMiddleware:
             )(scope, receive, send)
             return
         try:
-            scope[_SCOPE_KEY] = verify(token, self.secret)
+            scope[_SCOPE_KEY] = verify(token, self.keys)
         except AuthenticationError as exc:
             await error_response(exc)(scope, receive, send)
             return
@@ -144,8 +161,8 @@ class TokenCache:
     X-Request-Id, so tokens carry none and the same caller's token can be reused.
     """
 
-    def __init__(self, secret: str, *, ttl: int = TOKEN_TTL_SECONDS, size: int = 10_000) -> None:
-        self.secret = secret
+    def __init__(self, key: str, *, ttl: int = TOKEN_TTL_SECONDS, size: int = 10_000) -> None:
+        self.key = key
         self.ttl = ttl
         self.size = size
         self._tokens: dict[Identity, tuple[str, float]] = {}
@@ -157,6 +174,6 @@ class TokenCache:
             return cached[0]
         if len(self._tokens) >= self.size:
             self._tokens.clear()
-        token = mint(identity, self.secret, ttl=self.ttl)
+        token = mint(identity, self.key, ttl=self.ttl)
         self._tokens[identity] = (token, now + self.ttl / 2)
         return token

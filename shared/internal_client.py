@@ -253,7 +253,7 @@ class InternalClient:
 
 def signing_key(settings: ServiceSettings) -> str:
     """The key internal identity tokens are signed with."""
-    return settings.internal_secret
+    return settings.identity_key
 
 
 @asynccontextmanager

@@ -1,19 +1,21 @@
 """One settings object per service, read once from the environment.
 
 Every service reads `MICRO_<SERVICE>_<FIELD>`; the values every process shares (Redis, the
-internal secret, the log level) may also be set once as `MICRO_<FIELD>`, the service-specific
-name winning. Defaults are the local dev stack of DESIGN §1, so `micro dev up` needs no
-configuration at all.
+identity keys, the log level) may also be set once as `MICRO_<FIELD>`, the service-specific
+name winning. Defaults are the local dev stack of DESIGN §1, except secrets: those have no
+default anywhere (`shared/secrets.py`), and `micro dev up` generates its own.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared import secrets
 
 SERVICES: tuple[str, ...] = ("auth", "payments", "ledger", "wallet", "events")
 APPS: tuple[str, ...] = ("gateway", *SERVICES)
@@ -42,9 +44,6 @@ DB_USER = "micro"
 DB_PASSWORD = "micro"  # noqa: S105 - the documented local-dev credential of DESIGN §1
 DB_APP_PASSWORD = "micro"  # noqa: S105 - likewise, for the apps' roles
 
-# Only for local development; every deployment sets MICRO_INTERNAL_SECRET.
-DEV_INTERNAL_SECRET = "micro-dev-internal-secret-change-me-0123456789"  # noqa: S105
-
 
 def app_role(service: str) -> str:
     """The role a service's app connects as in the local stack and the tests."""
@@ -66,7 +65,7 @@ def dsn_user(dsn: str) -> str:
 
 
 # Values every process shares may be set once as MICRO_<FIELD> instead of per service.
-SHARED_FIELDS: tuple[str, ...] = ("redis_url", "internal_secret", "log_level")
+SHARED_FIELDS: tuple[str, ...] = ("redis_url", "identity_keys", "log_level")
 
 
 class ServiceSettings(BaseSettings):
@@ -79,7 +78,11 @@ class ServiceSettings(BaseSettings):
     # Defaults to the service's port of DESIGN §1.
     port: int = 0
     redis_url: str = "redis://localhost:6379/0"
-    internal_secret: str = DEV_INTERNAL_SECRET
+    # MICRO_IDENTITY_KEYS, comma-separated: the first signs X-Micro-Identity, all verify.
+    # Required: an empty list is refused at start (validate_default).
+    identity_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validate_default=True
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Bodies above this are refused with 413 before they are read into memory.
     max_body_bytes: int = 1_048_576
@@ -97,6 +100,16 @@ class ServiceSettings(BaseSettings):
     internal_backoff: float = Field(default=0.1, ge=0)
     internal_backoff_max: float = Field(default=2.0, ge=0)
     internal_max_connections: int = Field(default=64, ge=1)
+
+    @field_validator("identity_keys", mode="before")
+    @classmethod
+    def _identity_keys(cls, value: object) -> list[str]:
+        return secrets.check_keys(secrets.IDENTITY, value)
+
+    @property
+    def identity_key(self) -> str:
+        """The key that signs; the others in the list are only still accepted."""
+        return self.identity_keys[0]
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -16,6 +16,7 @@ from shared.settings import SERVICES, ServiceSettings, app_role
 from tests.support.asgi import serve_in_process
 from tests.support.browser import browser as browser  # the fixture, for every test
 from tests.support.browser import pytest_runtest_makereport as pytest_runtest_makereport
+from tests.support.secrets import TEST_SECRET_FIELDS
 from tests.support.servers import (
     CreateDb as CreateDb,  # re-exported: tests annotate with it
 )
@@ -79,7 +80,11 @@ def service_client(create_db: CreateDb, redis_url: str) -> ServiceClient:
         return _open(app, overrides)
 
     async def build(app: str, overrides: dict[str, object]) -> ServiceSettings:
-        values: dict[str, object] = {"redis_url": redis_url, **TEST_SETTINGS.get(app, {})}
+        values: dict[str, object] = {
+            "redis_url": redis_url,
+            **TEST_SECRET_FIELDS,
+            **TEST_SETTINGS.get(app, {}),
+        }
         values.update(overrides)
         if app in SERVICES and "database_url" not in values:
             values["database_url"] = await create_db(app)

@@ -19,6 +19,7 @@ from cli.stack.ports import free_port
 from shared.migrations import load_migrations, migrations_dir, shared_migrations_dir
 from shared.settings import APPS
 from tests.conftest import CreateDb
+from tests.support.secrets import TEST_SECRETS
 from tests.support.servers import PostgresHandle
 
 runner = CliRunner()
@@ -27,7 +28,8 @@ runner = CliRunner()
 def micro(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
-        env={**os.environ, **(env or {})},
+        # Every command that reads an app's settings needs its secrets, as `micro serve` does.
+        env={**os.environ, **TEST_SECRETS, **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,

@@ -25,6 +25,8 @@ from compose_spec import PyOptions
 
 from cli.apps import settings_class
 from cli.stack.binaries import find_psql
+from gateway.settings import METRICS_PORT
+from shared import secrets
 from shared.roles import check_app_role
 from shared.settings import (
     APPS,
@@ -54,9 +56,15 @@ REQUIRED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):\?[^}]*\}")
 ROLES_SCRIPT = ROOT / "deploy" / "postgres" / "roles.sh"
 
 
+# What `micro secrets generate >> .env` gives compose for the secrets it requires.
+DOTENV = secrets.generate()
+
+
 def substituted(value: str) -> str:
-    """`value` as compose makes it: defaults, and `test-NAME` for each required NAME."""
-    return REQUIRED.sub(r"test-\1", INTERPOLATION.sub(r"\1", value))
+    """`value` as compose makes it: defaults, the generated .env's value for each secret,
+    and `test-NAME` for each other required NAME."""
+    value = INTERPOLATION.sub(r"\1", value)
+    return REQUIRED.sub(lambda m: DOTENV.get(m.group(1), f"test-{m.group(1)}"), value)
 
 
 def app_dsn(name: str) -> str:
@@ -71,6 +79,18 @@ def owner_dsn(name: str) -> str:
         f"postgres://{DB_USER}:test-MICRO_DB_OWNER_PASSWORD"
         f"@{name}-db:{POSTGRES_PORT}/{DB_NAMES[name]}"
     )
+
+
+# `${NAME:?message}`: compose refuses to start while NAME is unset or empty, saying message.
+SECRET_REQUIRED = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*):\?([^}]*)\}$")
+# Which apps read each secret (shared/secrets.py).
+SECRET_READERS: dict[secrets.Purpose, tuple[str, ...]] = {
+    secrets.IDENTITY: APPS,
+    secrets.RELAY_TOKEN: ("gateway",),
+    secrets.LISTEN_SIGNING: ("gateway",),
+    secrets.CREDENTIALS: ("payments",),
+    secrets.WEBHOOK_SECRETS: ("events",),
+}
 
 
 @functools.cache
@@ -197,7 +217,26 @@ def test_each_service_reaches_its_own_database_and_redis() -> None:
         env = environment(app)
         assert env[f"MICRO_{app.upper()}_HOST"] == "0.0.0.0"
         assert env[f"MICRO_{app.upper()}_PORT"] == str(HTTP_PORTS[app])
-        assert "MICRO_INTERNAL_SECRET" in env
+
+
+def test_every_secret_is_required_with_no_default() -> None:
+    """`${NAME:?...}`: compose stops with the message, never starts on a made-up value."""
+    for purpose, readers in SECRET_READERS.items():
+        for app in readers:
+            value = environment(app).get(purpose.env)
+            assert value is not None, f"{app} gets no {purpose.env}"
+            required = SECRET_REQUIRED.match(value)
+            assert required, f"{app}: {purpose.env} must be ${{{purpose.env}:?...}}: {value!r}"
+            assert required.group(1) == purpose.env
+            assert "micro secrets generate >> .env" in required.group(2)
+
+
+def test_gateway_metrics_listen_inside_the_network_only() -> None:
+    env = environment("gateway")
+    assert env["MICRO_GATEWAY_METRICS_HOST"] == "0.0.0.0"
+    assert env["MICRO_GATEWAY_METRICS_PORT"] == str(METRICS_PORT)
+    assert str(METRICS_PORT) in [str(port) for port in service("gateway").get("expose", [])]
+    assert METRICS_PORT not in {host for host, _ in published_ports("gateway")}
 
 
 def test_gateway_finds_every_service_by_compose_name() -> None:
@@ -262,7 +301,10 @@ def test_prometheus_scrapes_every_app_metrics() -> None:
         for static in job["static_configs"]
         for target in static["targets"]
     }
-    assert scraped == {f"{app}:{HTTP_PORTS[app]}" for app in APPS}
+    # The gateway's public port serves no /metrics: Prometheus reads its internal one.
+    assert scraped == {f"{name}:{HTTP_PORTS[name]}" for name in SERVICES} | {
+        f"gateway:{METRICS_PORT}"
+    }
 
 
 def test_every_micro_env_name_is_a_settings_field() -> None:
@@ -275,21 +317,33 @@ def test_every_micro_env_name_is_a_settings_field() -> None:
     assert not unknown, f"migrate sets env vars no settings field reads: {sorted(unknown)}"
 
 
+def compose_env(app: str, dotenv: dict[str, str]) -> dict[str, str]:
+    """The app's environment as compose interpolates it, with `dotenv` as the .env file."""
+    env = {}
+    for name, value in environment(app).items():
+        required = SECRET_REQUIRED.match(value)
+        env[name] = dotenv[required.group(1)] if required else substituted(value)
+    return env
+
+
 def test_settings_read_from_compose_env_match_the_topology(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    dotenv = secrets.generate()  # what `micro secrets generate >> .env` writes
     for app in APPS:
         for name in list(os.environ):
             if name.startswith("MICRO_"):
                 monkeypatch.delenv(name)
-        for name, value in environment(app).items():
-            monkeypatch.setenv(name, substituted(value))
+        for name, value in compose_env(app, dotenv).items():
+            monkeypatch.setenv(name, value)
         settings: Any = settings_class(app)()
         assert (settings.host, settings.port) == ("0.0.0.0", HTTP_PORTS[app])
         assert settings.redis_url == REDIS_URL
-        assert settings.internal_secret == INTERPOLATION.sub(
-            r"\1", environment(app)["MICRO_INTERNAL_SECRET"]
-        )
+        for purpose, readers in SECRET_READERS.items():
+            if app in readers:
+                value = dotenv[purpose.env]
+                expected = value.split(",") if purpose is secrets.IDENTITY else value
+                assert getattr(settings, purpose.field) == expected
         if app in SERVICES:
             assert settings.database_url == app_dsn(app)
             assert settings.app_role == app_role(app)
@@ -362,6 +416,7 @@ async def test_the_roles_script_makes_an_owner_and_an_app_role_that_owns_nothing
             [sys.executable, "-m", "cli", "db", "migrate", "ledger"],
             env={
                 **os.environ,
+                **secrets.generate(),  # `db migrate` reads the app's settings, secrets included
                 "MICRO_LEDGER_MIGRATION_DATABASE_URL": f"postgres://{owner}:0wner@{base}",
                 "MICRO_LEDGER_APP_ROLE": app,
             },

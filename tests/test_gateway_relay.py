@@ -36,11 +36,14 @@ from cli.stack.supervisor import Supervisor
 from gateway.relay.listen import TOO_SLOW_REASON
 from gateway.relay.tokens import listen_secret, mint_listen_token
 from services.auth.settings import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
-from shared import outbox
+from shared import outbox, secrets
 from shared.ids import new_id
-from shared.settings import DEV_INTERNAL_SECRET
 from tests.conftest import CreateDb
+from tests.support.secrets import TEST_IDENTITY_KEY, TEST_SECRET_FIELDS, TEST_SECRETS
 from tests.support.servers import scratch_dir
+
+# What shared/settings.py once held as every app's default secret: public knowledge.
+OLD_DEV_SECRET = "micro-dev-internal-secret-change-me-0123456789"
 
 WEEK = 7 * 86400.0
 PASSWORD = "correct horse battery"
@@ -80,6 +83,7 @@ async def serving(app: Starlette) -> AsyncIterator[str]:
 def gateway_app(redis_url: str, **overrides: Any) -> Starlette:
     values: dict[str, Any] = {
         "redis_url": redis_url,
+        **TEST_SECRET_FIELDS,
         "register_rate_limit": 10_000,
         "login_rate_limit": 10_000,
         "relay_ping_seconds": 30,
@@ -125,11 +129,11 @@ class Tenant:
 
     @property
     def secret(self) -> str:
-        return listen_secret(DEV_INTERNAL_SECRET, self.id, self.livemode)
+        return listen_secret(TEST_SECRETS[secrets.LISTEN_SIGNING.env], self.id, self.livemode)
 
-    def token(self, ttl: int = 60) -> str:
+    def token(self, ttl: int = 60, key: str = TEST_SECRETS[secrets.RELAY_TOKEN.env]) -> str:
         _, token = mint_listen_token(
-            DEV_INTERNAL_SECRET,
+            key,
             session_id=new_id("clis"),
             tenant_id=self.id,
             livemode=self.livemode,
@@ -251,7 +255,12 @@ class Stack:
 @pytest.fixture
 async def with_auth(create_db: CreateDb, redis_url: str) -> AsyncIterator[Stack]:
     auth_settings = settings_class("auth").model_validate(
-        {"redis_url": redis_url, "database_url": await create_db("auth"), "bcrypt_rounds": 4}
+        {
+            "redis_url": redis_url,
+            "database_url": await create_db("auth"),
+            "bcrypt_rounds": 4,
+            **TEST_SECRET_FIELDS,
+        }
     )
     async with serving(app_factory("auth")(auth_settings)) as auth_host:
         auth_url = f"http://{auth_host}"
@@ -468,6 +477,9 @@ class TestListenAuthAndOptions:
             ("garbage", "invalid websocket_token"),
             ("EXPIRED", "websocket_token expired"),
             ("INTERNAL", "invalid websocket_token"),
+            # A listen token in every claim, signed with the identity key (or an old dev one).
+            ("IDENTITY_KEY", "invalid websocket_token"),
+            ("OLD_DEV_SECRET", "invalid websocket_token"),
         ],
     )
     async def test_a_bad_token_is_closed_with_4401(
@@ -476,10 +488,14 @@ class TestListenAuthAndOptions:
         if token == "EXPIRED":
             token = new_tenant().token(ttl=-5)
         elif token == "INTERNAL":
-            # An internal identity token is signed with the same secret but is no listen token.
+            # A valid internal identity token: another purpose's key, so no listen token.
             from shared.identity import Identity, mint
 
-            token = mint(Identity("key_x", "api_key", tenant_id="ten_x"), DEV_INTERNAL_SECRET)
+            token = mint(Identity("key_x", "api_key", tenant_id="ten_x"), TEST_IDENTITY_KEY)
+        elif token == "IDENTITY_KEY":
+            token = new_tenant().token(key=TEST_IDENTITY_KEY)
+        elif token == "OLD_DEV_SECRET":
+            token = new_tenant().token(key=OLD_DEV_SECRET)
         async with gateway() as host, listening(host, token, ready=False) as listener:
             code, text = await listener.closed()
         assert code == 4401

@@ -23,6 +23,7 @@ from shared.logging import JsonFormatter
 from shared.money import Amount, Currency
 from shared.responses import json_response
 from tests.support.asgi import serve_in_process
+from tests.support.secrets import TEST_IDENTITY_KEY
 
 
 class Charge(BaseModel):
@@ -45,7 +46,11 @@ async def explode(request: Request) -> JSONResponse:
 
 @pytest.fixture
 async def client(redis_url: str, create_db: Any) -> AsyncIterator[httpx.AsyncClient]:
-    settings = LedgerSettings(redis_url=redis_url, database_url=await create_db("ledger"))
+    settings = LedgerSettings(
+        redis_url=redis_url,
+        database_url=await create_db("ledger"),
+        identity_keys=[TEST_IDENTITY_KEY],
+    )
     app = create_service_app(
         settings,
         [

@@ -21,6 +21,7 @@ from shared.ids import new_id
 from shared.responses import json_response
 from tests.conftest import CreateDb, ServiceClient
 from tests.support.asgi import identity_headers, serve_in_process
+from tests.support.secrets import TEST_IDENTITY_KEY
 
 
 def headers(key: str | None, tenant: str = "ten_idem", livemode: bool = False) -> dict[str, str]:
@@ -216,7 +217,11 @@ async def slow_client(redis_url: str, create_db: CreateDb) -> AsyncIterator[http
         runs.append(new_id("run"))
         return json_response({"runs": len(runs)}, status=201)
 
-    settings = LedgerSettings(redis_url=redis_url, database_url=await create_db("ledger"))
+    settings = LedgerSettings(
+        redis_url=redis_url,
+        database_url=await create_db("ledger"),
+        identity_keys=[TEST_IDENTITY_KEY],
+    )
     app = create_service_app(settings, [Route("/slow", slow, methods=["POST"])], title="slow")
     async with serve_in_process(app) as client:
         yield client
@@ -298,7 +303,9 @@ async def test_a_response_that_shows_a_secret_is_never_stored(
         )
 
     dsn = await create_db("ledger")
-    settings = LedgerSettings(redis_url=redis_url, database_url=dsn)
+    settings = LedgerSettings(
+        redis_url=redis_url, database_url=dsn, identity_keys=[TEST_IDENTITY_KEY]
+    )
     app = create_service_app(settings, [Route("/reveal", reveal, methods=["POST"])], title="t")
     async with serve_in_process(app) as client:
         first = await client.post("/reveal", json={}, headers=headers("secret-key"))

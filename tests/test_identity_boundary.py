@@ -7,10 +7,15 @@ import time
 import jwt
 import pytest
 
-from shared.identity import Identity, mint
-from shared.settings import DEV_INTERNAL_SECRET, SERVICES
+from shared import secrets
+from shared.identity import Identity, mint, verify
+from shared.settings import SERVICES
 from tests.conftest import ServiceClient
 from tests.support.asgi import identity_headers
+from tests.support.secrets import TEST_IDENTITY_KEY
+
+# What shared/settings.py once held as every app's default secret: public knowledge.
+OLD_DEV_SECRET = "micro-dev-internal-secret-change-me-0123456789"
 
 LIST_PATHS = {
     "auth": "/auth/me",
@@ -84,7 +89,7 @@ async def test_expired_token_is_refused(service_client: ServiceClient) -> None:
         "iat": now - 600,
         "exp": now - 300,
     }
-    token = jwt.encode(claims, DEV_INTERNAL_SECRET, algorithm="HS256")
+    token = jwt.encode(claims, TEST_IDENTITY_KEY, algorithm="HS256")
     async with service_client("ledger") as client:
         response = await client.get("/ledger/accounts", headers={"X-Micro-Identity": token})
     assert response.status_code == 401
@@ -108,6 +113,60 @@ def test_identity_round_trip() -> None:
     identity = Identity(
         principal="usr_1", principal_type="user", tenant_id="ten_1", livemode=True, role="USER"
     )
-    from shared.identity import verify
+    assert verify(mint(identity, TEST_IDENTITY_KEY), [TEST_IDENTITY_KEY]) == identity
 
-    assert verify(mint(identity, DEV_INTERNAL_SECRET), DEV_INTERNAL_SECRET) == identity
+
+def test_verify_refuses_one_key_given_as_a_string() -> None:
+    # A str is a sequence of one-character "keys": passing one by mistake must fail loudly.
+    token = mint(Identity("usr_1", "user"), TEST_IDENTITY_KEY)
+    with pytest.raises(TypeError):
+        verify(token, TEST_IDENTITY_KEY)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_a_token_forged_with_the_old_dev_secret_is_refused(
+    service_client: ServiceClient, service: str
+) -> None:
+    """The secret once in the source opened every tenant; it must open nothing now."""
+    forged = identity_headers(
+        secret=OLD_DEV_SECRET, tenant_id=None, principal="usr_x", role="PLATFORM_ADMIN"
+    )
+    async with service_client(service) as client:
+        response = await client.get(LIST_PATHS[service], headers=forged)
+    assert response.status_code == 401
+    assert_error_shape(response.json(), type_="authentication_error", code="identity_invalid")
+
+
+class TestRotation:
+    """The identity key rotates without downtime: new first (it signs), old still listed."""
+
+    async def test_both_keys_verify_while_both_are_listed(
+        self, service_client: ServiceClient
+    ) -> None:
+        old, new = secrets.generate()[secrets.IDENTITY.env], TEST_IDENTITY_KEY
+        async with service_client("ledger", identity_keys=[new, old]) as client:
+            for key in (old, new):
+                response = await client.get(
+                    "/ledger/accounts", headers=identity_headers(secret=key)
+                )
+                assert response.status_code == 200, key
+
+    async def test_the_old_key_is_refused_once_removed(self, service_client: ServiceClient) -> None:
+        old, new = secrets.generate()[secrets.IDENTITY.env], TEST_IDENTITY_KEY
+        signed_with_old = identity_headers(secret=old)
+        async with service_client("ledger", identity_keys=[new]) as client:
+            refused = await client.get("/ledger/accounts", headers=signed_with_old)
+            accepted = await client.get("/ledger/accounts", headers=identity_headers(secret=new))
+        assert refused.status_code == 401
+        assert_error_shape(refused.json(), type_="authentication_error", code="identity_invalid")
+        assert accepted.status_code == 200
+
+    def test_the_first_key_signs(self) -> None:
+        old, new = secrets.generate()[secrets.IDENTITY.env], TEST_IDENTITY_KEY
+        from services.ledger.settings import LedgerSettings
+
+        settings = LedgerSettings(identity_keys=[new, old])
+        token = mint(Identity("svc", "service"), settings.identity_key)
+        assert verify(token, [new]) == Identity("svc", "service")
+        with pytest.raises(Exception, match="invalid"):
+            verify(token, [old])

@@ -72,7 +72,7 @@ class FarSide:
 
 def settings(**values: object) -> WalletSettings:
     base: dict[str, object] = {
-        "internal_secret": KEY,
+        "identity_keys": [KEY],
         "internal_attempts": 3,
         "internal_backoff": 0.01,
         "internal_backoff_max": 0.02,
@@ -148,7 +148,7 @@ class TestHeaders:
             await far.call("GET", "/ok-get", Scope("ten_other", True))
         tokens = [h["x-micro-identity"] for h in side.headers]
         assert tokens[0] == tokens[1] != tokens[2]
-        first, other = verify(tokens[0], KEY), verify(tokens[2], KEY)
+        first, other = verify(tokens[0], [KEY]), verify(tokens[2], [KEY])
         assert (first.principal, first.principal_type) == ("wallet", "service")
         assert (first.tenant_id, first.livemode) == ("ten_calls", False)
         assert (other.tenant_id, other.livemode) == ("ten_other", True)

@@ -22,6 +22,7 @@ from cli.apps import app_factory, settings_class
 from services.auth.settings import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
 from shared.ids import new_id
 from tests.fakes.providers import FakeProvider, serve
+from tests.support.secrets import TEST_SECRET_FIELDS
 from tests.support.servers import PostgresHandle, databases
 from tests.test_gateway_relay import serving
 
@@ -44,7 +45,9 @@ async def stack(
     """One stack for the module: every test makes its own tenants, so none sees another's."""
 
     def app(name: str, **values: Any) -> Any:
-        settings = settings_class(name).model_validate({"redis_url": redis_url, **values})
+        settings = settings_class(name).model_validate(
+            {"redis_url": redis_url, **TEST_SECRET_FIELDS, **values}
+        )
         return app_factory(name)(settings)
 
     async with contextlib.AsyncExitStack() as started:

@@ -18,8 +18,10 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from gateway import docs
 from gateway.app import create_app
 from gateway.routing import _ALIASES, Access, canonical, resolve
+from gateway.settings import GatewaySettings
 from shared.openapi import build_spec
 from shared.settings import SERVICES
+from tests.support.secrets import TEST_SECRET_FIELDS
 
 _PARAM = re.compile(r"\{(\w+)(:\w+)?\}")
 _METHODS = {"get", "post", "put", "patch", "delete"}
@@ -114,7 +116,7 @@ class TestDocumentMatchesRoutes:
             assert (real, method) in served, (method, path)
 
     def test_every_gateway_route_is_documented_or_excused(self, spec: dict[str, Any]) -> None:
-        for route in create_app().routes:
+        for route in create_app(GatewaySettings.model_validate(TEST_SECRET_FIELDS)).routes:
             assert isinstance(route, Route | WebSocketRoute | Mount)
             if route.path in docs.UNDOCUMENTED:
                 continue

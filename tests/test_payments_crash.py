@@ -27,6 +27,7 @@ from tests.conftest import CreateDb
 from tests.fakes.providers import FakeProvider
 from tests.fakes.providers import serve as serve_fake
 from tests.support.asgi import identity_headers
+from tests.support.secrets import TEST_SECRET_FIELDS, TEST_SECRETS
 
 TENANT = "ten_crash"
 PAYSTACK_KEY = "sk_test_crash_paystack_0001"
@@ -37,7 +38,7 @@ def serve(app: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "cli", "serve", app],
-            env={**os.environ, **env},
+            env={**os.environ, **TEST_SECRETS, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -201,7 +202,7 @@ async def test_killed_while_the_provider_has_the_confirm_the_reconciler_finishes
         paystack.lost_answers.clear()
         paystack.complete(intent_id)  # the customer paid after all
         reconcile_settings = PaymentsSettings.model_validate(
-            {"database_url": dsn, **settings, "reconcile_after": 0}
+            {"database_url": dsn, **TEST_SECRET_FIELDS, **settings, "reconcile_after": 0}
         )
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
         assert pool is not None

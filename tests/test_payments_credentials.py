@@ -9,11 +9,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
+from shared import secrets
 from tests.conftest import CreateDb, ServiceClient
 from tests.fakes.providers import FakeProvider, serve
 from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
+from tests.support.secrets import TEST_SECRETS
 
 SECRET = "sk_test_tenant_secret_abcdef123456"
 HASH = "my-flutterwave-secret-hash-99"
@@ -84,7 +87,7 @@ async def test_secrets_are_encrypted_at_rest_and_never_shown(
 async def test_another_key_cannot_read_them(service_client: ServiceClient, dsn: str) -> None:
     async with payments_client(service_client, dsn, relay_interval=3600) as client:
         assert (await put(client)).status_code == 200
-    other = "ZmVybmV0LWtleS1vZi1hbm90aGVyLWRlcGxveW1lbnQ="
+    other = Fernet.generate_key().decode()  # another deployment's
     async with payments_client(
         service_client, dsn, relay_interval=3600, credentials_key=other
     ) as client:
@@ -100,14 +103,13 @@ async def test_another_key_cannot_read_them(service_client: ServiceClient, dsn: 
 
 
 async def test_keys_rotate_without_re_encrypting(service_client: ServiceClient, dsn: str) -> None:
-    from services.payments.settings import DEV_CREDENTIALS_KEY
-
-    new = "bmV3LWtleS1mb3Itcm90YXRpb24tMDEyMzQ1Njc4OTA="
+    old = TEST_SECRETS[secrets.CREDENTIALS.env]  # what the first service encrypted with
+    new = Fernet.generate_key().decode()
     async with payments_client(service_client, dsn, relay_interval=3600) as client:
         assert (await put(client)).status_code == 200
     async with serve(FakeProvider("flutterwave", SECRET)) as fake, payments_client(
         service_client, dsn, relay_interval=3600, flutterwave_base_url=fake.url,
-        credentials_key=f"{new},{DEV_CREDENTIALS_KEY}",
+        credentials_key=f"{new},{old}",
     ) as client:  # fmt: skip
         response = await client.post(
             "/payments/payment_intents",

@@ -18,6 +18,7 @@ from tests.conftest import CreateDb, ServiceClient
 from tests.fakes.providers import FakeProvider, serve
 from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
+from tests.support.secrets import TEST_SECRET_FIELDS
 
 BASE = "/payments/payment_intents"
 PAYSTACK_KEY = "sk_test_platform_paystack_0001"
@@ -100,7 +101,7 @@ async def reconcile(
     dsn: str, paystack: FakeProvider, flutterwave: FakeProvider, **more: Any
 ) -> dict[str, int]:
     settings = PaymentsSettings.model_validate(
-        {"database_url": dsn, **overrides(paystack, flutterwave), **more}
+        {"database_url": dsn, **TEST_SECRET_FIELDS, **overrides(paystack, flutterwave), **more}
     )
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
     assert pool is not None

@@ -19,6 +19,7 @@ from cli.stack.ports import free_port
 from tests.conftest import CreateDb, ServiceClient
 from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
+from tests.support.secrets import TEST_SECRET_FIELDS
 
 TENANT = "ten_wallets"
 BASE = "/payments/payment_intents"
@@ -32,7 +33,7 @@ def key(tenant: str = TENANT, livemode: bool = False) -> dict[str, str]:
 @contextlib.asynccontextmanager
 async def ledger_server(dsn: str, redis_url: str) -> AsyncIterator[str]:
     settings = settings_class("ledger").model_validate(
-        {"database_url": dsn, "redis_url": redis_url}
+        {"database_url": dsn, "redis_url": redis_url, **TEST_SECRET_FIELDS}
     )
     port = free_port()
     config = uvicorn.Config(

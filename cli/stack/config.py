@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.settings import METRICS_PORT
 from shared.settings import DB_PORTS, HTTP_PORTS, REDIS_PORT
 
 
@@ -19,6 +20,8 @@ class DevSettings(BaseSettings):
     http_ports: dict[str, int] = Field(default_factory=lambda: dict(HTTP_PORTS))
     db_ports: dict[str, int] = Field(default_factory=lambda: dict(DB_PORTS))
     redis_port: int = REDIS_PORT
+    # The gateway's internal /metrics listener.
+    metrics_port: int = METRICS_PORT
     # Throwaway stacks (tests): no fsync, no Redis persistence.
     ephemeral: bool = False
     start_timeout: float = 90.0
@@ -30,6 +33,11 @@ class DevSettings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.dir / "logs"
+
+    @property
+    def secrets_file(self) -> Path:
+        """The stack's own random secrets, made on the first start and kept (mode 0600)."""
+        return self.dir / "secrets.env"
 
 
 def pointer_file() -> Path:

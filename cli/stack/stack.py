@@ -27,6 +27,7 @@ from cli.stack.errors import StackError
 from cli.stack.ports import port_is_free
 from cli.stack.postgres import PostgresServer
 from cli.stack.redis import RedisServer
+from cli.stack.secrets import stack_secrets
 from cli.stack.supervisor import Supervisor
 from shared.migrations import MigrationError, migrate_service
 from shared.settings import DB_NAMES, SERVICES, app_role, database_url
@@ -50,10 +51,16 @@ class Stack:
         named = {f"{s} postgres": p for s, p in self.settings.db_ports.items()}
         named["redis"] = self.settings.redis_port
         named.update(self.settings.http_ports)
+        named["gateway metrics"] = self.settings.metrics_port
         return named
 
+    def secrets(self) -> dict[str, str]:
+        """The stack's secrets (`.micro/secrets.env`), by variable name."""
+        return stack_secrets(self.settings.secrets_file)
+
     def app_env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # The stack's generated secrets, unless the environment sets its own.
+        env = {**self.secrets(), **os.environ}
         env["MICRO_REDIS_URL"] = f"redis://127.0.0.1:{self.settings.redis_port}/0"
         for app, port in self.settings.http_ports.items():
             env[f"MICRO_{app.upper()}_HOST"] = "127.0.0.1"
@@ -63,6 +70,8 @@ class Stack:
             env[f"MICRO_{service.upper()}_MIGRATION_DATABASE_URL"] = self.dsn(service)
             url = f"http://127.0.0.1:{self.settings.http_ports[service]}"
             env[f"MICRO_GATEWAY_{service.upper()}_URL"] = url
+        env["MICRO_GATEWAY_METRICS_HOST"] = "127.0.0.1"
+        env["MICRO_GATEWAY_METRICS_PORT"] = str(self.settings.metrics_port)
         env["MICRO_PAYMENTS_LEDGER_URL"] = f"http://127.0.0.1:{self.settings.http_ports['ledger']}"
         env["MICRO_PAYMENTS_PUBLIC_URL"] = f"http://localhost:{self.settings.http_ports['gateway']}"
         env["MICRO_WALLET_LEDGER_URL"] = f"http://127.0.0.1:{self.settings.http_ports['ledger']}"
@@ -202,6 +211,7 @@ class Stack:
             "http_ports": self.settings.http_ports,
             "db_ports": self.settings.db_ports,
             "redis_port": self.settings.redis_port,
+            "metrics_port": self.settings.metrics_port,
             "children": {c.name: c.process.pid for c in self.supervisor.children},
         }
         self.settings.state_file.write_text(json.dumps(state, indent=2))
@@ -226,6 +236,7 @@ def locate(settings: DevSettings) -> tuple[DevSettings, dict[str, Any] | None]:
                 "http_ports": state.get("http_ports", settings.http_ports),
                 "db_ports": state.get("db_ports", settings.db_ports),
                 "redis_port": state.get("redis_port", settings.redis_port),
+                "metrics_port": state.get("metrics_port", settings.metrics_port),
             }
         )
     return settings, state

@@ -92,7 +92,7 @@ def _open(websocket: WebSocket, relay: Relay) -> _Session:
     token = value.strip() if scheme.lower() == "bearer" else ""
     token = token or websocket.query_params.get("token", "")
     try:
-        grant = verify_listen_token(relay.settings.internal_secret, token)
+        grant = verify_listen_token(relay.settings.relay_token_key, token)
     except ListenTokenError as exc:
         raise _Close(CLOSE_UNAUTHENTICATED, str(exc)) from None
     try:
@@ -135,7 +135,9 @@ class _Session:
         self.types = types
         self.stream = tenant_stream(grant.tenant_id, grant.livemode)
         self.channel = live_channel(grant.tenant_id, grant.livemode)
-        self.secret = listen_secret(self.settings.internal_secret, grant.tenant_id, grant.livemode)
+        self.secret = listen_secret(
+            self.settings.listen_signing_key, grant.tenant_id, grant.livemode
+        )
         self.cursor = "0-0"  # the last stream entry read (sent, or skipped by the filter)
         self.unacked: deque[tuple[tuple[int, int], int]] = deque()
         self.unacked_bytes = 0

@@ -73,7 +73,7 @@ async def create_session(request: Request) -> JSONResponse:
     settings = relay_of(request).settings
     session_id = new_id("clis")
     grant, token = mint_listen_token(
-        settings.internal_secret,
+        settings.relay_token_key,
         session_id=session_id,
         tenant_id=tenant_id,
         livemode=livemode,
@@ -88,7 +88,7 @@ async def create_session(request: Request) -> JSONResponse:
             "object": "cli_session",
             "websocket_url": f"{_ws_scheme(request, settings)}://{host}/cli/listen",
             "websocket_token": token,
-            "secret": listen_secret(settings.internal_secret, tenant_id, livemode),
+            "secret": listen_secret(settings.listen_signing_key, tenant_id, livemode),
             "livemode": livemode,
             "tenant_id": tenant_id,
             "expires_at": grant.expires_at,

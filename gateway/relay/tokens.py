@@ -1,8 +1,10 @@
 """What a CLI session hands `micro listen`: a short-lived WebSocket token and a stable secret.
 
-The secret is derived, not stored: HMAC of the internal secret over the tenant and mode, so
-every session, every gateway replica and every restart gives a tenant the same `whsec_`
-for that mode (the developer configures it once in their local app).
+The secret is derived, not stored: HMAC of the listen signing key over the tenant and mode,
+so every session, every gateway replica and every restart gives a tenant the same `whsec_`
+for that mode (the developer configures it once in their local app). Tokens are signed with
+the relay token key, a different one: neither the identity key nor a tenant's secret lets
+anyone mint a token, and a token's key computes no tenant's secret.
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ class ListenGrant:
     credential: str
 
 
-def listen_secret(internal_secret: str, tenant_id: str, livemode: bool) -> str:
-    return webhooks.derived_secret(internal_secret, f"cli:{tenant_id}:{mode(livemode)}")
+def listen_secret(signing_key: str, tenant_id: str, livemode: bool) -> str:
+    """The tenant's `whsec_` for one mode (`signing_key`: MICRO_GATEWAY_LISTEN_SIGNING_KEY)."""
+    return webhooks.derived_secret(signing_key, f"cli:{tenant_id}:{mode(livemode)}")
 
 
 def mint_listen_token(
-    internal_secret: str,
+    token_key: str,
     *,
     session_id: str,
     tenant_id: str,
@@ -62,10 +65,10 @@ def mint_listen_token(
         "sub": principal,
         "cred": credential,
     }
-    return grant, jwt.encode(claims, internal_secret, algorithm=_ALGORITHM)
+    return grant, jwt.encode(claims, token_key, algorithm=_ALGORITHM)
 
 
-def verify_listen_token(internal_secret: str, token: str) -> ListenGrant:
+def verify_listen_token(token_key: str, token: str) -> ListenGrant:
     if not token:
         raise ListenTokenError(
             "missing websocket_token: create a session with POST /cli/sessions first"
@@ -73,7 +76,7 @@ def verify_listen_token(internal_secret: str, token: str) -> ListenGrant:
     try:
         claims = jwt.decode(
             token,
-            internal_secret,
+            token_key,
             algorithms=[_ALGORITHM],
             audience=_AUDIENCE,
             options={"require": ["exp", "iat", "aud", "tid", "sub", "cred"]},

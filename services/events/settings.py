@@ -3,13 +3,10 @@ from __future__ import annotations
 import os
 import socket
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from shared import secrets
 from shared.settings import DatabaseSettings
-
-# Only for local development: every deployment sets MICRO_EVENTS_WEBHOOK_SECRETS_KEY (one or
-# more Fernet keys, comma-separated, the first encrypting; `Fernet.generate_key()` makes one).
-DEV_WEBHOOK_SECRETS_KEY = "bWljcm8tZGV2LXdlYmhvb2stc2VjcmV0cy1rZXktMDE="
 
 # Seconds before each attempt (DESIGN §9): at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -51,11 +48,17 @@ class EventsSettings(DatabaseSettings):
     # only for a deployment whose live receivers all sit on its own private network and whose
     # tenants are all trusted. Test mode never checks (developers receive on localhost).
     allow_private_live_urls: bool = False
-    # Encrypts webhook endpoints' signing secrets at rest.
-    webhook_secrets_key: str = DEV_WEBHOOK_SECRETS_KEY
     # Retention: the event log keeps events this many days (Stripe: 30), except those a
     # delivery still waits on; delivery attempts are kept this many days after they finish.
     event_log_retention_days: float = Field(default=30.0, gt=0)
     delivery_attempt_retention_days: float = Field(default=30.0, gt=0)
     # Endpoints per tenant and mode, as Stripe limits them.
     max_endpoints: int = 16
+    # Encrypts webhook endpoint secrets at rest (MICRO_EVENTS_WEBHOOK_SECRETS_KEY): Fernet
+    # keys, comma-separated, the first encrypting. Required, no default (validate_default).
+    webhook_secrets_key: str = Field(default="", validate_default=True)
+
+    @field_validator("webhook_secrets_key", mode="before")
+    @classmethod
+    def _webhook_secrets_key(cls, value: object) -> str:
+        return secrets.check(secrets.WEBHOOK_SECRETS, value)

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from shared.settings import HTTP_PORTS, DatabaseSettings
+from pydantic import Field, field_validator
 
-# Only for local development: every deployment sets MICRO_PAYMENTS_CREDENTIALS_KEY (one or
-# more Fernet keys, comma-separated, the first encrypting; `Fernet.generate_key()` makes one).
-DEV_CREDENTIALS_KEY = "bWljcm8tZGV2LWNyZWRlbnRpYWxzLWtleS0wMTIzNDU="
+from shared import secrets
+from shared.settings import HTTP_PORTS, DatabaseSettings
 
 
 class PaymentsSettings(DatabaseSettings):
@@ -20,8 +19,9 @@ class PaymentsSettings(DatabaseSettings):
     # Where clients reach the gateway: redirect URLs handed to customers start with it.
     public_url: str = f"http://localhost:{HTTP_PORTS['gateway']}"
 
-    # Encrypts tenants' provider secrets at rest (MICRO_PAYMENTS_CREDENTIALS_KEY).
-    credentials_key: str = DEV_CREDENTIALS_KEY
+    # Encrypts tenants' provider secrets at rest (MICRO_PAYMENTS_CREDENTIALS_KEY): Fernet
+    # keys, comma-separated, the first encrypting. Required, no default (validate_default).
+    credentials_key: str = Field(default="", validate_default=True)
     # Seconds one call to a provider may take; past it the payment is left `processing`
     # and re-verified later, never failed and never charged twice.
     provider_timeout: float = 15.0
@@ -39,3 +39,8 @@ class PaymentsSettings(DatabaseSettings):
     reconcile_interval: float = 60.0
     reconcile_after: float = 30.0
     abandon_after: float = 86_400.0
+
+    @field_validator("credentials_key", mode="before")
+    @classmethod
+    def _credentials_key(cls, value: object) -> str:
+        return secrets.check(secrets.CREDENTIALS, value)

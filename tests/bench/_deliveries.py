@@ -74,7 +74,7 @@ async def measure_deliveries(
     sustained events/s with no loss (0 if even the lowest rate was not). Events are
     emitted into `service`'s database, for `tenant` (a new one if not given)."""
     gateway = urls(stack)["gateway"]
-    tenant = tenant or await onboard(gateway)
+    tenant = tenant or await onboard(stack)
     pool = await asyncpg.create_pool(stack.dsn(service), min_size=_EMITTERS, max_size=_EMITTERS)
     assert pool is not None
     try:

@@ -13,8 +13,9 @@ import httpx
 from cli.stack.config import DevSettings
 from cli.stack.ports import free_port
 from cli.stack.stack import Stack
+from shared import secrets
 from shared.identity import Identity, mint
-from shared.settings import APPS, DEV_INTERNAL_SECRET, SERVICES
+from shared.settings import APPS, SERVICES
 from tests.support.servers import scratch_dir
 
 
@@ -32,6 +33,7 @@ async def bench_stack(env: Mapping[str, str], *, durable: bool = True) -> AsyncI
                 http_ports={app: free_port() for app in APPS},
                 db_ports={service: free_port() for service in SERVICES},
                 redis_port=free_port(),
+                metrics_port=free_port(),
                 ephemeral=not durable,
             )
             stack = Stack(settings, echo=False)
@@ -73,9 +75,9 @@ def urls(stack: Stack) -> dict[str, str]:
     return {app: f"http://127.0.0.1:{port}" for app, port in stack.settings.http_ports.items()}
 
 
-async def onboard(gateway: str) -> Tenant:
+async def onboard(stack: Stack) -> Tenant:
     """Register and make a key through the gateway, as a user would."""
-    async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=urls(stack)["gateway"], timeout=60) as client:
         owner = (
             await client.post(
                 "/auth/register",
@@ -91,5 +93,7 @@ async def onboard(gateway: str) -> Tenant:
         ).json()["secret"]
     tenant_id = owner["user"]["tenant_id"]
     identity = Identity(principal="key_bench", principal_type="api_key", tenant_id=tenant_id)
-    token = mint(identity, DEV_INTERNAL_SECRET, ttl=3600)
+    # Signed with the stack's own identity key (generated in its .micro/secrets.env).
+    key = stack.secrets()[secrets.IDENTITY.env].split(",")[0]
+    token = mint(identity, key, ttl=3600)
     return Tenant(tenant_id, key, {"X-Micro-Identity": token})

@@ -136,7 +136,7 @@ def percentile(values: list[float], q: int) -> float:
 async def main() -> None:
     async with bench_stack(BENCH_ENV) as stack, receiving() as receiver:
         gateway = urls(stack)["gateway"]
-        tenant = await onboard(gateway)
+        tenant = await onboard(stack)
         forward_to = f"http://127.0.0.1:{receiver.port}/webhook"
         conn = await asyncpg.connect(stack.dsn("payments"))
         try:

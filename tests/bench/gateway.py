@@ -59,7 +59,7 @@ def getter(url: str, headers: dict[str, str]) -> Send:
 async def main() -> None:
     async with bench_stack(BENCH_ENV) as stack:
         gateway, ledger = urls(stack)["gateway"], urls(stack)["ledger"]
-        tenant = await onboard(gateway)
+        tenant = await onboard(stack)
         identity = tenant.direct_headers["X-Micro-Identity"]
         async with (
             bare_proxy("aiohttp", ledger, identity) as bare,

@@ -49,7 +49,7 @@ def pick(accounts: list[str], hot: str | None) -> tuple[str, str]:
 async def main() -> None:
     async with bench_stack({**BENCH_ENV, "MICRO_LEDGER_POOL_MAX_SIZE": "32"}) as stack:
         gateway, ledger = urls(stack)["gateway"], urls(stack)["ledger"]
-        tenant = await onboard(gateway)
+        tenant = await onboard(stack)
         api, direct_headers = tenant.api_headers, tenant.direct_headers
         identity = Identity(
             principal="key_bench", principal_type="api_key", tenant_id=tenant.tenant_id

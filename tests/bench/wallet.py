@@ -26,7 +26,7 @@ _counter = itertools.count()
 async def main() -> None:
     async with bench_stack(BENCH_ENV) as stack:
         gateway = urls(stack)["gateway"]
-        tenant = await onboard(gateway)
+        tenant = await onboard(stack)
         api = tenant.api_headers
         wallet_ids: list[str] = []
         async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:

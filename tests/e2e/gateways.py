@@ -21,6 +21,7 @@ from tests.e2e.stack import RunningStack
 @dataclass
 class GatewayProcess:
     port: int
+    metrics_port: int
     process: subprocess.Popen[bytes]
     log: Path
 
@@ -31,17 +32,22 @@ class GatewayProcess:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
 
+    def metrics(self) -> str:
+        """The internal listener's /metrics (the public port has none)."""
+        response = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10)
+        response.raise_for_status()
+        return response.text
+
 
 @contextlib.contextmanager
-def extra_gateway(
-    stack: RunningStack, *, ready_path: str = "/metrics", **settings: str
-) -> Iterator[GatewayProcess]:
+def extra_gateway(stack: RunningStack, **settings: str) -> Iterator[GatewayProcess]:
     """`micro serve gateway` on a free port, wired to the stack unless `settings` say not."""
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
         **stack.env,
         "MICRO_REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/0",
         "MICRO_GATEWAY_PORT": str(port),
+        "MICRO_GATEWAY_METRICS_PORT": str(metrics_port),
         **{f"MICRO_GATEWAY_{service.upper()}_URL": stack.url(service) for service in SERVICES},
         **{f"MICRO_GATEWAY_{name.upper()}": value for name, value in settings.items()},
     }
@@ -54,9 +60,9 @@ def extra_gateway(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    gateway = GatewayProcess(port, process, log)
+    gateway = GatewayProcess(port, metrics_port, process, log)
     try:
-        _wait(gateway, ready_path)
+        _wait(gateway)
         yield gateway
     finally:
         process.terminate()
@@ -66,13 +72,15 @@ def extra_gateway(
             process.kill()
 
 
-def _wait(gateway: GatewayProcess, path: str) -> None:
+def _wait(gateway: GatewayProcess) -> None:
+    # The metrics listener opens once the app has started, whatever its upstreams' state.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if gateway.process.poll() is not None:
             raise RuntimeError(f"gateway exited:\n{gateway.log.read_text()}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{gateway.url}{path}", timeout=2).status_code < 500:
+            url = f"http://127.0.0.1:{gateway.metrics_port}/metrics"
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"gateway not ready:\n{gateway.log.read_text()}")

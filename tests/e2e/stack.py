@@ -18,6 +18,7 @@ import httpx
 
 from cli.stack.ports import free_port, port_is_free
 from cli.stack.stack import pid_alive
+from shared import secrets
 from shared.settings import APPS, SERVICES
 
 
@@ -29,6 +30,7 @@ class RunningStack:
     http_ports: dict[str, int]
     db_ports: dict[str, int]
     redis_port: int
+    metrics_port: int
 
     @property
     def gateway(self) -> str:
@@ -44,6 +46,16 @@ class RunningStack:
     def output(self) -> str:
         return (self.root / "up.log").read_text(errors="replace")
 
+    @property
+    def secrets(self) -> dict[str, str]:
+        """What `micro dev up` generated for this stack (`.micro/secrets.env`)."""
+        return secrets.parse_env_lines((self.root / ".micro" / "secrets.env").read_text())
+
+    @property
+    def identity_key(self) -> str:
+        """The key the stack's apps sign X-Micro-Identity with."""
+        return self.secrets[secrets.IDENTITY.env].split(",")[0]
+
     def state(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.root / ".micro" / "stack.json").read_text())
         return data
@@ -57,19 +69,25 @@ class RunningStack:
         return {k: v for k, v in self.env.items() if not k.startswith("MICRO_DEV_")}
 
     def all_ports(self) -> list[int]:
-        return [*self.http_ports.values(), *self.db_ports.values(), self.redis_port]
+        return [
+            *self.http_ports.values(),
+            *self.db_ports.values(),
+            self.redis_port,
+            self.metrics_port,
+        ]
 
 
 def stack_env(root: Path) -> tuple[dict[str, str], dict[str, int], dict[str, int], int]:
     http_ports = {app: free_port() for app in APPS}
     db_ports = {service: free_port() for service in SERVICES}
-    redis_port = free_port()
+    redis_port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
         "MICRO_DEV_DIR": str(root / ".micro"),
         "MICRO_DEV_HTTP_PORTS": json.dumps(http_ports),
         "MICRO_DEV_DB_PORTS": json.dumps(db_ports),
         "MICRO_DEV_REDIS_PORT": str(redis_port),
+        "MICRO_DEV_METRICS_PORT": str(metrics_port),
         "MICRO_DEV_EPHEMERAL": "true",
         # Where `micro dev up` records the running stack for commands run from elsewhere:
         # the test's own folder, never the developer's ~/.local/state.
@@ -131,8 +149,12 @@ def interrupt(stack: RunningStack, timeout: float = 60) -> list[int]:
 @contextlib.contextmanager
 def running_stack(root: Path) -> Iterator[RunningStack]:
     env, http_ports, db_ports, redis_port = stack_env(root)
+    metrics_port = int(env["MICRO_DEV_METRICS_PORT"])
     process = start(root, env)
-    stack = RunningStack(root, env, process, http_ports, db_ports, redis_port)
+    # With the secrets `micro dev up` generated, so apps started beside it (extra gateways)
+    # trust and are trusted by the stack's services.
+    env = {**env, **secrets.parse_env_lines((root / ".micro" / "secrets.env").read_text())}
+    stack = RunningStack(root, env, process, http_ports, db_ports, redis_port, metrics_port)
     try:
         yield stack
     finally:

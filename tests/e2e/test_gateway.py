@@ -19,7 +19,7 @@ from openapi_spec_validator import validate
 
 from cli.stack.ports import free_port
 from shared.identity import Identity, mint
-from shared.settings import DEV_INTERNAL_SECRET
+from shared.secrets import IDENTITY
 from tests.e2e.accounts import (
     PASSWORD,
     create_key,
@@ -89,7 +89,9 @@ class TestOnboarding:
 
 
 class TestIdentity:
-    def test_a_client_cannot_send_its_own_identity(self, gw: httpx.Client) -> None:
+    def test_a_client_cannot_send_its_own_identity(
+        self, stack: RunningStack, gw: httpx.Client
+    ) -> None:
         owner = register(gw)
         forged = mint(
             Identity(
@@ -98,7 +100,8 @@ class TestIdentity:
                 tenant_id=owner.tenant_id,
                 role="PLATFORM_ADMIN",
             ),
-            DEV_INTERNAL_SECRET,
+            # The stack's own key: even a token services would accept is not the client's to send.
+            stack.secrets[IDENTITY.env].split(",")[0],
         )
         response = gw.get("/tenants", headers={**owner.headers, "X-Micro-Identity": forged})
         assert response.status_code == 403
@@ -328,7 +331,7 @@ class TestFailures:
                 assert response.status_code == 200
                 assert time.monotonic() - began < 2
                 assert "x-ratelimit-limit" not in response.headers
-            metrics = client.get("/metrics").text
+            metrics = blind.metrics()
         assert 'micro_gateway_redis_unavailable_total{operation="rate_limit"}' in metrics
 
     def test_upstream_down_is_503_in_the_shared_shape(

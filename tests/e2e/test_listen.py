@@ -246,6 +246,7 @@ class OwnGateway:
     port: int
     settings: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
+    metrics_port: int = field(default_factory=free_port)
 
     @property
     def url(self) -> str:
@@ -256,6 +257,7 @@ class OwnGateway:
             **{k: v for k, v in self.stack.env.items() if not k.startswith("MICRO_DEV_")},
             "MICRO_REDIS_URL": f"redis://127.0.0.1:{self.stack.redis_port}/0",
             "MICRO_GATEWAY_PORT": str(self.port),
+            "MICRO_GATEWAY_METRICS_PORT": str(self.metrics_port),
             **{f"MICRO_GATEWAY_{s.upper()}_URL": self.stack.url(s) for s in SERVICES},
             **{f"MICRO_GATEWAY_{k.upper()}": v for k, v in self.settings.items()},
         }
@@ -267,7 +269,8 @@ class OwnGateway:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/metrics", timeout=2).status_code == 200:
+                url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+                if httpx.get(url, timeout=2).status_code == 200:
                     return
             time.sleep(0.1)
         raise RuntimeError("gateway did not start")

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared import secrets
 from shared.settings import SERVICES, app_role
 from tests.e2e.stack import (
     RunningStack,
@@ -77,13 +78,14 @@ def test_service_port_refuses_requests_without_identity(stack: RunningStack, ser
 
 
 def test_service_port_accepts_a_valid_identity(stack: RunningStack) -> None:
-    response = httpx.get(f"{stack.url('ledger')}/ledger/accounts", headers=identity_headers())
+    headers = identity_headers(secret=stack.identity_key)
+    response = httpx.get(f"{stack.url('ledger')}/ledger/accounts", headers=headers)
     assert response.status_code == 200
     assert response.json()["object"] == "list"
 
 
 def test_errors_from_a_real_process_use_the_shared_shape(stack: RunningStack) -> None:
-    headers = identity_headers()
+    headers = identity_headers(secret=stack.identity_key)
     unknown = httpx.get(f"{stack.url('payments')}/nope", headers=headers)
     wrong_method = httpx.delete(f"{stack.url('ledger')}/ledger/accounts", headers=headers)
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "route_not_found")
@@ -91,6 +93,25 @@ def test_errors_from_a_real_process_use_the_shared_shape(stack: RunningStack) ->
         405,
         "method_not_allowed",
     )
+
+
+def test_the_stack_keeps_its_own_secrets_private(stack: RunningStack) -> None:
+    path = stack.root / ".micro" / "secrets.env"
+    assert path.stat().st_mode & 0o777 == 0o600
+    values = stack.secrets
+    assert {p.env for p in secrets.PURPOSES} <= set(values)
+    # Nothing the test process made up: the stack's services trust only their own key.
+    forged = identity_headers(secret=secrets.generate()[secrets.IDENTITY.env])
+    response = httpx.get(f"{stack.url('ledger')}/ledger/accounts", headers=forged)
+    assert response.status_code == 401
+
+
+def test_gateway_metrics_are_on_the_internal_port_only(stack: RunningStack) -> None:
+    public = httpx.get(f"{stack.gateway}/metrics")
+    internal = httpx.get(f"http://127.0.0.1:{stack.metrics_port}/metrics")
+    assert public.status_code == 404
+    assert internal.status_code == 200
+    assert "micro_http_requests_total" in internal.text
 
 
 def test_status_from_another_shell(stack: RunningStack) -> None:
@@ -120,6 +141,7 @@ def test_logs_from_another_shell(stack: RunningStack) -> None:
 def test_restart_reuses_data_and_ctrl_c_leaves_nothing() -> None:
     with scratch_dir("micro-e2e-restart-") as root:
         with running_stack(root) as first:
+            kept = dict(first.secrets)
             subprocess.run(
                 ["psql", first.dsn("ledger"), "-c",
                  "insert into accounts (id, tenant_id, livemode, name, type, currency) "
@@ -138,6 +160,7 @@ def test_restart_reuses_data_and_ctrl_c_leaves_nothing() -> None:
                 check=True, capture_output=True, text=True, timeout=30,
             )  # fmt: skip
             assert row.stdout.strip() == "kept"
+            assert second.secrets == kept  # made once per data directory, then reused
             assert "applied" not in second.output
             # Someone edits history: the next start must refuse, saying what and how to fix.
             subprocess.run(

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.identity import Identity, mint
-from shared.settings import DEV_INTERNAL_SECRET
+from tests.support.secrets import TEST_IDENTITY_KEY
 
 
 class _WithState:
@@ -41,7 +41,7 @@ def identity_headers(
     principal: str = "key_test",
     principal_type: Any = "api_key",
     role: Any = None,
-    secret: str = DEV_INTERNAL_SECRET,
+    secret: str = TEST_IDENTITY_KEY,
 ) -> dict[str, str]:
     identity = Identity(
         principal=principal,

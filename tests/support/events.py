@@ -19,6 +19,7 @@ from services.events.service.workers import CONSUMER_KEY, DELIVERER_KEY
 from services.events.settings import EventsSettings
 from shared.state import STATE_KEY, AppState
 from tests.support.asgi import _WithState
+from tests.support.secrets import TEST_SECRET_FIELDS
 from tests.support.servers import PostgresHandle
 
 _counter = itertools.count()
@@ -79,6 +80,7 @@ async def events_service(
     the service's DNS lookups."""
     values: dict[str, object] = {
         "redis_url": redis_url,
+        **TEST_SECRET_FIELDS,
         "consumer_group": f"events-{secrets.token_hex(4)}",
         "webhook_secrets_key": WEBHOOK_SECRETS_KEY,
         **FAST,

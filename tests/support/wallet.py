@@ -28,6 +28,7 @@ from services.wallet.settings import WalletSettings
 from shared.state import STATE_KEY
 from tests.conftest import CreateDb
 from tests.support.asgi import identity_headers
+from tests.support.secrets import TEST_SECRET_FIELDS
 from tests.support.servers import PostgresHandle, databases
 
 TENANT = "ten_wallets"
@@ -93,7 +94,9 @@ async def serving(app: Starlette, *, port: int | None = None) -> AsyncIterator[s
 
 
 def build(app: str, redis_url: str, **values: Any) -> Starlette:
-    settings = settings_class(app).model_validate({"redis_url": redis_url, **values})
+    settings = settings_class(app).model_validate(
+        {"redis_url": redis_url, **TEST_SECRET_FIELDS, **values}
+    )
     return app_factory(app)(settings)
 
 
@@ -161,6 +164,7 @@ def wallet_settings(
 ) -> WalletSettings:
     values: dict[str, Any] = {
         "redis_url": redis_url,
+        **TEST_SECRET_FIELDS,
         "database_url": database_url,
         "ledger_url": ups.ledger_url,
         "payments_url": ups.payments_url,
