@@ -20,7 +20,7 @@ from cli.stack.ports import port_is_open
 from cli.stack.stack import Stack, locate, pid_alive, read_state
 from cli.stack.supervisor import install_stop_handlers
 from cli.table import render
-from services.auth.settings import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
+from services.auth.settings import DEV_ADMIN_EMAIL
 from shared.settings import DB_NAMES, SERVICES
 
 dev_app = typer.Typer(help="Run the whole stack on this machine.", no_args_is_help=True)
@@ -97,7 +97,7 @@ def _banner(stack: Stack, seconds: float) -> None:
         )
     env = stack.app_env()
     admin_email = env.get("MICRO_AUTH_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
-    admin_password = env.get("MICRO_AUTH_ADMIN_PASSWORD", DEV_ADMIN_PASSWORD)
+    admin_password = env["MICRO_AUTH_ADMIN_PASSWORD"]
     lines.append(
         f"micro: platform admin: {admin_email} / {admin_password} "
         f"(POST http://localhost:{gateway}/auth/admin)"

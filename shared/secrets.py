@@ -8,6 +8,7 @@ Purposes are kept apart so that one leaked value opens nothing else:
     MICRO_GATEWAY_LISTEN_SIGNING_KEY  gateway     derives each tenant's `micro listen` secret
     MICRO_PAYMENTS_CREDENTIALS_KEY    payments    Fernet key(s): provider credentials at rest
     MICRO_EVENTS_WEBHOOK_SECRETS_KEY  events      Fernet key(s): webhook endpoint secrets at rest
+    MICRO_AUTH_ADMIN_PASSWORD         auth        the platform admin's password, set at start-up
 
 No app has a default: a value that is missing, too short, not a Fernet key where one is
 needed, or known from Micro's own source refuses the app's start with one line naming the
@@ -29,13 +30,15 @@ from pydantic import ValidationError
 GENERATE_HINT = "`micro secrets generate` prints a value for every secret"
 # 32 characters of token_urlsafe carry 192 bits; anything shorter is a password, not a key.
 MIN_LENGTH = 32
+# A password is typed by a person, but this one opens every tenant: long, never guessable.
+MIN_PASSWORD_LENGTH = 16
 
 
 @dataclass(frozen=True, slots=True)
 class Purpose:
     env: str
     field: str
-    kind: Literal["hmac", "fernet"]
+    kind: Literal["hmac", "fernet", "password"]
     # A comma-separated list, the first one in use, the rest still accepted (rotation).
     many: bool
     what: str
@@ -72,12 +75,20 @@ WEBHOOK_SECRETS = Purpose(
     True,
     "encrypts webhook endpoint secrets at rest",
 )
+ADMIN_PASSWORD = Purpose(
+    "MICRO_AUTH_ADMIN_PASSWORD",
+    "admin_password",
+    "password",
+    False,
+    "is the platform admin's password, ensured at start-up",
+)
 PURPOSES: tuple[Purpose, ...] = (
     IDENTITY,
     RELAY_TOKEN,
     LISTEN_SIGNING,
     CREDENTIALS,
     WEBHOOK_SECRETS,
+    ADMIN_PASSWORD,
 )
 
 # Values that were written in Micro's source, so anyone may know them: never a secret again.
@@ -87,6 +98,7 @@ PUBLISHED = frozenset(
         "change-me-in-production-0123456789abcdef",
         "bWljcm8tZGV2LWNyZWRlbnRpYWxzLWtleS0wMTIzNDU=",
         "bWljcm8tZGV2LXdlYmhvb2stc2VjcmV0cy1rZXktMDE=",
+        "micro-admin-password",
     }
 )
 # A value with one of these in it was copied from an example, not generated.
@@ -137,8 +149,10 @@ def _check_one(purpose: Purpose, key: str) -> None:
             raise SecretError(
                 purpose, "is not a Fernet key (32 url-safe base64-encoded bytes)"
             ) from None
-    elif len(key) < MIN_LENGTH:
-        raise SecretError(purpose, f"is too short (at least {MIN_LENGTH} characters)")
+    else:
+        least = MIN_PASSWORD_LENGTH if purpose.kind == "password" else MIN_LENGTH
+        if len(key) < least:
+            raise SecretError(purpose, f"is too short (at least {least} characters)")
 
 
 def check_distinct(values: Mapping[Purpose, Iterable[str]]) -> None:
@@ -162,6 +176,8 @@ def generate() -> dict[str, str]:
     for purpose in PURPOSES:
         if purpose.kind == "fernet":
             values[purpose.env] = Fernet.generate_key().decode()
+        elif purpose.kind == "password":
+            values[purpose.env] = secrets.token_urlsafe(18)
         else:
             values[purpose.env] = secrets.token_urlsafe(32)
     return values

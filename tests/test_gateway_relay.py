@@ -35,11 +35,16 @@ from cli.stack.redis import RedisServer
 from cli.stack.supervisor import Supervisor
 from gateway.relay.listen import TOO_SLOW_REASON
 from gateway.relay.tokens import listen_secret, mint_listen_token
-from services.auth.settings import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
+from services.auth.settings import DEV_ADMIN_EMAIL
 from shared import outbox, secrets
 from shared.ids import new_id
 from tests.conftest import CreateDb
-from tests.support.secrets import TEST_IDENTITY_KEY, TEST_SECRET_FIELDS, TEST_SECRETS
+from tests.support.secrets import (
+    TEST_ADMIN_PASSWORD,
+    TEST_IDENTITY_KEY,
+    TEST_SECRET_FIELDS,
+    TEST_SECRETS,
+)
 from tests.support.servers import scratch_dir
 
 # What shared/settings.py once held as every app's default secret: public knowledge.
@@ -293,7 +298,7 @@ async def enable_live_mode(
     client: httpx.AsyncClient, tenant_id: str, *, enabled: bool = True
 ) -> None:
     admin = await client.post(
-        "/auth/admin", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}
+        "/auth/admin", json={"email": DEV_ADMIN_EMAIL, "password": TEST_ADMIN_PASSWORD}
     )
     assert admin.status_code == 200, admin.text
     response = await client.post(
@@ -775,7 +780,7 @@ async def still_open(listener: Listener, redis: aioredis.Redis, tenant: Tenant) 
 
 async def platform_admin_token(client: httpx.AsyncClient) -> str:
     response = await client.post(
-        "/auth/admin", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}
+        "/auth/admin", json={"email": DEV_ADMIN_EMAIL, "password": TEST_ADMIN_PASSWORD}
     )
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]

@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from cli.apps import app_factory, settings_class
-from services.auth.settings import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
+from services.auth.settings import DEV_ADMIN_EMAIL
 from shared.ids import new_id
 from tests.fakes.providers import FakeProvider, serve
-from tests.support.secrets import TEST_SECRET_FIELDS
+from tests.support.secrets import TEST_ADMIN_PASSWORD, TEST_SECRET_FIELDS
 from tests.support.servers import PostgresHandle, databases
 from tests.test_gateway_relay import serving
 
@@ -143,7 +143,7 @@ async def signup(gw: httpx.AsyncClient, owner: Owner) -> str:
 
 async def platform_admin(gw: httpx.AsyncClient) -> dict[str, str]:
     response = await gw.post(
-        "/auth/admin", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}
+        "/auth/admin", json={"email": DEV_ADMIN_EMAIL, "password": TEST_ADMIN_PASSWORD}
     )
     assert response.status_code == 200, response.text
     return bearer(response.json()["access_token"])

@@ -20,7 +20,14 @@ from cli.stack.secrets import stack_secrets
 from gateway.relay.tokens import listen_secret
 from services.ledger.settings import LedgerSettings
 from shared import secrets, webhooks
-from shared.secrets import CREDENTIALS, IDENTITY, LISTEN_SIGNING, RELAY_TOKEN, WEBHOOK_SECRETS
+from shared.secrets import (
+    ADMIN_PASSWORD,
+    CREDENTIALS,
+    IDENTITY,
+    LISTEN_SIGNING,
+    RELAY_TOKEN,
+    WEBHOOK_SECRETS,
+)
 from tests.conftest import CreateDb
 from tests.support.processes import serving
 from tests.support.servers import scratch_dir
@@ -30,10 +37,11 @@ from tests.support.servers import scratch_dir
 OLD_DEV_SECRET = "micro-dev-internal-secret-change-me-0123456789"
 OLD_CREDENTIALS_KEY = "bWljcm8tZGV2LWNyZWRlbnRpYWxzLWtleS0wMTIzNDU="
 OLD_COMPOSE_SECRET = "change-me-in-production-0123456789abcdef"
+OLD_ADMIN_PASSWORD = "micro-admin-password"
 
 # Which secrets each app reads.
 NEEDS = {
-    "auth": (IDENTITY,),
+    "auth": (IDENTITY, ADMIN_PASSWORD),
     "gateway": (IDENTITY, RELAY_TOKEN, LISTEN_SIGNING),
     "payments": (IDENTITY, CREDENTIALS),
     "events": (IDENTITY, WEBHOOK_SECRETS),
@@ -125,6 +133,9 @@ def test_generate_prints_one_distinct_usable_value_per_purpose() -> None:
         (CREDENTIALS, "not-a-fernet-key-but-long-enough-0123456789", "not a Fernet key"),
         (WEBHOOK_SECRETS, "", "is not set"),
         (IDENTITY, f"{'k' * 40},{'k' * 40}", "same key twice"),
+        (ADMIN_PASSWORD, OLD_ADMIN_PASSWORD, "published"),
+        (ADMIN_PASSWORD, "", "is not set"),
+        (ADMIN_PASSWORD, "hunter2-hunter2", "too short"),
     ],
 )
 def test_unusable_values_are_refused_naming_the_variable(
@@ -193,6 +204,8 @@ async def test_an_app_without_its_secrets_refuses_to_start(start_env: StartEnv, 
     [
         ("auth", IDENTITY, OLD_DEV_SECRET, "published"),
         ("auth", IDENTITY, "short-0123456789", "too short"),
+        ("auth", ADMIN_PASSWORD, OLD_ADMIN_PASSWORD, "published"),
+        ("auth", ADMIN_PASSWORD, "short-pass", "too short"),
         ("gateway", RELAY_TOKEN, OLD_DEV_SECRET, "published"),
         ("gateway", LISTEN_SIGNING, "short-0123456789", "too short"),
         ("payments", CREDENTIALS, OLD_CREDENTIALS_KEY, "published"),

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from shared import secrets
 from shared.settings import DatabaseSettings
 
-# Only for local development: `micro dev up` prints them; deployments set their own.
+# The platform admin's address unless MICRO_AUTH_ADMIN_EMAIL says otherwise; the password
+# has no default (`micro dev up` generates one and prints it).
 DEV_ADMIN_EMAIL = "admin@micro.dev"
-DEV_ADMIN_PASSWORD = "micro-admin-password"  # noqa: S105
 
 
 class AuthSettings(DatabaseSettings):
@@ -19,8 +20,13 @@ class AuthSettings(DatabaseSettings):
     jwt_private_key: str | None = None
     # The platform admin ensured at start-up (an existing account is left as it is).
     admin_email: str = DEV_ADMIN_EMAIL
-    admin_password: str = DEV_ADMIN_PASSWORD
+    admin_password: str = Field(default="", validate_default=True)
     # Longest grace an old key keeps working after a roll.
     max_roll_grace_hours: int = 24
     # Sessions that expired or were revoked are deleted this many days later (retention).
     session_retention_days: float = Field(default=30.0, gt=0)
+
+    @field_validator("admin_password", mode="before")
+    @classmethod
+    def _admin_password(cls, value: object) -> str:
+        return secrets.check(secrets.ADMIN_PASSWORD, value)

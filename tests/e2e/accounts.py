@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from services.auth.settings import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
+from services.auth.settings import DEV_ADMIN_EMAIL
+from tests.support.secrets import TEST_ADMIN_PASSWORD
 
 PASSWORD = "correct horse battery"
 
@@ -76,7 +77,7 @@ def login(client: httpx.Client, email: str, password: str = PASSWORD) -> Account
 
 def platform_admin(client: httpx.Client) -> Account:
     response = client.post(
-        "/auth/admin", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}
+        "/auth/admin", json={"email": DEV_ADMIN_EMAIL, "password": TEST_ADMIN_PASSWORD}
     )
     assert response.status_code == 200, response.text
     return _account(response.json())

@@ -20,6 +20,7 @@ from cli.stack.ports import free_port, port_is_free
 from cli.stack.stack import pid_alive
 from shared import secrets
 from shared.settings import APPS, SERVICES
+from tests.support.secrets import TEST_ADMIN_PASSWORD
 
 
 @dataclass
@@ -77,7 +78,20 @@ class RunningStack:
         ]
 
 
+def seed_secrets(root: Path) -> None:
+    """The platform admin the tests sign in as, in the stack's own secrets file (as if a
+    developer had chosen it); `micro dev up` generates every other secret beside it."""
+    path = root / ".micro" / "secrets.env"
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.env_lines({secrets.ADMIN_PASSWORD.env: TEST_ADMIN_PASSWORD}))
+
+
 def stack_env(root: Path) -> tuple[dict[str, str], dict[str, int], dict[str, int], int]:
+    seed_secrets(root)
     http_ports = {app: free_port() for app in APPS}
     db_ports = {service: free_port() for service in SERVICES}
     redis_port, metrics_port = free_port(), free_port()
@@ -153,7 +167,7 @@ def running_stack(root: Path) -> Iterator[RunningStack]:
     process = start(root, env)
     # With the secrets `micro dev up` generated, so apps started beside it (extra gateways)
     # trust and are trusted by the stack's services.
-    env = {**env, **secrets.parse_env_lines((root / ".micro" / "secrets.env").read_text())}
+    env = {**secrets.parse_env_lines((root / ".micro" / "secrets.env").read_text()), **env}
     stack = RunningStack(root, env, process, http_ports, db_ports, redis_port, metrics_port)
     try:
         yield stack

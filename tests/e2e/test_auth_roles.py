@@ -16,7 +16,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 
-from services.auth.settings import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
+from services.auth.settings import DEV_ADMIN_EMAIL
 from tests.e2e.accounts import (
     PASSWORD,
     Account,
@@ -29,6 +29,7 @@ from tests.e2e.accounts import (
     unique_email,
 )
 from tests.e2e.stack import RunningStack
+from tests.support.secrets import TEST_ADMIN_PASSWORD
 
 pytestmark = pytest.mark.e2e
 
@@ -404,7 +405,7 @@ class TestSignInDoors:
         self, gw: httpx.Client, world: World
     ) -> None:
         response = gw.post(
-            "/auth/login", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}
+            "/auth/login", json={"email": DEV_ADMIN_EMAIL, "password": TEST_ADMIN_PASSWORD}
         )
         assert response.status_code == 403
         assert error(response)["code"] == "use_admin_login"
@@ -416,7 +417,7 @@ class TestSignInDoors:
 
     def test_the_seed_admin_alias_signs_in_a_platform_admin(self, gw: httpx.Client) -> None:
         response = gw.post(
-            "/api/auth/admin", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}
+            "/api/auth/admin", json={"email": DEV_ADMIN_EMAIL, "password": TEST_ADMIN_PASSWORD}
         )
         assert response.status_code == 200
         assert response.json()["user"]["role"] == "PLATFORM_ADMIN"

@@ -49,13 +49,14 @@ def test_the_readme_marks_every_block_it_does_not_run() -> None:
         assert must in script
 
 
-def run_readme(stack: RunningStack, workdir: Path) -> subprocess.CompletedProcess[str]:
+def run_readme(stack: RunningStack) -> subprocess.CompletedProcess[str]:
     port = stack.http_ports["gateway"]
     script = "\n".join(runnable_blocks(README.read_text()))
     script = re.sub(r"(https?://)?localhost:8080", f"http://127.0.0.1:{port}", script)
     return subprocess.run(
         ["bash", "-c", "set -euo pipefail\n" + script],
-        cwd=workdir,
+        # Where `make run` was started: the blocks read the stack's .micro/ as a reader's do.
+        cwd=stack.root,
         capture_output=True,
         text=True,
         timeout=180,
@@ -80,8 +81,8 @@ def json_answers(output: str) -> list[dict[str, object]]:
     return found
 
 
-def test_the_readme_runs_as_written_twice(stack: RunningStack, tmp_path: Path) -> None:
-    runs = [run_readme(stack, tmp_path) for _ in range(2)]
+def test_the_readme_runs_as_written_twice(stack: RunningStack) -> None:
+    runs = [run_readme(stack) for _ in range(2)]
     for number, run in enumerate(runs, start=1):
         assert run.returncode == 0, f"run {number}:\n{run.stdout}\n{run.stderr}"
         answers = json_answers(run.stdout)

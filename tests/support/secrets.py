@@ -11,3 +11,4 @@ from shared import secrets
 TEST_SECRETS: dict[str, str] = secrets.generate()
 TEST_SECRET_FIELDS: dict[str, object] = secrets.settings_fields(TEST_SECRETS)
 TEST_IDENTITY_KEY: str = TEST_SECRETS[secrets.IDENTITY.env]
+TEST_ADMIN_PASSWORD: str = TEST_SECRETS[secrets.ADMIN_PASSWORD.env]
