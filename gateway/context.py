@@ -17,6 +17,7 @@ from gateway.settings import GatewaySettings
 from gateway.watchers import Watchers
 from shared import aio
 from shared.identity import TokenCache
+from shared.internal_client import open_internal_client
 from shared.state import AppState, app_state
 
 _KEY = "gateway"
@@ -38,15 +39,16 @@ async def gateway_context(state: AppState) -> AsyncIterator[None]:
     settings = state.settings
     assert isinstance(settings, GatewaySettings)
     guard = RedisGuard()
-    async with new_client(
-        max_connections=settings.upstream_max_connections,
-        timeout=settings.upstream_timeout,
-        connect_timeout=settings.upstream_connect_timeout,
-    ) as client:
+    async with (
+        new_client(
+            max_connections=settings.upstream_max_connections,
+            timeout=settings.upstream_timeout,
+            connect_timeout=settings.upstream_connect_timeout,
+        ) as client,
+        open_internal_client(settings) as internal,
+    ):
         credentials = Credentials(
-            auth_url=settings.auth_url,
-            identity_key=settings.identity_key,
-            http=client,
+            auth=internal.upstream("auth", settings.auth_url),
             redis=state.redis,
             guard=guard,
             key_cache_seconds=settings.key_cache_seconds,

@@ -20,7 +20,6 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-import aiohttp
 import jwt
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -45,7 +44,7 @@ from shared.credentials import (
     secret_hash,
 )
 from shared.errors import AuthenticationError, PermissionDeniedError, UpstreamError
-from shared.identity import Identity, mint
+from shared.internal_client import Refused, Unavailable, Upstream
 
 log = logging.getLogger("micro.gateway.credentials")
 
@@ -68,16 +67,12 @@ class Credentials:
     def __init__(
         self,
         *,
-        auth_url: str,
-        identity_key: str,
-        http: aiohttp.ClientSession,
+        auth: Upstream,
         redis: aioredis.Redis,
         guard: RedisGuard,
         key_cache_seconds: float,
     ) -> None:
-        self.auth_url = auth_url.rstrip("/")
-        self.identity_key = identity_key
-        self.http = http
+        self.auth = auth
         self.redis = redis
         self.guard = guard
         self.key_cache_seconds = key_cache_seconds
@@ -276,19 +271,17 @@ class Credentials:
     async def _internal(
         self, method: str, path: str, payload: dict[str, Any] | None
     ) -> tuple[int, Any]:
-        token = mint(Identity(principal="gateway", principal_type="service"), self.identity_key)
+        """Auth's status and body: its 4xx answers (an unknown key, a disabled tenant) are
+        business answers here, not failures."""
         try:
-            async with self.http.request(
-                method,
-                f"{self.auth_url}{path}",
-                json=payload,
-                headers={"X-Micro-Identity": token},
-            ) as response:
-                return response.status, await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            answer = await self.auth.call(method, path, None, body=payload)
+        except Refused as refused:
+            return refused.upstream_status, refused.answer
+        except Unavailable as exc:
             raise UpstreamError(
-                f"The auth service is unavailable ({exc.__class__.__name__}).", status=503
+                f"The auth service is unavailable ({exc.detail}).", status=503
             ) from None
+        return answer.status, answer.body
 
     async def listen_for_invalidations(
         self, redis_url: str, stop: asyncio.Event, watchers: Watchers
