@@ -43,33 +43,37 @@ def payments_of(state: AppState) -> steps.Payments:
     )
 
 
+# What can be done next with the intent an operation answers (OpenAPI links).
+INTENT_LINKS = {
+    "confirm": Link(
+        "confirm_intent",
+        "Confirm this PaymentIntent",
+        parameters={"intent_id": "$response.body#/id"},
+    ),
+    "capture": Link(
+        "capture_intent",
+        "Capture it once it requires capture",
+        parameters={"intent_id": "$response.body#/id"},
+    ),
+    "cancel": Link(
+        "cancel_intent",
+        "Cancel it while unfinished",
+        parameters={"intent_id": "$response.body#/id"},
+    ),
+    "refund": Link(
+        "create_refund",
+        "Refund it once it succeeded",
+        body={"payment_intent": "$response.body#/id"},
+    ),
+}
+
+
 @documented(
     request=CreateIntentRequest,
     response=PaymentIntent,
     example={"amount": 5000, "currency": "usd"},
     errors={402: "Confirmed at once (`confirm: true`) and the card was declined"},
-    links={
-        "confirm": Link(
-            "confirm_intent",
-            "Confirm this PaymentIntent",
-            parameters={"intent_id": "$response.body#/id"},
-        ),
-        "capture": Link(
-            "capture_intent",
-            "Capture it once it requires capture",
-            parameters={"intent_id": "$response.body#/id"},
-        ),
-        "cancel": Link(
-            "cancel_intent",
-            "Cancel it while unfinished",
-            parameters={"intent_id": "$response.body#/id"},
-        ),
-        "refund": Link(
-            "create_refund",
-            "Refund it once it succeeded",
-            body={"payment_intent": "$response.body#/id"},
-        ),
-    },
+    links=INTENT_LINKS,
 )
 async def create_intent(request: Request) -> JSONResponse:
     """Create a PaymentIntent (and confirm it at once with `confirm: true`).
@@ -97,28 +101,7 @@ async def list_intents(request: Request) -> JSONResponse:
 
 @documented(
     response=PaymentIntent,
-    links={
-        "confirm": Link(
-            "confirm_intent",
-            "Confirm this PaymentIntent",
-            parameters={"intent_id": "$response.body#/id"},
-        ),
-        "capture": Link(
-            "capture_intent",
-            "Capture it once it requires capture",
-            parameters={"intent_id": "$response.body#/id"},
-        ),
-        "cancel": Link(
-            "cancel_intent",
-            "Cancel it while unfinished",
-            parameters={"intent_id": "$response.body#/id"},
-        ),
-        "refund": Link(
-            "create_refund",
-            "Refund it once it succeeded",
-            body={"payment_intent": "$response.body#/id"},
-        ),
-    },
+    links=INTENT_LINKS,
 )
 async def get_intent(request: Request) -> JSONResponse:
     """Retrieve a PaymentIntent.
@@ -164,28 +147,7 @@ async def update_intent(request: Request) -> JSONResponse:
     body_required=False,
     example={"payment_method": "pm_card_visa"},
     errors={402: "The card was declined (`card_declined`, with `decline_code`)"},
-    links={
-        "confirm": Link(
-            "confirm_intent",
-            "Confirm this PaymentIntent",
-            parameters={"intent_id": "$response.body#/id"},
-        ),
-        "capture": Link(
-            "capture_intent",
-            "Capture it once it requires capture",
-            parameters={"intent_id": "$response.body#/id"},
-        ),
-        "cancel": Link(
-            "cancel_intent",
-            "Cancel it while unfinished",
-            parameters={"intent_id": "$response.body#/id"},
-        ),
-        "refund": Link(
-            "create_refund",
-            "Refund it once it succeeded",
-            body={"payment_intent": "$response.body#/id"},
-        ),
-    },
+    links=INTENT_LINKS,
 )
 async def confirm_intent(request: Request) -> JSONResponse:
     """Confirm: the provider is asked to take the money.
@@ -220,28 +182,7 @@ async def cancel_intent(request: Request) -> JSONResponse:
     response=PaymentIntent,
     body_required=False,
     example={"amount_to_capture": 5000},
-    links={
-        "confirm": Link(
-            "confirm_intent",
-            "Confirm this PaymentIntent",
-            parameters={"intent_id": "$response.body#/id"},
-        ),
-        "capture": Link(
-            "capture_intent",
-            "Capture it once it requires capture",
-            parameters={"intent_id": "$response.body#/id"},
-        ),
-        "cancel": Link(
-            "cancel_intent",
-            "Cancel it while unfinished",
-            parameters={"intent_id": "$response.body#/id"},
-        ),
-        "refund": Link(
-            "create_refund",
-            "Refund it once it succeeded",
-            body={"payment_intent": "$response.body#/id"},
-        ),
-    },
+    links=INTENT_LINKS,
 )
 async def capture_intent(request: Request) -> JSONResponse:
     """Capture a PaymentIntent in requires_capture, in full or in part.
