@@ -23,26 +23,26 @@ from shared.responses import json_response
 from shared.state import app_state
 
 
+# What can be done next with the wallet an operation answers (OpenAPI links).
+WALLET_LINKS = {
+    "deposit": Link("deposit", "Put money in this wallet", body={"wallet_id": "$response.body#/id"}),
+    "transfer": Link(
+        "transfer", "Send money from this wallet", body={"from_wallet_id": "$response.body#/id"}
+    ),
+    "withdraw": Link(
+        "withdraw",
+        "Withdraw from this wallet to a bank account",
+        body={"wallet_id": "$response.body#/id"},
+    ),
+}
+
+
 @documented(
     request=CreateWalletRequest,
     response=Wallet,
     status=201,
     example={"owner": "customer_42", "currency": "usd"},
-    links={
-        "deposit": Link(
-            "deposit", "Put money in this wallet", body={"wallet_id": "$response.body#/id"}
-        ),
-        "transfer": Link(
-            "transfer",
-            "Send money from this wallet",
-            body={"from_wallet_id": "$response.body#/id"},
-        ),
-        "withdraw": Link(
-            "withdraw",
-            "Withdraw from this wallet to a bank account",
-            body={"wallet_id": "$response.body#/id"},
-        ),
-    },
+    links=WALLET_LINKS,
 )
 async def create_wallet(request: Request) -> JSONResponse:
     """Open a wallet (and its ledger account) for an owner.
@@ -70,21 +70,7 @@ async def list_wallets(request: Request) -> JSONResponse:
 
 @documented(
     response=Wallet,
-    links={
-        "deposit": Link(
-            "deposit", "Put money in this wallet", body={"wallet_id": "$response.body#/id"}
-        ),
-        "transfer": Link(
-            "transfer",
-            "Send money from this wallet",
-            body={"from_wallet_id": "$response.body#/id"},
-        ),
-        "withdraw": Link(
-            "withdraw",
-            "Withdraw from this wallet to a bank account",
-            body={"wallet_id": "$response.body#/id"},
-        ),
-    },
+    links=WALLET_LINKS,
 )
 async def get_wallet(request: Request) -> JSONResponse:
     """Retrieve a wallet.
