@@ -22,10 +22,11 @@ from shared.pagination import list_response
 from shared.responses import json_response
 from shared.state import app_state
 
-
 # What can be done next with the wallet an operation answers (OpenAPI links).
 WALLET_LINKS = {
-    "deposit": Link("deposit", "Put money in this wallet", body={"wallet_id": "$response.body#/id"}),
+    "deposit": Link(
+        "deposit", "Put money in this wallet", body={"wallet_id": "$response.body#/id"}
+    ),
     "transfer": Link(
         "transfer", "Send money from this wallet", body={"from_wallet_id": "$response.body#/id"}
     ),
