@@ -268,9 +268,17 @@ def _credential(operation: dict[str, Any], rule: Rule) -> None:
         who = f"an API key, or the access token of a {roles} session"
     parameters.append(MICRO_MODE)
     operation["description"] = f"{operation['description']}\n\nCredential: {who}."
+    # Every credentialed call may be refused at the edge for its Micro-Mode (400), and may
+    # name an object (in its path or its body) the tenant does not have (404).
     _add_responses(
         operation,
-        {401: STATUS_TEXT[401], 403: STATUS_TEXT[403], 429: STATUS_TEXT[429]},
+        {
+            400: STATUS_TEXT[400],
+            401: STATUS_TEXT[401],
+            403: STATUS_TEXT[403],
+            404: STATUS_TEXT[404],
+            429: STATUS_TEXT[429],
+        },
     )
     _rate_limit_headers(operation)
 

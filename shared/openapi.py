@@ -121,6 +121,9 @@ class Doc:
     # Answers something other than JSON (an HTML page, a redirect): media type and text.
     produces: str | None = None
     idempotent: bool = True
+    # The success status of a replay that returns the original object (the ledger's same
+    # `reference_id` with the same body answers 200, where the first answer was 201).
+    replay_status: int | None = None
 
 
 def documented(
@@ -141,6 +144,7 @@ def documented(
     description: str | None = None,
     produces: str | None = None,
     idempotent: bool = True,
+    replay_status: int | None = None,
 ) -> Callable[[F], F]:
     """Record an endpoint's contract. Summary and description default to its docstring.
 
@@ -166,6 +170,7 @@ def documented(
         description=description,
         produces=produces,
         idempotent=idempotent,
+        replay_status=replay_status,
     )
 
     def mark(endpoint: F) -> F:
@@ -245,6 +250,16 @@ def _operation(route: Route, doc: Doc, method: str, schemas: dict[str, Any]) -> 
         "parameters": parameters,
         "responses": {
             str(doc.status): _success(doc, schemas),
+            **(
+                {
+                    str(doc.replay_status): {
+                        **_success(doc, schemas),
+                        "description": "A replay: the object the first request made",
+                    }
+                }
+                if doc.replay_status is not None
+                else {}
+            ),
             **{str(code): error_response(code, text) for code, text in sorted(statuses.items())},
         },
     }

@@ -414,15 +414,20 @@ async def test_the_app_role_variable_is_quoted_and_required(
 
 def test_settings_split_the_apps_role_from_the_owners() -> None:
     from services.ledger.settings import LedgerSettings
+    from tests.support.secrets import TEST_SECRET_FIELDS
 
-    local = LedgerSettings()
+    def settings(**values: object) -> LedgerSettings:
+        # The secrets a deployment sets too; only the database fields differ here.
+        return LedgerSettings.model_validate({**TEST_SECRET_FIELDS, **values})
+
+    local = settings()
     assert local.database_url == database_url("ledger")
     assert local.migration_database_url == database_url("ledger", owner=True)
     assert local.app_role == "ledger_app"
-    deployed = LedgerSettings(database_url="postgres://ledger_rw:pw@db/ledger")
+    deployed = settings(database_url="postgres://ledger_rw:pw@db/ledger")
     assert deployed.migration_database_url == "postgres://ledger_rw:pw@db/ledger"
     assert deployed.app_role == "ledger_rw"
-    grouped = LedgerSettings(
+    grouped = settings(
         database_url="postgres://ledger_rw:pw@db/ledger",
         migration_database_url="postgres://ledger_owner:pw@db/ledger",
         app_role="ledger_app_group",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from schemathesis.engine import events, from_schema
 from schemathesis.engine.recorder import ScenarioRecorder
 from schemathesis.schemas import BaseSchema
 
-from gateway.routing import Access, canonical, resolve
+from gateway.routing import canonical
 from tests.e2e import schemathesis_exclusions as exclusions
 from tests.e2e.accounts import PASSWORD, Account, create_key, platform_admin, register
 from tests.e2e.stack import RunningStack
@@ -200,16 +199,7 @@ class Found:
         check = self.check
         if check == "status_code_conformance":
             check = f"{check}:{self.status}"
-        if check in exclusions.PUBLIC_DOOR_CHECKS and _is_public(canonical(path)):
-            return exclusions.PUBLIC_DOOR_REASON
-        if check == "status_code_conformance:400" and '"param":"Micro-Mode"' in self.text:
-            return exclusions.MICRO_MODE_REASON
         return exclusions.DOCUMENT_GAPS.get((check, label))
-
-
-def _is_public(path: str) -> bool:
-    target = resolve(re.sub(r"\{[^}]+\}", "x", path))
-    return target is not None and target.rule.access is Access.PUBLIC
 
 
 def _failures(recorder: ScenarioRecorder) -> list[Found]:

@@ -121,7 +121,10 @@ async def login(request: Request) -> JSONResponse:
     request=LoginRequest,
     response=LoginResponse,
     example={"email": "admin@example.com", "password": "securepassword"},
-    errors={401: "Wrong email or password, or not a platform admin"},
+    errors={
+        401: "Wrong email or password",
+        403: "The account is not a platform admin (it signs in at /auth/login)",
+    },
 )
 async def admin_login(request: Request) -> JSONResponse:
     """Sign in as a platform admin.

@@ -83,6 +83,7 @@ def _attempts(request: Request) -> int:
         402: "An account with `no_overdraft` would go below zero (`insufficient_funds`)",
         409: "This `reference_id` was used for a different transaction",
     },
+    replay_status=200,
     links={
         "post": Link(
             "post_pending",
