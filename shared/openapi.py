@@ -410,7 +410,7 @@ IDEMPOTENCY_KEY: dict[str, Any] = {
         "parameters; the same key with other parameters is an `idempotency_error`, and 409 "
         "while the first request still runs."
     ),
-    "schema": {"type": "string", "maxLength": 255},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
     "example": "3f2c9a1e-7b4d-4c8e-9a51-d2b6e0f1c7a8",
 }
 

@@ -124,8 +124,10 @@ def run_config(stack: RunningStack, auth_file: Path) -> schemathesis.Config:
 def as_a_client_sends_it(context: schemathesis.HookContext, case: Any, kwargs: Any) -> None:
     """exclusions.REQUEST_ADJUSTMENTS, each with its reason there."""
     headers = case.headers or {}
-    for name in list(headers):
-        if name.lower() == "idempotency-key":
+    for name, value in list(headers.items()):
+        # Only a key the document allows is made fresh: a negative case's invalid key must
+        # reach the gateway as drawn, to be refused.
+        if name.lower() == "idempotency-key" and isinstance(value, str) and 1 <= len(value) <= 255:
             headers[name] = f"st-{uuid.uuid4()}"
     if isinstance(case.body, dict) and "form-urlencoded" in (case.media_type or ""):
         case.body = {key: value for key, value in case.body.items() if value is not None}
