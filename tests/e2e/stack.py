@@ -112,6 +112,9 @@ def stack_env(root: Path) -> tuple[dict[str, str], dict[str, int], dict[str, int
         "MICRO_GATEWAY_LOGIN_RATE_LIMIT": "100000",
         "MICRO_GATEWAY_SESSION_RATE_LIMIT": "100000",
         "MICRO_GATEWAY_REGISTER_RATE_LIMIT": "100000",
+        # The gateway serves without limits when Redis is slower than this (fail-open, its
+        # own tests); a loaded 2-core test machine must not look like a Redis outage.
+        "MICRO_GATEWAY_REDIS_TIMEOUT": "2",
     }
     return env, http_ports, db_ports, redis_port
 
