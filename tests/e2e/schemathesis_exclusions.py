@@ -114,31 +114,6 @@ def operation_overrides() -> list[dict[str, Any]]:
 
 # Failures still open, printed by the run but not counted. Keys are (check, "METHOD /path");
 # for status_code_conformance the check carries the status (`status_code_conformance:404`).
-# Seed aliases (/api/...) count as their canonical path. What is left is one kind: every
-# field of these POST bodies is optional and the document says the body is not required,
-# yet schemathesis reports the request it sent with no body at all as "Schema-violating
-# request accepted" while labelling it "Invalid component: positive test case", a case with
-# nothing invalid in it. Not yet explained (a schemathesis behaviour in its stateful or
-# negative phase is suspected, not shown). Delete each entry once explained and closed; a
-# run with none left is the goal.
-DOCUMENT_GAPS: dict[tuple[str, str], str] = {
-    ("negative_data_rejection", "POST /auth/api_keys/{key_id}/roll"): "every field of the "
-    "body is optional, the document marks the body required",
-    ("negative_data_rejection", "POST /events/{event_id}/resend"): "every field of the body "
-    "is optional, the document marks the body required",
-    ("negative_data_rejection", "POST /ledger/transactions/{transaction_id}/post"): "as resend",
-    ("negative_data_rejection", "POST /ledger/transactions/{transaction_id}/reverse"): "as resend",
-    ("negative_data_rejection", "POST /payments/payment_intents/{intent_id}/cancel"): "as resend",
-    ("negative_data_rejection", "POST /payments/payment_intents/{intent_id}/capture"): "as resend",
-    ("negative_data_rejection", "POST /payments/payment_intents/{intent_id}/confirm"): "as resend",
-    ("negative_data_rejection", "POST /payments/payment_intents/{intent_id}"): "as resend",
-    ("negative_data_rejection", "POST /webhook_endpoints/{endpoint_id}"): "as resend",
-    ("negative_data_rejection", "PATCH /webhook_endpoints/{endpoint_id}"): "as resend",
-    ("negative_data_rejection", "PUT /webhook_endpoints/{endpoint_id}"): "as resend",
-    ("negative_data_rejection", "POST /tenants/{tenant_id}"): "as resend",
-    ("negative_data_rejection", "PUT /tenants/{tenant_id}"): "as resend",
-    ("negative_data_rejection", "POST /ledger/accounts/{account_id}"): "as resend",
-    ("negative_data_rejection", "POST /auth/api_keys"): "as resend",
-    ("negative_data_rejection", "POST /cli/sessions"): "as resend",
-    ("negative_data_rejection", "POST /webhook_endpoints/{endpoint_id}/roll_secret"): "as resend",
-}
+# Seed aliases (/api/...) count as their canonical path. Empty, and a run is held to that: an
+# entry is a failure understood and not yet fixed, deleted once fixed.
+DOCUMENT_GAPS: dict[tuple[str, str], str] = {}
