@@ -38,7 +38,7 @@ from shared.outbox import outbox_relay
 from shared.retention import Job, retention
 from shared.roles import check_app_role
 from shared.settings import DatabaseSettings, ServiceSettings
-from shared.state import STATE_KEY, AppState
+from shared.state import STATE_KEY, AppState, ServiceLifespan
 
 log = logging.getLogger("micro.app")
 
@@ -53,6 +53,7 @@ def create_service_app(
     title: str,
     require_identity: bool = True,
     hooks: Sequence[Hook] = (),
+    service_state: ServiceLifespan | None = None,
     middleware: Sequence[Middleware] = (),
     extra_routes: Sequence[BaseRoute] = (),
     retention_jobs: Sequence[Job] = (),
@@ -60,7 +61,8 @@ def create_service_app(
     openapi: Endpoint | None = None,
     metrics: bool = True,
 ) -> Starlette:
-    """Build an app. `hooks` run inside the lifespan after the pool and Redis are open;
+    """Build an app. `service_state` builds the service's own state (AppState.service) once
+    the pool and Redis are open; `hooks` run inside it;
     `retention_jobs` purge the service's own expired rows beside the shared ones.
 
     `metrics=False`: no /metrics here (the gateway serves it on an internal listener)."""
@@ -93,12 +95,12 @@ def create_service_app(
         ],
         middleware=stack,
         exception_handlers=dict(EXCEPTION_HANDLERS),
-        lifespan=_lifespan(settings, hooks),
+        lifespan=_lifespan(settings, hooks, service_state),
     )
 
 
 def _lifespan(
-    settings: ServiceSettings, hooks: Sequence[Hook]
+    settings: ServiceSettings, hooks: Sequence[Hook], service_state: ServiceLifespan | None
 ) -> Callable[[Starlette], AbstractAsyncContextManager[dict[str, Any]]]:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -121,7 +123,7 @@ def _lifespan(
                 )
                 async with state.pool.acquire() as conn:
                     await check_app_role(conn, settings.service)
-            async with _run_hooks(state, hooks):
+            async with _own_state(state, service_state), _run_hooks(state, hooks):
                 log.info("started", extra={"port": settings.port})
                 yield {STATE_KEY: state}
         finally:
@@ -143,6 +145,19 @@ def redis_client(settings: ServiceSettings, *, read_timeout: float | None = None
         socket_connect_timeout=settings.redis_timeout,
         retry=Retry(NoBackoff(), 0),
     )
+
+
+@asynccontextmanager
+async def _own_state(state: AppState, build: ServiceLifespan | None) -> AsyncIterator[None]:
+    if build is None:
+        yield
+        return
+    async with build(state) as own:
+        state.service = own
+        try:
+            yield
+        finally:
+            state.service = None
 
 
 @asynccontextmanager

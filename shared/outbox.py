@@ -410,7 +410,7 @@ async def outbox_relay(state: AppState) -> AsyncIterator[None]:
         interval=settings.outbox_interval,
         retention_seconds=settings.event_retention_days * 86400,
     )
-    state.extras["outbox"] = relay
+    state.outbox = relay
     task = asyncio.create_task(relay.run())
     try:
         yield

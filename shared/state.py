@@ -1,9 +1,17 @@
-"""What the lifespan opens once per process, reached from a request as `request.state`."""
+"""What the lifespan opens once per process, reached from a request as `request.state`.
+
+Two layers: `AppState` is what every app has (settings, Redis, the pool, the outbox relay);
+`AppState.service` is the one object a service builds in its lifespan with everything of its
+own (its typed settings, HTTP clients, relays), reached through one typed accessor per service
+(for example `services/payments/state.py`), built on `service_state` below.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection
@@ -12,7 +20,12 @@ from shared.db import Pool
 from shared.errors import ApiError
 from shared.settings import DatabaseSettings, ServiceSettings
 
+if TYPE_CHECKING:
+    from shared.outbox import OutboxRelay
+
 STATE_KEY = "micro"
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -20,7 +33,10 @@ class AppState:
     settings: ServiceSettings
     redis: aioredis.Redis
     pool: Pool | None = None
-    # Per-service extras opened in the same lifespan (HTTP clients, relays, ...).
+    outbox: OutboxRelay | None = None
+    # The service's own state (ServiceLifespan): one object, reached with `service_state`.
+    service: object | None = None
+    # Per-service extras opened in the same lifespan: being replaced by `service` (#13).
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -31,8 +47,13 @@ class AppState:
 
     @property
     def db_settings(self) -> DatabaseSettings:
-        assert isinstance(self.settings, DatabaseSettings)
+        if not isinstance(self.settings, DatabaseSettings):
+            raise ApiError(f"{self.settings.service} has no database")
         return self.settings
+
+
+# Builds a service's own state once the pool and Redis are open, and closes what it opened.
+ServiceLifespan = Callable[[AppState], AbstractAsyncContextManager[object]]
 
 
 def app_state(conn: HTTPConnection) -> AppState:
@@ -40,3 +61,13 @@ def app_state(conn: HTTPConnection) -> AppState:
     if not isinstance(state, AppState):
         raise ApiError("The application has not finished starting.")
     return state
+
+
+def service_state(conn: HTTPConnection | AppState, kind: type[T]) -> T:
+    """The service's own state, as the type its lifespan built. The one check of its type
+    lives here, so each service's accessor is one typed line."""
+    state = conn if isinstance(conn, AppState) else app_state(conn)
+    found = state.service
+    if not isinstance(found, kind):
+        raise ApiError("The application has not finished starting.")
+    return found
