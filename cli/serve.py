@@ -6,6 +6,7 @@ import asyncio
 import socket
 from typing import Annotated, Literal
 
+import asyncpg
 import typer
 import uvicorn
 from starlette.types import ASGIApp
@@ -14,7 +15,7 @@ from cli.apps import app_factory, load_settings
 from gateway.app import create_metrics_app
 from gateway.settings import GatewaySettings
 from shared.logging import configure_logging
-from shared.migrations import MigrationError, migrate_service
+from shared.migrations import MigrationError, migrate_service, pending_migrations
 from shared.settings import APPS, SERVICES, DatabaseSettings
 
 db_app = typer.Typer(help="Database tasks.", no_args_is_help=True)
@@ -132,6 +133,55 @@ def migrate(
         typer.echo(f"{name}: {done}")
     if failed:
         raise typer.Exit(1)
+
+
+@db_app.command("wait")
+def wait(
+    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")],
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait before giving up.", min=0)
+    ] = 300.0,
+) -> None:
+    """Wait until the service's database has every migration of this code applied, as the
+    app's own role (MICRO_<SERVICE>_DATABASE_URL): the init container of each service's pod,
+    so no replica serves before the migration Job has finished. Exit 1 on timeout."""
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose from {SERVICES}")
+    settings = load_settings(service)
+    if not isinstance(settings, DatabaseSettings):
+        raise typer.BadParameter(f"{service} has no database")
+    pending, error = asyncio.run(_wait_for_migrations(service, settings.database_url, timeout))
+    if pending or error:
+        why = error or f"still pending: {', '.join(pending)}"
+        typer.echo(f"micro: {service}: not migrated after {timeout:g} s ({why})", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{service}: every migration applied")
+
+
+async def _wait_for_migrations(
+    service: str, dsn: str, seconds: float
+) -> tuple[list[str], str | None]:
+    """(what is still pending, the last connection error) when the time is up; ([], None)
+    as soon as nothing is pending."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    pending: list[str] = []
+    error: str | None = None
+    while True:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=5)
+            try:
+                pending = await pending_migrations(conn, service)
+                error = None
+            finally:
+                await conn.close()
+        except (OSError, asyncpg.PostgresError) as exc:
+            # The database may come up after the pod: keep trying until the deadline.
+            error = f"cannot reach {_safe(dsn)}: {exc}"
+        if not pending and error is None:
+            return [], None
+        if asyncio.get_running_loop().time() >= deadline:
+            return pending, error
+        await asyncio.sleep(1.0)
 
 
 def _safe(dsn: str) -> str:

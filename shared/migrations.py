@@ -105,6 +105,10 @@ async def apply_migrations(
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
         await conn.execute(_CREATE_TABLE.format(table=table))
+        if app_role:
+            # The app reads (never writes) what was applied: `micro db wait` and a pod's
+            # init container wait on it for the migration Job to finish.
+            await conn.execute(f"GRANT SELECT ON {table} TO {quote_ident(app_role)}")
         rows = await conn.fetch(f"SELECT version, name, checksum FROM {table}")  # noqa: S608
         applied = {row["version"]: row for row in rows}
         on_disk = {m.version: m for m in migrations}
@@ -145,6 +149,25 @@ async def apply_migrations(
         return pending
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+async def pending_migrations(conn: Connection, service: str) -> list[str]:
+    """What this code has for `service` that its database has not applied (file names, in
+    order; a table not there yet means everything), read as any role the runner granted."""
+    pending: list[str] = []
+    for table, directory in (
+        (SERVICE_TABLE, migrations_dir(service)),
+        (SHARED_TABLE, shared_migrations_dir()),
+    ):
+        exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table)
+        applied: dict[int, str] = {}
+        if exists:
+            rows = await conn.fetch(f"SELECT version, checksum FROM {table}")  # noqa: S608
+            applied = {row["version"]: row["checksum"] for row in rows}
+        pending.extend(
+            m.filename for m in load_migrations(directory) if applied.get(m.version) != m.checksum
+        )
+    return pending
 
 
 def shared_migrations_dir() -> Path:

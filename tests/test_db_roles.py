@@ -30,8 +30,9 @@ from tests.test_cli import micro
 SHARED_GRANTS = {
     "idempotency_keys": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     "outbox": {"SELECT", "INSERT", "UPDATE", "DELETE"},
-    "schema_migrations": set(),
-    "shared_migrations": set(),
+    # Read by `micro db wait` (a pod's init container) to see the migration Job is done.
+    "schema_migrations": {"SELECT"},
+    "shared_migrations": {"SELECT"},
 }
 GRANTS: dict[str, dict[str, set[str]]] = {
     "auth": {
