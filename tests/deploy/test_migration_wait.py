@@ -52,7 +52,7 @@ async def test_the_wait_ends_when_the_migration_job_has_run(pg: PostgresHandle) 
     assert (code, out.strip()) == (0, "ledger: every migration applied"), err
 
 
-async def test_an_unreachable_database_is_named_without_its_password(pg: PostgresHandle) -> None:
+def test_an_unreachable_database_is_named_without_its_password() -> None:
     process = subprocess.run(
         [sys.executable, "-m", "cli", "db", "wait", "ledger", "--timeout", "0"],
         env={
