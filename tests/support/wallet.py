@@ -23,8 +23,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cli.apps import app_factory, settings_class
 from cli.stack.ports import free_port
 from services.wallet.app import create_app
-from services.wallet.service.runtime import Runtime, runtime_of
 from services.wallet.settings import WalletSettings
+from services.wallet.state import WalletState, wallet_state
 from shared.state import STATE_KEY
 from tests.conftest import CreateDb
 from tests.support.asgi import identity_headers
@@ -156,7 +156,7 @@ class _WithState:
 @dataclass
 class WalletApp:
     http: httpx.AsyncClient
-    rt: Runtime
+    state: WalletState
 
 
 def wallet_settings(
@@ -187,7 +187,7 @@ async def wallet_app(settings: WalletSettings) -> AsyncIterator[WalletApp]:
         assert state is not None
         transport = httpx.ASGITransport(app=_WithState(app, state))
         async with httpx.AsyncClient(transport=transport, base_url="http://wallet") as http:
-            yield WalletApp(http, runtime_of(state[STATE_KEY]))
+            yield WalletApp(http, wallet_state(state[STATE_KEY]))
 
 
 @dataclass

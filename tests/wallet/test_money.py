@@ -101,7 +101,7 @@ class TestDeposit:
             )
             assert done.status_code == 200, done.text
         for _ in range(50):
-            await recover_once(services.app.rt, grace=0)
+            await recover_once(services.app.state, grace=0)
             found = (await http.get(f"/wallet/operations/{op['id']}", headers=key(tenant))).json()
             if found["status"] != "pending":
                 break
@@ -122,8 +122,8 @@ class TestDeposit:
             response = await deposit(cut_off.http, wallet["id"], 800, key(tenant))
         op = response.json()
         assert (response.status_code, op["status"], op["payment_intent"]) == (200, "pending", None)
-        await recover_once(services.app.rt, grace=0)
-        await recover_once(services.app.rt, grace=0)
+        await recover_once(services.app.state, grace=0)
+        await recover_once(services.app.state, grace=0)
         found = (await http.get(f"/wallet/operations/{op['id']}", headers=key(tenant))).json()
         assert found["status"] == "succeeded"
         assert (await balance(http, wallet["id"], key(tenant)))["posted"] == 800
@@ -151,7 +151,7 @@ class TestDeposit:
             # A background round (or the event follower) may hold the operation just now:
             # keep asking until one of them has finished it.
             for _ in range(50):
-                await recover_once(services.app.rt, grace=0)
+                await recover_once(services.app.state, grace=0)
                 found = (
                     await http.get(f"/wallet/operations/{op['id']}", headers=key(tenant))
                 ).json()
