@@ -52,7 +52,7 @@ async def deposit(
         row = await operations.still_pending(state.pool, row.id, exc)
     operation = WalletOperation.from_row(row)
     if row.status == "failed":
-        _raise_failure(row, operation)
+        raise_failure(row, operation)
     return operation
 
 
@@ -93,7 +93,8 @@ async def record_external(
     return await drive(state, row.id, wait=state.settings.deposit_wait)
 
 
-def _raise_failure(row: OperationRow, operation: WalletOperation) -> None:
+def raise_failure(row: OperationRow, operation: WalletOperation) -> None:
+    """A failed deposit as its answer: 402 for a declined card, 400 with payments' code else."""
     code, message = row.failure_code, row.failure_message or "The deposit failed."
     if code == "card_declined":
         raise DepositDeclinedError(message, decline_code=None, operation=operation.model_dump())
@@ -112,7 +113,7 @@ async def drive(state: WalletState, operation_id: str, *, wait: float = 0.0) -> 
             try:
                 intent = await state.payments.create_intent(
                     scope,
-                    _intent_request(row),
+                    intent_request(row),
                     idempotency_key=f"wallet-{row.id}",
                 )
             except Refused as refused:
@@ -126,7 +127,8 @@ async def drive(state: WalletState, operation_id: str, *, wait: float = 0.0) -> 
         return await driver.apply(lambda conn, row: _follow(conn, row, intent, posting))
 
 
-def _intent_request(row: OperationRow) -> dict[str, Any]:
+def intent_request(row: OperationRow) -> dict[str, Any]:
+    """The payment intent a deposit asks payments for: confirmed at once, for the wallet."""
     request: dict[str, Any] = {
         "amount": row.amount,
         "currency": row.currency,
@@ -181,19 +183,13 @@ async def _follow(
                 payment_intent_id=intent_id,
                 ledger_transaction_id=posting["id"],
             )
-    elif status == "canceled" or (
-        status == "requires_payment_method" and intent.get("last_payment_error")
-    ):
-        error = intent.get("last_payment_error") or {}
+    elif (failure := intent_failure(intent)) is not None:
         return await operations.finish(
             conn,
             row,
             "failed",
             event="wallet.deposit.failed",
-            failure=(
-                error.get("code") or "payment_intent_canceled",
-                error.get("message") or "The payment was canceled.",
-            ),
+            failure=failure,
             counterparty=intent_id,
             payment_intent_id=intent_id,
         )
@@ -203,6 +199,21 @@ async def _follow(
     )
     await history_repo.settle_lines(conn, row.id, status="pending", counterparty=intent_id)
     return updated
+
+
+def intent_failure(intent: dict[str, Any]) -> tuple[str, str] | None:
+    """(code, message) when the intent ended without the money: canceled, or its payment
+    failed and it waits for another method; None while it may still succeed."""
+    status = intent["status"]
+    if status == "canceled" or (
+        status == "requires_payment_method" and intent.get("last_payment_error")
+    ):
+        error = intent.get("last_payment_error") or {}
+        return (
+            error.get("code") or "payment_intent_canceled",
+            error.get("message") or "The payment was canceled.",
+        )
+    return None
 
 
 async def _credited(
