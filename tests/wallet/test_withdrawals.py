@@ -30,6 +30,7 @@ from tests.support.wallet import (
     ledger_transactions,
     new_tenant,
     platform_admin,
+    settled,
     user,
     verify_ledger,
     wallet_app,
@@ -343,11 +344,7 @@ class TestCrashes:
                 op = (await withdraw(timed_out.http, tenant, wallet["id"])).json()
         assert op["status"] == "pending"
         # No recovery round: payments' payout.paid event, read from the stream, settles it.
-        for _ in range(100):
-            found = await operation(services.http, tenant, op["id"])
-            if found["status"] != "pending":
-                break
-            await asyncio.sleep(0.1)
+        found = await settled(services.http, op["id"], key(tenant))
         assert found["status"] == "succeeded"
         await settled_once(services, tenant, op, paid=True)
 

@@ -1,4 +1,4 @@
-"""Who sees and moves which wallets (issue 7's access matrix).
+"""Who sees and moves which wallets (the wallet's access matrix).
 
 - USER (a signed-in user): only wallets it owns; another user's wallet is "no such wallet".
   It may send to any wallet of its tenant (that is what a transfer is for).
