@@ -73,7 +73,7 @@ async def insert_operation(
     id: str,
     tenant_id: str,
     livemode: bool,
-    type: str,
+    type: OperationType,
     wallet_id: str,
     to_wallet_id: str | None,
     amount: int,

@@ -24,7 +24,7 @@ from services.wallet.errors import DriverReplacedError, OperationNotFoundError
 from services.wallet.repository import history as history_repo
 from services.wallet.repository import operations as operations_repo
 from services.wallet.repository import wallets as wallets_repo
-from services.wallet.repository.operations import OperationRow
+from services.wallet.repository.operations import OperationRow, OperationType
 from services.wallet.repository.wallets import WalletRow
 from services.wallet.schemas import TransactionFilters, WalletOperation, WalletTransaction
 from services.wallet.service import access
@@ -51,7 +51,7 @@ async def start(
     conn: Connection,
     identity: Identity,
     *,
-    type: str,
+    type: OperationType,
     wallet: WalletRow,
     amount: int,
     history: Sequence[HistoryLine],

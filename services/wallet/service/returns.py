@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Literal
 
 from services.wallet.clients import wallet_code, withdrawals_code
 from services.wallet.repository import history as history_repo
@@ -62,7 +62,7 @@ async def _start(
     conn: Connection,
     origin: OperationRow,
     *,
-    type: str,
+    type: Literal["refund", "reversal"],
     amount: int,
     source_id: str,
     counterparty: str | None,
