@@ -10,16 +10,9 @@ Idempotency-Key). No call is ever made inside a database transaction: the client
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
-from services.wallet.settings import WalletSettings
-from shared.internal_client import Refused, Scope, Upstream, open_internal_client
-from shared.state import AppState
-
-CLIENTS_KEY = "wallet.clients"
+from shared.internal_client import Refused, Scope, Upstream
 
 
 def wallet_code(wallet_id: str) -> str:
@@ -166,27 +159,3 @@ class Payments(_Api):
 
     async def payout(self, scope: Scope, payout_id: str) -> dict[str, Any]:
         return await self._call("GET", f"/payments/payouts/{payout_id}", scope)
-
-
-@dataclass(frozen=True, slots=True)
-class Clients:
-    ledger: Ledger
-    payments: Payments
-
-
-@asynccontextmanager
-async def upstream_clients(state: AppState) -> AsyncIterator[None]:
-    settings = state.settings
-    assert isinstance(settings, WalletSettings)
-    async with open_internal_client(settings) as client:
-        state.extras[CLIENTS_KEY] = Clients(
-            ledger=Ledger(client.upstream("ledger", settings.ledger_url)),
-            payments=Payments(client.upstream("payments", settings.payments_url)),
-        )
-        yield
-
-
-def clients_of(state: AppState) -> Clients:
-    clients = state.extras[CLIENTS_KEY]
-    assert isinstance(clients, Clients)
-    return clients

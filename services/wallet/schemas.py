@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal, Self
 
-import asyncpg
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -15,16 +13,13 @@ from pydantic import (
     model_validator,
 )
 
+from services.wallet.repository.history import HistoryRow, TransactionType
+from services.wallet.repository.operations import OperationRow, OperationStatus, OperationType
+from services.wallet.repository.wallets import WalletRow, WalletStatus
 from shared.money import WHOLE_NUMBER, Amount, Currency
 from shared.pagination import ListParams
 from shared.timeutil import unix
 
-WalletStatus = Literal["active", "frozen"]
-OperationType = Literal["deposit", "transfer", "withdrawal", "refund", "reversal"]
-OperationStatus = Literal["pending", "succeeded", "failed"]
-TransactionType = Literal[
-    "deposit", "transfer_in", "transfer_out", "withdrawal", "refund", "reversal"
-]
 Metadata = Annotated[dict[str, str], Field(max_length=50)]
 WalletId = Annotated[str, Field(min_length=1, max_length=100)]
 # Card payments and payouts go through payments, whose largest amount is eight digits.
@@ -132,16 +127,16 @@ class Wallet(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Wallet:
+    def from_row(cls, row: WalletRow) -> Wallet:
         return cls(
-            id=row["id"],
-            owner=row["owner"],
-            currency=row["currency"],
-            ledger_account_id=row["ledger_account_id"],
-            status=row["status"],
-            metadata=json.loads(row["metadata"]),
-            livemode=row["livemode"],
-            created=unix(row["created_at"]),
+            id=row.id,
+            owner=row.owner,
+            currency=row.currency,
+            ledger_account_id=row.ledger_account_id,
+            status=row.status,
+            metadata=row.metadata,
+            livemode=row.livemode,
+            created=unix(row.created_at),
         )
 
 
@@ -181,32 +176,34 @@ class WalletOperation(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> WalletOperation:
-        transfer = row["type"] == "transfer"
-        destination = json.loads(row["destination"]) if row["destination"] else None
+    def from_row(cls, row: OperationRow) -> WalletOperation:
+        destination = row.destination
         if destination:
             # The full account number stays with us: show its last four digits.
-            destination["account_number"] = "******" + destination["account_number"][-4:]
+            destination = {
+                **destination,
+                "account_number": "******" + destination["account_number"][-4:],
+            }
         return cls(
-            id=row["id"],
-            type=row["type"],
-            status=row["status"],
-            amount=row["amount"],
-            currency=row["currency"],
-            wallet_id=row["wallet_id"],
-            from_wallet_id=row["wallet_id"] if transfer else None,
-            to_wallet_id=row["to_wallet_id"],
-            description=row["description"],
-            ledger_transaction_id=row["ledger_transaction_id"],
-            payment_intent=row["payment_intent_id"],
-            payout=row["payout_id"],
-            source=row["source_id"],
+            id=row.id,
+            type=row.type,
+            status=row.status,
+            amount=row.amount,
+            currency=row.currency,
+            wallet_id=row.wallet_id,
+            from_wallet_id=row.wallet_id if row.type == "transfer" else None,
+            to_wallet_id=row.to_wallet_id,
+            description=row.description,
+            ledger_transaction_id=row.ledger_transaction_id,
+            payment_intent=row.payment_intent_id,
+            payout=row.payout_id,
+            source=row.source_id,
             destination=destination,
-            next_action=json.loads(row["next_action"]) if row["next_action"] else None,
-            failure_code=row["failure_code"],
-            failure_message=row["failure_message"],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]),
+            next_action=row.next_action,
+            failure_code=row.failure_code,
+            failure_message=row.failure_message,
+            livemode=row.livemode,
+            created=unix(row.created_at),
         )
 
 
@@ -228,22 +225,22 @@ class WalletTransaction(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> WalletTransaction:
-        inbound = row["type"] in ("deposit", "transfer_in", "reversal")
+    def from_row(cls, row: HistoryRow) -> WalletTransaction:
+        inbound = row.type in ("deposit", "transfer_in", "reversal")
         return cls(
-            id=row["id"],
-            wallet_id=row["wallet_id"],
-            operation=row["operation_id"],
-            type=row["type"],
-            counterparty=row["counterparty"],
-            amount=row["amount"],
-            net=row["amount"] if inbound else -row["amount"],
-            currency=row["currency"],
-            status=row["status"],
-            balance_after=row["balance_after"],
-            description=row["description"],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]),
+            id=row.id,
+            wallet_id=row.wallet_id,
+            operation=row.operation_id,
+            type=row.type,
+            counterparty=row.counterparty,
+            amount=row.amount,
+            net=row.amount if inbound else -row.amount,
+            currency=row.currency,
+            status=row.status,
+            balance_after=row.balance_after,
+            description=row.description,
+            livemode=row.livemode,
+            created=unix(row.created_at),
         )
 
 

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +23,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cli.apps import app_factory, settings_class
 from cli.stack.ports import free_port
 from services.wallet.app import create_app
-from services.wallet.service.runtime import Runtime, runtime_of
 from services.wallet.settings import WalletSettings
+from services.wallet.state import WalletState, wallet_state
+from shared.money import MAX_AMOUNT
 from shared.state import STATE_KEY
 from tests.conftest import CreateDb
 from tests.support.asgi import identity_headers
@@ -36,6 +37,8 @@ OTHER_TENANT = "ten_elsewhere"
 BANK = {"account_number": "0123456789", "bank_code": "058", "account_name": "Ada Obi"}
 FAILING_BANK = {**BANK, "account_number": "0000000000"}
 SLOW_BANK = {**BANK, "account_number": "1111111111"}
+# Amounts no movement takes (card payments and payouts also refuse more than eight digits).
+BAD_AMOUNTS = [0, -1, -500, MAX_AMOUNT + 1, 10**30, 12.5, "12.5", "ten", True, None, [1]]
 
 
 # -- identities ----------------------------------------------------------------------------
@@ -156,7 +159,7 @@ class _WithState:
 @dataclass
 class WalletApp:
     http: httpx.AsyncClient
-    rt: Runtime
+    state: WalletState
 
 
 def wallet_settings(
@@ -187,7 +190,7 @@ async def wallet_app(settings: WalletSettings) -> AsyncIterator[WalletApp]:
         assert state is not None
         transport = httpx.ASGITransport(app=_WithState(app, state))
         async with httpx.AsyncClient(transport=transport, base_url="http://wallet") as http:
-            yield WalletApp(http, runtime_of(state[STATE_KEY]))
+            yield WalletApp(http, wallet_state(state[STATE_KEY]))
 
 
 @dataclass
@@ -260,6 +263,14 @@ async def deposit(
     )
 
 
+async def transfer(
+    http: httpx.AsyncClient, headers: Mapping[str, str], source: str, target: str, amount: Any,
+    **extra: Any,
+) -> httpx.Response:  # fmt: skip
+    body = {"from_wallet_id": source, "to_wallet_id": target, "amount": amount, **extra}
+    return await http.post("/wallet/transfer", json=body, headers=dict(headers))
+
+
 async def fund(
     http: httpx.AsyncClient, wallet_id: str, amount: int, headers: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -277,6 +288,28 @@ async def balance(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def settled(
+    http: httpx.AsyncClient,
+    operation_id: str,
+    headers: Mapping[str, str],
+    *,
+    nudge: Callable[[], Awaitable[object]] | None = None,
+    looks: int = 100,
+) -> dict[str, Any]:
+    """The operation once it is no longer pending, or as it stands after `looks` looks a
+    tenth of a second apart; `nudge` (a recovery round, say) runs before each look."""
+    for _ in range(looks):
+        if nudge is not None:
+            await nudge()
+        response = await http.get(f"/wallet/operations/{operation_id}", headers=dict(headers))
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        if found["status"] != "pending":
+            break
+        await asyncio.sleep(0.1)
+    return found
 
 
 async def history(

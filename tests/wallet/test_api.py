@@ -1,5 +1,5 @@
-"""Wallets over a real ledger and payments: create, read, freeze, balance, history, and the
-access matrix of issue 7."""
+"""Wallets over a real ledger and payments: create, read, freeze, balance, history, and who
+may see and move which wallet (the access matrix)."""
 
 from __future__ import annotations
 
@@ -174,15 +174,23 @@ class TestList:
         assert response.status_code == 400
         assert response.json()["error"]["type"] == "invalid_request_error"
 
-    async def test_unknown_ids_are_404(self, http: httpx.AsyncClient, tenant: str) -> None:
-        paths = ["/wallet/wal_nope", "/wallet/wal_nope/balance", "/wallet/wal_nope/transactions",
-                 "/wallet/operations/wop_nope"]  # fmt: skip
-        for path in paths:
-            response = await http.get(path, headers=key(tenant))
-            assert response.status_code == 404
-            assert response.json()["error"]["code"] == "resource_missing"
-        for path in ("/wallet/wal_nope/freeze", "/wallet/wal_nope/unfreeze"):
-            assert (await http.post(path, headers=key(tenant))).status_code == 404
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("GET", "/wallet/wal_nope"),
+            ("GET", "/wallet/wal_nope/balance"),
+            ("GET", "/wallet/wal_nope/transactions"),
+            ("GET", "/wallet/operations/wop_nope"),
+            ("POST", "/wallet/wal_nope/freeze"),
+            ("POST", "/wallet/wal_nope/unfreeze"),
+        ],
+    )
+    async def test_unknown_ids_are_404(
+        self, http: httpx.AsyncClient, tenant: str, method: str, path: str
+    ) -> None:
+        response = await http.request(method, path, headers=key(tenant))
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "resource_missing"
 
 
 class TestAccessMatrix:

@@ -35,15 +35,15 @@ async def test_a_wallet_call_inside_a_transaction_is_refused_before_it_leaves(
     services: World, http: httpx.AsyncClient, tenant: str
 ) -> None:
     wallet = await create_wallet(http, key(tenant))
-    rt = services.app.rt
+    state = services.app.state
     scope = Scope(tenant, False)
-    async with transaction(rt.pool):
+    async with transaction(state.pool):
         with pytest.raises(TransactionHeldError, match="ledger service"):
-            await rt.ledger.account(scope, wallet_code(wallet["id"]))
+            await state.ledger.account(scope, wallet_code(wallet["id"]))
         with pytest.raises(TransactionHeldError, match="payments service"):
-            await rt.payments.find_payout(scope, wallet_id=wallet["id"], operation_id="wop_x")
+            await state.payments.find_payout(scope, wallet_id=wallet["id"], operation_id="wop_x")
     # With the transaction over, the same lookup goes through.
-    found = await rt.ledger.account(scope, wallet_code(wallet["id"]))
+    found = await state.ledger.account(scope, wallet_code(wallet["id"]))
     assert found["id"] == wallet["ledger_account_id"]
 
 
@@ -130,13 +130,13 @@ async def test_a_dead_drivers_operation_waits_for_its_lease_then_is_recovered(
     bob, op_id = await pending_transfer(services, tenant)
     # A driver took the transfer and died before writing what the ledger said.
     await _set_driver(services, op_id, timedelta(hours=1))
-    rt = services.app.rt
-    await recover_once(rt, grace=0)
-    assert (await operations.current(rt.pool, op_id))["status"] == "pending"
+    state = services.app.state
+    await recover_once(state, grace=0)
+    assert (await operations.current(state.pool, op_id)).status == "pending"
     # Its lease runs out: the recovery job repeats the step, once.
     await _set_driver(services, op_id, timedelta(seconds=-1))
-    await recover_once(rt, grace=0)
-    assert (await operations.current(rt.pool, op_id))["status"] == "succeeded"
+    await recover_once(state, grace=0)
+    assert (await operations.current(state.pool, op_id)).status == "succeeded"
     assert (await balance(services.http, bob["id"], key(tenant)))["posted"] == 200
     assert len(await ledger_transactions(services.ups, op_id, tenant)) == 1
 
@@ -146,12 +146,12 @@ async def test_a_driver_whose_lease_ran_out_loses_its_write_to_the_next(
 ) -> None:
     bob, op_id = await pending_transfer(services, tenant)
     brief = services.settings.model_copy(update={"driver_lease": 0.2, "follow_events": False})
-    async with wallet_app(brief) as app, operations.driving(app.rt, op_id) as stalled:
+    async with wallet_app(brief) as app, operations.driving(app.state, op_id) as stalled:
         assert stalled.leased
         await asyncio.sleep(0.3)  # stuck past its lease...
         # ...so another driver takes the operation over and finishes it,
-        finished = await transfers.drive(app.rt, op_id)
-        assert finished["status"] == "succeeded"
+        finished = await transfers.drive(app.state, op_id)
+        assert finished.status == "succeeded"
         # and the stalled driver's late write is refused rather than undoing that.
         with pytest.raises(DriverReplacedError):
             await stalled.apply(
@@ -159,5 +159,5 @@ async def test_a_driver_whose_lease_ran_out_loses_its_write_to_the_next(
                     conn, row, "failed", failure=("late", "a late answer")
                 )
             )
-    assert (await operations.current(services.app.rt.pool, op_id))["status"] == "succeeded"
+    assert (await operations.current(services.app.state.pool, op_id)).status == "succeeded"
     assert (await balance(services.http, bob["id"], key(tenant)))["posted"] == 200

@@ -30,6 +30,7 @@ from tests.support.wallet import (
     ledger_transactions,
     new_tenant,
     platform_admin,
+    settled,
     user,
     verify_ledger,
     wallet_app,
@@ -126,7 +127,7 @@ class TestOutcomes:
         assert op["status"] == "pending"
         found = await balance(http, wallet["id"], key(tenant))
         assert (found["posted"], found["available"], found["pending"]) == (1000, 600, 400)
-        await recover_once(services.app.rt, grace=0)
+        await recover_once(services.app.state, grace=0)
         assert (await operation(http, tenant, op["id"]))["status"] == "pending"
         # Nothing more can leave while the hold stands.
         assert (await withdraw(http, tenant, wallet["id"], amount=601)).status_code == 402
@@ -233,7 +234,7 @@ def dead_url() -> str:
 async def restarted_and_recovered(services: World, tenant: str, op_id: str) -> dict[str, Any]:
     """A fresh process on the same database, one recovery round, the operation after it."""
     async with wallet_app(services.settings) as fresh:
-        await recover_once(fresh.rt, grace=0)
+        await recover_once(fresh.state, grace=0)
     return await operation(services.http, tenant, op_id)
 
 
@@ -252,8 +253,8 @@ async def test_a_paid_withdrawal_the_bank_sends_back_is_reversed_once(
         )
     finally:
         await conn.close()
-    rt = services.app.rt
-    await asyncio.gather(*(withdrawals.on_payout(rt, op["id"], op["payout"]) for _ in range(3)))
+    state = services.app.state
+    await asyncio.gather(*(withdrawals.on_payout(state, op["id"], op["payout"]) for _ in range(3)))
     lines = await history(http, wallet["id"], key(tenant))
     assert [(line["type"], line["net"], line["balance_after"]) for line in lines[:2]] == [
         ("reversal", 400, 1000), ("withdrawal", -400, 600),
@@ -314,18 +315,18 @@ class TestCrashes:
                 op = (await withdraw(timed_out.http, tenant, wallet["id"])).json()
         [payout] = await payouts(services, tenant)
         # The payout's news reaches the wallet before any answer did, and then again.
-        rt = services.app.rt
+        state = services.app.state
         first, second = await asyncio.gather(
-            withdrawals.on_payout(rt, op["id"], payout["id"]),
-            withdrawals.on_payout(rt, op["id"], payout["id"]),
+            withdrawals.on_payout(state, op["id"], payout["id"]),
+            withdrawals.on_payout(state, op["id"], payout["id"]),
         )
-        third = await withdrawals.on_payout(rt, op["id"], payout["id"])
-        assert [row["status"] if row else None for row in (first, second, third)] == [
+        third = await withdrawals.on_payout(state, op["id"], payout["id"])
+        assert [row.status for row in (first, second, third)] == [
             "succeeded", "succeeded", "succeeded",
         ]  # fmt: skip
         # ...and the recovery job and a late driver find nothing left to do.
-        await recover_once(rt, grace=0)
-        await withdrawals.drive(rt, op["id"])
+        await recover_once(state, grace=0)
+        await withdrawals.drive(state, op["id"])
         assert (await operation(services.http, tenant, op["id"]))["payout"] == payout["id"]
         assert (await balance(services.http, wallet["id"], key(tenant)))["posted"] == 600
         await settled_once(services, tenant, op, paid=True)
@@ -343,11 +344,7 @@ class TestCrashes:
                 op = (await withdraw(timed_out.http, tenant, wallet["id"])).json()
         assert op["status"] == "pending"
         # No recovery round: payments' payout.paid event, read from the stream, settles it.
-        for _ in range(100):
-            found = await operation(services.http, tenant, op["id"])
-            if found["status"] != "pending":
-                break
-            await asyncio.sleep(0.1)
+        found = await settled(services.http, op["id"], key(tenant))
         assert found["status"] == "succeeded"
         await settled_once(services, tenant, op, paid=True)
 
@@ -360,7 +357,7 @@ class TestCrashes:
             op = (await withdraw(crashed.http, tenant, wallet["id"])).json()
         # Another process got as far as posting the hold, then died before writing it down.
         async with wallet_app(services.settings) as other:
-            await other.rt.ledger.post_pending(Scope(tenant, False), op["ledger_transaction_id"])
+            await other.state.ledger.post_pending(Scope(tenant, False), op["ledger_transaction_id"])
         assert (await restarted_and_recovered(services, tenant, op["id"]))["status"] == "succeeded"
         await settled_once(services, tenant, op, paid=True)
 
@@ -373,7 +370,7 @@ class TestCrashes:
             op = (await withdraw(crashed.http, tenant, wallet["id"],
                                  destination=FAILING_BANK)).json()  # fmt: skip
         async with wallet_app(services.settings) as other:
-            await other.rt.ledger.void_pending(Scope(tenant, False), op["ledger_transaction_id"])
+            await other.state.ledger.void_pending(Scope(tenant, False), op["ledger_transaction_id"])
         found = await restarted_and_recovered(services, tenant, op["id"])
         assert (found["status"], found["failure_code"]) == ("failed", "account_closed")
         assert (await balance(services.http, wallet["id"], key(tenant)))["available"] == 1000
@@ -402,7 +399,7 @@ async def test_a_day_old_withdrawal_finds_its_payout_rather_than_paying_twice(
             await conn.close()
         later = quiet.settings.model_copy(update={"payout_lookup_after": 0})
         async with wallet_app(later) as recovering:
-            await recover_once(recovering.rt, grace=0)
+            await recover_once(recovering.state, grace=0)
         found = await operation(quiet.http, tenant, op["id"])
         assert found["status"] == "succeeded"
         [payout] = await payouts(quiet, tenant)

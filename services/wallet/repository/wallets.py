@@ -1,15 +1,18 @@
-"""Wallet rows."""
+"""The `wallets` table: one row per wallet, its money in the ledger account it names."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
 import asyncpg
 
 from shared.db import Connection
 from shared.pagination import ListParams
+from shared.rows import row
 from shared.scoped import ScopedTable
 
 _COLUMNS = """
@@ -17,6 +20,31 @@ _COLUMNS = """
     metadata::text AS metadata, created_at
 """
 _WALLETS = ScopedTable("wallets", _COLUMNS)
+
+# The column's CHECK.
+WalletStatus = Literal["active", "frozen"]
+
+
+@dataclass(frozen=True, slots=True)
+class WalletRow:
+    id: str
+    tenant_id: str
+    livemode: bool
+    owner: str
+    currency: str
+    ledger_account_id: str
+    status: WalletStatus
+    # The jsonb column, decoded.
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+def _wallet(record: asyncpg.Record) -> WalletRow:
+    return row(WalletRow, {**dict(record), "metadata": json.loads(record["metadata"])})
+
+
+def _wallet_or_none(record: asyncpg.Record | None) -> WalletRow | None:
+    return None if record is None else _wallet(record)
 
 
 async def insert_wallet(
@@ -29,8 +57,8 @@ async def insert_wallet(
     currency: str,
     ledger_account_id: str,
     metadata: dict[str, str],
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
+) -> WalletRow:
+    record = await conn.fetchrow(
         f"INSERT INTO wallets (id, tenant_id, livemode, owner, currency, ledger_account_id, "
         f"metadata) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING {_COLUMNS}",
         id,
@@ -41,8 +69,8 @@ async def insert_wallet(
         ledger_account_id,
         json.dumps(metadata),
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return _wallet(record)
 
 
 async def get_wallet(
@@ -52,9 +80,9 @@ async def get_wallet(
     livemode: bool,
     tenant_id: str | None,
     owner: str | None = None,
-) -> asyncpg.Record | None:
+) -> WalletRow | None:
     """`tenant_id` None looks across tenants; `owner` narrows to one owner's wallets."""
-    return await conn.fetchrow(
+    record = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM wallets WHERE id = $1 AND livemode = $2 "
         "AND ($3::text IS NULL OR tenant_id = $3) AND ($4::text IS NULL OR owner = $4)",
         wallet_id,
@@ -62,6 +90,7 @@ async def get_wallet(
         tenant_id,
         owner,
     )
+    return _wallet_or_none(record)
 
 
 async def list_wallets(
@@ -71,18 +100,19 @@ async def list_wallets(
     tenant_id: str | None,
     params: ListParams,
     filters: Sequence[tuple[str, Any]] = (),
-) -> Sequence[asyncpg.Record]:
+) -> list[WalletRow]:
     """One page in walking order; `filters` are (column, value) equalities, columns ours."""
-    return await _WALLETS.page(
+    records = await _WALLETS.page(
         conn, tenant_id=tenant_id, livemode=livemode, params=params, filters=filters
     )
+    return [_wallet(record) for record in records]
 
 
-async def set_status(conn: Connection, *, wallet_id: str, status: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
+async def set_status(conn: Connection, *, wallet_id: str, status: str) -> WalletRow:
+    record = await conn.fetchrow(
         f"UPDATE wallets SET status = $2, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
         wallet_id,
         status,
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return _wallet(record)

@@ -11,13 +11,11 @@ from services.wallet.schemas import (
     WithdrawRequest,
 )
 from services.wallet.service import deposits, operations, transfers, withdrawals
-from services.wallet.service.runtime import runtime_of
+from services.wallet.state import wallet_state
 from shared.body import parse
-from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
 from shared.responses import json_response
-from shared.state import app_state
 
 
 @documented(
@@ -34,7 +32,7 @@ async def deposit(request: Request) -> JSONResponse:
     (`next_action`).
     """
     body = await parse(request, DepositRequest)
-    found = await deposits.deposit(runtime_of(app_state(request)), identity_of(request), body)
+    found = await deposits.deposit(wallet_state(request), identity_of(request), body)
     return json_response(found.model_dump())
 
 
@@ -56,7 +54,7 @@ async def transfer(request: Request) -> JSONResponse:
     neither does. Both wallets must share a currency; a frozen sender is refused.
     """
     body = await parse(request, TransferRequest)
-    found = await transfers.transfer(runtime_of(app_state(request)), identity_of(request), body)
+    found = await transfers.transfer(wallet_state(request), identity_of(request), body)
     return json_response(found.model_dump())
 
 
@@ -77,7 +75,7 @@ async def withdraw(request: Request) -> JSONResponse:
     paid (or released if it fails): follow the operation.
     """
     body = await parse(request, WithdrawRequest)
-    found = await withdrawals.withdraw(runtime_of(app_state(request)), identity_of(request), body)
+    found = await withdrawals.withdraw(wallet_state(request), identity_of(request), body)
     return json_response(found.model_dump())
 
 
@@ -87,10 +85,9 @@ async def get_operation(request: Request) -> JSONResponse:
 
     `status`: `pending`, `succeeded` or `failed`, with the ledger and payments references.
     """
-    async with transaction(app_state(request).db) as conn:
-        found = await operations.get_operation(
-            conn, identity_of(request), request.path_params["operation_id"]
-        )
+    found = await operations.get_operation(
+        wallet_state(request).pool, identity_of(request), request.path_params["operation_id"]
+    )
     return json_response(found.model_dump())
 
 

@@ -13,14 +13,12 @@ from services.wallet.schemas import (
     WalletTransaction,
 )
 from services.wallet.service import operations, wallets
-from services.wallet.service.runtime import runtime_of
+from services.wallet.state import wallet_state
 from shared.body import parse, validate
-from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import Link, documented
 from shared.pagination import list_response
 from shared.responses import json_response
-from shared.state import app_state
 
 # What can be done next with the wallet an operation answers (OpenAPI links).
 WALLET_LINKS = {
@@ -53,7 +51,7 @@ async def create_wallet(request: Request) -> JSONResponse:
     tenant's id). The wallet's money lives in a no-overdraft ledger account.
     """
     body = await parse(request, CreateWalletRequest)
-    wallet = await wallets.create_wallet(runtime_of(app_state(request)), identity_of(request), body)
+    wallet = await wallets.create_wallet(wallet_state(request), identity_of(request), body)
     return json_response(wallet.model_dump(), status=201)
 
 
@@ -64,8 +62,9 @@ async def list_wallets(request: Request) -> JSONResponse:
     Filters: `owner`, `currency`, `status`.
     """
     filters = validate(WalletFilters, dict(request.query_params))
-    async with transaction(app_state(request).db) as conn:
-        found, has_more = await wallets.list_wallets(conn, identity_of(request), filters=filters)
+    found, has_more = await wallets.list_wallets(
+        wallet_state(request).pool, identity_of(request), filters=filters
+    )
     return list_response(request, found, has_more=has_more)
 
 
@@ -78,14 +77,16 @@ async def get_wallet(request: Request) -> JSONResponse:
 
     With its status (`active` or `frozen`).
     """
-    async with transaction(app_state(request).db) as conn:
-        wallet = await wallets.get_wallet(conn, identity_of(request), _id(request))
+    wallet = await wallets.get_wallet(
+        wallet_state(request).pool, identity_of(request), _id(request)
+    )
     return json_response(wallet.model_dump())
 
 
 async def _set_frozen(request: Request, *, frozen: bool) -> JSONResponse:
-    async with transaction(app_state(request).db) as conn:
-        wallet = await wallets.set_frozen(conn, identity_of(request), _id(request), frozen=frozen)
+    wallet = await wallets.set_frozen(
+        wallet_state(request).pool, identity_of(request), _id(request), frozen=frozen
+    )
     return json_response(wallet.model_dump())
 
 
@@ -113,9 +114,7 @@ async def balance(request: Request) -> JSONResponse:
 
     `available` excludes amounts held by pending withdrawals.
     """
-    found = await wallets.balance(
-        runtime_of(app_state(request)), identity_of(request), _id(request)
-    )
+    found = await wallets.balance(wallet_state(request), identity_of(request), _id(request))
     return json_response(found.model_dump())
 
 
@@ -126,10 +125,9 @@ async def history(request: Request) -> JSONResponse:
     Deposits, transfers and withdrawals that touched the wallet. Filters: `type`, `status`.
     """
     filters = validate(TransactionFilters, dict(request.query_params))
-    async with transaction(app_state(request).db) as conn:
-        found, has_more = await operations.history(
-            conn, identity_of(request), _id(request), filters=filters
-        )
+    found, has_more = await operations.history(
+        wallet_state(request).pool, identity_of(request), _id(request), filters=filters
+    )
     return list_response(request, found, has_more=has_more)
 
 

@@ -1,4 +1,4 @@
-"""Who sees and moves which wallets (issue 7's access matrix).
+"""Who sees and moves which wallets (the wallet's access matrix).
 
 - USER (a signed-in user): only wallets it owns; another user's wallet is "no such wallet".
   It may send to any wallet of its tenant (that is what a transfer is for).
@@ -9,10 +9,9 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from services.wallet.errors import NotManagerError, ReadOnlyError, WalletNotFoundError
-from services.wallet.repository import wallets as wallet_rows
+from services.wallet.repository import wallets as wallets_repo
+from services.wallet.repository.wallets import WalletRow
 from shared.db import Connection
 from shared.identity import Identity
 
@@ -45,8 +44,8 @@ def require_manager(identity: Identity, action: str) -> None:
 
 async def readable_wallet(
     conn: Connection, identity: Identity, wallet_id: str, *, param: str = "id"
-) -> asyncpg.Record:
-    row = await wallet_rows.get_wallet(
+) -> WalletRow:
+    row = await wallets_repo.get_wallet(
         conn,
         wallet_id=wallet_id,
         livemode=identity.livemode,
@@ -60,10 +59,10 @@ async def readable_wallet(
 
 async def own_wallet(
     conn: Connection, identity: Identity, wallet_id: str, *, param: str
-) -> asyncpg.Record:
+) -> WalletRow:
     """A wallet the caller may take money from or put money in."""
     require_actor(identity)
-    row = await wallet_rows.get_wallet(
+    row = await wallets_repo.get_wallet(
         conn,
         wallet_id=wallet_id,
         livemode=identity.livemode,
@@ -77,9 +76,9 @@ async def own_wallet(
 
 async def tenant_wallet(
     conn: Connection, identity: Identity, wallet_id: str, *, param: str
-) -> asyncpg.Record:
+) -> WalletRow:
     """Any wallet of the caller's tenant and mode: where a transfer may send money."""
-    row = await wallet_rows.get_wallet(
+    row = await wallets_repo.get_wallet(
         conn, wallet_id=wallet_id, livemode=identity.livemode, tenant_id=identity.tenant_scope
     )
     if row is None:

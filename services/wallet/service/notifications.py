@@ -1,6 +1,6 @@
-"""News from payments, read from the event stream (DESIGN §9): a wallet's payout paid or
-failed, a wallet's payment intent finished (or one made for a wallet straight through
-payments), a wallet deposit refunded.
+"""News from payments, read from the global event stream (docs/architecture.md, "Three
+paths", an event): a wallet's payout paid or failed, a wallet's payment intent finished (or
+one made for a wallet straight through payments), a wallet deposit refunded.
 
 For operations the wallet started, it only hurries what the recovery job does anyway (which
 is why it starts from new events and acknowledges whatever it read): the event names the
@@ -28,11 +28,10 @@ from redis.exceptions import RedisError, ResponseError
 
 from services.wallet.errors import OperationNotFoundError
 from services.wallet.service import deposits, returns, withdrawals
-from services.wallet.service.runtime import Runtime, runtime_of
+from services.wallet.state import WalletState
 from shared.aio import stop
 from shared.internal_client import Unavailable
 from shared.outbox import ALL_STREAM
-from shared.state import AppState
 
 log = logging.getLogger("micro.wallet.notifications")
 
@@ -49,16 +48,16 @@ _BLOCK_MS = 500
 _PARALLEL = 8
 
 
-async def handle(rt: Runtime, event: dict[str, Any]) -> None:
+async def handle(state: WalletState, event: dict[str, Any]) -> None:
     kind = event.get("type")
     obj = (event.get("data") or {}).get("object") or {}
     operation_id = (obj.get("metadata") or {}).get("wallet_operation")
     try:
         if kind in REFUND_EVENTS:
-            await returns.record_refund(rt, obj)
+            await returns.record_refund(state, obj)
         elif kind == "payment_intent.succeeded" and obj.get("wallet_id") and not operation_id:
             await deposits.record_external(
-                rt,
+                state,
                 obj,
                 tenant_id=event.get("tenant_id") or "",
                 livemode=bool(event.get("livemode")),
@@ -66,14 +65,14 @@ async def handle(rt: Runtime, event: dict[str, Any]) -> None:
         elif not operation_id or not obj.get("wallet_id"):
             return
         elif kind in PAYOUT_EVENTS:
-            await withdrawals.on_payout(rt, operation_id, obj.get("id"))
+            await withdrawals.on_payout(state, operation_id, obj.get("id"))
         elif kind in INTENT_EVENTS:
-            row = await deposits.drive(rt, operation_id, wait=rt.settings.deposit_wait)
-            if kind == "payment_intent.succeeded" and row["status"] == "failed":
+            row = await deposits.drive(state, operation_id, wait=state.settings.deposit_wait)
+            if kind == "payment_intent.succeeded" and row.status == "failed":
                 # Paid after all (the customer tried again through payments): the wallet
                 # was credited, so its history shows a deposit.
                 await deposits.record_external(
-                    rt, obj, tenant_id=row["tenant_id"], livemode=row["livemode"]
+                    state, obj, tenant_id=row.tenant_id, livemode=row.livemode
                 )
     except OperationNotFoundError:
         pass  # another deployment's wallet, sharing this Redis
@@ -82,8 +81,8 @@ async def handle(rt: Runtime, event: dict[str, Any]) -> None:
 
 
 class Listener:
-    def __init__(self, rt: Runtime, redis: aioredis.Redis, *, group: str) -> None:
-        self.rt = rt
+    def __init__(self, state: WalletState, redis: aioredis.Redis, *, group: str) -> None:
+        self.state = state
         self.redis = redis
         self.group = group
         self.consumer = f"wallet-{os.getpid()}-{secrets.token_hex(3)}"
@@ -123,7 +122,7 @@ class Listener:
 
         async def one() -> None:
             try:
-                await handle(self.rt, event)
+                await handle(self.state, event)
             except Exception:  # one event must not stop the listener
                 log.exception("event handling failed")
             finally:
@@ -135,12 +134,12 @@ class Listener:
 
 
 @asynccontextmanager
-async def listener(state: AppState) -> AsyncIterator[None]:
-    rt = runtime_of(state)
-    if not rt.settings.follow_events:
+async def listener(state: WalletState, redis: aioredis.Redis) -> AsyncIterator[None]:
+    """Payments' news followed while the block lasts (unless `follow_events` is off)."""
+    if not state.settings.follow_events:
         yield
         return
-    found = Listener(rt, state.redis, group=rt.settings.events_group)
+    found = Listener(state, redis, group=state.settings.events_group)
     task = asyncio.create_task(found.run())
     try:
         yield

@@ -20,14 +20,15 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
-
 from services.wallet.errors import DriverReplacedError, OperationNotFoundError
-from services.wallet.repository import operations as operation_rows
-from services.wallet.repository import wallets as wallet_rows
+from services.wallet.repository import history as history_repo
+from services.wallet.repository import operations as operations_repo
+from services.wallet.repository import wallets as wallets_repo
+from services.wallet.repository.operations import OperationRow, OperationType
+from services.wallet.repository.wallets import WalletRow
 from services.wallet.schemas import TransactionFilters, WalletOperation, WalletTransaction
 from services.wallet.service import access
-from services.wallet.service.runtime import Runtime
+from services.wallet.state import WalletState
 from shared import outbox
 from shared.context import current_idempotency_key
 from shared.db import Connection, Pool, transaction
@@ -50,28 +51,28 @@ async def start(
     conn: Connection,
     identity: Identity,
     *,
-    type: str,
-    wallet: asyncpg.Record,
+    type: OperationType,
+    wallet: WalletRow,
     amount: int,
     history: Sequence[HistoryLine],
-    to_wallet: asyncpg.Record | None = None,
+    to_wallet: WalletRow | None = None,
     description: str | None = None,
     provider: str | None = None,
     payment_method: str | None = None,
     destination: dict[str, Any] | None = None,
-) -> asyncpg.Record:
+) -> OperationRow:
     """The pending operation and its history rows; the existing operation when a request
     with the same Idempotency-Key runs again (after a crash released its key)."""
-    row, new = await operation_rows.insert_operation(
+    row, new = await operations_repo.insert_operation(
         conn,
         id=new_id("wop"),
         tenant_id=identity.tenant_scope,
         livemode=identity.livemode,
         type=type,
-        wallet_id=wallet["id"],
-        to_wallet_id=to_wallet["id"] if to_wallet is not None else None,
+        wallet_id=wallet.id,
+        to_wallet_id=to_wallet.id if to_wallet is not None else None,
         amount=amount,
-        currency=wallet["currency"],
+        currency=wallet.currency,
         description=description,
         provider=provider,
         payment_method=payment_method,
@@ -79,9 +80,9 @@ async def start(
         idempotency_key=_scoped_key(identity),
     )
     if new:
-        await operation_rows.insert_history(conn, row, [(new_id("wtx"), *line) for line in history])
-    elif (row["type"], row["wallet_id"], row["to_wallet_id"], row["amount"]) != (
-        type, wallet["id"], to_wallet["id"] if to_wallet is not None else None, amount,
+        await history_repo.insert_lines(conn, row, [(new_id("wtx"), *line) for line in history])
+    elif (row.type, row.wallet_id, row.to_wallet_id, row.amount) != (
+        type, wallet.id, to_wallet.id if to_wallet is not None else None, amount,
     ):  # fmt: skip
         # The request's stored answer is gone (older than a day) and the key came back
         # with another movement: refuse it rather than answer with the old one.
@@ -99,17 +100,17 @@ def _scoped_key(identity: Identity) -> str | None:
     return f"{identity.principal}:{key}" if key else None
 
 
-def scope_of(row: asyncpg.Record) -> Scope:
-    return Scope(row["tenant_id"], row["livemode"])
+def scope_of(row: OperationRow) -> Scope:
+    return Scope(row.tenant_id, row.livemode)
 
 
 class Driver:
     """The one driver of an operation, between its writes. `row` is the operation as last
     read or written; `leased` is False when it was final already (nothing to drive)."""
 
-    def __init__(self, rt: Runtime, row: asyncpg.Record, *, token: str | None) -> None:
-        self.pool = rt.pool
-        self.lease = timedelta(seconds=rt.settings.driver_lease)
+    def __init__(self, state: WalletState, row: OperationRow, *, token: str | None) -> None:
+        self.pool = state.pool
+        self.lease = timedelta(seconds=state.settings.driver_lease)
         self.row = row
         self.token = token
 
@@ -117,57 +118,57 @@ class Driver:
     def leased(self) -> bool:
         return self.token is not None
 
-    async def apply(self, write: Write) -> asyncpg.Record:
+    async def apply(self, write: Write) -> OperationRow:
         """Write a step's outcome in a transaction of its own, the operation locked and its
         lease renewed; DriverReplacedError if another driver took it over meanwhile."""
         assert self.token is not None, "a final operation is not driven"
         async with transaction(self.pool) as conn:
-            row = await operation_rows.renew_lease(
-                conn, self.row["id"], driver=self.token, lease=self.lease
+            row = await operations_repo.renew_lease(
+                conn, self.row.id, driver=self.token, lease=self.lease
             )
             if row is None:
-                raise DriverReplacedError(self.row["id"])
+                raise DriverReplacedError(self.row.id)
             self.row = await write(conn, row)
         return self.row
 
 
 # A step's write: the connection of its transaction and the locked operation, in; the
 # operation as written, out.
-Write = Callable[[Connection, asyncpg.Record], Awaitable[asyncpg.Record]]
+Write = Callable[[Connection, OperationRow], Awaitable[OperationRow]]
 
 
 @asynccontextmanager
-async def driving(rt: Runtime, operation_id: str) -> AsyncIterator[Driver]:
+async def driving(state: WalletState, operation_id: str) -> AsyncIterator[Driver]:
     """Lease the operation for one driver (waiting while another holds it), released when
     the block ends; a final operation is handed over unleased."""
     token = new_id("drv")
-    lease = timedelta(seconds=rt.settings.driver_lease)
+    lease = timedelta(seconds=state.settings.driver_lease)
     while True:
-        async with transaction(rt.pool) as conn:
-            leased = await operation_rows.take_lease(conn, operation_id, driver=token, lease=lease)
+        async with transaction(state.pool) as conn:
+            leased = await operations_repo.take_lease(conn, operation_id, driver=token, lease=lease)
             row = (
                 leased
                 if leased is not None
-                else await operation_rows.find_operation(conn, operation_id)
+                else await operations_repo.find_operation(conn, operation_id)
             )
         if row is None:
             raise OperationNotFoundError(operation_id)
         if leased is not None:
             break
-        if row["status"] in FINAL:
-            yield Driver(rt, row, token=None)
+        if row.status in FINAL:
+            yield Driver(state, row, token=None)
             return
         await asyncio.sleep(_LEASE_POLL)  # another driver is on it: see what it makes of it
     try:
-        yield Driver(rt, row, token=token)
+        yield Driver(state, row, token=token)
     finally:
-        async with transaction(rt.pool) as conn:
-            await operation_rows.release_lease(conn, operation_id, driver=token)
+        async with transaction(state.pool) as conn:
+            await operations_repo.release_lease(conn, operation_id, driver=token)
 
 
-async def wallet_of(conn: Connection, operation: asyncpg.Record, wallet_id: str) -> asyncpg.Record:
-    row = await wallet_rows.get_wallet(
-        conn, wallet_id=wallet_id, livemode=operation["livemode"], tenant_id=operation["tenant_id"]
+async def wallet_of(conn: Connection, operation: OperationRow, wallet_id: str) -> WalletRow:
+    row = await wallets_repo.get_wallet(
+        conn, wallet_id=wallet_id, livemode=operation.livemode, tenant_id=operation.tenant_id
     )
     assert row is not None, "an operation's wallets are never deleted"
     return row
@@ -175,7 +176,7 @@ async def wallet_of(conn: Connection, operation: asyncpg.Record, wallet_id: str)
 
 async def finish(
     conn: Connection,
-    operation: asyncpg.Record,
+    operation: OperationRow,
     status: str,
     *,
     event: str | None = None,
@@ -183,30 +184,30 @@ async def finish(
     balances: dict[str, int] | None = None,
     counterparty: str | None = None,
     **changes: Any,
-) -> asyncpg.Record:
+) -> OperationRow:
     """Write the final state (once: callers hold the lock and saw it pending) and its event."""
-    assert operation["status"] == "pending"
+    assert operation.status == "pending"
     if failure is not None:
         changes["failure_code"], changes["failure_message"] = failure
-    updated = await operation_rows.update_operation(
-        conn, operation["id"], status=status, stage="done", next_action=None, **changes
+    updated = await operations_repo.update_operation(
+        conn, operation.id, status=status, stage="done", next_action=None, **changes
     )
-    await operation_rows.settle_history(
-        conn, operation["id"], status=status, balances=balances, counterparty=counterparty
+    await history_repo.settle_lines(
+        conn, operation.id, status=status, balances=balances, counterparty=counterparty
     )
     if event is not None:
         await emit(conn, updated, event)
     return updated
 
 
-async def emit(conn: Connection, operation: asyncpg.Record, event: str) -> None:
+async def emit(conn: Connection, operation: OperationRow, event: str) -> None:
     await outbox.emit(
         conn,
         None,
         type=event,
         data=WalletOperation.from_row(operation),
-        tenant_id=operation["tenant_id"],
-        livemode=operation["livemode"],
+        tenant_id=operation.tenant_id,
+        livemode=operation.livemode,
     )
 
 
@@ -218,15 +219,15 @@ def balance_after(transaction: dict[str, Any], account_id: str) -> int | None:
     return None
 
 
-async def current(pool: Pool, operation_id: str) -> asyncpg.Record:
+async def current(pool: Pool, operation_id: str) -> OperationRow:
     async with transaction(pool) as conn:
-        row = await operation_rows.find_operation(conn, operation_id)
+        row = await operations_repo.find_operation(conn, operation_id)
     if row is None:
         raise OperationNotFoundError(operation_id)
     return row
 
 
-async def still_pending(pool: Pool, operation_id: str, exc: Unavailable) -> asyncpg.Record:
+async def still_pending(pool: Pool, operation_id: str, exc: Unavailable) -> OperationRow:
     """A step could not reach an upstream: the operation stays pending for the recovery job."""
     log.warning(
         "wallet operation left pending", extra={"operation": operation_id, "reason": exc.message}
@@ -234,42 +235,44 @@ async def still_pending(pool: Pool, operation_id: str, exc: Unavailable) -> asyn
     return await current(pool, operation_id)
 
 
-async def get_operation(conn: Connection, identity: Identity, operation_id: str) -> WalletOperation:
-    row = await operation_rows.get_operation(
-        conn,
-        operation_id=operation_id,
-        livemode=identity.livemode,
-        tenant_id=access.tenant_scope(identity),
-    )
-    if row is None or not await _sees(conn, identity, row):
-        raise OperationNotFoundError(operation_id)
+async def get_operation(pool: Pool, identity: Identity, operation_id: str) -> WalletOperation:
+    async with transaction(pool) as conn:
+        row = await operations_repo.get_operation(
+            conn,
+            operation_id=operation_id,
+            livemode=identity.livemode,
+            tenant_id=access.tenant_scope(identity),
+        )
+        if row is None or not await _sees(conn, identity, row):
+            raise OperationNotFoundError(operation_id)
     return WalletOperation.from_row(row)
 
 
-async def _sees(conn: Connection, identity: Identity, row: asyncpg.Record) -> bool:
+async def _sees(conn: Connection, identity: Identity, row: OperationRow) -> bool:
     owner = access.owner_scope(identity)
     if owner is None:
         return True
-    for wallet_id in (row["wallet_id"], row["to_wallet_id"]):
-        if wallet_id is not None and await wallet_rows.get_wallet(
-            conn, wallet_id=wallet_id, livemode=row["livemode"], tenant_id=row["tenant_id"],
+    for wallet_id in (row.wallet_id, row.to_wallet_id):
+        if wallet_id is not None and await wallets_repo.get_wallet(
+            conn, wallet_id=wallet_id, livemode=row.livemode, tenant_id=row.tenant_id,
             owner=owner,
-        ):  # fmt: skip
+        ) is not None:  # fmt: skip
             return True
     return False
 
 
 async def history(
-    conn: Connection, identity: Identity, wallet_id: str, *, filters: TransactionFilters
+    pool: Pool, identity: Identity, wallet_id: str, *, filters: TransactionFilters
 ) -> tuple[list[WalletTransaction], bool]:
-    await access.readable_wallet(conn, identity, wallet_id)
     conditions: list[tuple[str, Any]] = []
     if filters.type:
         conditions.append(("type", filters.type))
     if filters.status:
         conditions.append(("status", filters.status))
-    rows = await operation_rows.list_history(
-        conn, wallet_id=wallet_id, params=filters, filters=conditions
-    )
-    shown, has_more = page(rows, filters)
+    async with transaction(pool) as conn:
+        await access.readable_wallet(conn, identity, wallet_id)
+        lines = await history_repo.list_lines(
+            conn, wallet_id=wallet_id, params=filters, filters=conditions
+        )
+    shown, has_more = page(lines, filters)
     return [WalletTransaction.from_row(row) for row in shown], has_more

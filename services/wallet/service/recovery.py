@@ -17,18 +17,18 @@ from datetime import timedelta
 
 import asyncpg
 
-from services.wallet.repository import operations as operation_rows
+from services.wallet.repository import operations as operations_repo
+from services.wallet.repository.operations import OperationRow
 from services.wallet.service import deposits, returns, transfers, withdrawals
-from services.wallet.service.runtime import Runtime, runtime_of
+from services.wallet.state import WalletState
 from shared.aio import stop
 from shared.db import transaction
 from shared.internal_client import Unavailable
-from shared.state import AppState
 
 log = logging.getLogger("micro.wallet.recovery")
 
 _ROUND = 100
-DRIVERS: dict[str, Callable[[Runtime, str], Awaitable[asyncpg.Record]]] = {
+DRIVERS: dict[str, Callable[[WalletState, str], Awaitable[OperationRow]]] = {
     "deposit": deposits.drive,
     "transfer": transfers.drive,
     "withdrawal": withdrawals.drive,
@@ -37,21 +37,21 @@ DRIVERS: dict[str, Callable[[Runtime, str], Awaitable[asyncpg.Record]]] = {
 }
 
 
-async def drive(rt: Runtime, operation_id: str) -> asyncpg.Record:
-    async with transaction(rt.pool) as conn:
-        row = await operation_rows.find_operation(conn, operation_id)
+async def drive(state: WalletState, operation_id: str) -> OperationRow:
+    async with transaction(state.pool) as conn:
+        row = await operations_repo.find_operation(conn, operation_id)
     assert row is not None
-    return await DRIVERS[row["type"]](rt, operation_id)
+    return await DRIVERS[row.type](state, operation_id)
 
 
-async def recover_once(rt: Runtime, *, grace: float | None = None) -> int:
+async def recover_once(state: WalletState, *, grace: float | None = None) -> int:
     """One round; returns how many operations it took up."""
-    wait = rt.settings.recovery_grace if grace is None else grace
-    async with transaction(rt.pool) as conn:
-        due = await operation_rows.claim_due(conn, grace=timedelta(seconds=wait), limit=_ROUND)
+    wait = state.settings.recovery_grace if grace is None else grace
+    async with transaction(state.pool) as conn:
+        due = await operations_repo.claim_due(conn, grace=timedelta(seconds=wait), limit=_ROUND)
     for operation_id in due:
         try:
-            await drive(rt, operation_id)
+            await drive(state, operation_id)
         except Unavailable as exc:
             log.warning(
                 "recovery step failed; next round",
@@ -63,14 +63,14 @@ async def recover_once(rt: Runtime, *, grace: float | None = None) -> int:
 
 
 @asynccontextmanager
-async def recovery(state: AppState) -> AsyncIterator[None]:
-    rt = runtime_of(state)
+async def recovery(state: WalletState) -> AsyncIterator[None]:
+    """The recovery job, run every `recovery_interval` seconds while the block lasts."""
 
     async def loop() -> None:
         while True:
-            await asyncio.sleep(rt.settings.recovery_interval)
+            await asyncio.sleep(state.settings.recovery_interval)
             try:
-                await recover_once(rt)
+                await recover_once(state)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.warning("recovery round failed; next round", exc_info=True)
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
-
-import asyncpg
+from typing import Any, Literal
 
 from services.wallet.clients import wallet_code, withdrawals_code
-from services.wallet.repository import operations as operation_rows
+from services.wallet.repository import history as history_repo
+from services.wallet.repository import operations as operations_repo
+from services.wallet.repository.operations import OperationRow
 from services.wallet.service import operations
-from services.wallet.service.runtime import Runtime
+from services.wallet.state import WalletState
 from shared.db import Connection, transaction
 from shared.ids import new_id
 from shared.internal_client import Refused, Scope
@@ -31,118 +31,119 @@ _POLL = 0.05
 EVENTS = {"refund": "wallet.refund.succeeded", "reversal": "wallet.withdrawal.reversed"}
 
 
-async def record_refund(rt: Runtime, refund: dict[str, Any]) -> asyncpg.Record | None:
+async def record_refund(state: WalletState, refund: dict[str, Any]) -> OperationRow | None:
     """A payments refund: None unless it refunds one of our deposits."""
     refund_id, intent_id = refund.get("id"), refund.get("payment_intent")
     if not refund_id or not intent_id:
         return None
-    async with transaction(rt.pool) as conn:
-        deposit = await operation_rows.find_deposit(conn, intent_id)
+    async with transaction(state.pool) as conn:
+        deposit = await operations_repo.find_deposit(conn, intent_id)
         if deposit is None:
             return None
         row = await _start(
             conn, deposit, type="refund", amount=int(refund["amount"]), source_id=refund_id,
             counterparty=refund_id,
         )  # fmt: skip
-    return await drive(rt, row["id"], wait=rt.settings.deposit_wait)
+    return await drive(state, row.id, wait=state.settings.deposit_wait)
 
 
 async def reverse_withdrawal(
-    rt: Runtime, withdrawal: asyncpg.Record, payout: dict[str, Any]
-) -> asyncpg.Record:
-    async with transaction(rt.pool) as conn:
+    state: WalletState, withdrawal: OperationRow, payout: dict[str, Any]
+) -> OperationRow:
+    async with transaction(state.pool) as conn:
         row = await _start(
-            conn, withdrawal, type="reversal", amount=withdrawal["amount"],
-            source_id=withdrawal["id"], counterparty=payout.get("id"),
+            conn, withdrawal, type="reversal", amount=withdrawal.amount,
+            source_id=withdrawal.id, counterparty=payout.get("id"),
         )  # fmt: skip
-    return await drive(rt, row["id"])
+    return await drive(state, row.id)
 
 
 async def _start(
     conn: Connection,
-    origin: asyncpg.Record,
+    origin: OperationRow,
     *,
-    type: str,
+    type: Literal["refund", "reversal"],
     amount: int,
     source_id: str,
     counterparty: str | None,
-) -> asyncpg.Record:
-    row, new = await operation_rows.insert_operation(
+) -> OperationRow:
+    row, new = await operations_repo.insert_operation(
         conn,
         id=new_id("wop"),
-        tenant_id=origin["tenant_id"],
-        livemode=origin["livemode"],
+        tenant_id=origin.tenant_id,
+        livemode=origin.livemode,
         type=type,
-        wallet_id=origin["wallet_id"],
+        wallet_id=origin.wallet_id,
         to_wallet_id=None,
         amount=amount,
-        currency=origin["currency"],
-        description=origin["description"],
+        currency=origin.currency,
+        description=origin.description,
         idempotency_key=f"{type}:{source_id}",
-        payment_intent_id=origin["payment_intent_id"],
+        payment_intent_id=origin.payment_intent_id,
         source_id=source_id,
     )
     if new:
-        await operation_rows.insert_history(
-            conn, row, [(new_id("wtx"), origin["wallet_id"], type, counterparty)]
+        await history_repo.insert_lines(
+            conn, row, [(new_id("wtx"), origin.wallet_id, type, counterparty)]
         )
     return row
 
 
-async def drive(rt: Runtime, operation_id: str, *, wait: float = 0.0) -> asyncpg.Record:
-    async with operations.driving(rt, operation_id) as driver:
+async def drive(state: WalletState, operation_id: str, *, wait: float = 0.0) -> OperationRow:
+    async with operations.driving(state, operation_id) as driver:
         row = driver.row
         if not driver.leased:
             return row
         scope = operations.scope_of(row)
-        if row["type"] == "refund":
-            posting = await _posted(rt, scope, row["source_id"], wait=wait)
+        if row.type == "refund":
+            assert row.source_id is not None, "a refund names its payments refund"
+            posting = await _posted(state, scope, row.source_id, wait=wait)
             if posting is None:
                 return row  # payments has not posted it yet: the recovery job looks again
         else:
             try:
-                posting = await rt.ledger.post(scope, _reversal(row))
+                posting = await state.ledger.post(scope, _reversal(row))
             except Refused as refused:
                 failure = (refused.reason_code, refused.reason)
                 return await driver.apply(
                     lambda conn, row: operations.finish(conn, row, "failed", failure=failure)
                 )
 
-        async def succeeded(conn: Connection, row: asyncpg.Record) -> asyncpg.Record:
-            wallet = await operations.wallet_of(conn, row, row["wallet_id"])
-            balance = operations.balance_after(posting, wallet["ledger_account_id"])
+        async def succeeded(conn: Connection, row: OperationRow) -> OperationRow:
+            wallet = await operations.wallet_of(conn, row, row.wallet_id)
+            balance = operations.balance_after(posting, wallet.ledger_account_id)
             return await operations.finish(
                 conn,
                 row,
                 "succeeded",
-                event=EVENTS[row["type"]],
-                balances={wallet["id"]: balance} if balance is not None else None,
+                event=EVENTS[row.type],
+                balances={wallet.id: balance} if balance is not None else None,
                 ledger_transaction_id=posting["id"],
             )
 
         return await driver.apply(succeeded)
 
 
-def _reversal(row: asyncpg.Record) -> dict[str, Any]:
+def _reversal(row: OperationRow) -> dict[str, Any]:
     return {
-        "reference_id": row["id"],
-        "description": f"Withdrawal {row['source_id']} sent back by the bank",
-        "metadata": {"wallet_operation": row["id"], "type": "reversal"},
+        "reference_id": row.id,
+        "description": f"Withdrawal {row.source_id} sent back by the bank",
+        "metadata": {"wallet_operation": row.id, "type": "reversal"},
         "entries": [
-            {"account_id": withdrawals_code(row["currency"]), "amount": row["amount"],
+            {"account_id": withdrawals_code(row.currency), "amount": row.amount,
              "direction": "debit"},
-            {"account_id": wallet_code(row["wallet_id"]), "amount": row["amount"],
+            {"account_id": wallet_code(row.wallet_id), "amount": row.amount,
              "direction": "credit"},
         ],
     }  # fmt: skip
 
 
 async def _posted(
-    rt: Runtime, scope: Scope, reference_id: str, *, wait: float
+    state: WalletState, scope: Scope, reference_id: str, *, wait: float
 ) -> dict[str, Any] | None:
     deadline = time.monotonic() + wait
     while True:
-        posting = await rt.ledger.by_reference(scope, reference_id)
+        posting = await state.ledger.by_reference(scope, reference_id)
         if posting is not None or time.monotonic() >= deadline:
             return posting
         await asyncio.sleep(_POLL)

@@ -7,34 +7,36 @@ here first: concurrent transfers can never take a wallet below zero.
 
 from __future__ import annotations
 
-import asyncpg
-
 from services.wallet.clients import wallet_code
 from services.wallet.errors import (
     CurrencyMismatchError,
     InsufficientFundsError,
     WalletFrozenError,
 )
+from services.wallet.repository.operations import OperationRow
+from services.wallet.repository.wallets import WalletRow
 from services.wallet.schemas import TransferRequest, WalletOperation
 from services.wallet.service import access, operations
-from services.wallet.service.runtime import Runtime
+from services.wallet.state import WalletState
 from shared.db import transaction
 from shared.identity import Identity
 from shared.internal_client import Refused, Unavailable
 
 
-async def transfer(rt: Runtime, identity: Identity, request: TransferRequest) -> WalletOperation:
-    async with transaction(rt.pool) as conn:
+async def transfer(
+    state: WalletState, identity: Identity, request: TransferRequest
+) -> WalletOperation:
+    async with transaction(state.pool) as conn:
         source = await access.own_wallet(
             conn, identity, request.from_wallet_id, param="from_wallet_id"
         )
         target = await access.tenant_wallet(
             conn, identity, request.to_wallet_id, param="to_wallet_id"
         )
-        if source["status"] == "frozen":
-            raise WalletFrozenError(source["id"], "from_wallet_id")
-        if source["currency"] != target["currency"]:
-            raise CurrencyMismatchError(source["currency"], target["currency"], "to_wallet_id")
+        if source.status == "frozen":
+            raise WalletFrozenError(source.id, "from_wallet_id")
+        if source.currency != target.currency:
+            raise CurrencyMismatchError(source.currency, target.currency, "to_wallet_id")
         row = await operations.start(
             conn,
             identity,
@@ -44,50 +46,51 @@ async def transfer(rt: Runtime, identity: Identity, request: TransferRequest) ->
             amount=request.amount,
             description=request.description,
             history=[
-                (source["id"], "transfer_out", target["id"]),
-                (target["id"], "transfer_in", source["id"]),
+                (source.id, "transfer_out", target.id),
+                (target.id, "transfer_in", source.id),
             ],
         )
     try:
-        row = await drive(rt, row["id"], wallets=(source, target))
+        row = await drive(state, row.id, wallets=(source, target))
     except Unavailable as exc:
-        row = await operations.still_pending(rt.pool, row["id"], exc)
+        row = await operations.still_pending(state.pool, row.id, exc)
     operation = WalletOperation.from_row(row)
-    if row["failure_code"] == "insufficient_funds":
-        raise InsufficientFundsError(row["wallet_id"], operation.model_dump())
+    if row.failure_code == "insufficient_funds":
+        raise InsufficientFundsError(row.wallet_id, operation.model_dump())
     return operation
 
 
 async def drive(
-    rt: Runtime,
+    state: WalletState,
     operation_id: str,
     *,
-    wallets: tuple[asyncpg.Record, asyncpg.Record] | None = None,
-) -> asyncpg.Record:
+    wallets: tuple[WalletRow, WalletRow] | None = None,
+) -> OperationRow:
     """Post the transfer (again: the reference makes a repeat harmless) and record it.
     `wallets` are its (source, target) rows when the caller has them already."""
-    async with operations.driving(rt, operation_id) as driver:
+    async with operations.driving(state, operation_id) as driver:
         row = driver.row
         if not driver.leased:
             return row
         if wallets is None:
-            async with transaction(rt.pool) as conn:
+            assert row.to_wallet_id is not None, "a transfer has a receiving wallet"
+            async with transaction(state.pool) as conn:
                 wallets = (
-                    await operations.wallet_of(conn, row, row["wallet_id"]),
-                    await operations.wallet_of(conn, row, row["to_wallet_id"]),
+                    await operations.wallet_of(conn, row, row.wallet_id),
+                    await operations.wallet_of(conn, row, row.to_wallet_id),
                 )
         source, target = wallets
         try:
-            posted = await rt.ledger.post(
+            posted = await state.ledger.post(
                 operations.scope_of(row),
                 {
-                    "reference_id": row["id"],
-                    "description": row["description"] or f"Wallet transfer {row['id']}",
-                    "metadata": {"wallet_operation": row["id"], "type": "transfer"},
+                    "reference_id": row.id,
+                    "description": row.description or f"Wallet transfer {row.id}",
+                    "metadata": {"wallet_operation": row.id, "type": "transfer"},
                     "entries": [
-                        {"account_id": wallet_code(source["id"]), "amount": row["amount"],
+                        {"account_id": wallet_code(source.id), "amount": row.amount,
                          "direction": "debit"},
-                        {"account_id": wallet_code(target["id"]), "amount": row["amount"],
+                        {"account_id": wallet_code(target.id), "amount": row.amount,
                          "direction": "credit"},
                     ],
                 },
@@ -98,10 +101,9 @@ async def drive(
                 lambda conn, row: operations.finish(conn, row, "failed", failure=failure)
             )
         balances = {
-            wallet["id"]: balance
+            wallet.id: balance
             for wallet in (source, target)
-            if (balance := operations.balance_after(posted, wallet["ledger_account_id"]))
-            is not None
+            if (balance := operations.balance_after(posted, wallet.ledger_account_id)) is not None
         }
         return await driver.apply(
             lambda conn, row: operations.finish(

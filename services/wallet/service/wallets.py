@@ -6,19 +6,21 @@ from typing import Any
 
 from services.wallet.clients import wallet_code
 from services.wallet.errors import NotManagerError
-from services.wallet.repository import wallets as wallet_rows
+from services.wallet.repository import wallets as wallets_repo
 from services.wallet.schemas import CreateWalletRequest, Wallet, WalletBalance, WalletFilters
 from services.wallet.service import access
-from services.wallet.service.runtime import Runtime
+from services.wallet.state import WalletState
 from shared import outbox
-from shared.db import Connection, transaction
+from shared.db import Pool, transaction
 from shared.identity import Identity
 from shared.ids import new_id
 from shared.internal_client import Scope
 from shared.pagination import page
 
 
-async def create_wallet(rt: Runtime, identity: Identity, request: CreateWalletRequest) -> Wallet:
+async def create_wallet(
+    state: WalletState, identity: Identity, request: CreateWalletRequest
+) -> Wallet:
     access.require_actor(identity)
     owner = request.owner
     if access.is_plain_user(identity):
@@ -32,14 +34,14 @@ async def create_wallet(rt: Runtime, identity: Identity, request: CreateWalletRe
     wallet_id = new_id("wal")
     # The ledger account first: a wallet row never exists without its account. A crash
     # between the two leaves an unused account, never a wallet that cannot hold money.
-    account = await rt.ledger.open_wallet_account(
+    account = await state.ledger.open_wallet_account(
         Scope(identity.tenant_scope, identity.livemode),
         wallet_id=wallet_id,
         currency=request.currency,
         owner=owner,
     )
-    async with transaction(rt.pool) as conn:
-        row = await wallet_rows.insert_wallet(
+    async with transaction(state.pool) as conn:
+        row = await wallets_repo.insert_wallet(
             conn,
             id=wallet_id,
             tenant_id=identity.tenant_scope,
@@ -55,7 +57,7 @@ async def create_wallet(rt: Runtime, identity: Identity, request: CreateWalletRe
 
 
 async def list_wallets(
-    conn: Connection, identity: Identity, *, filters: WalletFilters
+    pool: Pool, identity: Identity, *, filters: WalletFilters
 ) -> tuple[list[Wallet], bool]:
     tenant = access.tenant_scope(identity)
     if tenant is None and filters.tenant_id:
@@ -69,44 +71,44 @@ async def list_wallets(
         conditions.append(("currency", filters.currency.lower()))
     if filters.status:
         conditions.append(("status", filters.status))
-    rows = await wallet_rows.list_wallets(
-        conn, livemode=identity.livemode, tenant_id=tenant, params=filters, filters=conditions
-    )
-    shown, has_more = page(rows, filters)
+    async with transaction(pool) as conn:
+        found = await wallets_repo.list_wallets(
+            conn, livemode=identity.livemode, tenant_id=tenant, params=filters, filters=conditions
+        )
+    shown, has_more = page(found, filters)
     return [Wallet.from_row(row) for row in shown], has_more
 
 
-async def get_wallet(conn: Connection, identity: Identity, wallet_id: str) -> Wallet:
-    return Wallet.from_row(await access.readable_wallet(conn, identity, wallet_id))
-
-
-async def set_frozen(
-    conn: Connection, identity: Identity, wallet_id: str, *, frozen: bool
-) -> Wallet:
-    access.require_manager(identity, "freeze or unfreeze wallets")
-    row = await access.readable_wallet(conn, identity, wallet_id)
-    status = "frozen" if frozen else "active"
-    if row["status"] != status:
-        row = await wallet_rows.set_status(conn, wallet_id=wallet_id, status=status)
-        await outbox.emit(
-            conn, identity, type="wallet.frozen" if frozen else "wallet.unfrozen",
-            data=Wallet.from_row(row),
-        )  # fmt: skip
+async def get_wallet(pool: Pool, identity: Identity, wallet_id: str) -> Wallet:
+    async with transaction(pool) as conn:
+        row = await access.readable_wallet(conn, identity, wallet_id)
     return Wallet.from_row(row)
 
 
-async def balance(rt: Runtime, identity: Identity, wallet_id: str) -> WalletBalance:
-    async with transaction(rt.pool) as conn:
+async def set_frozen(pool: Pool, identity: Identity, wallet_id: str, *, frozen: bool) -> Wallet:
+    access.require_manager(identity, "freeze or unfreeze wallets")
+    async with transaction(pool) as conn:
         row = await access.readable_wallet(conn, identity, wallet_id)
-    account = await rt.ledger.account(
-        Scope(row["tenant_id"], row["livemode"]), wallet_code(wallet_id)
-    )
+        status = "frozen" if frozen else "active"
+        if row.status != status:
+            row = await wallets_repo.set_status(conn, wallet_id=wallet_id, status=status)
+            await outbox.emit(
+                conn, identity, type="wallet.frozen" if frozen else "wallet.unfrozen",
+                data=Wallet.from_row(row),
+            )  # fmt: skip
+    return Wallet.from_row(row)
+
+
+async def balance(state: WalletState, identity: Identity, wallet_id: str) -> WalletBalance:
+    async with transaction(state.pool) as conn:
+        row = await access.readable_wallet(conn, identity, wallet_id)
+    account = await state.ledger.account(Scope(row.tenant_id, row.livemode), wallet_code(wallet_id))
     found = account["balance"]
     return WalletBalance(
         wallet_id=wallet_id,
-        currency=row["currency"],
+        currency=row.currency,
         available=found["available"],
         pending=found["pending_debits"],
         posted=found["posted"],
-        livemode=row["livemode"],
+        livemode=row.livemode,
     )

@@ -17,29 +17,30 @@ the synchronous answer, settles once.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from services.wallet.clients import wallet_code, withdrawals_code
 from services.wallet.errors import InsufficientFundsError, WalletFrozenError
-from services.wallet.repository import operations as operation_rows
+from services.wallet.repository import history as history_repo
+from services.wallet.repository import operations as operations_repo
+from services.wallet.repository.operations import OperationRow
 from services.wallet.schemas import WalletOperation, WithdrawRequest
 from services.wallet.service import access, operations, returns
-from services.wallet.service.runtime import Runtime
+from services.wallet.state import WalletState
 from shared.db import Connection, transaction
 from shared.errors import InvalidRequestError
 from shared.identity import Identity
 from shared.internal_client import Refused, Unavailable
 
 
-async def withdraw(rt: Runtime, identity: Identity, request: WithdrawRequest) -> WalletOperation:
-    async with transaction(rt.pool) as conn:
+async def withdraw(
+    state: WalletState, identity: Identity, request: WithdrawRequest
+) -> WalletOperation:
+    async with transaction(state.pool) as conn:
         wallet = await access.own_wallet(conn, identity, request.wallet_id, param="wallet_id")
-        if wallet["status"] == "frozen":
-            raise WalletFrozenError(wallet["id"], "wallet_id")
+        if wallet.status == "frozen":
+            raise WalletFrozenError(wallet.id, "wallet_id")
         row = await operations.start(
             conn,
             identity,
@@ -49,20 +50,20 @@ async def withdraw(rt: Runtime, identity: Identity, request: WithdrawRequest) ->
             description=request.description,
             provider=request.provider,
             destination=request.destination.model_dump(exclude_none=True),
-            history=[(wallet["id"], "withdrawal", None)],
+            history=[(wallet.id, "withdrawal", None)],
         )
     try:
-        row = await drive(rt, row["id"])
+        row = await drive(state, row.id)
     except Unavailable as exc:
-        row = await operations.still_pending(rt.pool, row["id"], exc)
+        row = await operations.still_pending(state.pool, row.id, exc)
     operation = WalletOperation.from_row(row)
-    if row["failure_code"] == "insufficient_funds":
-        raise InsufficientFundsError(row["wallet_id"], operation.model_dump())
-    if row["failure_code"] == "provider_not_configured":
+    if row.failure_code == "insufficient_funds":
+        raise InsufficientFundsError(row.wallet_id, operation.model_dump())
+    if row.failure_code == "provider_not_configured":
         # Payments could not pay out at all (the hold is voided): the request was wrong, not
         # the bank, so it is answered as payments answered it.
         raise InvalidRequestError(
-            row["failure_message"] or "No provider is configured for this payout.",
+            row.failure_message or "No provider is configured for this payout.",
             code="provider_not_configured",
             param="provider",
             extra={"operation": operation.model_dump()},
@@ -70,61 +71,64 @@ async def withdraw(rt: Runtime, identity: Identity, request: WithdrawRequest) ->
     return operation
 
 
-async def drive(rt: Runtime, operation_id: str) -> asyncpg.Record:
+async def drive(state: WalletState, operation_id: str) -> OperationRow:
     """Take steps until the withdrawal is final or waits on the bank."""
-    async with operations.driving(rt, operation_id) as driver:
-        while driver.leased and driver.row["status"] not in operations.FINAL:
+    async with operations.driving(state, operation_id) as driver:
+        while driver.leased and driver.row.status not in operations.FINAL:
             row = driver.row
-            if row["stage"] == "new":
-                await _hold(rt, driver)
+            if row.stage == "new":
+                await _hold(state, driver)
                 continue
-            if row["stage"] == "held":
-                payout = await _ask_payout(rt, driver)
+            if row.stage == "held":
+                payout = await _ask_payout(state, driver)
             else:
-                payout = await rt.payments.payout(operations.scope_of(row), row["payout_id"])
-            return await _settle(rt, driver, payout)
+                assert row.payout_id is not None, "a paying withdrawal knows its payout"
+                payout = await state.payments.payout(operations.scope_of(row), row.payout_id)
+            return await _settle(state, driver, payout)
         return driver.row
 
 
-async def on_payout(rt: Runtime, operation_id: str, payout_id: str | None = None) -> asyncpg.Record:
+async def on_payout(
+    state: WalletState, operation_id: str, payout_id: str | None = None
+) -> OperationRow:
     """News of the withdrawal's payout (an event, perhaps before the answer to our own
     request, perhaps twice): settle it if payments says the payout is final, or reverse it
     if a paid payout came back. The payout is read from payments in the operation's own
     tenant, never taken from the news."""
-    async with operations.driving(rt, operation_id) as driver:
+    async with operations.driving(state, operation_id) as driver:
         row = driver.row
-        known = row["payout_id"] or payout_id
-        if row["status"] == "failed" or row["stage"] == "new" or known is None:
+        known = row.payout_id or payout_id
+        if row.status == "failed" or row.stage == "new" or known is None:
             return row
         try:
-            payout = await rt.payments.payout(operations.scope_of(row), known)
+            payout = await state.payments.payout(operations.scope_of(row), known)
         except Refused:
             return row  # not a payout of this tenant
-        if (payout.get("metadata") or {}).get("wallet_operation") != row["id"]:
+        if (payout.get("metadata") or {}).get("wallet_operation") != row.id:
             return row
         if driver.leased:
-            return await _settle(rt, driver, payout)
+            return await _settle(state, driver, payout)
     if payout["status"] == "failed":
-        await returns.reverse_withdrawal(rt, row, payout)
+        await returns.reverse_withdrawal(state, row, payout)
     return row
 
 
-async def _hold(rt: Runtime, driver: operations.Driver) -> None:
+async def _hold(state: WalletState, driver: operations.Driver) -> None:
     row = driver.row
     scope = operations.scope_of(row)
-    await rt.ledger.ensure_withdrawals_account(scope, row["currency"])
+    await state.ledger.ensure_withdrawals_account(scope, row.currency)
     try:
-        hold = await rt.ledger.post(
+        hold = await state.ledger.post(
             scope,
             {
-                "reference_id": row["id"],
-                "description": row["description"] or f"Wallet withdrawal {row['id']}",
-                "metadata": {"wallet_operation": row["id"], "type": "withdrawal"},
+                "reference_id": row.id,
+                "description": row.description or f"Wallet withdrawal {row.id}",
+                "metadata": {"wallet_operation": row.id, "type": "withdrawal"},
                 "pending": True,
                 "entries": [
-                    {"account_id": wallet_code(row["wallet_id"]), "amount": row["amount"],
+                    {"account_id": wallet_code(row.wallet_id), "amount": row.amount,
                      "direction": "debit"},
-                    {"account_id": withdrawals_code(row["currency"]), "amount": row["amount"],
+                    {"account_id": withdrawals_code(row.currency), "amount": row.amount,
                      "direction": "credit"},
                 ],
             },
@@ -136,9 +140,9 @@ async def _hold(rt: Runtime, driver: operations.Driver) -> None:
         )
         return
 
-    async def held(conn: Connection, row: asyncpg.Record) -> asyncpg.Record:
-        updated = await operation_rows.update_operation(
-            conn, row["id"], stage="held", ledger_transaction_id=hold["id"]
+    async def held(conn: Connection, row: OperationRow) -> OperationRow:
+        updated = await operations_repo.update_operation(
+            conn, row.id, stage="held", ledger_transaction_id=hold["id"]
         )
         await operations.emit(conn, updated, "wallet.withdrawal.created")
         return updated
@@ -146,31 +150,31 @@ async def _hold(rt: Runtime, driver: operations.Driver) -> None:
     await driver.apply(held)
 
 
-async def _ask_payout(rt: Runtime, driver: operations.Driver) -> dict[str, Any]:
+async def _ask_payout(state: WalletState, driver: operations.Driver) -> dict[str, Any]:
     row = driver.row
     scope = operations.scope_of(row)
-    age = (datetime.now(UTC) - row["created_at"]).total_seconds()
-    if age > rt.settings.payout_lookup_after:
+    age = (datetime.now(UTC) - row.created_at).total_seconds()
+    if age > state.settings.payout_lookup_after:
         # The Idempotency-Key's answer may be gone at payments: never pay out twice.
-        found = await rt.payments.find_payout(
-            scope, wallet_id=row["wallet_id"], operation_id=row["id"]
+        found = await state.payments.find_payout(
+            scope, wallet_id=row.wallet_id, operation_id=row.id
         )
         if found is not None:
             await driver.apply(lambda conn, row: _record_payout(conn, row, found))
             return found
     try:
-        payout = await rt.payments.create_payout(
+        payout = await state.payments.create_payout(
             scope,
             {
-                "amount": row["amount"],
-                "currency": row["currency"],
+                "amount": row.amount,
+                "currency": row.currency,
                 "destination": _destination(row),
-                "provider": row["provider"],
-                "wallet_id": row["wallet_id"],
-                "description": row["description"] or f"Wallet withdrawal {row['id']}",
-                "metadata": {"wallet_operation": row["id"]},
+                "provider": row.provider,
+                "wallet_id": row.wallet_id,
+                "description": row.description or f"Wallet withdrawal {row.id}",
+                "metadata": {"wallet_operation": row.id},
             },
-            idempotency_key=f"wallet-{row['id']}",
+            idempotency_key=f"wallet-{row.id}",
         )
     except Refused as refused:
         # Payments made no payout: the money goes back to the wallet.
@@ -181,45 +185,47 @@ async def _ask_payout(rt: Runtime, driver: operations.Driver) -> dict[str, Any]:
 
 
 async def _record_payout(
-    conn: Connection, row: asyncpg.Record, payout: dict[str, Any]
-) -> asyncpg.Record:
-    updated = await operation_rows.update_operation(
-        conn, row["id"], stage="paying", payout_id=payout["id"]
+    conn: Connection, row: OperationRow, payout: dict[str, Any]
+) -> OperationRow:
+    updated = await operations_repo.update_operation(
+        conn, row.id, stage="paying", payout_id=payout["id"]
     )
-    await operation_rows.settle_history(
-        conn, row["id"], status="pending", counterparty=payout["id"]
-    )
+    await history_repo.settle_lines(conn, row.id, status="pending", counterparty=payout["id"])
     return updated
 
 
-def _destination(row: asyncpg.Record) -> dict[str, Any]:
-    destination: dict[str, Any] = json.loads(row["destination"])
-    return destination
+def _destination(row: OperationRow) -> dict[str, Any]:
+    assert row.destination is not None, "a withdrawal has a destination"
+    return row.destination
 
 
-async def _settle(rt: Runtime, driver: operations.Driver, payout: dict[str, Any]) -> asyncpg.Record:
+async def _settle(
+    state: WalletState, driver: operations.Driver, payout: dict[str, Any]
+) -> OperationRow:
     row = driver.row
     scope = operations.scope_of(row)
-    payout_id = payout.get("id") or row["payout_id"]
+    payout_id = payout.get("id") or row.payout_id
+    hold_id = row.ledger_transaction_id
+    assert hold_id is not None, "a withdrawal past its hold knows the hold"
     if payout["status"] == "paid":
-        posting = await rt.ledger.post_pending(scope, row["ledger_transaction_id"])
+        posting = await state.ledger.post_pending(scope, hold_id)
 
-        async def succeeded(conn: Connection, row: asyncpg.Record) -> asyncpg.Record:
-            wallet = await operations.wallet_of(conn, row, row["wallet_id"])
-            balance = operations.balance_after(posting, wallet["ledger_account_id"])
+        async def succeeded(conn: Connection, row: OperationRow) -> OperationRow:
+            wallet = await operations.wallet_of(conn, row, row.wallet_id)
+            balance = operations.balance_after(posting, wallet.ledger_account_id)
             return await operations.finish(
                 conn,
                 row,
                 "succeeded",
                 event="wallet.withdrawal.succeeded",
-                balances={wallet["id"]: balance} if balance is not None else None,
+                balances={wallet.id: balance} if balance is not None else None,
                 counterparty=payout_id,
                 payout_id=payout_id,
             )
 
         return await driver.apply(succeeded)
     if payout["status"] == "failed":
-        await rt.ledger.void_pending(scope, row["ledger_transaction_id"])
+        await state.ledger.void_pending(scope, hold_id)
         failure = (
             payout.get("failure_code") or "payout_failed",
             payout.get("failure_message") or "The bank did not accept the payout.",
@@ -235,11 +241,11 @@ async def _settle(rt: Runtime, driver: operations.Driver, payout: dict[str, Any]
                 payout_id=payout_id,
             )
         )
-    if payout_id is not None and row["payout_id"] is None:
+    if payout_id is not None and row.payout_id is None:
         # News of a payout whose creation answer never reached us: remember it.
         return await driver.apply(
-            lambda conn, row: operation_rows.update_operation(
-                conn, row["id"], stage="paying", payout_id=payout_id
+            lambda conn, row: operations_repo.update_operation(
+                conn, row.id, stage="paying", payout_id=payout_id
             )
         )
     return row
