@@ -23,7 +23,6 @@ from typing import Any
 
 import asyncpg
 
-from services.wallet.clients import wallet_code, withdrawals_code
 from services.wallet.errors import InsufficientFundsError, WalletFrozenError
 from services.wallet.repository import operations as operation_rows
 from services.wallet.schemas import WalletOperation, WithdrawRequest
@@ -33,6 +32,7 @@ from shared.db import Connection, transaction
 from shared.errors import InvalidRequestError
 from shared.identity import Identity
 from shared.internal_client import Refused, Unavailable
+from shared.ledger_contract import Posting, wallet_code, withdrawals_code
 
 
 async def withdraw(rt: Runtime, identity: Identity, request: WithdrawRequest) -> WalletOperation:
@@ -116,19 +116,17 @@ async def _hold(rt: Runtime, driver: operations.Driver) -> None:
     try:
         hold = await rt.ledger.post(
             scope,
-            {
-                "reference_id": row["id"],
-                "description": row["description"] or f"Wallet withdrawal {row['id']}",
-                "metadata": {"wallet_operation": row["id"], "type": "withdrawal"},
-                "pending": True,
-                "entries": [
-                    {"account_id": wallet_code(row["wallet_id"]), "amount": row["amount"],
-                     "direction": "debit"},
-                    {"account_id": withdrawals_code(row["currency"]), "amount": row["amount"],
-                     "direction": "credit"},
-                ],
-            },
-        )  # fmt: skip
+            Posting(
+                reference_id=row["id"],
+                description=row["description"] or f"Wallet withdrawal {row['id']}",
+                metadata={"wallet_operation": row["id"], "type": "withdrawal"},
+                debit=wallet_code(row["wallet_id"]),
+                credit=withdrawals_code(row["currency"]),
+                amount=row["amount"],
+                currency=row["currency"],
+                pending=True,
+            ),
+        )
     except Refused as refused:
         failure = (refused.reason_code, refused.reason)
         await driver.apply(
