@@ -45,6 +45,7 @@ from shared.context import current_request_id
 from shared.db import forbid_transaction
 from shared.errors import UpstreamError
 from shared.identity import Identity, TokenCache
+from shared.scoped import Scope as Scope  # re-exported: what every call takes
 from shared.settings import ServiceSettings
 
 log = logging.getLogger("micro.internal_client")
@@ -54,14 +55,6 @@ CALLS = Counter(
     "Calls to other Micro services, by caller, callee and how each attempt ended.",
     ["service", "upstream", "outcome"],
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """The tenant and mode a call acts in."""
-
-    tenant_id: str
-    livemode: bool
 
 
 @dataclass(frozen=True, slots=True)

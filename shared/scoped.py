@@ -1,4 +1,5 @@
-"""Reads of tenant-scoped tables: every service's main table is keyed by id and scoped by
+"""Tenant scope: the tenant and mode a read or a call acts in (`Scope`), and reads of
+tenant-scoped tables: every service's main table is keyed by id and scoped by
 (tenant_id, livemode), and lists walk it newest first by id."""
 
 from __future__ import annotations
@@ -11,6 +12,14 @@ import asyncpg
 
 from shared.db import Connection
 from shared.pagination import ListParams, keyset
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The tenant and mode a read or a call acts in."""
+
+    tenant_id: str
+    livemode: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,6 +99,7 @@ async def _owe(dsn: str, reference_id: str, credit: str) -> None:
                     {"account_id": credit, "amount": 700, "direction": "credit"},
                 ],
             },
+            currency="usd",
         )
     finally:
         await conn.close()

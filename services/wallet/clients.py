@@ -13,16 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from shared.internal_client import Refused, Scope, Upstream
-
-
-def wallet_code(wallet_id: str) -> str:
-    """The ledger code of a wallet's account (payments credits it for a wallet's deposit)."""
-    return f"wallet.{wallet_id}"
-
-
-def withdrawals_code(currency: str) -> str:
-    """Where withdrawn money goes in the ledger: paid out to banks, per currency."""
-    return f"wallet.withdrawals.{currency}"
+from shared.ledger_contract import (
+    Account,
+    Posting,
+    open_account,
+    wallet_account,
+    withdrawals_account,
+)
+from shared.ledger_contract import wallet_code as wallet_code  # where tests found it
 
 
 class _Api:
@@ -36,54 +34,32 @@ class _Api:
 class Ledger(_Api):
     def __init__(self, upstream: Upstream) -> None:
         super().__init__(upstream)
-        self._clearing_ready: set[tuple[str, bool, str]] = set()
+        # (scope, currency) whose withdrawals account this process has opened already.
+        self._withdrawals_ready: set[tuple[Scope, str]] = set()
 
     async def open_wallet_account(
         self, scope: Scope, *, wallet_id: str, currency: str, owner: str
     ) -> dict[str, Any]:
         """The wallet's liability account, no overdraft; the existing one on a retry."""
-        return await self._open(
-            scope,
-            {
-                "name": f"Wallet {wallet_id}",
-                "type": "liability",
-                "currency": currency,
-                "no_overdraft": True,
-                "code": wallet_code(wallet_id),
-                "metadata": {"wallet": wallet_id, "owner": owner},
-            },
-        )
+        return await self._open(scope, wallet_account(wallet_id, currency=currency, owner=owner))
 
     async def ensure_withdrawals_account(self, scope: Scope, currency: str) -> None:
-        key = (scope.tenant_id, scope.livemode, currency)
-        if key in self._clearing_ready:
+        if (scope, currency) in self._withdrawals_ready:
             return
-        await self._open(
-            scope,
-            {
-                "name": f"Wallet withdrawals paid out ({currency})",
-                "type": "liability",
-                "currency": currency,
-                "code": withdrawals_code(currency),
-            },
-        )
-        self._clearing_ready.add(key)
+        await self._open(scope, withdrawals_account(currency))
+        self._withdrawals_ready.add((scope, currency))
 
-    async def _open(self, scope: Scope, account: dict[str, Any]) -> dict[str, Any]:
-        try:
-            body = await self._call("POST", "/ledger/accounts", scope, body=account)
-        except Refused as refused:
-            if refused.reason_code != "code_taken":
-                raise
-            return await self.account(scope, account["code"])
-        return body
+    async def _open(self, scope: Scope, account: Account) -> dict[str, Any]:
+        """The account, created now or found by its code."""
+        created = await open_account(self.upstream, scope, account)
+        return created if created is not None else await self.account(scope, account.code)
 
     async def account(self, scope: Scope, account: str) -> dict[str, Any]:
         return await self._call("GET", f"/ledger/accounts/{account}", scope)
 
-    async def post(self, scope: Scope, transaction: dict[str, Any]) -> dict[str, Any]:
-        """Post (or replay, by reference) a transaction. Refused(402) without the funds."""
-        return await self._call("POST", "/ledger/transactions", scope, body=transaction)
+    async def post(self, scope: Scope, posting: Posting) -> dict[str, Any]:
+        """Post (or replay, by reference) a posting. Refused(402) without the funds."""
+        return await self._call("POST", "/ledger/transactions", scope, body=posting.body())
 
     async def post_pending(self, scope: Scope, transaction_id: str) -> dict[str, Any]:
         """Post a hold in full; the posting made earlier when it was posted already."""

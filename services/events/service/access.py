@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from shared.errors import PermissionDeniedError
 from shared.identity import Identity
+from shared.scoped import Scope as Scope  # re-exported: events' reads take it
 
 _ADMINS = frozenset({"TENANT_ADMIN", "PLATFORM_ADMIN"})
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    tenant_id: str
-    livemode: bool
 
 
 def scope_of(identity: Identity, *, tenant_id: str | None = None) -> Scope:

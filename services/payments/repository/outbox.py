@@ -19,19 +19,22 @@ async def insert_outbox(
     livemode: bool,
     reference_id: str,
     body: dict[str, Any],
+    currency: str,
 ) -> None:
+    """`body` is the ledger transaction as posted; `currency` the one it moves."""
     await conn.execute(
-        "INSERT INTO ledger_outbox (id, tenant_id, livemode, reference_id, body) "
-        "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (reference_id) DO NOTHING",
+        "INSERT INTO ledger_outbox (id, tenant_id, livemode, reference_id, body, currency) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (reference_id) DO NOTHING",
         outbox_id,
         tenant_id,
         livemode,
         reference_id,
         json.dumps(body),
+        currency,
     )
 
 
-_ROW = "id, tenant_id, livemode, reference_id, body::text AS body, attempts, created_at"
+_ROW = "id, tenant_id, livemode, reference_id, body::text AS body, currency, attempts, created_at"
 
 
 async def claim_due(conn: Connection, *, hold: timedelta) -> asyncpg.Record | None:

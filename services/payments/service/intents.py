@@ -49,6 +49,7 @@ from shared.db import Connection
 from shared.errors import InvalidRequestError, MicroError
 from shared.identity import Identity
 from shared.ids import new_id
+from shared.ledger_contract import Posting, balance_code, clearing_code, wallet_code
 from shared.pagination import ListParams, page
 
 CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation"})
@@ -101,18 +102,6 @@ class Attempt:
             reference=self.reference, amount=self.amount, currency=self.currency,
             payment_method=self.payment_method, payer=self.payer,
         )  # fmt: skip
-
-
-def clearing_code(currency: str) -> str:
-    return f"payments.clearing.{currency}"
-
-
-def balance_code(currency: str) -> str:
-    return f"payments.balance.{currency}"
-
-
-def wallet_code(wallet_id: str) -> str:
-    return f"wallet.{wallet_id}"
 
 
 async def check_new_intent(
@@ -585,22 +574,23 @@ async def _succeed(
     # Money held at the provider for the tenant: clearing (asset) against what is owed to
     # the tenant (liability), or to the wallet it was paid into. The reference makes the
     # ledger take it exactly once.
-    credit = wallet_code(row["wallet_id"]) if row["wallet_id"] else balance_code(currency)
+    posting = Posting(
+        reference_id=intent_id,
+        description=f"Payment {intent_id}",
+        metadata={"payment_intent": intent_id},
+        debit=clearing_code(currency),
+        credit=wallet_code(row["wallet_id"]) if row["wallet_id"] else balance_code(currency),
+        amount=amount,
+        currency=currency,
+    )
     await repository.insert_outbox(
         conn,
         outbox_id=new_id("obx"),
         tenant_id=row["tenant_id"],
         livemode=row["livemode"],
-        reference_id=intent_id,
-        body={
-            "reference_id": intent_id,
-            "description": f"Payment {intent_id}",
-            "metadata": {"payment_intent": intent_id},
-            "entries": [
-                {"account_id": clearing_code(currency), "amount": amount, "direction": "debit"},
-                {"account_id": credit, "amount": amount, "direction": "credit"},
-            ],
-        },
+        reference_id=posting.reference_id,
+        body=posting.body(),
+        currency=posting.currency,
     )
     return Result(PaymentIntent.from_row(updated), owes_ledger=True)
 

@@ -2,7 +2,8 @@
 
 A row is posted with its reference (the intent id), so a retry after a crash, a timeout or
 a lost answer can never post twice: the ledger replays the original instead. The accounts
-a posting names are created on first use (by code, which is idempotent too).
+a posting names are created on first use, in the currency the row records (by code, which
+is idempotent too).
 
 An attempt holds no transaction across its call: it claims the row (its next attempt moved
 past one call's time, so other relays leave it be; a relay that dies leaves it due again
@@ -41,7 +42,6 @@ from prometheus_client import Counter, Gauge
 from services.payments import repository
 from services.payments.schemas import LedgerPosting
 from services.payments.service import events
-from services.payments.service.intents import balance_code, clearing_code
 from services.payments.settings import PaymentsSettings
 from shared.aio import stop, wait_event
 from shared.db import Pool, transaction
@@ -53,6 +53,7 @@ from shared.internal_client import (
     Upstream,
     open_internal_client,
 )
+from shared.ledger_contract import open_account, payments_accounts
 from shared.state import AppState
 
 log = logging.getLogger("micro.payments.ledger_relay")
@@ -93,7 +94,8 @@ class LedgerRelay:
         # outlasts it only makes the ledger replay the posting.
         self.hold = timedelta(seconds=ledger.client.policy.timeout)
         self._wake = asyncio.Event()
-        self._accounts_ready: set[tuple[str, bool, str]] = set()
+        # (scope, currency) whose accounts this process has opened already.
+        self._accounts_ready: set[tuple[Scope, str]] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -160,7 +162,7 @@ class LedgerRelay:
         """Post a claimed row, then record the outcome in a transaction of its own."""
         scope = Scope(row["tenant_id"], row["livemode"])
         try:
-            await self._post(scope, _body(row), policy=policy)
+            await self._post(scope, _body(row), row["currency"], policy=policy)
         except Refused as refused:
             if refused.upstream_status != 401:
                 await self._refused(row, refused)
@@ -224,35 +226,19 @@ class LedgerRelay:
             raise
         return answer.body
 
-    async def _post(self, scope: Scope, body: dict[str, Any], *, policy: CallPolicy | None) -> None:
-        # The currency is in payments' own account codes; a wallet's code (wallet.<id>) has none.
-        currency = next(
-            entry["account_id"].rsplit(".", 1)[-1]
-            for entry in body["entries"]
-            if entry["account_id"].startswith("payments.")
-        )
-        await self._ensure_accounts(scope, currency, policy)
+    async def _post(
+        self, scope: Scope, body: dict[str, Any], currency: str, *, policy: CallPolicy | None
+    ) -> None:
+        await self._open_accounts(scope, currency, policy)
         await self.ledger.call("POST", "/ledger/transactions", scope, body=body, policy=policy)
 
-    async def _ensure_accounts(
-        self, scope: Scope, currency: str, policy: CallPolicy | None
-    ) -> None:
-        key = (scope.tenant_id, scope.livemode, currency)
-        if key in self._accounts_ready:
+    async def _open_accounts(self, scope: Scope, currency: str, policy: CallPolicy | None) -> None:
+        """Payments' own accounts in the posting's currency, once per process."""
+        if (scope, currency) in self._accounts_ready:
             return
-        for code, kind, name in (
-            (clearing_code(currency), "asset", f"Payments clearing ({currency})"),
-            (balance_code(currency), "liability", f"Tenant balance ({currency})"),
-        ):
-            account = {"name": name, "type": kind, "currency": currency, "code": code}
-            try:
-                await self.ledger.call(
-                    "POST", "/ledger/accounts", scope, body=account, policy=policy
-                )
-            except Refused as refused:
-                if refused.reason_code != "code_taken":
-                    raise
-        self._accounts_ready.add(key)
+        for account in payments_accounts(currency):
+            await open_account(self.ledger, scope, account, policy=policy)
+        self._accounts_ready.add((scope, currency))
 
 
 def _body(row: asyncpg.Record) -> dict[str, Any]:

@@ -23,11 +23,11 @@ from services.payments.providers.base import BankAccount, Provider, TransferOutc
 from services.payments.schemas import Payout, PayoutRequest
 from services.payments.service import events
 from services.payments.service.accounts import ProviderSource
-from services.payments.service.intents import balance_code, clearing_code
 from shared.db import Connection
 from shared.errors import MicroError, NotFoundError
 from shared.identity import Identity
 from shared.ids import new_id
+from shared.ledger_contract import Posting, balance_code, clearing_code
 from shared.pagination import ListParams, page
 
 _EVENTS = {"paid": "payout.paid", "failed": "payout.failed"}
@@ -165,26 +165,28 @@ async def settle(
 async def _post(conn: Connection, row: asyncpg.Record, *, reverse: bool) -> bool:
     if row["wallet_id"]:
         return False
-    payout_id, currency, amount = row["id"], row["currency"], row["amount"]
-    reference = f"{payout_id}.reversal" if reverse else payout_id
-    debit, credit = balance_code(currency), clearing_code(currency)
+    payout_id, currency = row["id"], row["currency"]
+    posting = Posting(
+        reference_id=payout_id,
+        description=f"Payout {payout_id}",
+        metadata={"payout": payout_id},
+        debit=balance_code(currency),
+        credit=clearing_code(currency),
+        amount=row["amount"],
+        currency=currency,
+    )
     if reverse:
-        debit, credit = credit, debit
+        posting = posting.reversed(
+            reference_id=f"{payout_id}.reversal", description=f"Payout {payout_id} reversed"
+        )
     await repository.insert_outbox(
         conn,
         outbox_id=new_id("obx"),
         tenant_id=row["tenant_id"],
         livemode=row["livemode"],
-        reference_id=reference,
-        body={
-            "reference_id": reference,
-            "description": f"Payout {payout_id}" + (" reversed" if reverse else ""),
-            "metadata": {"payout": payout_id},
-            "entries": [
-                {"account_id": debit, "amount": amount, "direction": "debit"},
-                {"account_id": credit, "amount": amount, "direction": "credit"},
-            ],
-        },
+        reference_id=posting.reference_id,
+        body=posting.body(),
+        currency=posting.currency,
     )
     return True
 

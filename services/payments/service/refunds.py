@@ -10,16 +10,12 @@ from services.payments import repository
 from services.payments.errors import PaymentIntentNotFoundError, UnexpectedStateError
 from services.payments.schemas import Refund, RefundRequest
 from services.payments.service import events
-from services.payments.service.intents import (
-    LedgerAccounts,
-    balance_code,
-    clearing_code,
-    wallet_code,
-)
+from services.payments.service.intents import LedgerAccounts
 from shared.db import Connection
 from shared.errors import InvalidRequestError, NotFoundError
 from shared.identity import Identity
 from shared.ids import new_id
+from shared.ledger_contract import Posting, balance_code, clearing_code, wallet_code
 from shared.pagination import ListParams, page
 
 
@@ -60,23 +56,24 @@ async def create_refund(conn: Connection, identity: Identity, request: RefundReq
         reason=request.reason,
     )
     currency = intent["currency"]
-    # Paid into a wallet: the refund comes out of that wallet's account.
-    debit = wallet_code(intent["wallet_id"]) if intent["wallet_id"] else balance_code(currency)
+    posting = Posting(
+        reference_id=refund_id,
+        description=f"Refund {refund_id} of {intent['id']}",
+        metadata={"payment_intent": intent["id"], "refund": refund_id},
+        # Paid into a wallet: the refund comes out of that wallet's account.
+        debit=wallet_code(intent["wallet_id"]) if intent["wallet_id"] else balance_code(currency),
+        credit=clearing_code(currency),
+        amount=amount,
+        currency=currency,
+    )
     await repository.insert_outbox(
         conn,
         outbox_id=new_id("obx"),
         tenant_id=intent["tenant_id"],
         livemode=intent["livemode"],
-        reference_id=refund_id,
-        body={
-            "reference_id": refund_id,
-            "description": f"Refund {refund_id} of {intent['id']}",
-            "metadata": {"payment_intent": intent["id"], "refund": refund_id},
-            "entries": [
-                {"account_id": debit, "amount": amount, "direction": "debit"},
-                {"account_id": clearing_code(currency), "amount": amount, "direction": "credit"},
-            ],
-        },
+        reference_id=posting.reference_id,
+        body=posting.body(),
+        currency=posting.currency,
     )
     refund = Refund.from_row(row)
     # A refund over the simulator completes at once: created and succeeded together.

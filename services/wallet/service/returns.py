@@ -17,7 +17,6 @@ import asyncio
 import time
 from typing import Any, Literal
 
-from services.wallet.clients import wallet_code, withdrawals_code
 from services.wallet.repository import history as history_repo
 from services.wallet.repository import operations as operations_repo
 from services.wallet.repository.operations import OperationRow
@@ -26,6 +25,7 @@ from services.wallet.state import WalletState
 from shared.db import Connection, transaction
 from shared.ids import new_id
 from shared.internal_client import Refused, Scope
+from shared.ledger_contract import Posting, wallet_code, withdrawals_code
 
 _POLL = 0.05
 EVENTS = {"refund": "wallet.refund.succeeded", "reversal": "wallet.withdrawal.reversed"}
@@ -124,18 +124,16 @@ async def drive(state: WalletState, operation_id: str, *, wait: float = 0.0) -> 
         return await driver.apply(succeeded)
 
 
-def _reversal(row: OperationRow) -> dict[str, Any]:
-    return {
-        "reference_id": row.id,
-        "description": f"Withdrawal {row.source_id} sent back by the bank",
-        "metadata": {"wallet_operation": row.id, "type": "reversal"},
-        "entries": [
-            {"account_id": withdrawals_code(row.currency), "amount": row.amount,
-             "direction": "debit"},
-            {"account_id": wallet_code(row.wallet_id), "amount": row.amount,
-             "direction": "credit"},
-        ],
-    }  # fmt: skip
+def _reversal(row: OperationRow) -> Posting:
+    return Posting(
+        reference_id=row.id,
+        description=f"Withdrawal {row.source_id} sent back by the bank",
+        metadata={"wallet_operation": row.id, "type": "reversal"},
+        debit=withdrawals_code(row.currency),
+        credit=wallet_code(row.wallet_id),
+        amount=row.amount,
+        currency=row.currency,
+    )
 
 
 async def _posted(

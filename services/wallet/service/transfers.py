@@ -7,7 +7,6 @@ here first: concurrent transfers can never take a wallet below zero.
 
 from __future__ import annotations
 
-from services.wallet.clients import wallet_code
 from services.wallet.errors import (
     CurrencyMismatchError,
     InsufficientFundsError,
@@ -21,6 +20,7 @@ from services.wallet.state import WalletState
 from shared.db import transaction
 from shared.identity import Identity
 from shared.internal_client import Refused, Unavailable
+from shared.ledger_contract import Posting, wallet_code
 
 
 async def transfer(
@@ -83,18 +83,16 @@ async def drive(
         try:
             posted = await state.ledger.post(
                 operations.scope_of(row),
-                {
-                    "reference_id": row.id,
-                    "description": row.description or f"Wallet transfer {row.id}",
-                    "metadata": {"wallet_operation": row.id, "type": "transfer"},
-                    "entries": [
-                        {"account_id": wallet_code(source.id), "amount": row.amount,
-                         "direction": "debit"},
-                        {"account_id": wallet_code(target.id), "amount": row.amount,
-                         "direction": "credit"},
-                    ],
-                },
-            )  # fmt: skip
+                Posting(
+                    reference_id=row.id,
+                    description=row.description or f"Wallet transfer {row.id}",
+                    metadata={"wallet_operation": row.id, "type": "transfer"},
+                    debit=wallet_code(source.id),
+                    credit=wallet_code(target.id),
+                    amount=row.amount,
+                    currency=row.currency,
+                ),
+            )
         except Refused as refused:
             failure = (refused.reason_code, refused.reason)
             return await driver.apply(

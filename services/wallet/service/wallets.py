@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.wallet.clients import wallet_code
 from services.wallet.errors import NotManagerError
 from services.wallet.repository import wallets as wallets_repo
 from services.wallet.schemas import CreateWalletRequest, Wallet, WalletBalance, WalletFilters
@@ -15,6 +14,7 @@ from shared.db import Pool, transaction
 from shared.identity import Identity
 from shared.ids import new_id
 from shared.internal_client import Scope
+from shared.ledger_contract import wallet_code
 from shared.pagination import page
 
 

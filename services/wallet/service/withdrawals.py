@@ -20,7 +20,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.wallet.clients import wallet_code, withdrawals_code
 from services.wallet.errors import InsufficientFundsError, WalletFrozenError
 from services.wallet.repository import history as history_repo
 from services.wallet.repository import operations as operations_repo
@@ -32,6 +31,7 @@ from shared.db import Connection, transaction
 from shared.errors import InvalidRequestError
 from shared.identity import Identity
 from shared.internal_client import Refused, Unavailable
+from shared.ledger_contract import Posting, wallet_code, withdrawals_code
 
 
 async def withdraw(
@@ -120,19 +120,17 @@ async def _hold(state: WalletState, driver: operations.Driver) -> None:
     try:
         hold = await state.ledger.post(
             scope,
-            {
-                "reference_id": row.id,
-                "description": row.description or f"Wallet withdrawal {row.id}",
-                "metadata": {"wallet_operation": row.id, "type": "withdrawal"},
-                "pending": True,
-                "entries": [
-                    {"account_id": wallet_code(row.wallet_id), "amount": row.amount,
-                     "direction": "debit"},
-                    {"account_id": withdrawals_code(row.currency), "amount": row.amount,
-                     "direction": "credit"},
-                ],
-            },
-        )  # fmt: skip
+            Posting(
+                reference_id=row.id,
+                description=row.description or f"Wallet withdrawal {row.id}",
+                metadata={"wallet_operation": row.id, "type": "withdrawal"},
+                debit=wallet_code(row.wallet_id),
+                credit=withdrawals_code(row.currency),
+                amount=row.amount,
+                currency=row.currency,
+                pending=True,
+            ),
+        )
     except Refused as refused:
         failure = (refused.reason_code, refused.reason)
         await driver.apply(
