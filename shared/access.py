@@ -57,7 +57,6 @@ _REACH = (Role.USER, Role.TENANT_ADMIN, Role.PLATFORM_ADMIN)
 
 
 class Operation(Enum):
-    USE_ACCOUNT = auto()  # one's own account and sessions
     MANAGE_TENANT = auto()  # one's own tenant, its users and API keys
     MANAGE_PLATFORM = auto()  # every tenant: create, list, delete, turn live mode on
     SET_RATE_LIMITS = auto()  # a tenant's or an API key's request limit
@@ -88,7 +87,6 @@ _MEMBERS = frozenset({Role.TENANT_ADMIN, Role.USER})  # the tenant's own people
 # fmt: off
 #                                          sessions of     API keys  services
 POLICY: Mapping[Operation, Grant] = {
-    Operation.USE_ACCOUNT:           Grant(EVERYONE,       False,    False),
     Operation.MANAGE_TENANT:         Grant(ADMINS,         False,    False),
     Operation.MANAGE_PLATFORM:       Grant(_PLATFORM,      False,    False),
     Operation.SET_RATE_LIMITS:       Grant(_PLATFORM,      False,    False),

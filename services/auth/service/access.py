@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from services.auth.errors import TenantNotFoundError
-from shared.access import Operation, allows, reaches_tenant, require_role
+from shared.access import Operation, allows, reaches_tenant, require_role, require_session
 from shared.errors import PermissionDeniedError
 from shared.identity import Identity
 
 
 def require_user(identity: Identity) -> Identity:
-    require_role(identity, Operation.USE_ACCOUNT)
+    require_session(identity)
     return identity
 
 
