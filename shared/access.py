@@ -20,8 +20,9 @@ roles. A service asks `allows` and raises its own refusal where its answer says 
 "needs a session" or "needs a role" (`require_session`, `require_role`).
 
 Tenants: a platform admin reaches any tenant, everyone else only its own
-(`reaches_tenant`, `tenant_reach`). Another tenant's things are answered as not found
-rather than forbidden, so that probing ids tells nothing.
+(`reaches_tenant`, `tenant_reach`). Auth and the wallet answer another tenant's ids as not
+found rather than forbidden, so that probing ids tells nothing; the events service refuses
+a caller naming another tenant with a 403.
 """
 
 from __future__ import annotations
