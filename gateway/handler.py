@@ -13,6 +13,7 @@ from gateway.metrics import AUTH_FAILURES, RATE_LIMITED
 from gateway.proxy import forward
 from gateway.ratelimit import Decision
 from gateway.routing import Access, Target, resolve
+from shared.access import Role, SessionRequiredError
 from shared.credentials import looks_like_api_key, secret_hash
 from shared.errors import (
     AuthenticationError,
@@ -83,11 +84,7 @@ async def _authorize(
     if looks_like_api_key(token):
         if rule.access is Access.SESSION:
             AUTH_FAILURES.labels("session_required").inc()
-            raise PermissionDeniedError(
-                "This endpoint needs a signed-in user: send the access token from "
-                "/auth/login, not an API key.",
-                code="session_required",
-            )
+            raise SessionRequiredError()
         key, digest = await gateway.credentials.api_key(token)
         identity = Identity(
             principal=key.id,
@@ -107,18 +104,18 @@ async def _authorize(
             raise AuthenticationError("This API key has been revoked.", code="api_key_revoked")
     else:
         claims = await gateway.credentials.session(token)
-        if rule.access is Access.API and claims["role"] not in rule.session_roles:
+        role = Role(claims["role"])
+        if rule.access is Access.API and role not in rule.session_roles:
             AUTH_FAILURES.labels("role").inc()
             raise PermissionDeniedError(
-                f"A {claims['role']} session cannot use {rule.prefix}; use an API key or an "
-                "admin's session.",
+                f"A {role} session cannot use {rule.prefix}; use an API key or an admin's session.",
                 code="role_required",
             )
         identity = Identity(
             principal=claims["sub"],
             principal_type="user",
             tenant_id=claims["tid"],
-            role=claims["role"],
+            role=role,
             session_id=claims["sid"],
             livemode=mode == "live",
         )

@@ -10,15 +10,13 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from shared.access import ADMINS, EVERYONE, Role
+
 
 class Access(Enum):
     PUBLIC = "public"  # no credential (sign-up and sign-in doors, provider webhooks)
     SESSION = "session"  # a signed-in user's access token
     API = "api"  # an API key, or a user's access token
-
-
-ADMINS = frozenset({"TENANT_ADMIN", "PLATFORM_ADMIN"})
-EVERYONE = frozenset({"USER", *ADMINS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +29,7 @@ class Rule:
     # Roles whose access token may be used on an API route. A plain USER acts only where the
     # service scopes it to its own things (its wallets); elsewhere it is an admin's or a
     # key's business.
-    session_roles: frozenset[str] = ADMINS
+    session_roles: frozenset[Role] = ADMINS
 
 
 @dataclass(frozen=True, slots=True)

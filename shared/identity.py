@@ -21,6 +21,7 @@ import jwt
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.access import Role
 from shared.errors import AuthenticationError
 from shared.responses import error_response
 
@@ -33,7 +34,6 @@ _SCOPE_KEY = "micro.identity"
 
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json"})
 
-Role = Literal["PLATFORM_ADMIN", "TENANT_ADMIN", "USER"]
 PrincipalType = Literal["user", "api_key", "service", "anonymous"]
 
 
@@ -47,10 +47,6 @@ class Identity:
     request_id: str | None = None
     # The session (refresh-token family) a user's access token belongs to.
     session_id: str | None = None
-
-    @property
-    def is_platform_admin(self) -> bool:
-        return self.role == "PLATFORM_ADMIN"
 
     @property
     def tenant_scope(self) -> str:
@@ -72,16 +68,17 @@ def verify(token: str, keys: Sequence[str]) -> Identity:
         raise TypeError("verify takes the list of identity keys, not one key")
     claims = _decode(token, keys)
     try:
+        role = claims.get("role")
         return Identity(
             principal=claims["principal"],
             principal_type=claims["principal_type"],
             tenant_id=claims.get("tenant_id"),
             livemode=bool(claims.get("livemode", False)),
-            role=claims.get("role"),
+            role=None if role is None else Role(role),
             request_id=claims.get("request_id"),
             session_id=claims.get("session_id"),
         )
-    except KeyError:
+    except (KeyError, ValueError):
         raise AuthenticationError(
             "The internal identity token is incomplete.", code="identity_invalid"
         ) from None

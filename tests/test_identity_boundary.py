@@ -8,6 +8,7 @@ import jwt
 import pytest
 
 from shared import secrets
+from shared.access import Role
 from shared.identity import Identity, mint, verify
 from shared.settings import SERVICES
 from tests.conftest import ServiceClient
@@ -111,7 +112,7 @@ async def test_probes_and_spec_need_no_identity(service_client: ServiceClient, p
 
 def test_identity_round_trip() -> None:
     identity = Identity(
-        principal="usr_1", principal_type="user", tenant_id="ten_1", livemode=True, role="USER"
+        principal="usr_1", principal_type="user", tenant_id="ten_1", livemode=True, role=Role.USER
     )
     assert verify(mint(identity, TEST_IDENTITY_KEY), [TEST_IDENTITY_KEY]) == identity
 

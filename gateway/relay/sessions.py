@@ -14,6 +14,7 @@ from gateway.relay.context import relay_of
 from gateway.relay.tokens import listen_secret, mint_listen_token
 from gateway.routing import Access, Rule, Target
 from gateway.settings import GatewaySettings
+from shared import access
 from shared.body import parse
 from shared.errors import PermissionDeniedError
 from shared.identity import Identity
@@ -110,7 +111,7 @@ def _ws_scheme(request: Request, settings: GatewaySettings) -> str:
 
 
 def _mode(identity: Identity, requested: bool | None) -> bool:
-    if identity.principal_type != "api_key" or requested is None:
+    if not access.is_api_key(identity) or requested is None:
         return identity.livemode if requested is None else requested
     if requested != identity.livemode:
         have, want = ("live", "test") if identity.livemode else ("test", "live")

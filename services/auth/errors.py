@@ -4,12 +4,14 @@ NotFoundError (404)        UserNotFoundError, TenantNotFoundError, ApiKeyNotFoun
 AuthenticationError (410)  ApiKeyUnusableError (answered to the gateway only)
 ConflictError (409)        EmailTakenError, SlugTakenError
 AuthenticationError (401)  InvalidCredentialsError, InvalidRefreshTokenError
-PermissionDeniedError (403) RoleRequiredError, SessionRequiredError
+
+The refusals for a missing session or role (403 session_required, role_required) are
+everyone's: `shared/access.py`.
 """
 
 from __future__ import annotations
 
-from shared.errors import AuthenticationError, ConflictError, NotFoundError, PermissionDeniedError
+from shared.errors import AuthenticationError, ConflictError, NotFoundError
 
 
 class UserNotFoundError(NotFoundError):
@@ -58,17 +60,3 @@ class AccountDisabledError(AuthenticationError):
 class InvalidRefreshTokenError(AuthenticationError):
     def __init__(self, code: str = "invalid_refresh_token", message: str | None = None) -> None:
         super().__init__(message or "The refresh token is invalid or expired.", code=code)
-
-
-class SessionRequiredError(PermissionDeniedError):
-    def __init__(self) -> None:
-        super().__init__(
-            "This endpoint needs a signed-in user: send the access token from /auth/login, "
-            "not an API key.",
-            code="session_required",
-        )
-
-
-class RoleRequiredError(PermissionDeniedError):
-    def __init__(self, role: str) -> None:
-        super().__init__(f"This needs the {role} role.", code="role_required")

@@ -19,7 +19,7 @@ from pydantic import (
 
 from services.auth.keygen import masked
 from services.auth.passwords import MAX_LENGTH, MIN_LENGTH
-from shared.identity import Role
+from shared.access import GrantableRole, Role, RoleName
 from shared.timeutil import unix
 
 TenantStatus = Literal["active", "disabled"]
@@ -103,7 +103,7 @@ class TenantUpdateRequest(_Request):
 class UserCreateRequest(_Request):
     email: Email
     password: Password
-    role: Literal["USER", "TENANT_ADMIN"] = "USER"
+    role: GrantableRole = Role.USER.value
 
 
 class ApiKeyCreateRequest(_Request):
@@ -122,7 +122,7 @@ class User(BaseModel):
     object: Literal["user"] = "user"
     email: str
     tenant_id: str
-    role: Role
+    role: RoleName
     is_active: bool
     created: int
 

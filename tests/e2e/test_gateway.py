@@ -18,6 +18,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from cli.stack.ports import free_port
+from shared.access import Role
 from shared.identity import Identity, mint
 from shared.secrets import IDENTITY
 from tests.e2e.accounts import (
@@ -98,7 +99,7 @@ class TestIdentity:
                 principal=owner.user_id,
                 principal_type="user",
                 tenant_id=owner.tenant_id,
-                role="PLATFORM_ADMIN",
+                role=Role.PLATFORM_ADMIN,
             ),
             # The stack's own key: even a token services would accept is not the client's to send.
             stack.secrets[IDENTITY.env].split(",")[0],

@@ -7,6 +7,7 @@ from starlette.routing import Route
 from services.auth.schemas import User, UserCreateRequest
 from services.auth.service import users
 from services.auth.settings import AuthSettings
+from shared.access import Role
 from shared.body import parse
 from shared.db import transaction
 from shared.identity import identity_of
@@ -32,7 +33,7 @@ async def list_users(request: Request) -> JSONResponse:
     request=UserCreateRequest,
     response=User,
     status=201,
-    example={"email": "clerk@example.com", "password": "securepassword", "role": "USER"},
+    example={"email": "clerk@example.com", "password": "securepassword", "role": Role.USER.value},
     errors={409: "An account with this email already exists (`email_taken`)"},
 )
 async def create_user(request: Request) -> JSONResponse:

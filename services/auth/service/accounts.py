@@ -29,6 +29,7 @@ from services.auth.tokens import (
     new_refresh_token,
     refresh_token_hash,
 )
+from shared.access import Role
 from shared.db import Connection
 from shared.errors import PermissionDeniedError
 from shared.identity import Identity
@@ -57,7 +58,11 @@ async def register(
     name = business_name or email.split("@", 1)[0]
     tenant = await _insert_tenant_with_free_slug(conn, name=name)
     user = await _insert_user(
-        conn, tenant_id=tenant["id"], email=email, password_hash=password_hash, role="TENANT_ADMIN"
+        conn,
+        tenant_id=tenant["id"],
+        email=email,
+        password_hash=password_hash,
+        role=Role.TENANT_ADMIN,
     )
     login = await _start_session(conn, issuer, user)
     return RegisterResponse(**login.model_dump(), tenant=Tenant.from_row(tenant))
@@ -78,7 +83,7 @@ async def signup(
         raise EmailTakenError()
     password_hash = await hash_password(password, rounds=issuer.settings.bcrypt_rounds)
     user = await _insert_user(
-        conn, tenant_id=tenant["id"], email=email, password_hash=password_hash, role="USER"
+        conn, tenant_id=tenant["id"], email=email, password_hash=password_hash, role=Role.USER
     )
     return await _start_session(conn, issuer, user)
 
@@ -96,7 +101,7 @@ async def login(
     # Only after the password matched, so disabled accounts cannot be discovered by guessing.
     if not row["is_active"] or row["tenant_status"] != "active":
         raise AccountDisabledError()
-    is_platform_admin = row["role"] == "PLATFORM_ADMIN"
+    is_platform_admin = row["role"] == Role.PLATFORM_ADMIN
     if platform and not is_platform_admin:
         raise PermissionDeniedError(
             "Only platform admins sign in here; use /auth/login.", code="not_platform_admin"
@@ -180,7 +185,7 @@ async def ensure_platform_admin(conn: Connection, settings: AuthSettings) -> boo
         tenant_id=tenant["id"],
         email=email,
         password_hash=password_hash,
-        role="PLATFORM_ADMIN",
+        role=Role.PLATFORM_ADMIN,
     )
     return created is not None
 

@@ -11,7 +11,8 @@ from services.auth.keygen import generate_secret
 from services.auth.repository import api_keys
 from services.auth.revocation import Revocations
 from services.auth.schemas import ApiKey, ApiKeyCreateRequest, ApiKeyRollRequest
-from services.auth.service.access import require_tenant_admin
+from services.auth.service.access import require_internal, require_tenant_admin
+from shared.access import Operation, allows
 from shared.credentials import LAST_USED_HASH, VerifiedKey
 from shared.db import Connection
 from shared.errors import ConflictError, PermissionDeniedError
@@ -22,7 +23,7 @@ from shared.pagination import ListParams, page
 
 async def create_key(conn: Connection, identity: Identity, request: ApiKeyCreateRequest) -> ApiKey:
     require_tenant_admin(identity)
-    if request.rate_limit is not None and not identity.is_platform_admin:
+    if request.rate_limit is not None and not allows(identity, Operation.SET_RATE_LIMITS):
         raise PermissionDeniedError(
             "Only platform admins set a key's rate limit.", code="role_required"
         )
@@ -111,8 +112,7 @@ async def roll_key(
 
 async def verify_key(conn: Connection, identity: Identity, secret_hash: str) -> VerifiedKey:
     """For the gateway only: what an active key acts as; why not, if it does not."""
-    if identity.principal_type != "service":
-        raise PermissionDeniedError("Internal endpoint.", code="internal_only")
+    require_internal(identity)
     row = await api_keys.find_by_hash(conn, secret_hash)
     if row is None:
         raise ApiKeyNotFoundError("(by hash)")

@@ -13,9 +13,14 @@ from services.auth.schemas import (
     TenantCreateRequest,
     TenantUpdateRequest,
 )
-from services.auth.service.access import require_platform_admin, require_tenant_access
+from services.auth.service.access import (
+    require_internal,
+    require_platform_admin,
+    require_tenant_access,
+)
 from services.auth.service.accounts import slugify
 from shared import outbox
+from shared.access import Operation, allows
 from shared.credentials import TenantState
 from shared.db import Connection
 from shared.errors import InvalidRequestError, PermissionDeniedError
@@ -75,7 +80,7 @@ async def update_tenant(
     conn: Connection, identity: Identity, tenant_id: str, request: TenantUpdateRequest
 ) -> tuple[Tenant, Revocations]:
     require_tenant_access(identity, tenant_id)
-    if request.rate_limit is not None and not identity.is_platform_admin:
+    if request.rate_limit is not None and not allows(identity, Operation.SET_RATE_LIMITS):
         # A tenant raising its own limit would defeat the limit.
         raise PermissionDeniedError(
             "Only platform admins change a tenant's rate limit.", code="role_required"
@@ -137,8 +142,7 @@ async def _lock_active(conn: Connection, tenant_id: str) -> asyncpg.Record:
 
 async def tenant_state(conn: Connection, identity: Identity, tenant_id: str) -> TenantState:
     """For the gateway only: whether a tenant may act in live mode."""
-    if identity.principal_type != "service":
-        raise PermissionDeniedError("Internal endpoint.", code="internal_only")
+    require_internal(identity)
     row = await tenants.get(conn, tenant_id)
     if row is None:
         raise TenantNotFoundError(tenant_id)

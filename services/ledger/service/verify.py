@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from services.ledger.repository import verification
+from shared.access import Operation, allows
 from shared.db import Connection
 from shared.errors import PermissionDeniedError
 from shared.identity import Identity
 
 
 def require_platform_admin(identity: Identity) -> None:
-    if not identity.is_platform_admin:
+    if not allows(identity, Operation.VERIFY_LEDGER):
         raise PermissionDeniedError(
             "Verifying the whole ledger needs a platform admin.", code="role_required"
         )

@@ -7,6 +7,7 @@ import asyncpg
 from services.payments import repository
 from services.payments.schemas import CredentialsRequest, HostedProvider, ProviderCredentials
 from services.payments.service.accounts import HOSTED, ProviderSource, is_live_key
+from shared.access import Operation, allows
 from shared.db import Connection
 from shared.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from shared.identity import Identity
@@ -17,11 +18,7 @@ _MASK = "••••"
 
 def check_admin(identity: Identity) -> None:
     """Provider secrets are a tenant admin's (or the tenant's API keys') business."""
-    allowed = identity.principal_type == "api_key" or identity.role in (
-        "TENANT_ADMIN",
-        "PLATFORM_ADMIN",
-    )
-    if not identity.tenant_id or not allowed:
+    if not identity.tenant_id or not allows(identity, Operation.MANAGE_PROVIDERS):
         raise PermissionDeniedError("Only the tenant's admins and API keys manage providers.")
 
 

@@ -1,4 +1,4 @@
-"""Who sees and moves which wallets (the wallet's access matrix).
+"""Who sees and moves which wallets (the wallet rows of `shared/access.py`).
 
 - USER (a signed-in user): only wallets it owns; another user's wallet is "no such wallet".
   It may send to any wallet of its tenant (that is what a transfer is for).
@@ -12,12 +12,14 @@ from __future__ import annotations
 from services.wallet.errors import NotManagerError, ReadOnlyError, WalletNotFoundError
 from services.wallet.repository import wallets as wallets_repo
 from services.wallet.repository.wallets import WalletRow
+from shared.access import Operation, allows, tenant_reach
 from shared.db import Connection
 from shared.identity import Identity
 
 
 def is_plain_user(identity: Identity) -> bool:
-    return identity.principal_type == "user" and identity.role == "USER"
+    """A caller who sees only the wallets it owns."""
+    return not allows(identity, Operation.SEE_TENANT_WALLETS)
 
 
 def owner_scope(identity: Identity) -> str | None:
@@ -27,18 +29,18 @@ def owner_scope(identity: Identity) -> str | None:
 
 def tenant_scope(identity: Identity) -> str | None:
     """The tenant this caller reads; None (every tenant) for platform admins."""
-    return None if identity.is_platform_admin else identity.tenant_scope
+    return tenant_reach(identity)
 
 
 def require_actor(identity: Identity) -> None:
     """Money moves only for the tenant's own people and keys."""
-    if identity.is_platform_admin:
+    if not allows(identity, Operation.MOVE_MONEY):
         raise ReadOnlyError()
 
 
 def require_manager(identity: Identity, action: str) -> None:
     require_actor(identity)
-    if is_plain_user(identity):
+    if not allows(identity, Operation.MANAGE_WALLETS):
         raise NotManagerError(action)
 
 
