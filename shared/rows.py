@@ -8,11 +8,18 @@ return is a KeyError at once (a query that lost a column is a bug, not a None).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import fields, is_dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 R = TypeVar("R")
+
+
+class Record(Protocol):
+    """What a row is read from: an asyncpg.Record (whose stubs are no Mapping) or a dict."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
 
 _COLUMNS: dict[type[Any], tuple[str, ...]] = {}
 
@@ -26,15 +33,15 @@ def _columns(kind: type[Any]) -> tuple[str, ...]:
     return names
 
 
-def row(kind: type[R], record: Mapping[str, Any]) -> R:
+def row(kind: type[R], record: Record) -> R:
     """One record as `kind`."""
     return kind(**{name: record[name] for name in _columns(kind)})
 
 
-def row_or_none(kind: type[R], record: Mapping[str, Any] | None) -> R | None:
+def row_or_none(kind: type[R], record: Record | None) -> R | None:
     return None if record is None else row(kind, record)
 
 
-def rows(kind: type[R], records: Iterable[Mapping[str, Any]]) -> list[R]:
+def rows(kind: type[R], records: Iterable[Record]) -> list[R]:
     names = _columns(kind)
     return [kind(**{name: record[name] for name in names}) for record in records]

@@ -22,11 +22,11 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from services.events.repository.events import NewEvent
-from services.events.service.endpoints import UrlPolicy
+from services.events.repository import events as events_repo
 from services.events.service.events import ingest, parse_event
-from services.events.service.signing import endpoint_cipher
+from services.events.service.urls import UrlPolicy
 from services.events.settings import EventsSettings
+from shared.cipher import Cipher
 from shared.db import Pool, transaction
 from shared.outbox import ALL_STREAM
 
@@ -43,6 +43,7 @@ class StreamConsumer:
         redis: aioredis.Redis,
         settings: EventsSettings,
         *,
+        cipher: Cipher,
         on_deliveries: Callable[[], None] = lambda: None,
     ) -> None:
         self.pool = pool
@@ -52,7 +53,7 @@ class StreamConsumer:
         self.stream = ALL_STREAM
         # A tenant's webhook_url is checked inside the batch's transaction, so by its host
         # alone (no DNS lookup there); every delivery resolves and checks again.
-        self._cipher = endpoint_cipher(settings)
+        self._cipher = cipher
         self._url_policy = UrlPolicy(
             resolver=None, allow_private_live=settings.allow_private_live_urls
         )
@@ -172,7 +173,7 @@ class StreamConsumer:
         acknowledged too: reading them again would never make them valid."""
         if not entries:
             return
-        batch: list[NewEvent] = []
+        batch: list[events_repo.Event] = []
         for entry_id, fields in entries:
             event = _event_of(entry_id, fields)
             if event is not None:
@@ -186,7 +187,7 @@ class StreamConsumer:
             self.on_deliveries()
 
 
-def _event_of(entry_id: bytes, fields: dict[bytes, bytes] | None) -> NewEvent | None:
+def _event_of(entry_id: bytes, fields: dict[bytes, bytes] | None) -> events_repo.Event | None:
     if not fields:  # trimmed away while it was pending
         return None
     try:

@@ -4,7 +4,6 @@ tenant and mode isolation; SSRF refusal in live mode."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,21 +11,12 @@ import httpx
 import pytest
 
 from tests.conftest import ServiceClient
-from tests.support.asgi import identity_headers
-from tests.support.events import events_service
+from tests.support.events import events_service, key, tenant
 from tests.support.servers import PostgresHandle
 
 BASE = "/webhook_endpoints"
 URL = "http://127.0.0.1:4242/webhook"
 PUBLIC_URL = "http://93.184.216.34/webhook"  # a public address, so live mode takes it
-
-
-def tenant() -> str:
-    return f"ten_{secrets.token_hex(6)}"
-
-
-def key(tenant_id: str, *, livemode: bool = False, **kwargs: Any) -> dict[str, str]:
-    return identity_headers(tenant_id=tenant_id, livemode=livemode, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,18 @@ import redis.asyncio as aioredis
 from services.events.errors import UrlNotAllowedError
 from services.events.service import urls
 from tests.support.dns import TableResolver
-from tests.support.events import EventsService, events_service
+from tests.support.events import (
+    EventsService,
+    attempts_of,
+    create_endpoint,
+    event_row,
+    events_service,
+    key,
+    publish,
+    tenant,
+)
 from tests.support.servers import PostgresHandle
 from tests.support.webhook_receiver import Receiver, webhook_receiver
-from tests.test_events_deliveries import attempts_of, endpoint
-from tests.test_events_log import event_row, key, publish, tenant
 
 PUBLIC = "93.184.216.34"
 # Forms that reach this machine, its network or no one, each written the way an attacker
@@ -386,7 +393,7 @@ class TestRedirects:
             redirecting.status = status
             redirecting.location = target.url
             owner = tenant()
-            made = await endpoint(service.client, key(owner), redirecting, verify=False)
+            made = await create_endpoint(service.client, key(owner), redirecting, verify=False)
             row = event_row(owner)
             await publish(redis, row)
             found = await attempts_of(service.client, row["event_id"], key(owner), bool)

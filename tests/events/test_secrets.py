@@ -18,11 +18,19 @@ from cryptography.fernet import Fernet, InvalidToken
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from shared import webhooks
-from tests.support.events import WEBHOOK_SECRETS_KEY, EventsService, clone_database, events_service
+from tests.support.events import (
+    WEBHOOK_SECRETS_KEY,
+    EventsService,
+    clone_database,
+    create_endpoint,
+    event_row,
+    events_service,
+    key,
+    publish,
+    tenant,
+)
 from tests.support.servers import PostgresHandle
 from tests.support.webhook_receiver import Received, Receiver, webhook_receiver
-from tests.test_events_deliveries import endpoint
-from tests.test_events_log import event_row, key, publish, tenant
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +151,7 @@ class TestAtRest:
         dsn = await clone_database(pg, templates["events"])
         owner = tenant()
         async with events_service(pg, templates, redis_url, database_url=dsn) as first:
-            await endpoint(first.client, key(owner), receiver)
+            await create_endpoint(first.client, key(owner), receiver)
         rotated = f"{Fernet.generate_key().decode()},{WEBHOOK_SECRETS_KEY}"
         async with events_service(
             pg, templates, redis_url, database_url=dsn, webhook_secrets_key=rotated
@@ -163,7 +171,7 @@ class TestAtRest:
         dsn = await clone_database(pg, templates["events"])
         owner = tenant()
         async with events_service(pg, templates, redis_url, database_url=dsn) as first:
-            await endpoint(first.client, key(owner), receiver)
+            await create_endpoint(first.client, key(owner), receiver)
         wrong = Fernet.generate_key().decode()
         async with events_service(
             pg, templates, redis_url, database_url=dsn, webhook_secrets_key=wrong
@@ -201,7 +209,7 @@ class TestRollWithExpiry:
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver
     ) -> None:
         owner = tenant()
-        made = await endpoint(service.client, key(owner), receiver)
+        made = await create_endpoint(service.client, key(owner), receiver)
         old = made["secret"]
         response = await roll(service.client, made["id"], key(owner), {"expires_in": 2})
         assert response.status_code == 200, response.text
@@ -242,7 +250,7 @@ class TestRollWithExpiry:
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver, body: Any
     ) -> None:
         owner = tenant()
-        made = await endpoint(service.client, key(owner), receiver)
+        made = await create_endpoint(service.client, key(owner), receiver)
         if body is None:  # no body at all, as before expires_in existed
             response = await service.client.post(
                 f"/webhook_endpoints/{made['id']}/roll_secret", headers=key(owner)
@@ -262,7 +270,7 @@ class TestRollWithExpiry:
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver
     ) -> None:
         owner = tenant()
-        made = await endpoint(service.client, key(owner), receiver)
+        made = await create_endpoint(service.client, key(owner), receiver)
         second = (await roll(service.client, made["id"], key(owner), {"expires_in": 600})).json()
         third = (await roll(service.client, made["id"], key(owner), {"expires_in": 600})).json()
         receiver.secret = third["secret"]
