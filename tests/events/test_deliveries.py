@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -31,27 +31,6 @@ from tests.support.events import (
 )
 from tests.support.servers import PostgresHandle
 from tests.support.webhook_receiver import Receiver, webhook_receiver
-
-
-@pytest.fixture(scope="module")
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture(scope="module")
-async def service(
-    pg: PostgresHandle, templates: dict[str, str], redis_url: str
-) -> AsyncIterator[EventsService]:
-    async with events_service(pg, templates, redis_url) as running:
-        yield running
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with webhook_receiver() as running:
-        yield running
 
 
 async def endpoint_state(

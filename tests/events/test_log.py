@@ -7,7 +7,6 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +30,6 @@ from tests.support.events import (
     wait_stored,
 )
 from tests.support.servers import PostgresHandle, scratch_dir
-
-
-@pytest.fixture(scope="module")
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture(scope="module")
-async def service(
-    pg: PostgresHandle, templates: dict[str, str], redis_url: str
-) -> AsyncIterator[EventsService]:
-    async with events_service(pg, templates, redis_url) as running:
-        yield running
 
 
 class TestConsumer:

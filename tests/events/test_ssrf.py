@@ -42,19 +42,6 @@ async def service(
         yield running
 
 
-@pytest.fixture(scope="module")
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with webhook_receiver() as running:
-        yield running
-
-
 def refusal(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 400, response.text
     body: dict[str, Any] = response.json()["error"]
