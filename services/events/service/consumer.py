@@ -51,9 +51,9 @@ class StreamConsumer:
         self.settings = settings
         self.on_deliveries = on_deliveries
         self.stream = ALL_STREAM
+        self._cipher = cipher
         # A tenant's webhook_url is checked inside the batch's transaction, so by its host
         # alone (no DNS lookup there); every delivery resolves and checks again.
-        self._cipher = cipher
         self._url_policy = UrlPolicy(
             resolver=None, allow_private_live=settings.allow_private_live_urls
         )
@@ -179,11 +179,11 @@ class StreamConsumer:
             if event is not None:
                 batch.append(event)
         async with transaction(self.pool) as conn:
-            result = await ingest(conn, batch, policy=self._url_policy, cipher=self._cipher)
+            owed = await ingest(conn, batch, policy=self._url_policy, cipher=self._cipher)
         await self.redis.xack(
             self.stream, self.settings.consumer_group, *[entry_id for entry_id, _ in entries]
         )
-        if result.deliveries:
+        if owed:
             self.on_deliveries()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,12 +34,6 @@ from shared.timeutil import unix
 DELIVERY_PREFIX = "whdel"
 # Events about the tenant itself: they carry its `webhook_url`, kept as its default endpoint.
 TENANT_EVENTS = frozenset({"tenant.created", "tenant.updated"})
-
-
-@dataclass(frozen=True, slots=True)
-class Ingested:
-    stored: int
-    deliveries: int
 
 
 def parse_event(payload: str) -> events_repo.Event:
@@ -88,14 +81,15 @@ def delivery_attempt(attempt: deliveries_repo.Attempt) -> DeliveryAttempt:
 
 async def ingest(
     conn: Connection, batch: Sequence[events_repo.Event], *, policy: UrlPolicy, cipher: Cipher
-) -> Ingested:
-    """Store the events not seen before and owe each to the endpoints that want it.
+) -> int:
+    """Store the events not seen before and owe each to the endpoints that want it; how many
+    deliveries that made.
 
     Events seen before (a relay's retry, a redelivered stream entry) change nothing.
     """
     unique = list({event.id: event for event in batch}.values())
     if not unique:
-        return Ingested(0, 0)
+        return 0
     new_ids = await events_repo.insert_new(conn, unique)
     fresh = [event for event in unique if event.id in new_ids]
     for event in fresh:
@@ -103,7 +97,7 @@ async def ingest(
             await _sync_tenant(conn, event, policy=policy, cipher=cipher)
     owed = await _route(conn, fresh)
     await deliveries_repo.create(conn, owed)
-    return Ingested(len(fresh), len(owed))
+    return len(owed)
 
 
 async def _sync_tenant(
