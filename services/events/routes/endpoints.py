@@ -59,14 +59,14 @@ async def create_endpoint(request: Request) -> JSONResponse:
     """
     body = await parse(request, CreateEndpointRequest)
     scope = scope_of(identity_of(request))
-    state = events_state(request)
+    own = events_state(request)
     endpoint = await endpoints.create_endpoint(
         app_state(request).db,
         scope,
         body,
-        policy=state.url_policy,
-        max_endpoints=state.settings.max_endpoints,
-        cipher=state.cipher,
+        policy=own.url_policy,
+        max_endpoints=own.settings.max_endpoints,
+        cipher=own.cipher,
     )
     return json_response(endpoint.model_dump(), headers=NO_STORE)
 

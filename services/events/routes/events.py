@@ -65,14 +65,15 @@ async def resend_event(request: Request) -> Response:
     body = await parse(request, ResendRequest)
     scope = scope_of(identity_of(request))
     state = app_state(request)
+    own = events_state(state)
     payload = await events.resend(
         state.db,
         scope,
         request.path_params["event_id"],
         body,
         redis=state.redis,
-        retention_seconds=events_state(state).settings.event_retention_days * 86400,
-        on_deliveries=events_state(state).deliverer.wake,
+        retention_seconds=own.settings.event_retention_days * 86400,
+        on_deliveries=own.deliverer.wake,
     )
     return _raw(payload)
 
