@@ -13,6 +13,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from tests.conftest import ServiceClient
 from tests.support.dns import TableResolver
 from tests.support.events import (
     EventsService,
@@ -106,6 +107,17 @@ class TestAtCreation:
         assert (await service.client.get(path, headers=headers)).json()["url"] == (
             f"http://{PUBLIC}/hook"
         )
+
+    async def test_a_deployment_may_allow_private_addresses(
+        self, service_client: ServiceClient
+    ) -> None:
+        async with service_client("events", allow_private_live_urls=True) as client:
+            body = {"url": "http://127.0.0.1/x", "enabled_events": ["*"]}
+            response = await client.post(
+                "/webhook_endpoints", json=body, headers=key(tenant(), livemode=True)
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["livemode"]
 
 
 async def live_endpoint_at(service: EventsService, owner: str, url: str) -> str:
