@@ -62,7 +62,8 @@ class PlainSecret:
     plain_secret: str
 
 
-def _endpoint(found: asyncpg.Record | None) -> Endpoint:
+def _returned(found: asyncpg.Record | None) -> Endpoint:
+    """The row an UPDATE or INSERT ... RETURNING gave back (always one)."""
     assert found is not None
     return row(Endpoint, found)
 
@@ -96,7 +97,7 @@ async def insert(
         disabled,
         secret,
     )
-    return _endpoint(found)
+    return _returned(found)
 
 
 async def count(conn: Connection, *, tenant_id: str, livemode: bool) -> int:
@@ -163,7 +164,7 @@ async def update(
         enabled_events,
         disabled,
     )
-    return _endpoint(found)
+    return _returned(found)
 
 
 async def delete(conn: Connection, endpoint_id: str) -> None:
@@ -190,7 +191,7 @@ async def set_secret(
         secret,
         previous_for,
     )
-    return _endpoint(found)
+    return _returned(found)
 
 
 async def plain_secrets(conn: Connection, *, limit: int) -> list[PlainSecret]:
