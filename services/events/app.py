@@ -1,4 +1,5 @@
-"""The events service: the durable event log and webhook deliveries (DESIGN §9)."""
+"""The events service: the durable event log and webhook deliveries (docs/architecture.md,
+"The parts")."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from starlette.applications import Starlette
 
 from services.events.routes import routes
 from services.events.service import retention
-from services.events.service.workers import event_workers
 from services.events.settings import EventsSettings
+from services.events.state import events_lifespan
 from shared.app import create_service_app
 
 
@@ -17,10 +18,11 @@ def create_app(
 ) -> Starlette:
     """`resolver`: how endpoint hosts are looked up (the system's resolver unless a test
     passes one it controls)."""
+    settings = settings or EventsSettings()
     return create_service_app(
-        settings or EventsSettings(),
+        settings,
         routes,
         title="Micro Events",
-        hooks=[event_workers(resolver)],
+        service_state=events_lifespan(settings, resolver),
         retention_jobs=retention.JOBS,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-import asyncpg
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -16,7 +15,6 @@ from pydantic import (
 )
 
 from shared.pagination import ListParams
-from shared.timeutil import unix
 
 # `payment_intent.succeeded`, a family wildcard `payment_intent.*`, or `*` for everything.
 _EVENT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?$")
@@ -166,24 +164,6 @@ class WebhookEndpoint(BaseModel):
     # Shown when the endpoint is created and when its secret is rolled, never otherwise.
     secret: str | None = None
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record, *, secret: str | None = None) -> WebhookEndpoint:
-        """`secret`: the plain secret, for the two answers that show it."""
-        previous = row["previous_secret_expires_at"]
-        return cls(
-            id=row["id"],
-            url=row["url"],
-            description=row["description"],
-            enabled_events=list(row["enabled_events"]),
-            status=row["status"],
-            disabled_reason=row["disabled_reason"],
-            livemode=row["livemode"],
-            default=row["is_default"],
-            created=unix(row["created_at"]),
-            previous_secret_expires=unix(previous) if previous is not None else None,
-            secret=secret,
-        )
-
 
 class DeletedEndpoint(BaseModel):
     id: str
@@ -208,22 +188,3 @@ class DeliveryAttempt(BaseModel):
     completed: int
     next_attempt: int | None
     livemode: bool
-
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> DeliveryAttempt:
-        return cls(
-            id=row["id"],
-            event_id=row["event_id"],
-            webhook_endpoint=row["endpoint_id"],
-            delivery=row["delivery_id"],
-            url=row["url"],
-            attempt=row["attempt"],
-            succeeded=row["succeeded"],
-            status_code=row["status_code"],
-            error=row["error"],
-            duration_ms=row["duration_ms"],
-            created=unix(row["started_at"]),
-            completed=unix(row["finished_at"]),
-            next_attempt=None if row["next_attempt_at"] is None else unix(row["next_attempt_at"]),
-            livemode=row["livemode"],
-        )

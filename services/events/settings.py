@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from shared import secrets
 from shared.settings import DatabaseSettings
 
-# Seconds before each attempt (DESIGN §9): at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+# Seconds before each attempt: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 
 

@@ -1,26 +1,34 @@
-"""The events service in-process for its tests, with a handle on its workers."""
+"""The events service in-process for its tests, with a handle on its workers, and the
+helpers its tests share: events as the outbox publishes them, endpoints, attempts."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 from aiohttp.abc import AbstractResolver
 from cryptography.fernet import Fernet
 
 from services.events.app import create_app
 from services.events.service.consumer import StreamConsumer
 from services.events.service.delivery import Deliverer
-from services.events.service.workers import CONSUMER_KEY, DELIVERER_KEY
 from services.events.settings import EventsSettings
+from services.events.state import EventsState, events_state
+from shared import outbox
+from shared.ids import new_id
 from shared.state import STATE_KEY, AppState
-from tests.support.asgi import _WithState
+from tests.support.asgi import _WithState, identity_headers
 from tests.support.secrets import TEST_SECRET_FIELDS
 from tests.support.servers import PostgresHandle
+from tests.support.webhook_receiver import Receiver
 
 _counter = itertools.count()
 # Generated per run: tests never rely on the source's development key.
@@ -42,21 +50,20 @@ class EventsService:
     dsn: str
 
     @property
+    def events(self) -> EventsState:
+        return events_state(self.state)
+
+    @property
     def settings(self) -> EventsSettings:
-        assert isinstance(self.state.settings, EventsSettings)
-        return self.state.settings
+        return self.events.settings
 
     @property
     def deliverer(self) -> Deliverer:
-        found = self.state.extras[DELIVERER_KEY]
-        assert isinstance(found, Deliverer)
-        return found
+        return self.events.deliverer
 
     @property
     def consumer(self) -> StreamConsumer:
-        found = self.state.extras[CONSUMER_KEY]
-        assert isinstance(found, StreamConsumer)
-        return found
+        return self.events.consumer
 
 
 async def clone_database(pg: PostgresHandle, template: str) -> str:
@@ -96,3 +103,102 @@ async def events_service(
         transport = httpx.ASGITransport(app=_WithState(app, lifespan_state or {}))
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             yield EventsService(client, state, settings.database_url)
+
+
+def tenant() -> str:
+    return f"ten_{secrets.token_hex(6)}"
+
+
+def key(tenant_id: str, *, livemode: bool = False, **kwargs: Any) -> dict[str, str]:
+    return identity_headers(tenant_id=tenant_id, livemode=livemode, **kwargs)
+
+
+def event_row(
+    tenant_id: str,
+    *,
+    type: str = "payment_intent.succeeded",
+    livemode: bool = False,
+    created: int | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """An event as the outbox would hold it (the publisher's row shape)."""
+    event_id = event_id or new_id("evt")
+    payload = outbox.encode_event(
+        event_id=event_id,
+        type=type,
+        tenant_id=tenant_id,
+        livemode=livemode,
+        data={"id": "pi_1", "object": "payment_intent", "amount": 5000, "note": "é ✓"},
+        request_id="req_1",
+        idempotency_key=None,
+        created=created,
+    )
+    return {
+        "event_id": event_id,
+        "type": type,
+        "tenant_id": tenant_id,
+        "livemode": livemode,
+        "payload": payload,
+    }
+
+
+async def publish(redis: aioredis.Redis, *rows: dict[str, Any]) -> None:
+    """XADD to the streams in the documented entry format, as the outbox relay does."""
+    await outbox.publish(redis, list(rows), retention_seconds=7 * 86400)
+
+
+async def wait_stored(
+    client: httpx.AsyncClient, event_id: str, headers: dict[str, str], within: float = 15
+) -> httpx.Response:
+    deadline = time.monotonic() + within
+    while True:
+        response = await client.get(f"/events/{event_id}", headers=headers)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        await asyncio.sleep(0.05)
+
+
+async def create_endpoint(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    receiver: Receiver,
+    *,
+    enabled_events: list[str] | None = None,
+    verify: bool = True,
+) -> dict[str, Any]:
+    """An endpoint at `receiver`; `verify`: the receiver checks signatures with its secret."""
+    response = await client.post(
+        "/webhook_endpoints",
+        json={"url": receiver.url, "enabled_events": enabled_events or ["*"]},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    created: dict[str, Any] = response.json()
+    if verify:
+        receiver.secret = created["secret"]
+    return created
+
+
+Attempts = list[dict[str, Any]]
+
+
+async def attempts_of(
+    client: httpx.AsyncClient,
+    event_id: str,
+    headers: dict[str, str],
+    until: Callable[[Attempts], bool],
+    within: float = 15,
+) -> Attempts:
+    """The event's delivery attempts, once `until` holds for them."""
+    deadline = time.monotonic() + within
+    while True:
+        response = await client.get(
+            f"/events/{event_id}/deliveries", params={"limit": 100}, headers=headers
+        )
+        # 404 until the consumer has stored the event.
+        assert response.status_code in (200, 404), response.text
+        found: Attempts = response.json()["data"] if response.status_code == 200 else []
+        if until(found):
+            return found
+        assert time.monotonic() < deadline, f"attempts never settled: {found}"
+        await asyncio.sleep(0.05)

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from shared.db import Connection, Pool
 from shared.pagination import ListParams
 from shared.retention import delete_in_batches
+from shared.rows import rows
 from shared.scoped import ScopedTable
 
 _ATTEMPT_COLUMNS = """
@@ -27,6 +26,46 @@ class NewDelivery:
     endpoint_id: str
     tenant_id: str
     livemode: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery claimed for one attempt, with what sending it needs: the event's stored
+    JSON, the endpoint's URL and its (encrypted) secrets."""
+
+    id: str
+    event_id: str
+    endpoint_id: str
+    tenant_id: str
+    livemode: bool
+    # The number of the attempt now claimed (1-based).
+    attempts: int
+    payload: str
+    url: str
+    secret: bytes
+    # The secret a roll replaced, only while it still signs.
+    previous_secret: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery attempt: the append-only history a tenant reads to debug a receiver."""
+
+    id: str
+    delivery_id: str
+    event_id: str
+    endpoint_id: str
+    tenant_id: str
+    livemode: bool
+    attempt: int
+    url: str
+    succeeded: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    started_at: datetime
+    finished_at: datetime
+    next_attempt_at: datetime | None
 
 
 async def create(conn: Connection, deliveries: Sequence[NewDelivery]) -> None:
@@ -54,7 +93,7 @@ async def claim_due(
     lease_seconds: float,
     per_endpoint: int,
     running: dict[str, int] | None = None,
-) -> list[asyncpg.Record]:
+) -> list[Claimed]:
     """Take up to `limit` due deliveries for one attempt each, no endpoint beyond
     `per_endpoint` attempts at once counting the `running` ones (endpoint id -> count).
 
@@ -65,7 +104,8 @@ async def claim_due(
     """
     running = running or {}
     full = [endpoint for endpoint, count in running.items() if count >= per_endpoint]
-    return list(
+    return rows(
+        Claimed,
         await conn.fetch(
             """
             WITH candidates AS (
@@ -105,7 +145,7 @@ async def claim_due(
             list(running),
             list(running.values()),
             per_endpoint,
-        )
+        ),
     )
 
 
@@ -132,25 +172,7 @@ async def finish(
     return result != "UPDATE 0"
 
 
-async def insert_attempt(
-    conn: Connection,
-    *,
-    attempt_id: str,
-    delivery_id: str,
-    event_id: str,
-    endpoint_id: str,
-    tenant_id: str,
-    livemode: bool,
-    attempt: int,
-    url: str,
-    succeeded: bool,
-    status_code: int | None,
-    error: str | None,
-    duration_ms: int,
-    started_at: datetime,
-    finished_at: datetime,
-    next_attempt_at: datetime | None,
-) -> None:
+async def insert_attempt(conn: Connection, attempt: Attempt) -> None:
     await conn.execute(
         """
         INSERT INTO delivery_attempts (id, delivery_id, event_id, endpoint_id, tenant_id,
@@ -158,21 +180,21 @@ async def insert_attempt(
             finished_at, next_attempt_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
         """,
-        attempt_id,
-        delivery_id,
-        event_id,
-        endpoint_id,
-        tenant_id,
-        livemode,
-        attempt,
-        url,
-        succeeded,
-        status_code,
-        error,
-        duration_ms,
-        started_at,
-        finished_at,
-        next_attempt_at,
+        attempt.id,
+        attempt.delivery_id,
+        attempt.event_id,
+        attempt.endpoint_id,
+        attempt.tenant_id,
+        attempt.livemode,
+        attempt.attempt,
+        attempt.url,
+        attempt.succeeded,
+        attempt.status_code,
+        attempt.error,
+        attempt.duration_ms,
+        attempt.started_at,
+        attempt.finished_at,
+        attempt.next_attempt_at,
     )
 
 
@@ -188,14 +210,15 @@ async def cancel_pending(conn: Connection, endpoint_id: str) -> int:
 
 async def list_attempts(
     conn: Connection, *, tenant_id: str, livemode: bool, event_id: str, params: ListParams
-) -> Sequence[asyncpg.Record]:
-    return await _ATTEMPTS.page(
+) -> list[Attempt]:
+    found = await _ATTEMPTS.page(
         conn,
         tenant_id=tenant_id,
         livemode=livemode,
         params=params,
         filters=[("event_id", event_id)],
     )
+    return rows(Attempt, found)
 
 
 async def purge_attempts(pool: Pool, *, older_than_seconds: float) -> int:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import asyncpg
 
 from shared.db import Connection
 from shared.pagination import ListParams
+from shared.rows import row, row_or_none, rows
 from shared.scoped import ScopedTable
 
 # Never the secrets (encrypted bytes, read only to sign deliveries); the previous secret's
@@ -22,6 +25,49 @@ COLUMNS = """
 _TABLE = ScopedTable("webhook_endpoints", COLUMNS)
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A webhook endpoint as COLUMNS reads it: never its secrets."""
+
+    id: str
+    tenant_id: str
+    livemode: bool
+    url: str
+    description: str | None
+    enabled_events: list[str]
+    status: Literal["enabled", "disabled"]
+    disabled_reason: str | None
+    is_default: bool
+    failing_since: datetime | None
+    created_at: datetime
+    # Only while the previous secret still signs (None otherwise).
+    previous_secret_expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """An enabled endpoint, with what it listens to: what routing an event needs."""
+
+    id: str
+    tenant_id: str
+    livemode: bool
+    enabled_events: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PlainSecret:
+    """An endpoint whose secret is still plain text, from before encryption."""
+
+    id: str
+    plain_secret: str
+
+
+def _returned(found: asyncpg.Record | None) -> Endpoint:
+    """The row an UPDATE or INSERT ... RETURNING gave back (always one)."""
+    assert found is not None
+    return row(Endpoint, found)
+
+
 async def insert(
     conn: Connection,
     *,
@@ -33,8 +79,8 @@ async def insert(
     enabled_events: list[str],
     disabled: bool,
     secret: bytes,
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
+) -> Endpoint:
+    found = await conn.fetchrow(
         f"""
         INSERT INTO webhook_endpoints (id, tenant_id, livemode, url, description,
             enabled_events, status, disabled_reason, secret)
@@ -51,8 +97,7 @@ async def insert(
         disabled,
         secret,
     )
-    assert row is not None
-    return row
+    return _returned(found)
 
 
 async def count(conn: Connection, *, tenant_id: str, livemode: bool) -> int:
@@ -70,20 +115,22 @@ async def count(conn: Connection, *, tenant_id: str, livemode: bool) -> int:
 
 async def list_page(
     conn: Connection, *, tenant_id: str, livemode: bool, params: ListParams
-) -> Sequence[asyncpg.Record]:
-    return await _TABLE.page(conn, tenant_id=tenant_id, livemode=livemode, params=params)
+) -> list[Endpoint]:
+    found = await _TABLE.page(conn, tenant_id=tenant_id, livemode=livemode, params=params)
+    return rows(Endpoint, found)
 
 
 async def get(
     conn: Connection, *, tenant_id: str, livemode: bool, endpoint_id: str, lock: bool = False
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+) -> Endpoint | None:
+    found = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM webhook_endpoints "
         "WHERE id = $1 AND tenant_id = $2 AND livemode = $3" + (" FOR UPDATE" if lock else ""),
         endpoint_id,
         tenant_id,
         livemode,
     )
+    return row_or_none(Endpoint, found)
 
 
 async def update(
@@ -94,9 +141,9 @@ async def update(
     description: str | None,
     enabled_events: list[str] | None,
     disabled: bool | None,
-) -> asyncpg.Record:
+) -> Endpoint:
     """Change the given fields; enabling clears the failure history, disabling says why."""
-    row = await conn.fetchrow(
+    found = await conn.fetchrow(
         f"""
         UPDATE webhook_endpoints SET
             url = coalesce($2, url),
@@ -117,8 +164,7 @@ async def update(
         enabled_events,
         disabled,
     )
-    assert row is not None
-    return row
+    return _returned(found)
 
 
 async def delete(conn: Connection, endpoint_id: str) -> None:
@@ -127,10 +173,10 @@ async def delete(conn: Connection, endpoint_id: str) -> None:
 
 async def set_secret(
     conn: Connection, endpoint_id: str, secret: bytes, *, previous_for: int
-) -> asyncpg.Record:
+) -> Endpoint:
     """A new (encrypted) secret; the one it replaces keeps signing `previous_for` seconds
     (0: it stops now, and any earlier previous one with it)."""
-    row = await conn.fetchrow(
+    found = await conn.fetchrow(
         f"""
         UPDATE webhook_endpoints SET
             previous_secret = CASE WHEN $3 > 0 THEN secret END,
@@ -145,18 +191,18 @@ async def set_secret(
         secret,
         previous_for,
     )
-    assert row is not None
-    return row
+    return _returned(found)
 
 
-async def plain_secrets(conn: Connection, *, limit: int) -> Sequence[asyncpg.Record]:
+async def plain_secrets(conn: Connection, *, limit: int) -> list[PlainSecret]:
     """Endpoints still holding a plain-text secret from before encryption (migration 0002),
     locked so two starting replicas do not both encrypt one."""
-    return await conn.fetch(
+    found = await conn.fetch(
         "SELECT id, plain_secret FROM webhook_endpoints WHERE plain_secret IS NOT NULL "
         "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         limit,
     )
+    return rows(PlainSecret, found)
 
 
 async def store_encrypted(conn: Connection, encrypted: Sequence[tuple[str, bytes]]) -> None:
@@ -171,11 +217,9 @@ async def store_encrypted(conn: Connection, encrypted: Sequence[tuple[str, bytes
     )
 
 
-async def enabled_for(
-    conn: Connection, scopes: Sequence[tuple[str, bool]]
-) -> Sequence[asyncpg.Record]:
+async def enabled_for(conn: Connection, scopes: Sequence[tuple[str, bool]]) -> list[Listener]:
     """The enabled endpoints of these (tenant, livemode) pairs, with what they listen to."""
-    return await conn.fetch(
+    found = await conn.fetch(
         """
         SELECT w.id, w.tenant_id, w.livemode, w.enabled_events FROM webhook_endpoints w
         JOIN unnest($1::text[], $2::boolean[]) AS s(tenant_id, livemode)
@@ -185,6 +229,7 @@ async def enabled_for(
         [tenant for tenant, _ in scopes],
         [live for _, live in scopes],
     )
+    return rows(Listener, found)
 
 
 async def upsert_default(
@@ -241,9 +286,9 @@ async def clear_failing(conn: Connection, endpoint_id: str) -> None:
     )
 
 
-async def disable(conn: Connection, endpoint_id: str, *, reason: str) -> asyncpg.Record | None:
+async def disable(conn: Connection, endpoint_id: str, *, reason: str) -> Endpoint | None:
     """Disable an enabled endpoint; None if it already was (or is gone)."""
-    return await conn.fetchrow(
+    found = await conn.fetchrow(
         f"""
         UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = $2,
             updated_at = now()
@@ -253,3 +298,4 @@ async def disable(conn: Connection, endpoint_id: str, *, reason: str) -> asyncpg
         endpoint_id,
         reason,
     )
+    return row_or_none(Endpoint, found)

@@ -7,17 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from shared.db import Connection, Pool
 from shared.pagination import ListParams, keyset
 from shared.retention import delete_in_batches
+from shared.rows import row_or_none, rows
 
 _COLUMNS = "id, tenant_id, livemode, type, payload, created_at"
 
 
 @dataclass(frozen=True, slots=True)
-class NewEvent:
+class Event:
+    """One event of the log: what the stream brought, and what is read back. `payload` is
+    the event's JSON exactly as it was emitted."""
+
     id: str
     tenant_id: str
     livemode: bool
@@ -26,9 +28,9 @@ class NewEvent:
     created_at: datetime
 
 
-async def insert_new(conn: Connection, events: Sequence[NewEvent]) -> set[str]:
+async def insert_new(conn: Connection, events: Sequence[Event]) -> set[str]:
     """Store the events not already stored; the ids of those that were new."""
-    rows = await conn.fetch(
+    inserted = await conn.fetch(
         """
         INSERT INTO events (id, tenant_id, livemode, type, payload, created_at)
         SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[],
@@ -43,7 +45,7 @@ async def insert_new(conn: Connection, events: Sequence[NewEvent]) -> set[str]:
         [e.payload for e in events],
         [e.created_at for e in events],
     )
-    return {row["id"] for row in rows}
+    return {record["id"] for record in inserted}
 
 
 async def list_page(
@@ -55,7 +57,7 @@ async def list_page(
     type: str | None,
     type_prefix: str | None,
     created: Mapping[str, int],
-) -> Sequence[asyncpg.Record]:
+) -> list[Event]:
     """One page in walking order (see shared.pagination). `created` maps an operator
     (one of < <= > >=) to unix seconds."""
     op, order = keyset(params)
@@ -66,7 +68,7 @@ async def list_page(
             raise ValueError(operator)
         args.append(seconds)
         conditions += f" AND created_at {operator} to_timestamp(${len(args)})"
-    return await conn.fetch(
+    found = await conn.fetch(
         f"""
         SELECT {_COLUMNS} FROM events
         WHERE tenant_id = $1 AND livemode = $2 AND ($3::text IS NULL OR id {op} $3)
@@ -77,17 +79,17 @@ async def list_page(
         """,
         *args,
     )
+    return rows(Event, found)
 
 
-async def get(
-    conn: Connection, *, tenant_id: str, livemode: bool, event_id: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def get(conn: Connection, *, tenant_id: str, livemode: bool, event_id: str) -> Event | None:
+    found = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM events WHERE id = $1 AND tenant_id = $2 AND livemode = $3",
         event_id,
         tenant_id,
         livemode,
     )
+    return row_or_none(Event, found)
 
 
 async def purge(pool: Pool, *, older_than_seconds: float) -> int:

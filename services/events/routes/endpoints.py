@@ -13,10 +13,8 @@ from services.events.schemas import (
 )
 from services.events.service import endpoints
 from services.events.service.access import scope_of
-from services.events.service.workers import cipher_of, url_policy_of
-from services.events.settings import EventsSettings
+from services.events.state import events_state
 from shared.body import parse
-from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import Link, documented
 from shared.pagination import list_params, list_response
@@ -25,12 +23,6 @@ from shared.state import app_state
 
 # The secret is in this answer: no cache (nor the idempotency store) may keep it.
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _settings(request: Request) -> EventsSettings:
-    settings = app_state(request).settings
-    assert isinstance(settings, EventsSettings)
-    return settings
 
 
 def _id(request: Request) -> str:
@@ -67,18 +59,15 @@ async def create_endpoint(request: Request) -> JSONResponse:
     """
     body = await parse(request, CreateEndpointRequest)
     scope = scope_of(identity_of(request))
-    state = app_state(request)
-    # Checked before the transaction opens: the check may resolve the host name.
-    url = await endpoints.check_url(body.url, livemode=scope.livemode, policy=url_policy_of(state))
-    async with transaction(state.db) as conn:
-        endpoint = await endpoints.create_endpoint(
-            conn,
-            scope,
-            body,
-            url=url,
-            max_endpoints=_settings(request).max_endpoints,
-            cipher=cipher_of(state),
-        )
+    own = events_state(request)
+    endpoint = await endpoints.create_endpoint(
+        app_state(request).db,
+        scope,
+        body,
+        policy=own.url_policy,
+        max_endpoints=own.settings.max_endpoints,
+        cipher=own.cipher,
+    )
     return json_response(endpoint.model_dump(), headers=NO_STORE)
 
 
@@ -90,8 +79,7 @@ async def list_endpoints(request: Request) -> JSONResponse:
     """
     params = list_params(request)
     scope = scope_of(identity_of(request))
-    async with transaction(app_state(request).db) as conn:
-        found, has_more = await endpoints.list_endpoints(conn, scope, params=params)
+    found, has_more = await endpoints.list_endpoints(app_state(request).db, scope, params=params)
     return list_response(request, found, has_more=has_more, exclude={"secret"})
 
 
@@ -102,8 +90,7 @@ async def get_endpoint(request: Request) -> JSONResponse:
     Without its secret.
     """
     scope = scope_of(identity_of(request))
-    async with transaction(app_state(request).db) as conn:
-        endpoint = await endpoints.get_endpoint(conn, scope, _id(request))
+    endpoint = await endpoints.get_endpoint(app_state(request).db, scope, _id(request))
     return json_response(endpoint.model_dump(exclude={"secret"}))
 
 
@@ -120,14 +107,13 @@ async def update_endpoint(request: Request) -> JSONResponse:
     """
     body = await parse(request, UpdateEndpointRequest)
     scope = scope_of(identity_of(request))
-    state = app_state(request)
-    url = None
-    if body.url is not None:
-        url = await endpoints.check_url(
-            body.url, livemode=scope.livemode, policy=url_policy_of(state)
-        )
-    async with transaction(state.db) as conn:
-        endpoint = await endpoints.update_endpoint(conn, scope, _id(request), body, url=url)
+    endpoint = await endpoints.update_endpoint(
+        app_state(request).db,
+        scope,
+        _id(request),
+        body,
+        policy=events_state(request).url_policy,
+    )
     return json_response(endpoint.model_dump(exclude={"secret"}))
 
 
@@ -138,8 +124,7 @@ async def delete_endpoint(request: Request) -> JSONResponse:
     Deliveries still owed to it are dropped; its past attempts stay readable.
     """
     scope = scope_of(identity_of(request))
-    async with transaction(app_state(request).db) as conn:
-        deleted = await endpoints.delete_endpoint(conn, scope, _id(request))
+    deleted = await endpoints.delete_endpoint(app_state(request).db, scope, _id(request))
     return json_response(deleted.model_dump())
 
 
@@ -156,11 +141,13 @@ async def roll_secret(request: Request) -> JSONResponse:
     """
     body = await parse(request, RollSecretRequest)
     scope = scope_of(identity_of(request))
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        endpoint = await endpoints.roll_secret(
-            conn, scope, _id(request), expires_in=body.expires_in, cipher=cipher_of(state)
-        )
+    endpoint = await endpoints.roll_secret(
+        app_state(request).db,
+        scope,
+        _id(request),
+        expires_in=body.expires_in,
+        cipher=events_state(request).cipher,
+    )
     return json_response(endpoint.model_dump(), headers=NO_STORE)
 
 

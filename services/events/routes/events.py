@@ -9,9 +9,8 @@ from starlette.routing import Route
 from services.events.schemas import DeliveryAttempt, Event, EventListParams, ResendRequest
 from services.events.service import events
 from services.events.service.access import scope_of
-from services.events.service.workers import deliverer_of
+from services.events.state import events_state
 from shared.body import decode_form, parse, validate
-from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
 from shared.pagination import list_params, list_response
@@ -39,8 +38,7 @@ async def list_events(request: Request) -> Response:
     platform admins may pass `tenant_id`."""
     params = validate(EventListParams, decode_form(request.url.query.encode()))
     scope = scope_of(identity_of(request), tenant_id=params.tenant_id)
-    async with transaction(app_state(request).db) as conn:
-        payloads, has_more = await events.list_events(conn, scope, params=params)
+    payloads, has_more = await events.list_events(app_state(request).db, scope, params=params)
     return _list_of_raw(request, payloads, has_more=has_more)
 
 
@@ -51,8 +49,7 @@ async def get_event(request: Request) -> Response:
     The event exactly as it was emitted (the bytes its signatures cover).
     """
     scope = scope_of(identity_of(request), tenant_id=request.query_params.get("tenant_id"))
-    async with transaction(app_state(request).db) as conn:
-        payload = await events.get_event(conn, scope, request.path_params["event_id"])
+    payload = await events.get_event(app_state(request).db, scope, request.path_params["event_id"])
     return _raw(payload)
 
 
@@ -68,17 +65,16 @@ async def resend_event(request: Request) -> Response:
     body = await parse(request, ResendRequest)
     scope = scope_of(identity_of(request))
     state = app_state(request)
-    async with transaction(state.db) as conn:
-        payload, owed = await events.resend(
-            conn,
-            scope,
-            request.path_params["event_id"],
-            body,
-            redis=state.redis,
-            retention_seconds=state.db_settings.event_retention_days * 86400,
-        )
-    if owed:
-        deliverer_of(state).wake()
+    own = events_state(state)
+    payload = await events.resend(
+        state.db,
+        scope,
+        request.path_params["event_id"],
+        body,
+        redis=state.redis,
+        retention_seconds=own.settings.event_retention_days * 86400,
+        on_deliveries=own.deliverer.wake,
+    )
     return _raw(payload)
 
 
@@ -91,10 +87,9 @@ async def list_deliveries(request: Request) -> JSONResponse:
     """
     params = list_params(request)
     scope = scope_of(identity_of(request))
-    async with transaction(app_state(request).db) as conn:
-        attempts, has_more = await events.list_attempts(
-            conn, scope, request.path_params["event_id"], params=params
-        )
+    attempts, has_more = await events.list_attempts(
+        app_state(request).db, scope, request.path_params["event_id"], params=params
+    )
     return list_response(request, attempts, has_more=has_more)
 
 

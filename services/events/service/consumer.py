@@ -22,11 +22,11 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from services.events.repository.events import NewEvent
-from services.events.service.endpoints import UrlPolicy
+from services.events.repository import events as events_repo
 from services.events.service.events import ingest, parse_event
-from services.events.service.signing import endpoint_cipher
+from services.events.service.urls import UrlPolicy
 from services.events.settings import EventsSettings
+from shared.cipher import Cipher
 from shared.db import Pool, transaction
 from shared.outbox import ALL_STREAM
 
@@ -43,6 +43,7 @@ class StreamConsumer:
         redis: aioredis.Redis,
         settings: EventsSettings,
         *,
+        cipher: Cipher,
         on_deliveries: Callable[[], None] = lambda: None,
     ) -> None:
         self.pool = pool
@@ -50,9 +51,9 @@ class StreamConsumer:
         self.settings = settings
         self.on_deliveries = on_deliveries
         self.stream = ALL_STREAM
+        self._cipher = cipher
         # A tenant's webhook_url is checked inside the batch's transaction, so by its host
         # alone (no DNS lookup there); every delivery resolves and checks again.
-        self._cipher = endpoint_cipher(settings)
         self._url_policy = UrlPolicy(
             resolver=None, allow_private_live=settings.allow_private_live_urls
         )
@@ -172,21 +173,21 @@ class StreamConsumer:
         acknowledged too: reading them again would never make them valid."""
         if not entries:
             return
-        batch: list[NewEvent] = []
+        batch: list[events_repo.Event] = []
         for entry_id, fields in entries:
             event = _event_of(entry_id, fields)
             if event is not None:
                 batch.append(event)
         async with transaction(self.pool) as conn:
-            result = await ingest(conn, batch, policy=self._url_policy, cipher=self._cipher)
+            owed = await ingest(conn, batch, policy=self._url_policy, cipher=self._cipher)
         await self.redis.xack(
             self.stream, self.settings.consumer_group, *[entry_id for entry_id, _ in entries]
         )
-        if result.deliveries:
+        if owed:
             self.on_deliveries()
 
 
-def _event_of(entry_id: bytes, fields: dict[bytes, bytes] | None) -> NewEvent | None:
+def _event_of(entry_id: bytes, fields: dict[bytes, bytes] | None) -> events_repo.Event | None:
     if not fields:  # trimmed away while it was pending
         return None
     try:

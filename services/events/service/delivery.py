@@ -1,4 +1,4 @@
-"""Signed deliveries to webhook endpoints, retried on the schedule of DESIGN §9.
+"""Signed deliveries to webhook endpoints, retried on `RETRY_SCHEDULE` (settings.py).
 
 A worker claims due deliveries in small batches (`FOR UPDATE SKIP LOCKED` plus a lease, so
 two replicas never run the same attempt), POSTs the event's stored bytes with Standard
@@ -25,13 +25,15 @@ import asyncpg
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 
-from services.events.repository import deliveries, endpoints
+from services.events.repository import deliveries as deliveries_repo
+from services.events.repository import endpoints as endpoints_repo
 from services.events.service import urls
 from services.events.service.endpoints import disable_endpoint
-from services.events.service.signing import endpoint_cipher, signing_secrets
+from services.events.service.signing import signing_secrets
 from services.events.settings import RETRY_SCHEDULE, EventsSettings
 from shared import webhooks
 from shared.aio import wait_event
+from shared.cipher import Cipher
 from shared.db import Connection, Pool, forbid_transaction, transaction
 from shared.errors import MicroError
 from shared.ids import new_id
@@ -70,10 +72,14 @@ def next_attempt_at(attempt: int, outcome: Outcome, *, scale: float) -> datetime
 
 
 async def record(
-    conn: Connection, claimed: asyncpg.Record, outcome: Outcome, *, settings: EventsSettings
+    conn: Connection,
+    claimed: deliveries_repo.Claimed,
+    outcome: Outcome,
+    *,
+    settings: EventsSettings,
 ) -> None:
     """Write down one attempt and what follows from it, in one transaction."""
-    attempt = claimed["attempts"]
+    attempt = claimed.attempts
     retry_at = next_attempt_at(attempt, outcome, scale=settings.retry_scale)
     if outcome.succeeded:
         status = "succeeded"
@@ -81,44 +87,48 @@ async def record(
         status = "pending"
     else:
         status = "failed"
-    await deliveries.finish(
-        conn, claimed["id"], attempt=attempt, status=status, next_attempt_at=retry_at
+    await deliveries_repo.finish(
+        conn, claimed.id, attempt=attempt, status=status, next_attempt_at=retry_at
     )
-    await deliveries.insert_attempt(
+    await deliveries_repo.insert_attempt(
         conn,
-        attempt_id=new_id(ATTEMPT_PREFIX),
-        delivery_id=claimed["id"],
-        event_id=claimed["event_id"],
-        endpoint_id=claimed["endpoint_id"],
-        tenant_id=claimed["tenant_id"],
-        livemode=claimed["livemode"],
-        attempt=attempt,
-        url=claimed["url"],
-        succeeded=outcome.succeeded,
-        status_code=outcome.status_code,
-        error=outcome.error,
-        duration_ms=outcome.duration_ms,
-        started_at=outcome.started_at,
-        finished_at=outcome.finished_at,
-        next_attempt_at=retry_at,
+        deliveries_repo.Attempt(
+            id=new_id(ATTEMPT_PREFIX),
+            delivery_id=claimed.id,
+            event_id=claimed.event_id,
+            endpoint_id=claimed.endpoint_id,
+            tenant_id=claimed.tenant_id,
+            livemode=claimed.livemode,
+            attempt=attempt,
+            url=claimed.url,
+            succeeded=outcome.succeeded,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+            started_at=outcome.started_at,
+            finished_at=outcome.finished_at,
+            next_attempt_at=retry_at,
+        ),
     )
     if outcome.succeeded:
-        await endpoints.clear_failing(conn, claimed["endpoint_id"])
+        await endpoints_repo.clear_failing(conn, claimed.endpoint_id)
     elif outcome.gone:
-        await disable_endpoint(conn, claimed["endpoint_id"], reason="gone")
+        await disable_endpoint(conn, claimed.endpoint_id, reason="gone")
     else:
-        since = await endpoints.mark_failing(conn, claimed["endpoint_id"])
+        since = await endpoints_repo.mark_failing(conn, claimed.endpoint_id)
         failing_for = (outcome.finished_at - since).total_seconds() if since else 0.0
         if failing_for >= settings.disable_after_seconds:
-            await disable_endpoint(conn, claimed["endpoint_id"], reason="failing")
+            await disable_endpoint(conn, claimed.endpoint_id, reason="failing")
 
 
 class Deliverer:
-    def __init__(self, pool: Pool, settings: EventsSettings, sessions: Sessions) -> None:
+    def __init__(
+        self, pool: Pool, settings: EventsSettings, sessions: Sessions, *, cipher: Cipher
+    ) -> None:
         self.pool = pool
         self.settings = settings
         self.sessions = sessions
-        self.cipher = endpoint_cipher(settings)
+        self.cipher = cipher
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         # Attempts under way per endpoint, for the per-endpoint cap.
@@ -148,17 +158,17 @@ class Deliverer:
             if room <= 0:
                 return  # a finishing attempt wakes the worker
             async with transaction(self.pool) as conn:
-                claimed = await deliveries.claim_due(
+                claimed = await deliveries_repo.claim_due(
                     conn,
                     limit=room,
                     lease_seconds=self.settings.delivery_timeout + _LEASE_MARGIN,
                     per_endpoint=self.settings.endpoint_concurrency,
                     running=self._per_endpoint,
                 )
-            for row in claimed:
-                endpoint_id = row["endpoint_id"]
+            for delivery in claimed:
+                endpoint_id = delivery.endpoint_id
                 self._per_endpoint[endpoint_id] = self._per_endpoint.get(endpoint_id, 0) + 1
-                task = asyncio.create_task(self._attempt(row))
+                task = asyncio.create_task(self._attempt(delivery))
                 self._running.add(task)
                 task.add_done_callback(functools.partial(self._finished, endpoint_id))
             if len(claimed) < room:
@@ -186,7 +196,7 @@ class Deliverer:
             task.cancel()
         await self.drain()
 
-    async def _attempt(self, claimed: asyncpg.Record) -> None:
+    async def _attempt(self, claimed: deliveries_repo.Claimed) -> None:
         outcome = await self.send(claimed)
         try:
             async with transaction(self.pool) as conn:
@@ -195,9 +205,9 @@ class Deliverer:
             # The lease runs out and the attempt is made again: at least once, never lost.
             log.exception("could not record a delivery attempt")
 
-    async def send(self, claimed: asyncpg.Record) -> Outcome:
-        body = claimed["payload"].encode()
-        guarded = claimed["livemode"] and not self.settings.allow_private_live_urls
+    async def send(self, claimed: deliveries_repo.Claimed) -> Outcome:
+        body = claimed.payload.encode()
+        guarded = claimed.livemode and not self.settings.allow_private_live_urls
         forbid_transaction("a webhook delivery")
         started, clock = datetime.now(UTC), time.perf_counter()
         status: int | None = None
@@ -205,17 +215,17 @@ class Deliverer:
         try:
             secrets = signing_secrets(claimed, self.cipher)
             headers = {
-                **webhooks.headers(secrets, claimed["event_id"], body),
+                **webhooks.headers(secrets, claimed.event_id, body),
                 "Content-Type": "application/json",
                 "User-Agent": USER_AGENT,
             }
             if guarded:
                 # aiohttp connects to an IP-literal host without asking the resolver.
-                urls.refuse_host(urls.host_of(claimed["url"]))
+                urls.refuse_host(urls.host_of(claimed.url))
             timeout = aiohttp.ClientTimeout(total=self.settings.delivery_timeout)
             session = self.sessions.guarded if guarded else self.sessions.open
             async with session.post(
-                claimed["url"], data=body, headers=headers, timeout=timeout, allow_redirects=False
+                claimed.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 status = response.status
                 if 300 <= status < 400:

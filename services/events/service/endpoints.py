@@ -3,171 +3,182 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import NewType
-
-import asyncpg
-from aiohttp.abc import AbstractResolver
 
 from services.events.errors import EndpointLimitError, EndpointNotFoundError, UrlNotAllowedError
-from services.events.repository import deliveries, endpoints
+from services.events.repository import deliveries as deliveries_repo
+from services.events.repository import endpoints as endpoints_repo
 from services.events.schemas import (
     CreateEndpointRequest,
     DeletedEndpoint,
     UpdateEndpointRequest,
     WebhookEndpoint,
 )
-from services.events.service import urls
 from services.events.service.access import Scope
 from services.events.service.signing import new_secret
+from services.events.service.urls import UrlPolicy, check_url
 from shared import outbox
 from shared.cipher import Cipher
-from shared.db import Connection
+from shared.db import Connection, Pool, transaction
 from shared.ids import is_id, new_id
 from shared.pagination import ListParams, page
+from shared.timeutil import unix
 
 log = logging.getLogger("micro.events.endpoints")
 
 ENDPOINT_PREFIX = "we"
 
 
-# A URL that passed `check_url`: only these are saved.
-CheckedUrl = NewType("CheckedUrl", str)
-
-
-@dataclass(frozen=True, slots=True)
-class UrlPolicy:
-    """How a saved URL is judged in live mode (see `urls`).
-
-    `resolver` None judges the host as written, without a lookup: for checks made inside a
-    transaction, where no network call may run. Every delivery resolves and checks again.
-    """
-
-    resolver: AbstractResolver | None
-    allow_private_live: bool
-
-
-async def check_url(url: str, *, livemode: bool, policy: UrlPolicy) -> CheckedUrl:
-    """The URL if an endpoint of this mode may be saved with it; UrlNotAllowedError if not."""
-    urls.check_syntax(url)
-    if livemode and not policy.allow_private_live:
-        await urls.check_live(url, policy.resolver)
-    return CheckedUrl(url)
+def webhook_endpoint(
+    endpoint: endpoints_repo.Endpoint, *, secret: str | None = None
+) -> WebhookEndpoint:
+    """The API's view of an endpoint; `secret`: the plain secret, for the two answers that
+    show it."""
+    previous = endpoint.previous_secret_expires_at
+    return WebhookEndpoint(
+        id=endpoint.id,
+        url=endpoint.url,
+        description=endpoint.description,
+        enabled_events=list(endpoint.enabled_events),
+        status=endpoint.status,
+        disabled_reason=endpoint.disabled_reason,
+        livemode=endpoint.livemode,
+        default=endpoint.is_default,
+        created=unix(endpoint.created_at),
+        previous_secret_expires=unix(previous) if previous is not None else None,
+        secret=secret,
+    )
 
 
 async def create_endpoint(
-    conn: Connection,
+    pool: Pool,
     scope: Scope,
     request: CreateEndpointRequest,
     *,
-    url: CheckedUrl,
+    policy: UrlPolicy,
     max_endpoints: int,
     cipher: Cipher,
 ) -> WebhookEndpoint:
-    existing = await endpoints.count(conn, tenant_id=scope.tenant_id, livemode=scope.livemode)
-    if existing >= max_endpoints:
-        raise EndpointLimitError(max_endpoints)
-    secret, encrypted = new_secret(cipher)
-    row = await endpoints.insert(
-        conn,
-        endpoint_id=new_id(ENDPOINT_PREFIX),
-        tenant_id=scope.tenant_id,
-        livemode=scope.livemode,
-        url=url,
-        description=request.description,
-        enabled_events=request.enabled_events,
-        disabled=request.disabled,
-        secret=encrypted,
-    )
-    return WebhookEndpoint.from_row(row, secret=secret)
+    # Checked before the transaction opens: the check may resolve the host name.
+    url = await check_url(request.url, livemode=scope.livemode, policy=policy)
+    async with transaction(pool) as conn:
+        existing = await endpoints_repo.count(
+            conn, tenant_id=scope.tenant_id, livemode=scope.livemode
+        )
+        if existing >= max_endpoints:
+            raise EndpointLimitError(max_endpoints)
+        secret, encrypted = new_secret(cipher)
+        created = await endpoints_repo.insert(
+            conn,
+            endpoint_id=new_id(ENDPOINT_PREFIX),
+            tenant_id=scope.tenant_id,
+            livemode=scope.livemode,
+            url=url,
+            description=request.description,
+            enabled_events=request.enabled_events,
+            disabled=request.disabled,
+            secret=encrypted,
+        )
+    return webhook_endpoint(created, secret=secret)
 
 
 async def list_endpoints(
-    conn: Connection, scope: Scope, *, params: ListParams
+    pool: Pool, scope: Scope, *, params: ListParams
 ) -> tuple[list[WebhookEndpoint], bool]:
-    rows = await endpoints.list_page(
-        conn, tenant_id=scope.tenant_id, livemode=scope.livemode, params=params
-    )
-    shown, has_more = page(rows, params)
-    return [WebhookEndpoint.from_row(row) for row in shown], has_more
+    async with transaction(pool) as conn:
+        found = await endpoints_repo.list_page(
+            conn, tenant_id=scope.tenant_id, livemode=scope.livemode, params=params
+        )
+    shown, has_more = page(found, params)
+    return [webhook_endpoint(endpoint) for endpoint in shown], has_more
 
 
 async def _endpoint(
     conn: Connection, scope: Scope, endpoint_id: str, *, lock: bool = False
-) -> asyncpg.Record:
-    row: asyncpg.Record | None = None
+) -> endpoints_repo.Endpoint:
+    found: endpoints_repo.Endpoint | None = None
     if is_id(endpoint_id, ENDPOINT_PREFIX):
-        row = await endpoints.get(
+        found = await endpoints_repo.get(
             conn,
             tenant_id=scope.tenant_id,
             livemode=scope.livemode,
             endpoint_id=endpoint_id,
             lock=lock,
         )
-    if row is None:
+    if found is None:
         raise EndpointNotFoundError(endpoint_id)
-    return row
+    return found
 
 
-async def get_endpoint(conn: Connection, scope: Scope, endpoint_id: str) -> WebhookEndpoint:
-    return WebhookEndpoint.from_row(await _endpoint(conn, scope, endpoint_id))
+async def get_endpoint(pool: Pool, scope: Scope, endpoint_id: str) -> WebhookEndpoint:
+    async with transaction(pool) as conn:
+        found = await _endpoint(conn, scope, endpoint_id)
+    return webhook_endpoint(found)
 
 
 async def update_endpoint(
-    conn: Connection,
+    pool: Pool,
     scope: Scope,
     endpoint_id: str,
     request: UpdateEndpointRequest,
     *,
-    url: CheckedUrl | None,
+    policy: UrlPolicy,
 ) -> WebhookEndpoint:
-    """`url`: the request's new URL once checked (None: unchanged)."""
-    await _endpoint(conn, scope, endpoint_id, lock=True)
-    row = await endpoints.update(
-        conn,
-        endpoint_id,
-        url=url,
-        description=request.description,
-        enabled_events=request.enabled_events,
-        disabled=request.disabled,
-    )
-    if request.disabled:
-        await deliveries.cancel_pending(conn, endpoint_id)
-    return WebhookEndpoint.from_row(row)
+    """Only the fields sent change; a new URL is checked before the transaction opens (the
+    check may resolve the host name)."""
+    url = None
+    if request.url is not None:
+        url = await check_url(request.url, livemode=scope.livemode, policy=policy)
+    async with transaction(pool) as conn:
+        await _endpoint(conn, scope, endpoint_id, lock=True)
+        updated = await endpoints_repo.update(
+            conn,
+            endpoint_id,
+            url=url,
+            description=request.description,
+            enabled_events=request.enabled_events,
+            disabled=request.disabled,
+        )
+        if request.disabled:
+            await deliveries_repo.cancel_pending(conn, endpoint_id)
+    return webhook_endpoint(updated)
 
 
-async def delete_endpoint(conn: Connection, scope: Scope, endpoint_id: str) -> DeletedEndpoint:
-    await _endpoint(conn, scope, endpoint_id, lock=True)
-    await endpoints.delete(conn, endpoint_id)
+async def delete_endpoint(pool: Pool, scope: Scope, endpoint_id: str) -> DeletedEndpoint:
+    async with transaction(pool) as conn:
+        await _endpoint(conn, scope, endpoint_id, lock=True)
+        await endpoints_repo.delete(conn, endpoint_id)
     return DeletedEndpoint(id=endpoint_id)
 
 
 async def roll_secret(
-    conn: Connection, scope: Scope, endpoint_id: str, *, expires_in: int, cipher: Cipher
+    pool: Pool, scope: Scope, endpoint_id: str, *, expires_in: int, cipher: Cipher
 ) -> WebhookEndpoint:
     """A new secret, signing from now on; for `expires_in` seconds the old one signs beside
     it, so receivers can switch without dropping a delivery. Rolling again inside that
     window retires the older one: only the last two secrets ever sign."""
-    await _endpoint(conn, scope, endpoint_id, lock=True)
-    secret, encrypted = new_secret(cipher)
-    row = await endpoints.set_secret(conn, endpoint_id, encrypted, previous_for=expires_in)
-    return WebhookEndpoint.from_row(row, secret=secret)
+    async with transaction(pool) as conn:
+        await _endpoint(conn, scope, endpoint_id, lock=True)
+        secret, encrypted = new_secret(cipher)
+        rolled = await endpoints_repo.set_secret(
+            conn, endpoint_id, encrypted, previous_for=expires_in
+        )
+    return webhook_endpoint(rolled, secret=secret)
 
 
 async def disable_endpoint(conn: Connection, endpoint_id: str, *, reason: str) -> bool:
     """Disable an endpoint the system gave up on, cancel what it was owed, and tell the
     tenant with a `webhook_endpoint.disabled` event. False if it was already disabled."""
-    row = await endpoints.disable(conn, endpoint_id, reason=reason)
-    if row is None:
+    disabled = await endpoints_repo.disable(conn, endpoint_id, reason=reason)
+    if disabled is None:
         return False
-    await deliveries.cancel_pending(conn, endpoint_id)
+    await deliveries_repo.cancel_pending(conn, endpoint_id)
     await outbox.emit(
         conn,
         None,
         type="webhook_endpoint.disabled",
-        data=WebhookEndpoint.from_row(row).model_dump(),
-        tenant_id=row["tenant_id"],
-        livemode=row["livemode"],
+        data=webhook_endpoint(disabled).model_dump(),
+        tenant_id=disabled.tenant_id,
+        livemode=disabled.livemode,
     )
     log.warning("webhook endpoint disabled", extra={"endpoint": endpoint_id, "reason": reason})
     return True
@@ -188,9 +199,9 @@ async def sync_default(
                     "tenant webhook_url not kept as an endpoint",
                     extra={"tenant": tenant_id, "livemode": livemode, "reason": exc.message},
                 )
-            await endpoints.delete_default(conn, tenant_id=tenant_id, livemode=livemode)
+            await endpoints_repo.delete_default(conn, tenant_id=tenant_id, livemode=livemode)
             continue
-        await endpoints.upsert_default(
+        await endpoints_repo.upsert_default(
             conn,
             endpoint_id=new_id(ENDPOINT_PREFIX),
             tenant_id=tenant_id,

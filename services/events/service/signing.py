@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
-
-from services.events.repository import endpoints
+from services.events.repository import deliveries as deliveries_repo
+from services.events.repository import endpoints as endpoints_repo
 from services.events.settings import EventsSettings
 from shared import webhooks
 from shared.cipher import Cipher
@@ -37,12 +36,12 @@ def new_secret(cipher: Cipher) -> tuple[str, bytes]:
     return secret, cipher.encrypt(secret)
 
 
-def signing_secrets(claimed: asyncpg.Record, cipher: Cipher) -> list[str]:
+def signing_secrets(claimed: deliveries_repo.Claimed, cipher: Cipher) -> list[str]:
     """What a delivery is signed with: the endpoint's secret, then the one it replaced while
     that still signs (a receiver that has not switched yet verifies too)."""
-    found = [cipher.decrypt(claimed["secret"])]
-    if claimed["previous_secret"] is not None:
-        found.append(cipher.decrypt(claimed["previous_secret"]))
+    found = [cipher.decrypt(claimed.secret)]
+    if claimed.previous_secret is not None:
+        found.append(cipher.decrypt(claimed.previous_secret))
     return found
 
 
@@ -52,13 +51,13 @@ async def encrypt_plain_secrets(pool: Pool, cipher: Cipher) -> int:
     while True:
         # One short transaction per batch: no long lock on the endpoints table.
         async with transaction(pool) as conn:
-            rows = await endpoints.plain_secrets(conn, limit=_BATCH)
-            if not rows:
+            plain = await endpoints_repo.plain_secrets(conn, limit=_BATCH)
+            if not plain:
                 break
-            await endpoints.store_encrypted(
-                conn, [(row["id"], cipher.encrypt(row["plain_secret"])) for row in rows]
+            await endpoints_repo.store_encrypted(
+                conn, [(found.id, cipher.encrypt(found.plain_secret)) for found in plain]
             )
-        done += len(rows)
+        done += len(plain)
     if done:
         log.info("encrypted plain-text webhook secrets", extra={"count": done})
     return done

@@ -21,6 +21,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NewType
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -252,3 +254,27 @@ async def check_live(url: str, resolver: AbstractResolver | None) -> None:
         refuse_addresses(host, [result["host"] for result in results])
     except DestinationRefusedError as exc:
         raise UrlNotAllowedError(str(exc)) from None
+
+
+# A URL that passed `check_url`: only these are saved.
+CheckedUrl = NewType("CheckedUrl", str)
+
+
+@dataclass(frozen=True, slots=True)
+class UrlPolicy:
+    """How a saved URL is judged in live mode.
+
+    `resolver` None judges the host as written, without a lookup: for checks made inside a
+    transaction, where no network call may run. Every delivery resolves and checks again.
+    """
+
+    resolver: AbstractResolver | None
+    allow_private_live: bool
+
+
+async def check_url(url: str, *, livemode: bool, policy: UrlPolicy) -> CheckedUrl:
+    """The URL if an endpoint of this mode may be saved with it; UrlNotAllowedError if not."""
+    check_syntax(url)
+    if livemode and not policy.allow_private_live:
+        await check_live(url, policy.resolver)
+    return CheckedUrl(url)

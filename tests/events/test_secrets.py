@@ -6,6 +6,7 @@ public `standardwebhooks` verifier."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,32 +19,20 @@ from cryptography.fernet import Fernet, InvalidToken
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from shared import webhooks
-from tests.support.events import WEBHOOK_SECRETS_KEY, EventsService, clone_database, events_service
+from tests.support.events import (
+    WEBHOOK_SECRETS_KEY,
+    EventsService,
+    attempts_of,
+    clone_database,
+    create_endpoint,
+    event_row,
+    events_service,
+    key,
+    publish,
+    tenant,
+)
 from tests.support.servers import PostgresHandle
-from tests.support.webhook_receiver import Received, Receiver, webhook_receiver
-from tests.test_events_deliveries import endpoint
-from tests.test_events_log import event_row, key, publish, tenant
-
-
-@pytest.fixture(scope="module")
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture(scope="module")
-async def service(
-    pg: PostgresHandle, templates: dict[str, str], redis_url: str
-) -> AsyncIterator[EventsService]:
-    async with events_service(pg, templates, redis_url) as running:
-        yield running
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with webhook_receiver() as running:
-        yield running
+from tests.support.webhook_receiver import Received, Receiver
 
 
 async def stored_rows(dsn: str) -> list[str]:
@@ -140,14 +129,8 @@ class TestAtRest:
         redis: aioredis.Redis,
         receiver: Receiver,
     ) -> None:
-        dsn = await clone_database(pg, templates["events"])
-        owner = tenant()
-        async with events_service(pg, templates, redis_url, database_url=dsn) as first:
-            await endpoint(first.client, key(owner), receiver)
         rotated = f"{Fernet.generate_key().decode()},{WEBHOOK_SECRETS_KEY}"
-        async with events_service(
-            pg, templates, redis_url, database_url=dsn, webhook_secrets_key=rotated
-        ):
+        async with restarted_with_key(pg, templates, redis_url, receiver, rotated) as (_, owner):
             row = event_row(owner)
             await publish(redis, row)
             await receiver.wait_until(lambda: row["event_id"] in receiver.accepted_ids())
@@ -160,32 +143,36 @@ class TestAtRest:
         redis: aioredis.Redis,
         receiver: Receiver,
     ) -> None:
-        dsn = await clone_database(pg, templates["events"])
-        owner = tenant()
-        async with events_service(pg, templates, redis_url, database_url=dsn) as first:
-            await endpoint(first.client, key(owner), receiver)
         wrong = Fernet.generate_key().decode()
-        async with events_service(
-            pg, templates, redis_url, database_url=dsn, webhook_secrets_key=wrong
-        ) as second:
+        async with restarted_with_key(pg, templates, redis_url, receiver, wrong) as (
+            second,
+            owner,
+        ):
             row = event_row(owner)
             await publish(redis, row)
-            found = await attempts(second.client, row["event_id"], key(owner))
+            found = await attempts_of(second.client, row["event_id"], key(owner), bool)
             assert "webhook_secrets_key" in found[0]["error"]
             assert receiver.received == []
 
 
-async def attempts(
-    client: httpx.AsyncClient, event_id: str, headers: dict[str, str], count: int = 1
-) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 15
-    while True:
-        response = await client.get(f"/events/{event_id}/deliveries", headers=headers)
-        if response.status_code == 200 and len(response.json()["data"]) >= count:
-            found: list[dict[str, Any]] = response.json()["data"]
-            return found
-        assert time.monotonic() < deadline, response.text
-        await asyncio.sleep(0.05)
+@contextlib.asynccontextmanager
+async def restarted_with_key(
+    pg: PostgresHandle,
+    templates: dict[str, str],
+    redis_url: str,
+    receiver: Receiver,
+    webhook_secrets_key: str,
+) -> AsyncIterator[tuple[EventsService, str]]:
+    """An endpoint (of a new tenant) made by a service with the usual key, then the service
+    started again on the same database with `webhook_secrets_key`."""
+    dsn = await clone_database(pg, templates["events"])
+    owner = tenant()
+    async with events_service(pg, templates, redis_url, database_url=dsn) as first:
+        await create_endpoint(first.client, key(owner), receiver)
+    async with events_service(
+        pg, templates, redis_url, database_url=dsn, webhook_secrets_key=webhook_secrets_key
+    ) as second:
+        yield second, owner
 
 
 async def roll(
@@ -201,7 +188,7 @@ class TestRollWithExpiry:
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver
     ) -> None:
         owner = tenant()
-        made = await endpoint(service.client, key(owner), receiver)
+        made = await create_endpoint(service.client, key(owner), receiver)
         old = made["secret"]
         response = await roll(service.client, made["id"], key(owner), {"expires_in": 2})
         assert response.status_code == 200, response.text
@@ -242,7 +229,7 @@ class TestRollWithExpiry:
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver, body: Any
     ) -> None:
         owner = tenant()
-        made = await endpoint(service.client, key(owner), receiver)
+        made = await create_endpoint(service.client, key(owner), receiver)
         if body is None:  # no body at all, as before expires_in existed
             response = await service.client.post(
                 f"/webhook_endpoints/{made['id']}/roll_secret", headers=key(owner)
@@ -262,7 +249,7 @@ class TestRollWithExpiry:
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver
     ) -> None:
         owner = tenant()
-        made = await endpoint(service.client, key(owner), receiver)
+        made = await create_endpoint(service.client, key(owner), receiver)
         second = (await roll(service.client, made["id"], key(owner), {"expires_in": 600})).json()
         third = (await roll(service.client, made["id"], key(owner), {"expires_in": 600})).json()
         receiver.secret = third["secret"]

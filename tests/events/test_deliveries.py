@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -15,78 +15,22 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from services.events.repository import deliveries
-from services.events.repository.deliveries import NewDelivery
+from services.events.repository import deliveries as deliveries_repo
 from shared import outbox
 from shared.ids import new_id
-from tests.support.events import EventsService, events_service
+from tests.support.events import (
+    EventsService,
+    attempts_of,
+    create_endpoint,
+    event_row,
+    events_service,
+    key,
+    publish,
+    tenant,
+    wait_stored,
+)
 from tests.support.servers import PostgresHandle
 from tests.support.webhook_receiver import Receiver, webhook_receiver
-from tests.test_events_log import event_row, key, publish, tenant, wait_stored
-
-Attempts = list[dict[str, Any]]
-
-
-@pytest.fixture(scope="module")
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture(scope="module")
-async def service(
-    pg: PostgresHandle, templates: dict[str, str], redis_url: str
-) -> AsyncIterator[EventsService]:
-    async with events_service(pg, templates, redis_url) as running:
-        yield running
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with webhook_receiver() as running:
-        yield running
-
-
-async def endpoint(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    receiver: Receiver,
-    *,
-    enabled_events: list[str] | None = None,
-    verify: bool = True,
-) -> dict[str, Any]:
-    response = await client.post(
-        "/webhook_endpoints",
-        json={"url": receiver.url, "enabled_events": enabled_events or ["*"]},
-        headers=headers,
-    )
-    assert response.status_code == 200, response.text
-    created: dict[str, Any] = response.json()
-    if verify:
-        receiver.secret = created["secret"]
-    return created
-
-
-async def attempts_of(
-    client: httpx.AsyncClient,
-    event_id: str,
-    headers: dict[str, str],
-    until: Callable[[Attempts], bool],
-    within: float = 15,
-) -> Attempts:
-    deadline = time.monotonic() + within
-    while True:
-        response = await client.get(
-            f"/events/{event_id}/deliveries", params={"limit": 100}, headers=headers
-        )
-        # 404 until the consumer has stored the event.
-        assert response.status_code in (200, 404), response.text
-        found: Attempts = response.json()["data"] if response.status_code == 200 else []
-        if until(found):
-            return found
-        assert time.monotonic() < deadline, f"attempts never settled: {found}"
-        await asyncio.sleep(0.05)
 
 
 async def endpoint_state(
@@ -103,7 +47,7 @@ class TestDelivered:
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver
     ) -> None:
         owner = tenant()
-        made = await endpoint(service.client, key(owner), receiver)
+        made = await create_endpoint(service.client, key(owner), receiver)
         row = event_row(owner)
         await publish(redis, row)
         await receiver.wait_for(1)
@@ -136,18 +80,20 @@ class TestDelivered:
             webhook_receiver() as unwanted,
             webhook_receiver() as other_tenant,
         ):
-            exact = await endpoint(
+            exact = await create_endpoint(
                 service.client, key(owner), wanted, enabled_events=["payout.paid"]
             )
-            wild = await endpoint(service.client, key(owner), family, enabled_events=["payout.*"])
-            await endpoint(service.client, key(owner), unwanted, enabled_events=["refund.*"])
+            wild = await create_endpoint(
+                service.client, key(owner), family, enabled_events=["payout.*"]
+            )
+            await create_endpoint(service.client, key(owner), unwanted, enabled_events=["refund.*"])
             live = await service.client.post(
                 "/webhook_endpoints",
                 json={"url": "http://93.184.216.34/hook", "enabled_events": ["*"]},
                 headers=key(owner, livemode=True),
             )
             assert live.status_code == 200
-            await endpoint(service.client, key(other), other_tenant)
+            await create_endpoint(service.client, key(other), other_tenant)
             row = event_row(owner, type="payout.paid")
             await publish(redis, row)
             await wanted.wait_for(1)
@@ -164,7 +110,7 @@ class TestDelivered:
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver
     ) -> None:
         owner = tenant()
-        await endpoint(service.client, key(owner), receiver)
+        await create_endpoint(service.client, key(owner), receiver)
         row = event_row(owner)
         await publish(redis, row)
         await publish(redis, row)
@@ -179,7 +125,7 @@ class TestDelivered:
         self, service: EventsService, receiver: Receiver
     ) -> None:
         owner = tenant()
-        await endpoint(service.client, key(owner), receiver)
+        await create_endpoint(service.client, key(owner), receiver)
         conn = await asyncpg.connect(service.dsn)
         try:
             async with conn.transaction():
@@ -198,7 +144,7 @@ class TestRetries:
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver
     ) -> None:
         owner = tenant()
-        await endpoint(service.client, key(owner), receiver)
+        await create_endpoint(service.client, key(owner), receiver)
         receiver.status = 503
         row = event_row(owner)
         await publish(redis, row)
@@ -249,7 +195,7 @@ class TestRetries:
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver
     ) -> None:
         owner = tenant()
-        made = await endpoint(service.client, key(owner), receiver)
+        made = await create_endpoint(service.client, key(owner), receiver)
         receiver.secret = "whsec_" + "QUJD" * 8  # not the endpoint's
         row = event_row(owner)
         await publish(redis, row)
@@ -270,7 +216,7 @@ class TestDisabling:
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver
     ) -> None:
         owner = tenant()
-        made = await endpoint(service.client, key(owner), receiver)
+        made = await create_endpoint(service.client, key(owner), receiver)
         receiver.status = 410
         row = event_row(owner)
         await publish(redis, row)
@@ -296,7 +242,7 @@ class TestDisabling:
             webhook_receiver() as receiver,
         ):
             owner = tenant()
-            made = await endpoint(service.client, key(owner), receiver)
+            made = await create_endpoint(service.client, key(owner), receiver)
             receiver.status = 500
             await publish(redis, event_row(owner))
             notice = await wait_for_event(service, owner, "webhook_endpoint.disabled")
@@ -314,7 +260,7 @@ class TestDisabling:
             webhook_receiver() as receiver,
         ):
             owner = tenant()
-            made = await endpoint(service.client, key(owner), receiver)
+            made = await create_endpoint(service.client, key(owner), receiver)
             for _ in range(3):
                 receiver.status = 500
                 row = event_row(owner)
@@ -450,8 +396,8 @@ class TestResend:
     ) -> None:
         owner = tenant()
         async with webhook_receiver() as first, webhook_receiver() as second:
-            one = await endpoint(service.client, key(owner), first)
-            await endpoint(service.client, key(owner), second)
+            one = await create_endpoint(service.client, key(owner), first)
+            await create_endpoint(service.client, key(owner), second)
             row = event_row(owner)
             await publish(redis, row)
             await first.wait_for(1)
@@ -474,7 +420,7 @@ class TestResend:
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver
     ) -> None:
         owner = tenant()
-        made = await endpoint(service.client, key(owner), receiver)
+        made = await create_endpoint(service.client, key(owner), receiver)
         row = event_row(owner)
         await publish(redis, row)
         await receiver.wait_for(1)
@@ -502,8 +448,8 @@ class TestFairness:
             webhook_receiver() as fast,
         ):
             slow_owner, fast_owner = tenant(), tenant()
-            await endpoint(service.client, key(slow_owner), slow)
-            await endpoint(service.client, key(fast_owner), fast)
+            await create_endpoint(service.client, key(slow_owner), slow)
+            await create_endpoint(service.client, key(fast_owner), fast)
             slow.delay = 0.3
             await publish(redis, *[event_row(slow_owner) for _ in range(8)])
             await slow.wait_for(1)
@@ -535,10 +481,12 @@ class TestReplicas:
                 [r["event_id"] for r in rows],
                 owner,
             )
-            await deliveries.create(
+            await deliveries_repo.create(
                 conn,
                 [
-                    NewDelivery(new_id("whdel"), r["event_id"], endpoint_id, owner, False)
+                    deliveries_repo.NewDelivery(
+                        new_id("whdel"), r["event_id"], endpoint_id, owner, False
+                    )
                     for r in rows
                 ],
             )
@@ -554,11 +502,11 @@ class TestReplicas:
             worker = await asyncpg.connect(service.dsn)
             try:
                 async with worker.transaction():
-                    claimed = await deliveries.claim_due(
+                    claimed = await deliveries_repo.claim_due(
                         worker, limit=30, lease_seconds=600, per_endpoint=100
                     )
                     await asyncio.sleep(0.05)  # hold the locks while the other one claims
-                return [row["id"] for row in claimed]
+                return [delivery.id for delivery in claimed]
             finally:
                 await worker.close()
 

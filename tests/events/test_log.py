@@ -7,12 +7,10 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -22,77 +20,16 @@ from cli.stack.redis import RedisServer
 from cli.stack.supervisor import Supervisor
 from shared import outbox
 from shared.ids import new_id
-from tests.support.asgi import identity_headers
-from tests.support.events import EventsService, events_service
+from tests.support.events import (
+    EventsService,
+    event_row,
+    events_service,
+    key,
+    publish,
+    tenant,
+    wait_stored,
+)
 from tests.support.servers import PostgresHandle, scratch_dir
-
-
-def tenant() -> str:
-    return f"ten_{secrets.token_hex(6)}"
-
-
-def key(tenant_id: str, *, livemode: bool = False, **kwargs: Any) -> dict[str, str]:
-    return identity_headers(tenant_id=tenant_id, livemode=livemode, **kwargs)
-
-
-def event_row(
-    tenant_id: str,
-    *,
-    type: str = "payment_intent.succeeded",
-    livemode: bool = False,
-    created: int | None = None,
-    event_id: str | None = None,
-) -> dict[str, Any]:
-    """An event as the outbox would hold it (the publisher's row shape)."""
-    event_id = event_id or new_id("evt")
-    payload = outbox.encode_event(
-        event_id=event_id,
-        type=type,
-        tenant_id=tenant_id,
-        livemode=livemode,
-        data={"id": "pi_1", "object": "payment_intent", "amount": 5000, "note": "é ✓"},
-        request_id="req_1",
-        idempotency_key=None,
-        created=created,
-    )
-    return {
-        "event_id": event_id,
-        "type": type,
-        "tenant_id": tenant_id,
-        "livemode": livemode,
-        "payload": payload,
-    }
-
-
-async def publish(redis: aioredis.Redis, *rows: dict[str, Any]) -> None:
-    """XADD to the streams in the documented entry format, as the outbox relay does."""
-    await outbox.publish(redis, list(rows), retention_seconds=7 * 86400)
-
-
-async def wait_stored(
-    client: httpx.AsyncClient, event_id: str, headers: dict[str, str], within: float = 15
-) -> httpx.Response:
-    deadline = time.monotonic() + within
-    while True:
-        response = await client.get(f"/events/{event_id}", headers=headers)
-        if response.status_code == 200 or time.monotonic() > deadline:
-            return response
-        await asyncio.sleep(0.05)
-
-
-@pytest.fixture(scope="module")
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture(scope="module")
-async def service(
-    pg: PostgresHandle, templates: dict[str, str], redis_url: str
-) -> AsyncIterator[EventsService]:
-    async with events_service(pg, templates, redis_url) as running:
-        yield running
 
 
 class TestConsumer:
