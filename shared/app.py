@@ -35,6 +35,7 @@ from shared.middleware import RequestContextMiddleware
 from shared.migrations import migrate_service
 from shared.openapi import build_spec
 from shared.outbox import outbox_relay
+from shared.redis_url import connect as connect_redis
 from shared.retention import Job, retention
 from shared.roles import check_app_role
 from shared.settings import DatabaseSettings, ServiceSettings
@@ -139,7 +140,7 @@ def redis_client(settings: ServiceSettings, *, read_timeout: float | None = None
 
     `read_timeout`: for a client whose blocking reads (XREADGROUP BLOCK) outlast the usual one.
     """
-    return aioredis.Redis.from_url(
+    return connect_redis(
         settings.redis_url,
         socket_timeout=read_timeout or settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,

@@ -221,6 +221,8 @@ def explain(error: ValidationError) -> str:
             problems.append(str(cause))
         else:
             where = ".".join(str(part) for part in item["loc"]) or "settings"
-            problems.append(f"{where}: {item['msg']}")
+            # A validator's own words, without pydantic's "Value error, " before them.
+            words = str(cause) if isinstance(cause, ValueError) else item["msg"]
+            problems.append(f"{where}: {words}")
     line = "; ".join(problems)
     return f"{line}; {GENERATE_HINT}" if secret else line

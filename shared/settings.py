@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared import secrets
+from shared.redis_url import parse_sentinel
 
 SERVICES: tuple[str, ...] = ("auth", "payments", "ledger", "wallet", "events")
 APPS: tuple[str, ...] = ("gateway", *SERVICES)
@@ -105,6 +106,12 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _identity_keys(cls, value: object) -> list[str]:
         return secrets.check_keys(secrets.IDENTITY, value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        parse_sentinel(value)  # a sentinel URL that cannot be used is refused at start
+        return value
 
     @property
     def identity_key(self) -> str:

@@ -5,7 +5,9 @@ through the sentinel, and finds the new one after a failover with nothing lost."
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from cli.stack.ports import free_port
+from shared.outbox import ALL_STREAM
 from shared.redis_url import connect
+from tests.conftest import ServiceClient
+from tests.support.asgi import identity_headers
+from tests.support.secrets import TEST_SECRETS
 
 MASTER = "micro"
 
@@ -171,3 +177,59 @@ async def test_after_a_failover_the_client_writes_to_the_new_master_and_nothing_
     finally:
         await client.aclose()
         await sentinel.aclose()
+
+
+async def test_a_service_runs_on_redis_through_the_sentinel(
+    topology: Topology, service_client: ServiceClient
+) -> None:
+    """The app's one Redis client (shared/app.py) comes from the sentinel URL: /ready asks
+    Redis, and what the ledger commits reaches the master's event stream."""
+    async with service_client(
+        "ledger", redis_url=topology.url, transaction_events=True, outbox_interval=0.05
+    ) as client:
+        ready = await client.get("/ready")
+        assert ready.status_code == 200, ready.text
+        for code, kind in (("cash", "asset"), ("sales", "revenue")):
+            made = await client.post(
+                "/ledger/accounts",
+                json={"name": code, "type": kind, "currency": "usd", "code": code},
+                headers=identity_headers(),
+            )
+            assert made.status_code == 201, made.text
+        posted = await client.post(
+            "/ledger/transactions",
+            json={
+                "reference_id": "order_1",
+                "entries": [
+                    {"account_id": "cash", "amount": 500, "direction": "debit"},
+                    {"account_id": "sales", "amount": 500, "direction": "credit"},
+                ],
+            },
+            headers=identity_headers(),
+        )
+        assert posted.status_code == 201, posted.text
+        master = aioredis.Redis(port=topology.master_port)
+        try:
+
+            async def streamed() -> bool:
+                return bool(await master.xlen(ALL_STREAM))
+
+            await _until(streamed)
+        finally:
+            await master.aclose()
+
+
+def test_an_unusable_sentinel_url_stops_the_app_at_start() -> None:
+    process = subprocess.run(
+        [sys.executable, "-m", "cli", "serve", "ledger"],
+        env={**os.environ, **TEST_SECRETS, "MICRO_REDIS_URL": "redis+sentinel://s0:26379"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert process.returncode == 1
+    assert process.stderr.strip() == (
+        "micro: ledger: redis_url: a Redis Sentinel URL names its master: "
+        "redis+sentinel://HOST:PORT/MASTER"
+    )
