@@ -11,7 +11,8 @@ import httpx
 import jwt
 
 from services.auth.settings import DEV_ADMIN_EMAIL
-from shared.identity import Identity, PrincipalType, Role, mint
+from shared.access import Role
+from shared.identity import Identity, PrincipalType, mint
 from tests.support.secrets import TEST_ADMIN_PASSWORD, TEST_IDENTITY_KEY
 
 PASSWORD = "correct horse battery"
@@ -52,7 +53,7 @@ def as_session(access_token: str) -> dict[str, str]:
         claims["sub"],
         "user",
         tenant_id=claims["tid"],
-        role=claims["role"],
+        role=Role(claims["role"]),
         session_id=claims["sid"],
     )
 
