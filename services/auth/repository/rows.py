@@ -87,7 +87,7 @@ class ApiKeyRow:
     created_at: datetime
     revoked_at: datetime | None
 
-    def expired(self, now: datetime | None = None) -> bool:
+    def is_expired(self, now: datetime | None = None) -> bool:
         """Past the expiry a roll gave it (a key that was never rolled never expires)."""
         return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
 

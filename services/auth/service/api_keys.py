@@ -33,7 +33,7 @@ def shown(key: ApiKeyRow, *, last_used: int | None = None, secret: str | None = 
         livemode=key.livemode,
         name=key.name,
         masked=masked(livemode=key.livemode, last4=key.last4),
-        status="expired" if key.status == "active" and key.expired() else key.status,
+        status="expired" if key.status == "active" and key.is_expired() else key.status,
         rate_limit=key.rate_limit,
         created=unix(key.created_at),
         last_used=last_used,
@@ -104,7 +104,7 @@ async def roll_key(
         if old is None:
             raise ApiKeyNotFoundError(key_id)
         now = datetime.now(UTC)
-        if old.status != "active" or old.expired(now):
+        if old.status != "active" or old.is_expired(now):
             raise ConflictError(
                 f"API key {key_id!r} is no longer active and cannot be rolled.",
                 code="api_key_revoked",
