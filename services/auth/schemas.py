@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import asyncpg
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -17,10 +15,8 @@ from pydantic import (
     model_validator,
 )
 
-from services.auth.keygen import masked
 from services.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from shared.access import GrantableRole, Role, RoleName
-from shared.timeutil import unix
 
 TenantStatus = Literal["active", "disabled"]
 LiveMode = Literal["off", "requested", "on"]
@@ -118,6 +114,9 @@ class ApiKeyRollRequest(_Request):
 
 
 class User(BaseModel):
+    # Built from a user row: `User.model_validate(row)`.
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     object: Literal["user"] = "user"
     email: str
@@ -126,19 +125,11 @@ class User(BaseModel):
     is_active: bool
     created: int
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> User:
-        return cls(
-            id=row["id"],
-            email=row["email"],
-            tenant_id=row["tenant_id"],
-            role=row["role"],
-            is_active=row["is_active"],
-            created=unix(row["created_at"]),
-        )
-
 
 class Tenant(BaseModel):
+    # Built from a tenant row: `Tenant.model_validate(row)`.
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     object: Literal["tenant"] = "tenant"
     name: str
@@ -149,19 +140,6 @@ class Tenant(BaseModel):
     # Real money: 'off' until a platform admin turns it on ('requested' once asked for).
     live_mode: LiveMode
     created: int
-
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Tenant:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            slug=row["slug"],
-            webhook_url=row["webhook_url"],
-            status=row["status"],
-            rate_limit=row["rate_limit"],
-            live_mode=row["live_mode"],
-            created=unix(row["created_at"]),
-        )
 
 
 class LiveModeRequest(_Request):
@@ -198,29 +176,6 @@ class ApiKey(BaseModel):
     rolled_to: str | None
     # Present only in the answer that created the key: it is never shown again.
     secret: str | None = None
-
-    @classmethod
-    def from_row(
-        cls, row: asyncpg.Record, *, last_used: int | None = None, secret: str | None = None
-    ) -> ApiKey:
-        expires_at = unix(row["expires_at"]) if row["expires_at"] else None
-        status = row["status"]
-        if status == "active" and row["expires_at"] and row["expires_at"] <= datetime.now(UTC):
-            status = "expired"
-        return cls(
-            id=row["id"],
-            environment="live" if row["livemode"] else "test",
-            livemode=row["livemode"],
-            name=row["name"],
-            masked=masked(livemode=row["livemode"], last4=row["last4"]),
-            status=status,
-            rate_limit=row["rate_limit"],
-            created=unix(row["created_at"]),
-            last_used=last_used,
-            expires_at=expires_at,
-            rolled_to=row["rolled_to"],
-            secret=secret,
-        )
 
 
 class VerifyKeyRequest(_Request):

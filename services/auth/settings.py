@@ -21,8 +21,6 @@ class AuthSettings(DatabaseSettings):
     # The platform admin ensured at start-up (an existing account is left as it is).
     admin_email: str = DEV_ADMIN_EMAIL
     admin_password: str = Field(default="", validate_default=True)
-    # Longest grace an old key keeps working after a roll.
-    max_roll_grace_hours: int = 24
     # Sessions that expired or were revoked are deleted this many days later (retention).
     session_retention_days: float = Field(default=30.0, gt=0)
 

@@ -1,4 +1,4 @@
-"""Bad input on every auth endpoint, through the gateway (DESIGN §4, §10).
+"""Bad input on every auth endpoint, through the gateway (errors: docs/architecture.md).
 
 Every refusal is the shared error shape with a 4xx, never a 500, and a refused write leaves
 nothing behind that a caller could see: the email stays free, the slug stays free, the

@@ -1,4 +1,4 @@
-"""Who may call which tenant and user endpoint, through the gateway (DESIGN §4, §5).
+"""Who may call which tenant and user endpoint, through the gateway.
 
 The matrix: every endpoint as each of six callers. Anonymous callers are 401 and API keys
 403 session_required everywhere here (these are session endpoints); the four signed-in

@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import asyncpg
-
+from services.auth.repository.rows import ApiKeyRow, KeyStanding
 from shared.db import Connection
 from shared.pagination import ListParams, keyset
+from shared.rows import row, row_or_none, rows
 
 COLUMNS = (
     "id, tenant_id, livemode, secret_hash, last4, name, created_by, status, expires_at, "
@@ -29,8 +29,8 @@ async def insert(
     name: str | None,
     created_by: str,
     rate_limit: int | None,
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
+) -> ApiKeyRow:
+    record = await conn.fetchrow(
         _INSERT,
         key_id,
         tenant_id,
@@ -41,45 +41,47 @@ async def insert(
         created_by,
         rate_limit,
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return row(ApiKeyRow, record)
 
 
-async def get(conn: Connection, *, key_id: str, tenant_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def get(conn: Connection, *, key_id: str, tenant_id: str) -> ApiKeyRow | None:
+    record = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM api_keys WHERE id = $1 AND tenant_id = $2",
         key_id,
         tenant_id,
     )
+    return row_or_none(ApiKeyRow, record)
 
 
-async def lock(conn: Connection, *, key_id: str, tenant_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def lock(conn: Connection, *, key_id: str, tenant_id: str) -> ApiKeyRow | None:
+    record = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM api_keys WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
         key_id,
         tenant_id,
     )
+    return row_or_none(ApiKeyRow, record)
 
 
-async def list_page(
-    conn: Connection, *, tenant_id: str, params: ListParams
-) -> Sequence[asyncpg.Record]:
+async def list_page(conn: Connection, *, tenant_id: str, params: ListParams) -> Sequence[ApiKeyRow]:
     op, order = keyset(params)
-    return await conn.fetch(
+    records = await conn.fetch(
         f"SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $1 "
         f"AND ($2::text IS NULL OR id {op} $2) ORDER BY id {order} LIMIT $3",
         tenant_id,
         params.cursor,
         params.fetch,
     )
+    return rows(ApiKeyRow, records)
 
 
-async def revoke(conn: Connection, key_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def revoke(conn: Connection, key_id: str) -> ApiKeyRow | None:
+    record = await conn.fetchrow(
         f"UPDATE api_keys SET status = 'revoked', revoked_at = now() "
         f"WHERE id = $1 AND status = 'active' RETURNING {COLUMNS}",
         key_id,
     )
+    return row_or_none(ApiKeyRow, record)
 
 
 async def set_rolled(
@@ -94,17 +96,17 @@ async def set_rolled(
 
 
 async def revoke_for_tenant(conn: Connection, tenant_id: str) -> list[str]:
-    rows = await conn.fetch(
+    records = await conn.fetch(
         "UPDATE api_keys SET status = 'revoked', revoked_at = now() "
         "WHERE tenant_id = $1 AND status = 'active' RETURNING secret_hash",
         tenant_id,
     )
-    return [row["secret_hash"] for row in rows]
+    return [record["secret_hash"] for record in records]
 
 
-async def find_by_hash(conn: Connection, secret_hash: str) -> asyncpg.Record | None:
+async def find_by_hash(conn: Connection, secret_hash: str) -> KeyStanding | None:
     """A key by its hash, whatever its state, with its tenant's state and effective limit."""
-    return await conn.fetchrow(
+    record = await conn.fetchrow(
         """
         SELECT k.id, k.tenant_id, k.livemode, k.status, k.expires_at,
                k.expires_at IS NOT NULL AND k.expires_at <= now() AS expired,
@@ -115,10 +117,11 @@ async def find_by_hash(conn: Connection, secret_hash: str) -> asyncpg.Record | N
         """,
         secret_hash,
     )
+    return row_or_none(KeyStanding, record)
 
 
 async def active_hashes_for_tenant(conn: Connection, tenant_id: str) -> list[str]:
-    rows = await conn.fetch(
+    records = await conn.fetch(
         "SELECT secret_hash FROM api_keys WHERE tenant_id = $1 AND status = 'active'", tenant_id
     )
-    return [row["secret_hash"] for row in rows]
+    return [record["secret_hash"] for record in records]

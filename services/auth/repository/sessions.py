@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import asyncpg
-
+from services.auth.repository.rows import LockedRefreshToken, UserRow
 from shared.db import Connection, Pool
 from shared.retention import delete_in_batches
+from shared.rows import row
 
 
 async def insert(conn: Connection, *, session_id: str, user_id: str, expires_at: datetime) -> None:
@@ -25,9 +25,9 @@ async def insert_refresh_token(conn: Connection, *, token_hash: str, session_id:
     )
 
 
-async def lock_refresh_token(conn: Connection, token_hash: str) -> asyncpg.Record | None:
+async def lock_refresh_token(conn: Connection, token_hash: str) -> LockedRefreshToken | None:
     """The token with its session and user, locked so two refreshes cannot both win."""
-    return await conn.fetchrow(
+    record = await conn.fetchrow(
         """
         SELECT r.token_hash, r.used_at, s.id AS session_id, s.revoked_at, s.expires_at,
                u.id, u.tenant_id, u.email, u.role, u.is_active, u.created_at,
@@ -40,6 +40,17 @@ async def lock_refresh_token(conn: Connection, token_hash: str) -> asyncpg.Recor
         FOR UPDATE OF r, s
         """,
         token_hash,
+    )
+    if record is None:
+        return None
+    return LockedRefreshToken(
+        token_hash=record["token_hash"],
+        used_at=record["used_at"],
+        session_id=record["session_id"],
+        session_revoked_at=record["revoked_at"],
+        session_expires_at=record["expires_at"],
+        user=row(UserRow, record),
+        tenant_status=record["tenant_status"],
     )
 
 
@@ -60,25 +71,25 @@ async def revoke(conn: Connection, session_id: str, *, reason: str) -> bool:
 
 
 async def revoke_for_users(conn: Connection, user_ids: list[str], *, reason: str) -> list[str]:
-    rows = await conn.fetch(
+    records = await conn.fetch(
         "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 "
         "WHERE user_id = ANY($1::text[]) AND revoked_at IS NULL AND expires_at > now() "
         "RETURNING id",
         user_ids,
         reason,
     )
-    return [row["id"] for row in rows]
+    return [record["id"] for record in records]
 
 
 async def revoke_for_tenant(conn: Connection, tenant_id: str, *, reason: str) -> list[str]:
-    rows = await conn.fetch(
+    records = await conn.fetch(
         "UPDATE sessions s SET revoked_at = now(), revoked_reason = $2 FROM users u "
         "WHERE u.id = s.user_id AND u.tenant_id = $1 AND s.revoked_at IS NULL "
         "AND s.expires_at > now() RETURNING s.id",
         tenant_id,
         reason,
     )
-    return [row["id"] for row in rows]
+    return [record["id"] for record in records]
 
 
 async def purge_ended(pool: Pool, *, older_than_seconds: float) -> int:

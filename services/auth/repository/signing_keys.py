@@ -4,9 +4,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
-
+from services.auth.repository.rows import SigningKeyRow
 from shared.db import Connection
+from shared.rows import row_or_none
 
 # Any fixed number: serialises the first start of several auth processes.
 _LOCK_KEY = 0x6D6963726F6B6579  # "microkey"
@@ -16,10 +16,11 @@ async def lock(conn: Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
 
 
-async def newest(conn: Connection) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def newest(conn: Connection) -> SigningKeyRow | None:
+    record = await conn.fetchrow(
         "SELECT kid, private_pem FROM signing_keys ORDER BY created_at DESC LIMIT 1"
     )
+    return row_or_none(SigningKeyRow, record)
 
 
 async def insert(
@@ -35,5 +36,7 @@ async def insert(
 
 
 async def public_jwks(conn: Connection) -> Sequence[dict[str, Any]]:
-    rows = await conn.fetch("SELECT public_jwk::text AS jwk FROM signing_keys ORDER BY created_at")
-    return [json.loads(row["jwk"]) for row in rows]
+    records = await conn.fetch(
+        "SELECT public_jwk::text AS jwk FROM signing_keys ORDER BY created_at"
+    )
+    return [json.loads(record["jwk"]) for record in records]

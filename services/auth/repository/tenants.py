@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import asyncpg
-
+from services.auth.repository.rows import TenantRow
 from shared.db import Connection
 from shared.pagination import ListParams, keyset
+from shared.rows import row_or_none, rows
 
 COLUMNS = "id, name, slug, webhook_url, status, rate_limit, live_mode, created_at"
 
@@ -18,9 +18,9 @@ async def insert(
     slug: str,
     webhook_url: str,
     rate_limit: int | None = None,
-) -> asyncpg.Record | None:
+) -> TenantRow | None:
     """None when the slug is taken."""
-    return await conn.fetchrow(
+    record = await conn.fetchrow(
         "INSERT INTO tenants (id, name, slug, webhook_url, rate_limit) "
         f"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (slug) DO NOTHING RETURNING {COLUMNS}",
         tenant_id,
@@ -29,24 +29,28 @@ async def insert(
         webhook_url,
         rate_limit,
     )
+    return row_or_none(TenantRow, record)
 
 
-async def get(conn: Connection, tenant_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {COLUMNS} FROM tenants WHERE id = $1", tenant_id)
+async def get(conn: Connection, tenant_id: str) -> TenantRow | None:
+    record = await conn.fetchrow(f"SELECT {COLUMNS} FROM tenants WHERE id = $1", tenant_id)
+    return row_or_none(TenantRow, record)
 
 
-async def get_by_slug(conn: Connection, slug: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {COLUMNS} FROM tenants WHERE slug = $1", slug)
+async def get_by_slug(conn: Connection, slug: str) -> TenantRow | None:
+    record = await conn.fetchrow(f"SELECT {COLUMNS} FROM tenants WHERE slug = $1", slug)
+    return row_or_none(TenantRow, record)
 
 
-async def list_page(conn: Connection, params: ListParams) -> Sequence[asyncpg.Record]:
+async def list_page(conn: Connection, params: ListParams) -> Sequence[TenantRow]:
     op, order = keyset(params)
-    return await conn.fetch(
+    records = await conn.fetch(
         f"SELECT {COLUMNS} FROM tenants WHERE ($1::text IS NULL OR id {op} $1) "
         f"ORDER BY id {order} LIMIT $2",
         params.cursor,
         params.fetch,
     )
+    return rows(TenantRow, records)
 
 
 async def update(
@@ -56,8 +60,8 @@ async def update(
     name: str | None,
     webhook_url: str | None,
     rate_limit: int | None,
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+) -> TenantRow | None:
+    record = await conn.fetchrow(
         f"""
         UPDATE tenants SET
             name = coalesce($2, name),
@@ -72,25 +76,29 @@ async def update(
         webhook_url,
         rate_limit,
     )
+    return row_or_none(TenantRow, record)
 
 
-async def disable(conn: Connection, tenant_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def disable(conn: Connection, tenant_id: str) -> TenantRow | None:
+    record = await conn.fetchrow(
         f"UPDATE tenants SET status = 'disabled', updated_at = now() "
         f"WHERE id = $1 AND status = 'active' RETURNING {COLUMNS}",
         tenant_id,
     )
+    return row_or_none(TenantRow, record)
 
 
-async def lock(conn: Connection, tenant_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE", tenant_id)
+async def lock(conn: Connection, tenant_id: str) -> TenantRow | None:
+    record = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE", tenant_id
+    )
+    return row_or_none(TenantRow, record)
 
 
-async def set_live_mode(
-    conn: Connection, tenant_id: str, *, live_mode: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def set_live_mode(conn: Connection, tenant_id: str, *, live_mode: str) -> TenantRow | None:
+    record = await conn.fetchrow(
         f"UPDATE tenants SET live_mode = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
         tenant_id,
         live_mode,
     )
+    return row_or_none(TenantRow, record)

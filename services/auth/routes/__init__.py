@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from services.auth.routes.accounts import routes as account_routes
-from services.auth.routes.keys import routes as key_routes
-from services.auth.routes.tenants import routes as tenant_routes
-from services.auth.routes.users import routes as user_routes
+from services.auth.routes import api_keys, sessions, tenants, users
 
-routes = [*account_routes, *tenant_routes, *user_routes, *key_routes]
+routes = [*sessions.routes, *tenants.routes, *users.routes, *api_keys.routes]

@@ -11,13 +11,12 @@ from services.auth.schemas import (
     TenantUpdateRequest,
 )
 from services.auth.service import tenants
+from services.auth.state import auth_state
 from shared.body import parse
-from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
 from shared.pagination import list_params, list_response
 from shared.responses import json_response
-from shared.state import app_state
 
 
 @documented(response=Tenant, listing=True)
@@ -27,8 +26,9 @@ async def list_tenants(request: Request) -> JSONResponse:
     Platform admins only; newest first.
     """
     params = list_params(request)
-    async with transaction(app_state(request).db) as conn:
-        found, has_more = await tenants.list_tenants(conn, identity_of(request), params=params)
+    found, has_more = await tenants.list_tenants(
+        auth_state(request), identity_of(request), params=params
+    )
     return list_response(request, found, has_more=has_more)
 
 
@@ -46,8 +46,7 @@ async def create_tenant(request: Request) -> JSONResponse:
     `/auth/register` instead.
     """
     body = await parse(request, TenantCreateRequest)
-    async with transaction(app_state(request).db) as conn:
-        tenant = await tenants.create_tenant(conn, identity_of(request), body)
+    tenant = await tenants.create_tenant(auth_state(request), identity_of(request), body)
     return json_response(tenant.model_dump(), status=201)
 
 
@@ -57,10 +56,9 @@ async def get_tenant(request: Request) -> JSONResponse:
 
     A tenant's admins and users see their own tenant; platform admins see any.
     """
-    async with transaction(app_state(request).db) as conn:
-        tenant = await tenants.get_tenant(
-            conn, identity_of(request), request.path_params["tenant_id"]
-        )
+    tenant = await tenants.get_tenant(
+        auth_state(request), identity_of(request), request.path_params["tenant_id"]
+    )
     return json_response(tenant.model_dump())
 
 
@@ -70,10 +68,9 @@ async def get_tenant_by_slug(request: Request) -> JSONResponse:
 
     The same as by id, found by the slug `/auth/signup` takes.
     """
-    async with transaction(app_state(request).db) as conn:
-        tenant = await tenants.get_tenant_by_slug(
-            conn, identity_of(request), request.path_params["slug"]
-        )
+    tenant = await tenants.get_tenant_by_slug(
+        auth_state(request), identity_of(request), request.path_params["slug"]
+    )
     return json_response(tenant.model_dump())
 
 
@@ -89,12 +86,9 @@ async def update_tenant(request: Request) -> JSONResponse:
     for platform admins.
     """
     body = await parse(request, TenantUpdateRequest)
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        tenant, changed = await tenants.update_tenant(
-            conn, identity_of(request), request.path_params["tenant_id"], body
-        )
-    await changed.announce(state.redis)
+    tenant = await tenants.update_tenant(
+        auth_state(request), identity_of(request), request.path_params["tenant_id"], body
+    )
     return json_response(tenant.model_dump())
 
 
@@ -105,22 +99,18 @@ async def delete_tenant(request: Request) -> JSONResponse:
     Nothing is erased: the tenant is marked disabled and its credentials stop working at
     once.
     """
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        tenant, revocations = await tenants.delete_tenant(
-            conn, identity_of(request), request.path_params["tenant_id"]
-        )
-    await revocations.announce(state.redis)
+    tenant = await tenants.delete_tenant(
+        auth_state(request), identity_of(request), request.path_params["tenant_id"]
+    )
     return json_response(tenant.model_dump())
 
 
 @documented(response=Tenant, tags=["tenants"])
 async def request_live_mode(request: Request) -> JSONResponse:
     """Ask for live mode (the tenant's admins); a platform admin then turns it on."""
-    async with transaction(app_state(request).db) as conn:
-        tenant = await tenants.request_live_mode(
-            conn, identity_of(request), request.path_params["tenant_id"]
-        )
+    tenant = await tenants.request_live_mode(
+        auth_state(request), identity_of(request), request.path_params["tenant_id"]
+    )
     return json_response(tenant.model_dump())
 
 
@@ -128,21 +118,17 @@ async def request_live_mode(request: Request) -> JSONResponse:
 async def set_live_mode(request: Request) -> JSONResponse:
     """Turn a tenant's live mode on or off (platform admins)."""
     body = await parse(request, LiveModeRequest)
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        tenant, changed = await tenants.set_live_mode(
-            conn, identity_of(request), request.path_params["tenant_id"], body
-        )
-    await changed.announce(state.redis)
+    tenant = await tenants.set_live_mode(
+        auth_state(request), identity_of(request), request.path_params["tenant_id"], body
+    )
     return json_response(tenant.model_dump())
 
 
 async def tenant_state(request: Request) -> JSONResponse:
     """Internal: the gateway asks whether a tenant may act in live mode."""
-    async with transaction(app_state(request).db) as conn:
-        found = await tenants.tenant_state(
-            conn, identity_of(request), request.path_params["tenant_id"]
-        )
+    found = await tenants.tenant_state(
+        auth_state(request), identity_of(request), request.path_params["tenant_id"]
+    )
     return json_response({"id": found.id, "status": found.status, "live_mode": found.live_mode})
 
 

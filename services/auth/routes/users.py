@@ -6,15 +6,13 @@ from starlette.routing import Route
 
 from services.auth.schemas import User, UserCreateRequest
 from services.auth.service import users
-from services.auth.settings import AuthSettings
+from services.auth.state import auth_state
 from shared.access import Role
 from shared.body import parse
-from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
 from shared.pagination import list_params, list_response
 from shared.responses import json_response
-from shared.state import app_state
 
 
 @documented(response=User, listing=True)
@@ -24,8 +22,9 @@ async def list_users(request: Request) -> JSONResponse:
     Tenant admins see their tenant's users; newest first.
     """
     params = list_params(request)
-    async with transaction(app_state(request).db) as conn:
-        found, has_more = await users.list_users(conn, identity_of(request), params=params)
+    found, has_more = await users.list_users(
+        auth_state(request), identity_of(request), params=params
+    )
     return list_response(request, found, has_more=has_more)
 
 
@@ -42,13 +41,7 @@ async def create_user(request: Request) -> JSONResponse:
     A tenant admin adds a USER or another TENANT_ADMIN with a password they pass on.
     """
     body = await parse(request, UserCreateRequest)
-    state = app_state(request)
-    settings = state.settings
-    assert isinstance(settings, AuthSettings)
-    async with transaction(state.db) as conn:
-        user = await users.create_user(
-            conn, identity_of(request), body, bcrypt_rounds=settings.bcrypt_rounds
-        )
+    user = await users.create_user(auth_state(request), identity_of(request), body)
     return json_response(user.model_dump(), status=201)
 
 
@@ -58,12 +51,9 @@ async def deactivate_user(request: Request) -> JSONResponse:
 
     The user's row is kept (and shown as `is_active: false`).
     """
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        user, revocations = await users.deactivate_user(
-            conn, identity_of(request), request.path_params["user_id"]
-        )
-    await revocations.announce(state.redis)
+    user = await users.deactivate_user(
+        auth_state(request), identity_of(request), request.path_params["user_id"]
+    )
     return json_response(user.model_dump())
 
 

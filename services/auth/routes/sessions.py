@@ -7,7 +7,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.auth.repository import signing_keys
 from services.auth.schemas import (
     LoginRequest,
     LoginResponse,
@@ -17,14 +16,12 @@ from services.auth.schemas import (
     SignupRequest,
     User,
 )
-from services.auth.service import accounts
-from services.auth.signing import issuer_of
+from services.auth.service import sessions, signing_keys
+from services.auth.state import auth_state
 from shared.body import parse
-from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
 from shared.responses import json_response
-from shared.state import app_state
 
 
 class LoggedOut(BaseModel):
@@ -55,15 +52,12 @@ async def register(request: Request) -> JSONResponse:
     key next with `POST /auth/api_keys`.
     """
     body = await parse(request, RegisterRequest)
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        result = await accounts.register(
-            conn,
-            issuer_of(state),
-            email=body.email,
-            password=body.password,
-            business_name=body.business_name,
-        )
+    result = await sessions.register(
+        auth_state(request),
+        email=body.email,
+        password=body.password,
+        business_name=body.business_name,
+    )
     return json_response(result.model_dump(), status=201)
 
 
@@ -84,21 +78,17 @@ async def signup(request: Request) -> JSONResponse:
     wallets with its access token, nothing else.
     """
     body = await parse(request, SignupRequest)
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        result = await accounts.signup(
-            conn, issuer_of(state), email=body.email, password=body.password, tenant_ref=body.tenant
-        )
+    result = await sessions.signup(
+        auth_state(request), email=body.email, password=body.password, tenant_ref=body.tenant
+    )
     return json_response(result.model_dump(), status=201)
 
 
 async def _login(request: Request, *, platform: bool) -> JSONResponse:
     body = await parse(request, LoginRequest)
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        result = await accounts.login(
-            conn, issuer_of(state), email=body.email, password=body.password, platform=platform
-        )
+    result = await sessions.login(
+        auth_state(request), email=body.email, password=body.password, platform=platform
+    )
     return json_response(result.model_dump())
 
 
@@ -147,15 +137,8 @@ async def refresh(request: Request) -> JSONResponse:
     replayed).
     """
     body = await parse(request, RefreshRequest)
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        outcome = await accounts.refresh(conn, issuer_of(state), token=body.refresh_token)
-    # Committed first: a reused token's revocation must stick even though we refuse.
-    await outcome.revocations.announce(state.redis)
-    if outcome.refused is not None:
-        raise outcome.refused
-    assert outcome.response is not None
-    return json_response(outcome.response.model_dump())
+    result = await sessions.refresh(auth_state(request), token=body.refresh_token)
+    return json_response(result.model_dump())
 
 
 @documented(response=LoggedOut)
@@ -164,10 +147,7 @@ async def logout(request: Request) -> JSONResponse:
 
     Every gateway refuses the session's tokens within a second.
     """
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        revocations = await accounts.logout(conn, identity_of(request))
-    await revocations.announce(state.redis)
+    await sessions.logout(auth_state(request), identity_of(request))
     return json_response({"object": "session", "revoked": True})
 
 
@@ -177,8 +157,7 @@ async def me(request: Request) -> JSONResponse:
 
     The user the access token belongs to, with its tenant and role.
     """
-    async with transaction(app_state(request).db) as conn:
-        user = await accounts.me(conn, identity_of(request))
+    user = await sessions.me(auth_state(request), identity_of(request))
     return json_response(user.model_dump())
 
 
@@ -189,8 +168,7 @@ async def jwks(request: Request) -> JSONResponse:
     A JSON Web Key Set; cache it as `Cache-Control` says. Access tokens name their key in
     `kid`.
     """
-    async with transaction(app_state(request).db) as conn:
-        keys = await signing_keys.public_jwks(conn)
+    keys = await signing_keys.public_jwks(auth_state(request))
     return json_response({"keys": list(keys)}, headers={"Cache-Control": "max-age=300"})
 
 

@@ -5,14 +5,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from services.auth.schemas import ApiKey, ApiKeyCreateRequest, ApiKeyRollRequest, VerifyKeyRequest
-from services.auth.service import keys
+from services.auth.service import api_keys
+from services.auth.state import auth_state
 from shared.body import parse
-from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
 from shared.pagination import list_params, list_response
 from shared.responses import json_response
-from shared.state import app_state
 
 # The secret is in this answer: no cache (nor the idempotency store) may keep it.
 NO_STORE = {"Cache-Control": "no-store"}
@@ -31,8 +30,7 @@ async def create_key(request: Request) -> JSONResponse:
     secret is shown once; store it. Only a signed-in admin makes keys, never another key.
     """
     body = await parse(request, ApiKeyCreateRequest)
-    async with transaction(app_state(request).db) as conn:
-        key = await keys.create_key(conn, identity_of(request), body)
+    key = await api_keys.create_key(auth_state(request), identity_of(request), body)
     return json_response(key.model_dump(), status=201, headers=NO_STORE)
 
 
@@ -43,11 +41,9 @@ async def list_keys(request: Request) -> JSONResponse:
     Secrets are masked (`sk_test_...abcd`); `last_used` is when a gateway last saw the key.
     """
     params = list_params(request)
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        found, has_more = await keys.list_keys(
-            conn, identity_of(request), state.redis, params=params
-        )
+    found, has_more = await api_keys.list_keys(
+        auth_state(request), identity_of(request), params=params
+    )
     return list_response(request, found, has_more=has_more, exclude={"secret"})
 
 
@@ -57,12 +53,9 @@ async def revoke_key(request: Request) -> JSONResponse:
 
     Requests with the key fail with 401 `api_key_revoked` from then on.
     """
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        key, revocations = await keys.revoke_key(
-            conn, identity_of(request), request.path_params["key_id"]
-        )
-    await revocations.announce(state.redis)
+    key = await api_keys.revoke_key(
+        auth_state(request), identity_of(request), request.path_params["key_id"]
+    )
     return json_response(key.model_dump(exclude={"secret"}))
 
 
@@ -80,20 +73,18 @@ async def roll_key(request: Request) -> JSONResponse:
     `grace_period_seconds`.
     """
     body = await parse(request, ApiKeyRollRequest)
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        key, revocations = await keys.roll_key(
-            conn, identity_of(request), request.path_params["key_id"], body
-        )
-    await revocations.announce(state.redis)
+    key = await api_keys.roll_key(
+        auth_state(request), identity_of(request), request.path_params["key_id"], body
+    )
     return json_response(key.model_dump(), status=201, headers=NO_STORE)
 
 
 async def verify_key(request: Request) -> JSONResponse:
     """Internal: the gateway asks what an API key acts as."""
     body = await parse(request, VerifyKeyRequest)
-    async with transaction(app_state(request).db) as conn:
-        verified = await keys.verify_key(conn, identity_of(request), body.secret_hash)
+    verified = await api_keys.verify_key(
+        auth_state(request), identity_of(request), body.secret_hash
+    )
     return json_response(
         {
             "id": verified.id,
