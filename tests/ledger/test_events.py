@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tests.conftest import CreateDb, ServiceClient
-from tests.test_ledger_accounts import TENANT, as_tenant, transfer, transfer_body
-from tests.test_ledger_transactions import batch, fund_wallet, hold, open_books
+from tests.ledger.test_accounts import TENANT, as_tenant, transfer, transfer_body
+from tests.ledger.test_transactions import batch, fund_wallet, hold, open_books
 
 
 @pytest.fixture

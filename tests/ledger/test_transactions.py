@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import CreateDb, ServiceClient
 from tests.support.asgi import identity_headers
 from tests.support.servers import owner_dsn
-from tests.test_ledger_accounts import (
+from tests.ledger.test_accounts import (
     OTHER_TENANT,
     as_platform_admin,
     as_tenant,

@@ -19,7 +19,7 @@ TENANT = "ten_ledger_a"
 OTHER_TENANT = "ten_ledger_b"
 
 # ---------------------------------------------------------------------------------------
-# Factories and checks shared with tests/test_ledger_transactions.py. Identity tokens live
+# Factories and checks shared with tests/ledger/test_transactions.py. Identity tokens live
 # for 60 seconds, so headers are minted at each use, never once at import.
 
 
