@@ -103,15 +103,15 @@ def _fail(request: _Request, exc: Exception) -> None:
 @asynccontextmanager
 async def running_coalescer(pool: Pool, settings: LedgerSettings) -> AsyncIterator[Coalescer]:
     """A coalescer with its workers, stopped when the block ends."""
-    engine = Coalescer(
+    coalescer = Coalescer(
         pool,
         max_batch=settings.max_batch_size,
         attempts=settings.max_retries,
         workers=settings.coalescer_workers,
         events=settings.transaction_events,
     )
-    tasks = [asyncio.create_task(engine.run()) for _ in range(engine.workers)]
+    tasks = [asyncio.create_task(coalescer.run()) for _ in range(coalescer.workers)]
     try:
-        yield engine
+        yield coalescer
     finally:
         await stop(*tasks)
