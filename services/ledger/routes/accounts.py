@@ -10,10 +10,11 @@ from starlette.routing import Route
 from services.ledger.schemas.accounts import (
     Account,
     AccountCreateRequest,
+    AccountFilters,
     AccountUpdateRequest,
     HistoricalBalance,
 )
-from services.ledger.schemas.transactions import AccountFilters, Entry
+from services.ledger.schemas.transactions import Entry
 from services.ledger.service import accounts
 from services.ledger.state import ledger_state
 from shared.body import parse, validate

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.ids import is_id
 from shared.money import Currency
+from shared.pagination import ListParams
 
 AccountType = Literal["asset", "liability", "equity", "revenue", "expense"]
 # Assets and expenses grow with debits; the others with credits.
@@ -67,3 +68,8 @@ class HistoricalBalance(BaseModel):
     at: int
     posted: int
     version: int
+
+
+class AccountFilters(ListParams):
+    currency: str | None = None
+    type: str | None = None

@@ -138,8 +138,3 @@ class TransactionFilters(ListParams):
     reference_id: str | None = None
     created_gte: datetime | None = Field(default=None, alias="created[gte]")
     created_lte: datetime | None = Field(default=None, alias="created[lte]")
-
-
-class AccountFilters(ListParams):
-    currency: str | None = None
-    type: str | None = None

@@ -11,11 +11,12 @@ from services.ledger.repository.rows import AccountRow
 from services.ledger.schemas.accounts import (
     Account,
     AccountCreateRequest,
+    AccountFilters,
     AccountUpdateRequest,
     Balance,
     HistoricalBalance,
 )
-from services.ledger.schemas.transactions import AccountFilters, Entry
+from services.ledger.schemas.transactions import Entry
 from services.ledger.service.locking import state_of
 from services.ledger.service.reading import entry_of
 from services.ledger.state import LedgerState

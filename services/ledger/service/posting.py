@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from services.ledger.errors import (
     AccountNotFoundError,
@@ -40,7 +41,7 @@ from shared.ids import new_id
 
 @dataclass(slots=True)
 class ItemResult:
-    status: str  # "created" | "exists" | "failed"
+    status: Literal["created", "exists", "failed"]
     transaction: Transaction | None = None
     transaction_id: str | None = None
     error: MicroError | None = None
