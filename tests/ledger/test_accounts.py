@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tests.support.ledger import (
+    ELSEWHERE,
     OTHER_TENANT,
-    TENANT,
     as_tenant,
     assert_error,
     assert_verified,
@@ -140,13 +140,7 @@ class TestGetAccount:
         assert await get_account(client, as_tenant(), account["id"]) == account
         assert await get_account(client, as_tenant(), "acc_assets") == account
 
-    @pytest.mark.parametrize(
-        ("tenant_id", "livemode"),
-        [
-            pytest.param(OTHER_TENANT, False, id="other-tenant"),
-            pytest.param(TENANT, True, id="live"),
-        ],
-    )
+    @pytest.mark.parametrize(("tenant_id", "livemode"), ELSEWHERE)
     async def test_other_tenant_or_mode_gets_404(
         self, client: httpx.AsyncClient, tenant_id: str, livemode: bool
     ) -> None:

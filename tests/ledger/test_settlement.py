@@ -15,8 +15,7 @@ import pytest
 
 from tests.conftest import CreateDb, ServiceClient
 from tests.support.ledger import (
-    OTHER_TENANT,
-    TENANT,
+    ELSEWHERE,
     as_tenant,
     assert_error,
     assert_verified,
@@ -32,11 +31,6 @@ from tests.support.ledger import (
     transfer_body,
     wait_until,
 )
-
-ELSEWHERE = [
-    pytest.param(OTHER_TENANT, False, id="other-tenant"),
-    pytest.param(TENANT, True, id="live"),
-]
 
 
 class TestHold:
@@ -441,17 +435,20 @@ class TestReverse:
         assert (await get_transaction(client, funding["id"]))["reversed_by"] is None
         await assert_verified(client)
 
-    async def test_other_tenant_and_mode_get_404(self, client: httpx.AsyncClient) -> None:
+    @pytest.mark.parametrize(("tenant_id", "livemode"), ELSEWHERE)
+    async def test_other_tenant_and_mode_get_404(
+        self, client: httpx.AsyncClient, tenant_id: str, livemode: bool
+    ) -> None:
         books = await open_books(client)
         paid = await transfer(
             client, as_tenant(), debit="cash", credit="sales", amount=300, reference_id="pay"
         )
         before = await snapshot(client, books)
-        for headers in (as_tenant(OTHER_TENANT), as_tenant(livemode=True)):
-            response = await client.post(
-                f"/ledger/transactions/{paid['id']}/reverse", headers=headers
-            )
-            assert_error(response, 404, "resource_missing", "id")
+        response = await client.post(
+            f"/ledger/transactions/{paid['id']}/reverse",
+            headers=as_tenant(tenant_id, livemode=livemode),
+        )
+        assert_error(response, 404, "resource_missing", "id")
         assert await snapshot(client, books) == before
 
     async def test_unauthenticated(self, client: httpx.AsyncClient) -> None:

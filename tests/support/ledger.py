@@ -12,11 +12,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.asgi import identity_headers
 
 TENANT = "ten_ledger_a"
 OTHER_TENANT = "ten_ledger_b"
+# (tenant_id, livemode) of callers who must not reach the tenant's test-mode books.
+ELSEWHERE = [
+    pytest.param(OTHER_TENANT, False, id="other-tenant"),
+    pytest.param(TENANT, True, id="live"),
+]
 
 
 def as_tenant(tenant_id: str = TENANT, *, livemode: bool = False) -> dict[str, str]:
