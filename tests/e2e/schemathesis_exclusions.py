@@ -50,7 +50,7 @@ REQUEST_ADJUSTMENTS: dict[str, str] = {
     "clients leave the field out, which is what the run sends",
     "integers as integers": "JSON Schema's `integer` takes 392.0 as well as 392; Micro "
     "refuses a float where an integer belongs, by design (money has no floats: "
-    "tests/test_ledger_transactions.py test_non_integer_json_amount_is_refused), which "
+    "tests/ledger/test_transactions.py test_non_integer_json_amount_is_refused), which "
     "`type: integer` cannot say, so the run sends 392",
     "one cursor": "starting_after and ending_before together are a 400, as in Stripe; JSON "
     "Schema cannot say two query parameters exclude each other, so the run sends only "

@@ -1,21 +1,25 @@
+"""Accounts and their running totals."""
+
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from services.ledger.repository.rows import AccountRow
 from shared.db import Connection
 from shared.pagination import ListParams, keyset
+from shared.rows import row
 
 # Lapsed holds still sit in the pending totals until swept; these sums take them back out.
 _SELECT = """
     SELECT a.id, a.tenant_id, a.livemode, a.name, a.code, a.type, a.currency, a.no_overdraft,
            a.metadata::text AS metadata, a.debits_posted, a.credits_posted, a.debits_pending,
            a.credits_pending, a.version, a.created_at,
-           coalesce(x.debits, 0) AS expired_debits, coalesce(x.credits, 0) AS expired_credits
+           coalesce(x.debits, 0)::bigint AS expired_debits,
+           coalesce(x.credits, 0)::bigint AS expired_credits
     FROM accounts a
     LEFT JOIN LATERAL (
         SELECT sum(amount) FILTER (WHERE direction = 'debit') AS debits,
@@ -23,6 +27,10 @@ _SELECT = """
         FROM holds h WHERE h.account_id = a.id AND h.expires_at <= now()
     ) x ON true
 """
+
+
+def _account(record: asyncpg.Record) -> AccountRow:
+    return row(AccountRow, {**dict(record), "metadata": json.loads(record["metadata"])})
 
 
 async def insert(
@@ -59,16 +67,15 @@ async def insert(
     return bool(status.endswith(" 1"))
 
 
-async def get(
-    conn: Connection, *, tenant_id: str, livemode: bool, ref: str
-) -> asyncpg.Record | None:
+async def get(conn: Connection, *, tenant_id: str, livemode: bool, ref: str) -> AccountRow | None:
     """By id or by code."""
-    return await conn.fetchrow(
+    found = await conn.fetchrow(
         _SELECT + " WHERE a.tenant_id = $1 AND a.livemode = $2 AND (a.id = $3 OR a.code = $3)",
         tenant_id,
         livemode,
         ref,
     )
+    return None if found is None else _account(found)
 
 
 async def list_page(
@@ -79,9 +86,9 @@ async def list_page(
     params: ListParams,
     currency: str | None,
     type: str | None,
-) -> Sequence[asyncpg.Record]:
+) -> list[AccountRow]:
     op, order = keyset(params)
-    return await conn.fetch(
+    found = await conn.fetch(
         _SELECT
         + f"""
         WHERE a.tenant_id = $1 AND a.livemode = $2 AND ($3::text IS NULL OR a.id {op} $3)
@@ -95,6 +102,7 @@ async def list_page(
         currency,
         type,
     )
+    return [_account(record) for record in found]
 
 
 async def update(
@@ -123,13 +131,13 @@ async def update(
 
 async def lock(
     conn: Connection, *, tenant_id: str, livemode: bool, refs: Sequence[str]
-) -> Sequence[asyncpg.Record]:
+) -> list[AccountRow]:
     """The accounts named by id or code, locked in id order.
 
     Locking every account a request touches, in one global order, before writing any row
     that references them, is what keeps concurrent postings free of deadlocks.
     """
-    return await conn.fetch(
+    found = await conn.fetch(
         _SELECT
         + """
         WHERE a.tenant_id = $1 AND a.livemode = $2 AND (a.id = ANY($3) OR a.code = ANY($3))
@@ -139,6 +147,7 @@ async def lock(
         livemode,
         list(refs),
     )
+    return [_account(record) for record in found]
 
 
 async def apply_changes(
@@ -160,35 +169,4 @@ async def apply_changes(
         WHERE a.id = c.id
         """,
         *map(list, columns),
-    )
-
-
-async def entries_page(
-    conn: Connection, *, account_id: str, params: ListParams
-) -> Sequence[asyncpg.Record]:
-    op, order = keyset(params)
-    return await conn.fetch(
-        f"""
-        SELECT id, transaction_id, account_id, direction, amount, currency, pending,
-               balance_after, version_after, created_at
-        FROM entries
-        WHERE account_id = $1
-          AND ($2::text IS NULL OR seq {op} (SELECT seq FROM entries WHERE id = $2))
-        ORDER BY seq {order} LIMIT $3
-        """,
-        account_id,
-        params.cursor,
-        params.fetch,
-    )
-
-
-async def balance_at(conn: Connection, *, account_id: str, at: datetime) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """
-        SELECT balance_after, version_after FROM entries
-        WHERE account_id = $1 AND NOT pending AND created_at <= $2
-        ORDER BY seq DESC LIMIT 1
-        """,
-        account_id,
-        at,
     )

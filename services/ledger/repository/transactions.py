@@ -1,28 +1,24 @@
+"""Transactions, their holds and their one resolution; entries are written here with them."""
+
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
-from services.ledger.service.engine import EntryRow, HoldRow
+from services.ledger.repository.rows import (
+    HoldRow,
+    LapsedHold,
+    NewEntry,
+    NewHold,
+    NewTransaction,
+    TransactionRow,
+)
 from shared.db import Connection
 from shared.pagination import ListParams, keyset
-
-
-@dataclass(frozen=True, slots=True)
-class NewTransaction:
-    id: str
-    reference_id: str
-    description: str | None
-    metadata: dict[str, Any]
-    kind: str
-    expires_at: datetime | None
-    parent_id: str | None
-    body_hash: str
+from shared.rows import row, rows
 
 
 async def existing_references(
@@ -45,8 +41,8 @@ async def insert(
     tenant_id: str,
     livemode: bool,
     transactions: Sequence[NewTransaction],
-    entries: Sequence[EntryRow],
-    holds: Sequence[HoldRow],
+    entries: Sequence[NewEntry],
+    holds: Sequence[NewHold],
 ) -> dict[str, datetime]:
     """Write transactions with their entries and holds in one statement; return the ids
     written with their creation times. A reference taken meanwhile by another request
@@ -126,26 +122,20 @@ _TRANSACTION = """
 """
 
 
+def _transaction(record: asyncpg.Record) -> TransactionRow:
+    return row(TransactionRow, {**dict(record), "metadata": json.loads(record["metadata"])})
+
+
 async def get(
     conn: Connection, *, tenant_id: str, livemode: bool, transaction_id: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+) -> TransactionRow | None:
+    found = await conn.fetchrow(
         _TRANSACTION + " WHERE t.id = $1 AND t.tenant_id = $2 AND t.livemode = $3",
         transaction_id,
         tenant_id,
         livemode,
     )
-
-
-async def entries_of(conn: Connection, ids: Sequence[str]) -> Sequence[asyncpg.Record]:
-    return await conn.fetch(
-        """
-        SELECT id, transaction_id, account_id, direction, amount, currency, pending,
-               balance_after, version_after, created_at
-        FROM entries WHERE transaction_id = ANY($1) ORDER BY seq
-        """,
-        list(ids),
-    )
+    return None if found is None else _transaction(found)
 
 
 async def list_page(
@@ -158,9 +148,9 @@ async def list_page(
     reference_id: str | None,
     created_gte: datetime | None,
     created_lte: datetime | None,
-) -> Sequence[asyncpg.Record]:
+) -> list[TransactionRow]:
     op, order = keyset(params)
-    return await conn.fetch(
+    found = await conn.fetch(
         _TRANSACTION
         + f"""
         WHERE t.tenant_id = $1 AND t.livemode = $2 AND ($3::text IS NULL OR t.id {op} $3)
@@ -182,14 +172,16 @@ async def list_page(
         created_lte,
         account_id,
     )
+    return [_transaction(record) for record in found]
 
 
-async def holds_of(conn: Connection, transaction_id: str) -> Sequence[asyncpg.Record]:
-    return await conn.fetch(
+async def holds_of(conn: Connection, transaction_id: str) -> list[HoldRow]:
+    found = await conn.fetch(
         "SELECT account_id, direction, amount, expires_at FROM holds WHERE transaction_id = $1 "
         "ORDER BY account_id, direction",
         transaction_id,
     )
+    return rows(HoldRow, found)
 
 
 async def resolve(
@@ -214,9 +206,9 @@ async def resolve(
     return row is not None
 
 
-async def lapsed_holds(conn: Connection, *, limit: int) -> Sequence[asyncpg.Record]:
+async def lapsed_holds(conn: Connection, *, limit: int) -> list[LapsedHold]:
     """Pending transactions whose holds have lapsed, with their scope."""
-    return await conn.fetch(
+    found = await conn.fetch(
         """
         SELECT DISTINCT h.transaction_id, t.tenant_id, t.livemode
         FROM holds h JOIN transactions t ON t.id = h.transaction_id
@@ -225,3 +217,4 @@ async def lapsed_holds(conn: Connection, *, limit: int) -> Sequence[asyncpg.Reco
         """,
         limit,
     )
+    return rows(LapsedHold, found)

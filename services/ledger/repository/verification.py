@@ -2,15 +2,65 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import asyncpg
+from dataclasses import dataclass
 
 from shared.db import Connection
+from shared.rows import row, rows
 
 
-async def account_totals_mismatch(conn: Connection) -> Sequence[asyncpg.Record]:
-    return await conn.fetch(
+@dataclass(frozen=True, slots=True)
+class AccountTotals:
+    """An account whose posted totals differ from the sum of its posted entries."""
+
+    id: str
+    debits_posted: int
+    credits_posted: int
+    entry_debits: int
+    entry_credits: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTotals:
+    """An account whose pending totals differ from the sum of its holds."""
+
+    id: str
+    debits_pending: int
+    credits_pending: int
+    hold_debits: int
+    hold_credits: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnbalancedTransaction:
+    transaction_id: str
+    currency: str
+    difference: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnbalancedBooks:
+    tenant_id: str
+    livemode: bool
+    currency: str
+    difference: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaleBalance:
+    id: str
+    balance_after: int
+    posted: int
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    accounts: int
+    transactions: int
+    entries: int
+
+
+async def account_totals_mismatch(conn: Connection) -> list[AccountTotals]:
+    found = await conn.fetch(
         """
         SELECT a.id, a.tenant_id, a.debits_posted, a.credits_posted,
                coalesce(e.debits, 0) AS entry_debits, coalesce(e.credits, 0) AS entry_credits
@@ -24,10 +74,11 @@ async def account_totals_mismatch(conn: Connection) -> Sequence[asyncpg.Record]:
         WHERE a.debits_posted <> coalesce(e.debits, 0) OR a.credits_posted <> coalesce(e.credits, 0)
         """
     )
+    return rows(AccountTotals, found)
 
 
-async def pending_totals_mismatch(conn: Connection) -> Sequence[asyncpg.Record]:
-    return await conn.fetch(
+async def pending_totals_mismatch(conn: Connection) -> list[PendingTotals]:
+    found = await conn.fetch(
         """
         SELECT a.id, a.tenant_id, a.debits_pending, a.credits_pending,
                coalesce(h.debits, 0) AS hold_debits, coalesce(h.credits, 0) AS hold_credits
@@ -42,10 +93,11 @@ async def pending_totals_mismatch(conn: Connection) -> Sequence[asyncpg.Record]:
            OR a.credits_pending <> coalesce(h.credits, 0)
         """
     )
+    return rows(PendingTotals, found)
 
 
-async def unbalanced_transactions(conn: Connection) -> Sequence[asyncpg.Record]:
-    return await conn.fetch(
+async def unbalanced_transactions(conn: Connection) -> list[UnbalancedTransaction]:
+    found = await conn.fetch(
         """
         SELECT transaction_id, currency,
                sum(CASE WHEN direction = 'debit' THEN amount ELSE -amount END)::bigint AS difference
@@ -53,10 +105,11 @@ async def unbalanced_transactions(conn: Connection) -> Sequence[asyncpg.Record]:
         HAVING sum(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) <> 0
         """
     )
+    return rows(UnbalancedTransaction, found)
 
 
-async def unbalanced_books(conn: Connection) -> Sequence[asyncpg.Record]:
-    return await conn.fetch(
+async def unbalanced_books(conn: Connection) -> list[UnbalancedBooks]:
+    found = await conn.fetch(
         """
         SELECT a.tenant_id, a.livemode, a.currency,
                (sum(a.debits_posted) - sum(a.credits_posted))::bigint AS difference
@@ -64,11 +117,12 @@ async def unbalanced_books(conn: Connection) -> Sequence[asyncpg.Record]:
         HAVING sum(a.debits_posted) <> sum(a.credits_posted)
         """
     )
+    return rows(UnbalancedBooks, found)
 
 
-async def stale_balances_after(conn: Connection) -> Sequence[asyncpg.Record]:
+async def stale_balances_after(conn: Connection) -> list[StaleBalance]:
     """Accounts whose last posted entry does not show the account's posted balance."""
-    return await conn.fetch(
+    found = await conn.fetch(
         """
         SELECT a.id, a.tenant_id, last.balance_after,
                CASE WHEN a.type IN ('asset', 'expense')
@@ -84,13 +138,14 @@ async def stale_balances_after(conn: Connection) -> Sequence[asyncpg.Record]:
                                          ELSE a.credits_posted - a.debits_posted END
         """
     )
+    return rows(StaleBalance, found)
 
 
-async def counts(conn: Connection) -> asyncpg.Record:
-    row = await conn.fetchrow(
+async def counts(conn: Connection) -> Counts:
+    found = await conn.fetchrow(
         "SELECT (SELECT count(*) FROM accounts) AS accounts, "
         "(SELECT count(*) FROM transactions) AS transactions, "
         "(SELECT count(*) FROM entries) AS entries"
     )
-    assert row is not None
-    return row
+    assert found is not None
+    return row(Counts, found)

@@ -10,18 +10,18 @@ from starlette.routing import Route
 from services.ledger.schemas.accounts import (
     Account,
     AccountCreateRequest,
+    AccountFilters,
     AccountUpdateRequest,
     HistoricalBalance,
 )
-from services.ledger.schemas.transactions import AccountFilters, Entry
+from services.ledger.schemas.transactions import Entry
 from services.ledger.service import accounts
+from services.ledger.state import ledger_state
 from shared.body import parse, validate
-from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
 from shared.pagination import list_params, list_response
 from shared.responses import json_response
-from shared.state import app_state
 
 
 @documented(
@@ -40,8 +40,7 @@ async def create_account(request: Request) -> JSONResponse:
     true` refuses entries that take the balance below zero.
     """
     body = await parse(request, AccountCreateRequest)
-    async with transaction(app_state(request).db) as conn:
-        account = await accounts.create_account(conn, identity_of(request), body)
+    account = await accounts.create_account(ledger_state(request), identity_of(request), body)
     return json_response(account.model_dump(), status=201)
 
 
@@ -52,8 +51,9 @@ async def list_accounts(request: Request) -> JSONResponse:
     Filters: `currency`, `type`.
     """
     params = validate(AccountFilters, dict(request.query_params))
-    async with transaction(app_state(request).db) as conn:
-        found, has_more = await accounts.list_accounts(conn, identity_of(request), params=params)
+    found, has_more = await accounts.list_accounts(
+        ledger_state(request), identity_of(request), params=params
+    )
     return list_response(request, found, has_more=has_more)
 
 
@@ -63,10 +63,9 @@ async def get_account(request: Request) -> JSONResponse:
 
     `account_id` is an `acc_` id or the account's `code`.
     """
-    async with transaction(app_state(request).db) as conn:
-        account = await accounts.get_account(
-            conn, identity_of(request), request.path_params["account_id"]
-        )
+    account = await accounts.get_account(
+        ledger_state(request), identity_of(request), request.path_params["account_id"]
+    )
     return json_response(account.model_dump())
 
 
@@ -82,10 +81,9 @@ async def update_account(request: Request) -> JSONResponse:
     Only `name` and `metadata` change by hand; balances change only through transactions.
     """
     body = await parse(request, AccountUpdateRequest)
-    async with transaction(app_state(request).db) as conn:
-        account = await accounts.update_account(
-            conn, identity_of(request), request.path_params["account_id"], body
-        )
+    account = await accounts.update_account(
+        ledger_state(request), identity_of(request), request.path_params["account_id"], body
+    )
     return json_response(account.model_dump())
 
 
@@ -97,10 +95,12 @@ async def list_entries(request: Request) -> JSONResponse:
     statement.
     """
     params = list_params(request)
-    async with transaction(app_state(request).db) as conn:
-        found, has_more = await accounts.list_entries(
-            conn, identity_of(request), request.path_params["account_id"], params=params
-        )
+    found, has_more = await accounts.list_entries(
+        ledger_state(request),
+        identity_of(request),
+        request.path_params["account_id"],
+        params=params,
+    )
     return list_response(request, found, has_more=has_more)
 
 
@@ -115,10 +115,9 @@ async def balance(request: Request) -> JSONResponse:
     The posted balance as it was at `at` (default now), recomputed from the entries.
     """
     at = validate(_At, dict(request.query_params)).at or datetime.now(UTC)
-    async with transaction(app_state(request).db) as conn:
-        found = await accounts.balance_at(
-            conn, identity_of(request), request.path_params["account_id"], at
-        )
+    found = await accounts.balance_at(
+        ledger_state(request), identity_of(request), request.path_params["account_id"], at
+    )
     return json_response(found.model_dump())
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -17,17 +16,13 @@ from services.ledger.schemas.transactions import (
     TransactionRequest,
 )
 from services.ledger.service import posting, reading, settlement, verify
-from services.ledger.service.coalescer import coalescer_of
 from services.ledger.service.posting import ItemResult
-from services.ledger.settings import LedgerSettings
+from services.ledger.state import ledger_state
 from shared.body import parse, parse_model, validate
-from shared.db import in_transaction, transaction
-from shared.errors import InvalidRequestError
 from shared.identity import identity_of
 from shared.openapi import Link, documented
 from shared.pagination import list_response
 from shared.responses import json_response
-from shared.state import app_state
 
 
 class BatchItem(BaseModel):
@@ -57,12 +52,6 @@ class VerifyReport(BaseModel):
     transactions: int
     entries: int
     discrepancies: list[Discrepancy]
-
-
-def _attempts(request: Request) -> int:
-    settings = app_state(request).settings
-    assert isinstance(settings, LedgerSettings)
-    return settings.max_retries
 
 
 @documented(
@@ -112,21 +101,12 @@ async def create_transaction(request: Request) -> JSONResponse:
     the same `reference_id` again returns the first transaction.
     """
     body = await parse(request, TransactionRequest)
-    if body.linked:
-        raise InvalidRequestError(
-            "linked applies to batch items only.", code="parameter_invalid", param="linked"
+    recorded = await posting.create_transaction(ledger_state(request), identity_of(request), body)
+    if recorded.replayed:
+        return json_response(
+            recorded.transaction.model_dump(), headers={"Idempotent-Replayed": "true"}
         )
-    identity = identity_of(request)
-    result = await coalescer_of(app_state(request)).submit(identity, body)
-    if result.status == "failed":
-        assert result.error is not None
-        raise result.error
-    if result.status == "created":
-        assert result.transaction is not None
-        return json_response(result.transaction.model_dump(), status=201)
-    async with transaction(app_state(request).db) as conn:
-        original = await reading.get_transaction(conn, identity, result.transaction_id or "")
-    return json_response(original.model_dump(), headers={"Idempotent-Replayed": "true"})
+    return json_response(recorded.transaction.model_dump(), status=201)
 
 
 @documented(
@@ -151,32 +131,12 @@ async def create_batch(request: Request) -> JSONResponse:
     next. The answer has one result per item, in order.
     """
     body = await parse(request, BatchRequest)
-    settings = app_state(request).settings
-    assert isinstance(settings, LedgerSettings)
-    if len(body.transactions) > settings.max_batch_size:
-        raise InvalidRequestError(
-            f"At most {settings.max_batch_size} transactions per batch.", param="transactions"
-        )
-    results = await in_transaction(
-        app_state(request).db,
-        functools.partial(
-            posting.post_transactions,
-            identity=identity_of(request),
-            items=body.transactions,
-            render=False,
-            events=settings.transaction_events,
-        ),
-        attempts=_attempts(request),
+    results = await posting.post_batch(
+        ledger_state(request), identity_of(request), body.transactions
     )
     return json_response(
         {"object": "list", "data": [_item(result) for result in results], "has_more": False}
     )
-
-
-def _events(request: Request) -> bool:
-    settings = app_state(request).settings
-    assert isinstance(settings, LedgerSettings)
-    return settings.transaction_events
 
 
 def _item(result: ItemResult) -> dict[str, Any]:
@@ -193,8 +153,9 @@ async def list_transactions(request: Request) -> JSONResponse:
     Filters: `account_id`, `reference_id`, `created[gte]`, `created[lte]`.
     """
     params = validate(TransactionFilters, dict(request.query_params))
-    async with transaction(app_state(request).db) as conn:
-        found, has_more = await reading.list_transactions(conn, identity_of(request), params=params)
+    found, has_more = await reading.list_transactions(
+        ledger_state(request), identity_of(request), params=params
+    )
     return list_response(request, found, has_more=has_more)
 
 
@@ -204,10 +165,9 @@ async def get_transaction(request: Request) -> JSONResponse:
 
     With its entries and status (`posted`, `pending`, `voided`, `expired`).
     """
-    async with transaction(app_state(request).db) as conn:
-        found = await reading.get_transaction(
-            conn, identity_of(request), request.path_params["transaction_id"]
-        )
+    found = await reading.get_transaction(
+        ledger_state(request), identity_of(request), request.path_params["transaction_id"]
+    )
     return json_response(found.model_dump())
 
 
@@ -218,17 +178,10 @@ async def post_pending(request: Request) -> JSONResponse:
     Without a body the whole hold is posted; with `amount`, a two-entry transaction posts
     that much and releases the rest.
     """
-    body = await parse_model(request, PostRequest, _limit(request))
-    posted = await in_transaction(
-        app_state(request).db,
-        functools.partial(
-            settlement.post_pending,
-            events=_events(request),
-            identity=identity_of(request),
-            transaction_id=request.path_params["transaction_id"],
-            request=body,
-        ),
-        attempts=_attempts(request),
+    ledger = ledger_state(request)
+    body = await parse_model(request, PostRequest, ledger.settings.max_body_bytes)
+    posted = await settlement.post_pending(
+        ledger, identity_of(request), request.path_params["transaction_id"], body
     )
     return json_response(posted.model_dump())
 
@@ -239,15 +192,8 @@ async def void_pending(request: Request) -> JSONResponse:
 
     The held amounts are released; nothing is posted.
     """
-    voided = await in_transaction(
-        app_state(request).db,
-        functools.partial(
-            settlement.void_pending,
-            events=_events(request),
-            identity=identity_of(request),
-            transaction_id=request.path_params["transaction_id"],
-        ),
-        attempts=_attempts(request),
+    voided = await settlement.void_pending(
+        ledger_state(request), identity_of(request), request.path_params["transaction_id"]
     )
     return json_response(voided.model_dump())
 
@@ -265,17 +211,10 @@ async def reverse(request: Request) -> JSONResponse:
 
     The original stays; the reversal carries opposite entries and points back to it.
     """
-    body = await parse_model(request, ReverseRequest, _limit(request))
-    reversal = await in_transaction(
-        app_state(request).db,
-        functools.partial(
-            settlement.reverse,
-            events=_events(request),
-            identity=identity_of(request),
-            transaction_id=request.path_params["transaction_id"],
-            request=body,
-        ),
-        attempts=_attempts(request),
+    ledger = ledger_state(request)
+    body = await parse_model(request, ReverseRequest, ledger.settings.max_body_bytes)
+    reversal = await settlement.reverse(
+        ledger, identity_of(request), request.path_params["transaction_id"], body
     )
     return json_response(reversal.model_dump(), status=201)
 
@@ -288,16 +227,8 @@ async def verify_ledger(request: Request) -> JSONResponse:
     discrepancies.
     """
     verify.require_platform_admin(identity_of(request))
-    async with (
-        app_state(request).db.acquire() as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
-        report = await verify.verify(conn)
+    report = await verify.verify_ledger(ledger_state(request).pool)
     return json_response(report)
-
-
-def _limit(request: Request) -> int:
-    return app_state(request).settings.max_body_bytes
 
 
 routes = [

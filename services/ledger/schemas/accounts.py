@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
-import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.ids import is_id
 from shared.money import Currency
-from shared.timeutil import unix
+from shared.pagination import ListParams
 
 AccountType = Literal["asset", "liability", "equity", "revenue", "expense"]
 # Assets and expenses grow with debits; the others with credits.
@@ -63,34 +61,6 @@ class Account(BaseModel):
     livemode: bool
     created: int
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Account:
-        debit_normal = row["type"] in DEBIT_NORMAL
-        sign = 1 if debit_normal else -1
-        posted = sign * (row["debits_posted"] - row["credits_posted"])
-        # Holds that have lapsed no longer count, even before the sweeper removes them.
-        pending_debits = row["debits_pending"] - row["expired_debits"]
-        pending_credits = row["credits_pending"] - row["expired_credits"]
-        outflow = pending_credits if debit_normal else pending_debits
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            code=row["code"],
-            type=row["type"],
-            currency=row["currency"],
-            no_overdraft=row["no_overdraft"],
-            metadata=json.loads(row["metadata"]),
-            balance=Balance(
-                posted=posted,
-                pending_debits=pending_debits,
-                pending_credits=pending_credits,
-                available=posted - outflow,
-            ),
-            version=row["version"],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]),
-        )
-
 
 class HistoricalBalance(BaseModel):
     object: Literal["ledger.balance"] = "ledger.balance"
@@ -98,3 +68,8 @@ class HistoricalBalance(BaseModel):
     at: int
     posted: int
     version: int
+
+
+class AccountFilters(ListParams):
+    currency: str | None = None
+    type: str | None = None

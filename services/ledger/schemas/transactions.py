@@ -5,7 +5,6 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-import asyncpg
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -18,9 +17,9 @@ from pydantic import (
 from services.ledger.schemas.accounts import Metadata
 from shared.money import MAX_AMOUNT, WHOLE_NUMBER, Amount
 from shared.pagination import ListParams
-from shared.timeutil import unix
 
 Direction = Literal["debit", "credit"]
+TransactionKind = Literal["standard", "pending", "posting", "reversal"]
 
 
 class EntryRequest(BaseModel):
@@ -111,21 +110,6 @@ class Entry(BaseModel):
     version_after: int
     created: int
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Entry:
-        return cls(
-            id=row["id"],
-            transaction_id=row["transaction_id"],
-            account_id=row["account_id"],
-            direction=row["direction"],
-            amount=row["amount"],
-            currency=row["currency"],
-            pending=row["pending"],
-            balance_after=row["balance_after"],
-            version_after=row["version_after"],
-            created=unix(row["created_at"]),
-        )
-
 
 TransactionStatus = Literal["posted", "pending", "voided", "expired", "archived"]
 
@@ -136,7 +120,7 @@ class Transaction(BaseModel):
     reference_id: str
     description: str | None
     metadata: dict[str, Any]
-    kind: Literal["standard", "pending", "posting", "reversal"]
+    kind: TransactionKind
     # pending: a live hold; posted: in the balances; voided/expired: a hold released;
     # archived: a pending transaction that a posting settled.
     status: TransactionStatus
@@ -154,8 +138,3 @@ class TransactionFilters(ListParams):
     reference_id: str | None = None
     created_gte: datetime | None = Field(default=None, alias="created[gte]")
     created_lte: datetime | None = Field(default=None, alias="created[lte]")
-
-
-class AccountFilters(ListParams):
-    currency: str | None = None
-    type: str | None = None

@@ -20,11 +20,8 @@ from services.ledger.settings import LedgerSettings
 from shared.aio import stop
 from shared.db import Connection, Pool, in_transaction
 from shared.identity import Identity
-from shared.state import AppState
 
 log = logging.getLogger("micro.ledger.coalescer")
-
-COALESCER_KEY = "coalescer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,25 +101,17 @@ def _fail(request: _Request, exc: Exception) -> None:
 
 
 @asynccontextmanager
-async def coalescer(state: AppState) -> AsyncIterator[None]:
-    settings = state.settings
-    assert isinstance(settings, LedgerSettings)
-    engine = Coalescer(
-        state.db,
+async def running_coalescer(pool: Pool, settings: LedgerSettings) -> AsyncIterator[Coalescer]:
+    """A coalescer with its workers, stopped when the block ends."""
+    coalescer = Coalescer(
+        pool,
         max_batch=settings.max_batch_size,
         attempts=settings.max_retries,
         workers=settings.coalescer_workers,
         events=settings.transaction_events,
     )
-    state.extras[COALESCER_KEY] = engine
-    tasks = [asyncio.create_task(engine.run()) for _ in range(engine.workers)]
+    tasks = [asyncio.create_task(coalescer.run()) for _ in range(coalescer.workers)]
     try:
-        yield
+        yield coalescer
     finally:
         await stop(*tasks)
-
-
-def coalescer_of(state: AppState) -> Coalescer:
-    engine = state.extras[COALESCER_KEY]
-    assert isinstance(engine, Coalescer)
-    return engine

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from services.ledger.errors import InsufficientFundsError, UnbalancedError
+from services.ledger.repository.rows import NewEntry, NewHold
 from services.ledger.schemas.accounts import DEBIT_NORMAL
 from shared.ids import new_id
 
@@ -41,10 +42,18 @@ class AccountState:
         return raw if self.debit_normal else -raw
 
     @property
+    def held_debits(self) -> int:
+        """Pending debits still held: a lapsed hold no longer counts, swept or not."""
+        return self.debits_pending - self.expired_debits
+
+    @property
+    def held_credits(self) -> int:
+        return self.credits_pending - self.expired_credits
+
+    @property
     def available(self) -> int:
-        if self.debit_normal:
-            return self.posted - (self.credits_pending - self.expired_credits)
-        return self.posted - (self.debits_pending - self.expired_debits)
+        """Posted, less what holds take out (an inflow counts only once posted)."""
+        return self.posted - (self.held_credits if self.debit_normal else self.held_debits)
 
     def snapshot(self) -> tuple[int, int, int, int, int]:
         return (
@@ -75,34 +84,12 @@ class Leg:
     param: str | None = None
 
 
-# Plain (not frozen) dataclasses: a batch makes thousands, and frozen ones build slowly.
-@dataclass(slots=True)
-class EntryRow:
-    id: str
-    transaction_id: str
-    account_id: str
-    direction: str
-    amount: int
-    currency: str
-    pending: bool
-    balance_after: int
-    version_after: int
-
-
-@dataclass(slots=True)
-class HoldRow:
-    transaction_id: str
-    account_id: str
-    direction: str
-    amount: int
-
-
 @dataclass(slots=True)
 class Plan:
     """Everything one batch writes."""
 
-    entries: list[EntryRow] = field(default_factory=list)
-    holds: list[HoldRow] = field(default_factory=list)
+    entries: list[NewEntry] = field(default_factory=list)
+    holds: list[NewHold] = field(default_factory=list)
 
 
 def check_balanced(legs: Sequence[Leg], accounts: dict[str, AccountState]) -> None:
@@ -153,7 +140,7 @@ def _apply_leg(transaction_id: str, leg: Leg, account: AccountState, plan: Plan)
             account.debits_pending += leg.amount
         else:
             account.credits_pending += leg.amount
-        plan.holds.append(HoldRow(transaction_id, account.id, leg.direction, leg.amount))
+        plan.holds.append(NewHold(transaction_id, account.id, leg.direction, leg.amount))
     else:  # release: the hold leaves the pending totals; no entry, history keeps the hold
         if debit:
             account.debits_pending -= leg.amount
@@ -163,7 +150,7 @@ def _apply_leg(transaction_id: str, leg: Leg, account: AccountState, plan: Plan)
         return
     account.version += 1
     plan.entries.append(
-        EntryRow(
+        NewEntry(
             id=new_id("ent"),
             transaction_id=transaction_id,
             account_id=account.id,

@@ -1,5 +1,5 @@
-"""The ledger's events (DESIGN §9, `ledger.transaction.*`), written in the posting's own
-transaction so an event exists exactly when its transaction does."""
+"""The ledger's events (`ledger.transaction.*`, when `transaction_events` is on), written in
+the posting's own transaction so an event exists exactly when its transaction does."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from services.ledger.repository.transactions import NewTransaction
+from services.ledger.repository.rows import NewEntry, NewTransaction
 from services.ledger.schemas.transactions import Transaction
-from services.ledger.service.engine import EntryRow
 from shared import outbox
 from shared.db import Connection
 from shared.identity import Identity
@@ -19,20 +18,20 @@ async def transactions_created(
     conn: Connection,
     identity: Identity,
     transactions: Sequence[NewTransaction],
-    entries: Iterable[EntryRow],
+    entries: Iterable[NewEntry],
     written: dict[str, datetime],
 ) -> None:
     """One `ledger.transaction.created` per new transaction, as plain dicts: a batch of
     1,000 should not pay for 1,000 response models nobody asked for."""
     by_txn: dict[str, list[dict[str, Any]]] = {}
-    for row in entries:
-        by_txn.setdefault(row.transaction_id, []).append(
+    for entry in entries:
+        by_txn.setdefault(entry.transaction_id, []).append(
             {
-                "account_id": row.account_id,
-                "direction": row.direction,
-                "amount": row.amount,
-                "currency": row.currency,
-                "pending": row.pending,
+                "account_id": entry.account_id,
+                "direction": entry.direction,
+                "amount": entry.amount,
+                "currency": entry.currency,
+                "pending": entry.pending,
             }
         )
     await outbox.emit_many(

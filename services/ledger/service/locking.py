@@ -4,26 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import asyncpg
-
-from services.ledger.repository import accounts as account_rows
+from services.ledger.repository import accounts as accounts_repo
+from services.ledger.repository.rows import AccountRow
 from services.ledger.service.engine import AccountState
 from shared.db import Connection
 
 
-def state_of(row: asyncpg.Record) -> AccountState:
+def state_of(account: AccountRow) -> AccountState:
     return AccountState(
-        id=row["id"],
-        type=row["type"],
-        currency=row["currency"],
-        no_overdraft=row["no_overdraft"],
-        debits_posted=row["debits_posted"],
-        credits_posted=row["credits_posted"],
-        debits_pending=row["debits_pending"],
-        credits_pending=row["credits_pending"],
-        expired_debits=row["expired_debits"],
-        expired_credits=row["expired_credits"],
-        version=row["version"],
+        id=account.id,
+        type=account.type,
+        currency=account.currency,
+        no_overdraft=account.no_overdraft,
+        debits_posted=account.debits_posted,
+        credits_posted=account.credits_posted,
+        debits_pending=account.debits_pending,
+        credits_pending=account.credits_pending,
+        expired_debits=account.expired_debits,
+        expired_credits=account.expired_credits,
+        version=account.version,
     )
 
 
@@ -35,8 +34,8 @@ async def lock_accounts(
     wanted = sorted(set(refs))
     if not wanted:
         return {}, {}
-    rows = await account_rows.lock(conn, tenant_id=tenant_id, livemode=livemode, refs=wanted)
-    states = {row["id"]: state_of(row) for row in rows}
-    by_ref = {row["code"]: row["id"] for row in rows if row["code"]}
-    by_ref.update({row["id"]: row["id"] for row in rows})  # an id always means that account
+    locked = await accounts_repo.lock(conn, tenant_id=tenant_id, livemode=livemode, refs=wanted)
+    states = {account.id: state_of(account) for account in locked}
+    by_ref = {account.code: account.id for account in locked if account.code}
+    by_ref.update({account.id: account.id for account in locked})  # an id always means that account
     return states, by_ref

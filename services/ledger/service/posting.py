@@ -8,16 +8,18 @@ per account. The caller's database transaction makes it all-or-nothing on the se
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from services.ledger.errors import (
     AccountNotFoundError,
     ReferenceConflictError,
 )
-from services.ledger.repository import accounts as account_rows
-from services.ledger.repository import transactions as transaction_rows
-from services.ledger.repository.transactions import NewTransaction
+from services.ledger.repository import accounts as accounts_repo
+from services.ledger.repository import transactions as transactions_repo
+from services.ledger.repository.rows import NewTransaction
 from services.ledger.schemas.transactions import Entry, Transaction, TransactionRequest
 from services.ledger.service import events as ledger_events
 from services.ledger.service.engine import (
@@ -29,7 +31,9 @@ from services.ledger.service.engine import (
     check_balanced,
 )
 from services.ledger.service.locking import lock_accounts
-from shared.db import Connection, RetryableError
+from services.ledger.service.reading import read_transaction
+from services.ledger.state import LedgerState
+from shared.db import Connection, RetryableError, in_transaction, transaction
 from shared.errors import InvalidRequestError, MicroError
 from shared.identity import Identity
 from shared.ids import new_id
@@ -37,7 +41,7 @@ from shared.ids import new_id
 
 @dataclass(slots=True)
 class ItemResult:
-    status: str  # "created" | "exists" | "failed"
+    status: Literal["created", "exists", "failed"]
     transaction: Transaction | None = None
     transaction_id: str | None = None
     error: MicroError | None = None
@@ -59,6 +63,56 @@ class ChainOpen(InvalidRequestError):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    transaction: Transaction
+    # The reference was used before, with this same body: this is that first transaction.
+    replayed: bool
+
+
+async def create_transaction(
+    ledger: LedgerState, identity: Identity, item: TransactionRequest
+) -> Recorded:
+    """One transaction, combined with concurrent ones into a shared database transaction
+    (`coalescer`); a replayed reference answers with the original."""
+    if item.linked:
+        raise InvalidRequestError(
+            "linked applies to batch items only.", code="parameter_invalid", param="linked"
+        )
+    result = await ledger.coalescer.submit(identity, item)
+    if result.status == "failed":
+        assert result.error is not None
+        raise result.error
+    if result.status == "created":
+        assert result.transaction is not None
+        return Recorded(result.transaction, replayed=False)
+    async with transaction(ledger.pool) as conn:
+        original = await read_transaction(conn, identity, result.transaction_id or "")
+    return Recorded(original, replayed=True)
+
+
+async def post_batch(
+    ledger: LedgerState, identity: Identity, items: list[TransactionRequest]
+) -> list[ItemResult]:
+    """Up to `max_batch_size` items in one database transaction, one result each, in order."""
+    settings = ledger.settings
+    if len(items) > settings.max_batch_size:
+        raise InvalidRequestError(
+            f"At most {settings.max_batch_size} transactions per batch.", param="transactions"
+        )
+    return await in_transaction(
+        ledger.pool,
+        functools.partial(
+            post_transactions,
+            identity=identity,
+            items=items,
+            render=False,
+            events=settings.transaction_events,
+        ),
+        attempts=settings.max_retries,
+    )
+
+
 async def post_transactions(
     conn: Connection,
     identity: Identity,
@@ -67,12 +121,13 @@ async def post_transactions(
     render: bool = True,
     events: bool = False,
 ) -> list[ItemResult]:
-    """`render`: build each created transaction for the answer (a batch only needs ids);
-    `events`: write a `ledger.transaction.created` for each one."""
+    """In the caller's database transaction (the coalescer's, a batch's). `render`: build each
+    created transaction for the answer (a batch only needs ids); `events`: write a
+    `ledger.transaction.created` for each one."""
     tenant_id, livemode = identity.tenant_scope, identity.livemode
     results: list[ItemResult | None] = [None] * len(items)
     hashes = [item.body_hash() for item in items]
-    existing = await transaction_rows.existing_references(
+    existing = await transactions_repo.existing_references(
         conn,
         tenant_id=tenant_id,
         livemode=livemode,
@@ -148,7 +203,7 @@ async def post_transactions(
                     results[index] = ItemResult("failed", error=LinkedEventFailed())
 
     new = [txn for _, txn in planned]
-    written = await transaction_rows.insert(
+    written = await transactions_repo.insert(
         conn,
         tenant_id=tenant_id,
         livemode=livemode,
@@ -160,7 +215,7 @@ async def post_transactions(
         # Another request took one of these references after we looked: start over, and
         # the replay check will see it.
         raise RetryableError("reference taken concurrently")
-    await account_rows.apply_changes(conn, account_changes(states, original))
+    await accounts_repo.apply_changes(conn, account_changes(states, original))
     if events:
         await ledger_events.transactions_created(conn, identity, new, plan.entries, written)
 
@@ -180,19 +235,19 @@ def _render(
     livemode: bool,
 ) -> None:
     entries_by_txn: dict[str, list[Entry]] = {}
-    for row in plan.entries:
-        entries_by_txn.setdefault(row.transaction_id, []).append(
+    for entry in plan.entries:
+        entries_by_txn.setdefault(entry.transaction_id, []).append(
             Entry(
-                id=row.id,
-                transaction_id=row.transaction_id,
-                account_id=row.account_id,
-                direction="debit" if row.direction == "debit" else "credit",
-                amount=row.amount,
-                currency=row.currency,
-                pending=row.pending,
-                balance_after=row.balance_after,
-                version_after=row.version_after,
-                created=int(written[row.transaction_id].timestamp()),
+                id=entry.id,
+                transaction_id=entry.transaction_id,
+                account_id=entry.account_id,
+                direction="debit" if entry.direction == "debit" else "credit",
+                amount=entry.amount,
+                currency=entry.currency,
+                pending=entry.pending,
+                balance_after=entry.balance_after,
+                version_after=entry.version_after,
+                created=int(written[entry.transaction_id].timestamp()),
             )
         )
     for index, txn in planned:

@@ -3,42 +3,86 @@ lapse, or reverse a posted one. Each is a new, immutable record; nothing is edit
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
 from services.ledger.errors import TransactionNotFoundError, TransactionStateError
-from services.ledger.repository import accounts as account_rows
-from services.ledger.repository import transactions as transaction_rows
-from services.ledger.repository.transactions import NewTransaction
+from services.ledger.repository import accounts as accounts_repo
+from services.ledger.repository import entries as entries_repo
+from services.ledger.repository import transactions as transactions_repo
+from services.ledger.repository.rows import HoldRow, NewTransaction, TransactionRow
 from services.ledger.schemas.transactions import PostRequest, ReverseRequest, Transaction
 from services.ledger.service import events as ledger_events
 from services.ledger.service.engine import Leg, Plan, account_changes, apply
 from services.ledger.service.locking import lock_accounts
-from services.ledger.service.reading import get_transaction, status_of
-from shared.db import Connection, RetryableError
+from services.ledger.service.reading import read_transaction, status_of
+from services.ledger.state import LedgerState
+from shared.db import Connection, RetryableError, in_transaction
 from shared.errors import InvalidRequestError
 from shared.identity import Identity
 from shared.ids import new_id
 
 
 async def post_pending(
+    ledger: LedgerState, identity: Identity, transaction_id: str, request: PostRequest
+) -> Transaction:
+    """Post a pending transaction in full, or a two-entry one in part (the rest released)."""
+    return await _settling(
+        ledger,
+        functools.partial(
+            _post_pending, identity=identity, transaction_id=transaction_id, request=request
+        ),
+    )
+
+
+async def void_pending(ledger: LedgerState, identity: Identity, transaction_id: str) -> Transaction:
+    return await _settling(
+        ledger, functools.partial(_void_pending, identity=identity, transaction_id=transaction_id)
+    )
+
+
+async def reverse(
+    ledger: LedgerState, identity: Identity, transaction_id: str, request: ReverseRequest
+) -> Transaction:
+    """A new transaction with the opposite entries of a posted one, at most once."""
+    return await _settling(
+        ledger,
+        functools.partial(
+            _reverse, identity=identity, transaction_id=transaction_id, request=request
+        ),
+    )
+
+
+async def _settling(
+    ledger: LedgerState, settle: Callable[..., Awaitable[Transaction]]
+) -> Transaction:
+    """One database transaction, run again after a deadlock or a concurrent resolution."""
+    return await in_transaction(
+        ledger.pool,
+        functools.partial(settle, events=ledger.settings.transaction_events),
+        attempts=ledger.settings.max_retries,
+    )
+
+
+async def _post_pending(
     conn: Connection,
+    *,
     identity: Identity,
     transaction_id: str,
     request: PostRequest,
-    *,
-    events: bool = False,
+    events: bool,
 ) -> Transaction:
     pending = await _pending(conn, identity, transaction_id, action="post")
-    holds = await transaction_rows.holds_of(conn, transaction_id)
+    holds = await transactions_repo.holds_of(conn, transaction_id)
     amount = request.amount
     if amount is not None:
         _check_partial(holds, amount)
     posting_id = new_id("txn")
-    legs = [_release(h) for h in holds] + [
-        Leg(h["account_id"], h["direction"], amount or h["amount"], "posted") for h in holds
+    legs = [_release(hold) for hold in holds] + [
+        Leg(hold.account_id, hold.direction, amount or hold.amount, "posted") for hold in holds
     ]
     await _settle(
         conn,
@@ -46,8 +90,8 @@ async def post_pending(
         legs,
         NewTransaction(
             id=posting_id,
-            reference_id=request.reference_id or f"{pending['reference_id']}:post",
-            description=pending["description"],
+            reference_id=request.reference_id or f"{pending.reference_id}:post",
+            description=pending.description,
             metadata={},
             kind="posting",
             expires_at=None,
@@ -55,27 +99,27 @@ async def post_pending(
             body_hash=_hash(transaction_id, "post", amount),
         ),
     )
-    if not await transaction_rows.resolve(
+    if not await transactions_repo.resolve(
         conn, pending_id=transaction_id, outcome="posted", posting_id=posting_id
     ):
         raise RetryableError("resolved concurrently")
-    posting = await get_transaction(conn, identity, posting_id)
+    posting = await read_transaction(conn, identity, posting_id)
     if events:
         await ledger_events.transaction_settled(conn, identity, "posted", posting)
     return posting
 
 
-async def void_pending(
-    conn: Connection, identity: Identity, transaction_id: str, *, events: bool = False
+async def _void_pending(
+    conn: Connection, *, identity: Identity, transaction_id: str, events: bool
 ) -> Transaction:
     await _pending(conn, identity, transaction_id, action="void")
-    holds = await transaction_rows.holds_of(conn, transaction_id)
-    await _settle(conn, identity, [_release(h) for h in holds], None)
-    if not await transaction_rows.resolve(
+    holds = await transactions_repo.holds_of(conn, transaction_id)
+    await _settle(conn, identity, [_release(hold) for hold in holds], None)
+    if not await transactions_repo.resolve(
         conn, pending_id=transaction_id, outcome="voided", posting_id=None
     ):
         raise RetryableError("resolved concurrently")
-    voided = await get_transaction(conn, identity, transaction_id)
+    voided = await read_transaction(conn, identity, transaction_id)
     if events:
         await ledger_events.transaction_settled(conn, identity, "voided", voided)
     return voided
@@ -84,34 +128,35 @@ async def void_pending(
 async def expire_pending(
     conn: Connection, *, tenant_id: str, livemode: bool, transaction_id: str, events: bool = False
 ) -> bool:
-    """Make a lapsed hold final (the sweeper). False if something else resolved it first."""
-    holds = await transaction_rows.holds_of(conn, transaction_id)
+    """Make a lapsed hold final (the sweeper, in its own database transaction). False if
+    something else resolved it first."""
+    holds = await transactions_repo.holds_of(conn, transaction_id)
     if not holds:
         return False
     scope = Identity(
         principal="sweeper", principal_type="service", tenant_id=tenant_id, livemode=livemode
     )
-    await _settle(conn, scope, [_release(h) for h in holds], None)
-    if not await transaction_rows.resolve(
+    await _settle(conn, scope, [_release(hold) for hold in holds], None)
+    if not await transactions_repo.resolve(
         conn, pending_id=transaction_id, outcome="expired", posting_id=None
     ):
         # Posted or voided meanwhile: our release must not commit. The retry finds no holds.
         raise RetryableError("resolved concurrently")
     if events:
-        expired = await get_transaction(conn, scope, transaction_id)
+        expired = await read_transaction(conn, scope, transaction_id)
         await ledger_events.transaction_settled(conn, scope, "expired", expired)
     return True
 
 
-async def reverse(
+async def _reverse(
     conn: Connection,
+    *,
     identity: Identity,
     transaction_id: str,
     request: ReverseRequest,
-    *,
-    events: bool = False,
+    events: bool,
 ) -> Transaction:
-    original = await transaction_rows.get(
+    original = await transactions_repo.get(
         conn,
         tenant_id=identity.tenant_scope,
         livemode=identity.livemode,
@@ -119,25 +164,25 @@ async def reverse(
     )
     if original is None:
         raise TransactionNotFoundError(transaction_id)
-    if original["kind"] == "pending":
+    if original.kind == "pending":
         raise TransactionStateError(
             "A pending transaction is voided, not reversed; reverse its posting instead."
         )
-    if original["reversed_by"] is not None:
+    if original.reversed_by is not None:
         raise TransactionStateError(
-            f"Transaction {transaction_id!r} was already reversed by {original['reversed_by']!r}.",
+            f"Transaction {transaction_id!r} was already reversed by {original.reversed_by!r}.",
             code="transaction_already_reversed",
         )
-    entries = await transaction_rows.entries_of(conn, [transaction_id])
+    entries = await entries_repo.of_transactions(conn, [transaction_id])
     legs = [
         Leg(
-            e["account_id"],
-            "credit" if e["direction"] == "debit" else "debit",
-            e["amount"],
+            entry.account_id,
+            "credit" if entry.direction == "debit" else "debit",
+            entry.amount,
             "posted",
             param="id",
         )
-        for e in entries
+        for entry in entries
     ]
     reversal_id = new_id("txn")
     try:
@@ -147,7 +192,7 @@ async def reverse(
             legs,
             NewTransaction(
                 id=reversal_id,
-                reference_id=request.reference_id or f"{original['reference_id']}:reversal",
+                reference_id=request.reference_id or f"{original.reference_id}:reversal",
                 description=request.description or f"Reversal of {transaction_id}",
                 metadata={},
                 kind="reversal",
@@ -161,7 +206,7 @@ async def reverse(
             f"Transaction {transaction_id!r} was already reversed.",
             code="transaction_already_reversed",
         ) from None
-    reversal = await get_transaction(conn, identity, reversal_id)
+    reversal = await read_transaction(conn, identity, reversal_id)
     if events:
         await ledger_events.transaction_settled(conn, identity, "reversed", reversal)
     return reversal
@@ -169,24 +214,24 @@ async def reverse(
 
 async def _pending(
     conn: Connection, identity: Identity, transaction_id: str, *, action: str
-) -> asyncpg.Record:
-    row = await transaction_rows.get(
+) -> TransactionRow:
+    found = await transactions_repo.get(
         conn,
         tenant_id=identity.tenant_scope,
         livemode=identity.livemode,
         transaction_id=transaction_id,
     )
-    if row is None:
+    if found is None:
         raise TransactionNotFoundError(transaction_id)
-    if row["kind"] != "pending":
+    if found.kind != "pending":
         raise TransactionStateError(f"Only a pending transaction can be {action}ed.")
-    status = status_of(row)
+    status = status_of(found)
     if status != "pending":
         raise TransactionStateError(
             f"Transaction {transaction_id!r} is {status} and can no longer be {action}ed.",
             code=f"transaction_{status}",
         )
-    return row
+    return found
 
 
 async def _settle(
@@ -203,7 +248,7 @@ async def _settle(
     plan = Plan()
     apply(transaction.id if transaction else "", legs, states, plan)
     if transaction is not None:
-        written = await transaction_rows.insert(
+        written = await transactions_repo.insert(
             conn,
             tenant_id=identity.tenant_scope,
             livemode=identity.livemode,
@@ -218,24 +263,24 @@ async def _settle(
                 param="reference_id",
                 status=409,
             )
-    await account_rows.apply_changes(conn, account_changes(states, original))
+    await accounts_repo.apply_changes(conn, account_changes(states, original))
 
 
-def _release(hold: asyncpg.Record) -> Leg:
-    return Leg(hold["account_id"], hold["direction"], hold["amount"], "release")
+def _release(hold: HoldRow) -> Leg:
+    return Leg(hold.account_id, hold.direction, hold.amount, "release")
 
 
-def _check_partial(holds: Sequence[asyncpg.Record], amount: int) -> None:
-    if len(holds) != 2 or holds[0]["amount"] != holds[1]["amount"]:
+def _check_partial(holds: Sequence[HoldRow], amount: int) -> None:
+    if len(holds) != 2 or holds[0].amount != holds[1].amount:
         raise InvalidRequestError(
             "A partial amount can only post a two-entry pending transaction; "
             "post it in full instead.",
             code="partial_post_unsupported",
             param="amount",
         )
-    if amount > holds[0]["amount"]:
+    if amount > holds[0].amount:
         raise InvalidRequestError(
-            f"amount {amount} is more than the {holds[0]['amount']} held.",
+            f"amount {amount} is more than the {holds[0].amount} held.",
             code="amount_too_large",
             param="amount",
         )

@@ -9,26 +9,25 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from services.ledger.repository import transactions as transaction_rows
+from services.ledger.repository import transactions as transactions_repo
 from services.ledger.service.settlement import expire_pending
 from services.ledger.settings import LedgerSettings
 from shared.aio import stop
 from shared.db import Pool, in_transaction, transaction
-from shared.state import AppState
 
 log = logging.getLogger("micro.ledger.sweeper")
 
 
 async def sweep_once(pool: Pool, *, limit: int = 100, events: bool = False) -> int:
     async with transaction(pool) as conn:
-        lapsed = await transaction_rows.lapsed_holds(conn, limit=limit)
+        lapsed = await transactions_repo.lapsed_holds(conn, limit=limit)
     expired = 0
-    for row in lapsed:
+    for hold in lapsed:
         work = functools.partial(
             expire_pending,
-            tenant_id=row["tenant_id"],
-            livemode=row["livemode"],
-            transaction_id=row["transaction_id"],
+            tenant_id=hold.tenant_id,
+            livemode=hold.livemode,
+            transaction_id=hold.transaction_id,
             events=events,
         )
         if await in_transaction(pool, work):
@@ -37,15 +36,14 @@ async def sweep_once(pool: Pool, *, limit: int = 100, events: bool = False) -> i
 
 
 @asynccontextmanager
-async def sweeper(state: AppState) -> AsyncIterator[None]:
-    settings = state.settings
-    assert isinstance(settings, LedgerSettings)
+async def running_sweeper(pool: Pool, settings: LedgerSettings) -> AsyncIterator[None]:
+    """A sweep every `sweep_interval` seconds until the block ends."""
 
     async def loop() -> None:
         while True:
             await asyncio.sleep(settings.sweep_interval)
             try:
-                await sweep_once(state.db, events=settings.transaction_events)
+                await sweep_once(pool, events=settings.transaction_events)
             except Exception:  # a failed sweep is retried next round; balances are right anyway
                 log.exception("sweep failed")
 

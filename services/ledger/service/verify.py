@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.ledger.repository import verification
+from services.ledger.repository import verification as verification_repo
 from shared.access import Operation, allows
-from shared.db import Connection
+from shared.db import Connection, Pool
 from shared.errors import PermissionDeniedError
 from shared.identity import Identity
 
@@ -18,60 +18,67 @@ def require_platform_admin(identity: Identity) -> None:
         )
 
 
+async def verify_ledger(pool: Pool) -> dict[str, Any]:
+    """One read-only snapshot, so a busy ledger is checked as of one moment."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        return await verify(conn)
+
+
 async def verify(conn: Connection) -> dict[str, Any]:
+    """The report, read in the caller's transaction (`micro ledger verify` opens its own)."""
     discrepancies: list[dict[str, Any]] = []
-    for row in await verification.account_totals_mismatch(conn):
+    for posted in await verification_repo.account_totals_mismatch(conn):
         discrepancies.append(
             {
                 "kind": "account_totals",
-                "account_id": row["id"],
-                "stored": [row["debits_posted"], row["credits_posted"]],
-                "from_entries": [row["entry_debits"], row["entry_credits"]],
+                "account_id": posted.id,
+                "stored": [posted.debits_posted, posted.credits_posted],
+                "from_entries": [posted.entry_debits, posted.entry_credits],
             }
         )
-    for row in await verification.pending_totals_mismatch(conn):
+    for pending in await verification_repo.pending_totals_mismatch(conn):
         discrepancies.append(
             {
                 "kind": "pending_totals",
-                "account_id": row["id"],
-                "stored": [row["debits_pending"], row["credits_pending"]],
-                "from_holds": [row["hold_debits"], row["hold_credits"]],
+                "account_id": pending.id,
+                "stored": [pending.debits_pending, pending.credits_pending],
+                "from_holds": [pending.hold_debits, pending.hold_credits],
             }
         )
-    for row in await verification.unbalanced_transactions(conn):
+    for transaction in await verification_repo.unbalanced_transactions(conn):
         discrepancies.append(
             {
                 "kind": "unbalanced_transaction",
-                "transaction_id": row["transaction_id"],
-                "currency": row["currency"],
-                "difference": row["difference"],
+                "transaction_id": transaction.transaction_id,
+                "currency": transaction.currency,
+                "difference": transaction.difference,
             }
         )
-    for row in await verification.unbalanced_books(conn):
+    for books in await verification_repo.unbalanced_books(conn):
         discrepancies.append(
             {
                 "kind": "unbalanced_books",
-                "tenant_id": row["tenant_id"],
-                "livemode": row["livemode"],
-                "currency": row["currency"],
-                "difference": row["difference"],
+                "tenant_id": books.tenant_id,
+                "livemode": books.livemode,
+                "currency": books.currency,
+                "difference": books.difference,
             }
         )
-    for row in await verification.stale_balances_after(conn):
+    for stale in await verification_repo.stale_balances_after(conn):
         discrepancies.append(
             {
                 "kind": "balance_after",
-                "account_id": row["id"],
-                "last_entry": row["balance_after"],
-                "account": row["posted"],
+                "account_id": stale.id,
+                "last_entry": stale.balance_after,
+                "account": stale.posted,
             }
         )
-    totals = await verification.counts(conn)
+    counted = await verification_repo.counts(conn)
     return {
         "object": "ledger.verification",
         "ok": not discrepancies,
-        "accounts": totals["accounts"],
-        "transactions": totals["transactions"],
-        "entries": totals["entries"],
+        "accounts": counted.accounts,
+        "transactions": counted.transactions,
+        "entries": counted.entries,
         "discrepancies": discrepancies,
     }

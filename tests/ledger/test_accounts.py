@@ -1,119 +1,28 @@
-"""Ledger accounts (DESIGN §8): created, read by id or code, listed, renamed; their entries
-and their balance at a past moment. Every read is scoped to the caller's tenant and mode."""
+"""Ledger accounts: created, read by id or code, listed, renamed; their entries and their
+balance at a past moment. Every read is scoped to the caller's tenant and mode."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ServiceClient
-from tests.support.asgi import identity_headers
-
-TENANT = "ten_ledger_a"
-OTHER_TENANT = "ten_ledger_b"
-
-# ---------------------------------------------------------------------------------------
-# Factories and checks shared with tests/test_ledger_transactions.py. Identity tokens live
-# for 60 seconds, so headers are minted at each use, never once at import.
-
-
-def as_tenant(tenant_id: str = TENANT, *, livemode: bool = False) -> dict[str, str]:
-    return identity_headers(tenant_id=tenant_id, livemode=livemode)
-
-
-def as_platform_admin() -> dict[str, str]:
-    return identity_headers(tenant_id="ten_platform", principal_type="user", role="PLATFORM_ADMIN")
-
-
-async def create_account(
-    client: httpx.AsyncClient, headers: dict[str, str], **fields: Any
-) -> dict[str, Any]:
-    body = {"name": "Account", "type": "asset", "currency": "usd", **fields}
-    response = await client.post("/ledger/accounts", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    account: dict[str, Any] = response.json()
-    return account
-
-
-async def get_account(
-    client: httpx.AsyncClient, headers: dict[str, str], ref: str
-) -> dict[str, Any]:
-    response = await client.get(f"/ledger/accounts/{ref}", headers=headers)
-    assert response.status_code == 200, response.text
-    account: dict[str, Any] = response.json()
-    return account
-
-
-def transfer_body(reference_id: str, debit: str, credit: str, amount: int) -> dict[str, Any]:
-    return {
-        "reference_id": reference_id,
-        "entries": [
-            {"account_id": debit, "amount": amount, "direction": "debit"},
-            {"account_id": credit, "amount": amount, "direction": "credit"},
-        ],
-    }
-
-
-async def create_transaction(
-    client: httpx.AsyncClient, headers: dict[str, str], **fields: Any
-) -> dict[str, Any]:
-    response = await client.post("/ledger/transactions", json=fields, headers=headers)
-    assert response.status_code == 201, response.text
-    transaction: dict[str, Any] = response.json()
-    return transaction
-
-
-async def transfer(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    *,
-    debit: str,
-    credit: str,
-    amount: int,
-    reference_id: str,
-    **fields: Any,
-) -> dict[str, Any]:
-    body = {**transfer_body(reference_id, debit, credit, amount), **fields}
-    return await create_transaction(client, headers, **body)
-
-
-def balance(account: dict[str, Any]) -> tuple[int, int, int, int]:
-    """(posted, pending_debits, pending_credits, available)."""
-    found = account["balance"]
-    return (found["posted"], found["pending_debits"], found["pending_credits"], found["available"])
-
-
-async def assert_verified(client: httpx.AsyncClient) -> None:
-    response = await client.get("/ledger/verify", headers=as_platform_admin())
-    assert response.status_code == 200, response.text
-    report = response.json()
-    assert report["ok"] is True, report["discrepancies"]
-    assert report["discrepancies"] == []
-
-
-def assert_error(
-    response: httpx.Response, status: int, code: str, param: str | None
-) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error: dict[str, Any] = response.json()["error"]
-    assert error["code"] == code, error
-    assert error["param"] == param, error
-    return error
-
-
-@pytest.fixture
-async def client(service_client: ServiceClient) -> AsyncIterator[httpx.AsyncClient]:
-    async with service_client("ledger") as ledger:
-        yield ledger
-
-
-# ---------------------------------------------------------------------------------------
+from tests.support.ledger import (
+    ELSEWHERE,
+    OTHER_TENANT,
+    as_tenant,
+    assert_error,
+    assert_verified,
+    balance,
+    create_account,
+    get_account,
+    transfer,
+    transfer_body,
+)
 
 
 class TestCreateAccount:
@@ -231,16 +140,15 @@ class TestGetAccount:
         assert await get_account(client, as_tenant(), account["id"]) == account
         assert await get_account(client, as_tenant(), "acc_assets") == account
 
-    async def test_other_tenant_gets_404(self, client: httpx.AsyncClient) -> None:
+    @pytest.mark.parametrize(("tenant_id", "livemode"), ELSEWHERE)
+    async def test_other_tenant_or_mode_gets_404(
+        self, client: httpx.AsyncClient, tenant_id: str, livemode: bool
+    ) -> None:
         account = await create_account(client, as_tenant(), code="acc_assets")
         for ref in (account["id"], "acc_assets"):
-            response = await client.get(f"/ledger/accounts/{ref}", headers=as_tenant(OTHER_TENANT))
-            assert_error(response, 404, "resource_missing", "id")
-
-    async def test_other_mode_gets_404(self, client: httpx.AsyncClient) -> None:
-        account = await create_account(client, as_tenant(), code="acc_assets")
-        for ref in (account["id"], "acc_assets"):
-            response = await client.get(f"/ledger/accounts/{ref}", headers=as_tenant(livemode=True))
+            response = await client.get(
+                f"/ledger/accounts/{ref}", headers=as_tenant(tenant_id, livemode=livemode)
+            )
             assert_error(response, 404, "resource_missing", "id")
 
     async def test_not_found(self, client: httpx.AsyncClient) -> None:

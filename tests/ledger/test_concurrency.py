@@ -10,18 +10,13 @@ from typing import Any
 import httpx
 
 from tests.conftest import ServiceClient
-from tests.support.asgi import identity_headers
+from tests.support.ledger import as_tenant, assert_verified
 
 TENANT = "ten_concurrency"
 
 
 def headers() -> dict[str, str]:
-    # Minted when used: identity tokens live a minute, and the suite runs longer than that.
-    return identity_headers(tenant_id=TENANT)
-
-
-def admin() -> dict[str, str]:
-    return identity_headers(tenant_id="ten_platform", principal_type="user", role="PLATFORM_ADMIN")
+    return as_tenant(TENANT)
 
 
 async def account(client: httpx.AsyncClient, name: str, type_: str, **extra: Any) -> str:
@@ -49,11 +44,6 @@ async def transfer(
         },
         headers=headers(),
     )
-
-
-async def assert_verified(client: httpx.AsyncClient) -> None:
-    report = (await client.get("/ledger/verify", headers=admin())).json()
-    assert report["ok"], report["discrepancies"]
 
 
 async def test_200_concurrent_debits_of_1_from_an_account_holding_100(

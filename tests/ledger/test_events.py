@@ -12,8 +12,16 @@ import httpx
 import pytest
 
 from tests.conftest import CreateDb, ServiceClient
-from tests.test_ledger_accounts import TENANT, as_tenant, transfer, transfer_body
-from tests.test_ledger_transactions import batch, fund_wallet, hold, open_books
+from tests.support.ledger import (
+    TENANT,
+    as_tenant,
+    batch,
+    fund_wallet,
+    hold,
+    open_books,
+    transfer,
+    transfer_body,
+)
 
 
 @pytest.fixture
