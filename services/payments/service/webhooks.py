@@ -16,26 +16,22 @@ import hmac
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from services.payments import repository
 from services.payments.providers import flutterwave, paystack
 from services.payments.providers.base import Outcome, TransferOutcome, intent_of
+from services.payments.repository import intents as intents_repo
+from services.payments.repository import payouts as payouts_repo
+from services.payments.repository import providers as providers_repo
 from services.payments.service import intents, payouts
-from services.payments.service.accounts import Account, ProviderSource
+from services.payments.service.changes import Changed
+from services.payments.service.provider_accounts import Account, ProviderSource
 from shared.db import Connection
 from shared.errors import AuthenticationError, InvalidRequestError, NotFoundError
 
 log = logging.getLogger("micro.payments.webhooks")
-
-
-@dataclass(slots=True)
-class Received:
-    outcome: str
-    # Ledger references the change owes (to wake the relay after commit).
-    owes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +51,9 @@ async def receive(
     tenant_id: str | None,
     body: bytes,
     headers: Mapping[str, str],
-) -> Received:
+) -> Changed[str]:
+    """The webhook applied: what it did (its outcome, recorded with the event), and the
+    postings the change owes the ledger."""
     if provider not in ("paystack", "flutterwave"):
         raise NotFoundError(f"No such provider: {provider!r}.", param="provider")
     if tenant_id is not None:
@@ -68,7 +66,7 @@ async def receive(
     key = tenant_id or "platform"
     # Events are told apart per account: one tenant's test and live accounts are two.
     book = "platform" if tenant_id is None else f"{tenant_id}/{_mode(account.livemode)}"
-    fresh = await repository.record_provider_event(
+    fresh = await providers_repo.record_provider_event(
         conn,
         provider=provider,
         account=book,
@@ -78,10 +76,10 @@ async def receive(
         payload=body.decode(),
     )
     if not fresh:
-        return Received("duplicate")
+        return Changed("duplicate")
     received = await _apply(conn, provider, key, account, event)
-    await repository.set_event_outcome(
-        conn, provider=provider, account=book, event_id=event.event_id, outcome=received.outcome
+    await providers_repo.set_event_outcome(
+        conn, provider=provider, account=book, event_id=event.event_id, outcome=received.value
     )
     return received
 
@@ -166,29 +164,29 @@ def _flutterwave_event(kind: str, data: dict[str, Any]) -> _Event:
 
 async def _apply(
     conn: Connection, provider: str, key: str, account: Account, event: _Event
-) -> Received:
+) -> Changed[str]:
     if event.reference is None or (event.charge is None and event.transfer is None):
-        return Received("ignored_type")
+        return Changed("ignored_type")
     if event.charge is not None:
-        row = await repository.lock_intent_for_account(
+        row = await intents_repo.lock_intent_for_account(
             conn, intent_id=intent_of(event.reference), provider=provider, account=key,
             livemode=account.livemode,
         )  # fmt: skip
         if row is None:
-            return Received("unknown_reference")
+            return Changed("unknown_reference")
         result, done = await intents.settle(conn, row, event.charge, reference=event.reference)
         if done == "ignored_canceled" and event.charge.kind == "authorized":
             # Money was taken for an intent that is already canceled: someone must refund it.
             log.warning(
                 "payment succeeded at the provider for a canceled intent",
-                extra={"payment_intent": row["id"], "provider": provider},
+                extra={"payment_intent": row.id, "provider": provider},
             )
-        return Received(done, [row["id"]] if result.owes_ledger else [])
+        return Changed(done, owes=result.owes)
     assert event.transfer is not None
-    payout = await repository.lock_payout_for_account(
+    payout = await payouts_repo.lock_payout_for_account(
         conn, payout_id=event.reference, provider=provider, account=key, livemode=account.livemode
     )
     if payout is None:
-        return Received("unknown_reference")
-    _, owes, done = await payouts.settle(conn, payout, event.transfer)
-    return Received(done, [payout["id"]] if owes else [])
+        return Changed("unknown_reference")
+    settled, done = await payouts.settle(conn, payout, event.transfer)
+    return Changed(done, owes=settled.owes)

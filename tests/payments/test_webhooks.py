@@ -10,12 +10,11 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import CreateDb, ServiceClient
-from tests.fakes.providers import FakeProvider, serve
+from tests.conftest import ServiceClient
+from tests.fakes.providers import FakeProvider
 from tests.fakes.service import payments_client
-from tests.test_payments_providers import (
+from tests.support.payments import (
     BASE,
-    FLUTTERWAVE_KEY,
     PAYSTACK_KEY,
     anonymous,
     key,
@@ -25,23 +24,6 @@ from tests.test_payments_providers import (
 
 TENANT_KEY = "sk_test_tenant_own_paystack_77"
 LIVE_KEY = "sk_live_tenant_own_paystack_88"
-
-
-@pytest.fixture
-async def paystack() -> AsyncIterator[FakeProvider]:
-    async with serve(FakeProvider("paystack", PAYSTACK_KEY)) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def flutterwave() -> AsyncIterator[FakeProvider]:
-    async with serve(FakeProvider("flutterwave", FLUTTERWAVE_KEY)) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def dsn(create_db: CreateDb) -> str:
-    return await create_db("payments")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import CreateDb, ServiceClient
+from tests.conftest import ServiceClient
 from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
 
@@ -19,11 +19,6 @@ BANK = {"account_number": "0123456789", "bank_code": "058", "account_name": "Ada
 
 def key(tenant: str = "ten_payouts") -> dict[str, str]:
     return identity_headers(tenant_id=tenant)
-
-
-@pytest.fixture
-async def dsn(create_db: CreateDb) -> str:
-    return await create_db("payments")
 
 
 @pytest.fixture

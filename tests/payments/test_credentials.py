@@ -12,7 +12,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from shared import secrets
-from tests.conftest import CreateDb, ServiceClient
+from tests.conftest import ServiceClient
 from tests.fakes.providers import FakeProvider, serve
 from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
@@ -31,11 +31,6 @@ def user(role: str) -> dict[str, str]:
     return identity_headers(
         tenant_id="ten_creds", principal="usr_1", principal_type="user", role=role
     )
-
-
-@pytest.fixture
-async def dsn(create_db: CreateDb) -> str:
-    return await create_db("payments")
 
 
 @pytest.fixture
