@@ -35,7 +35,7 @@ log = logging.getLogger("micro.payments.webhooks")
 
 
 @dataclass(frozen=True, slots=True)
-class _Event:
+class ProviderEvent:
     event_id: str
     type: str
     reference: str | None
@@ -61,8 +61,8 @@ async def receive(
     else:
         platform = source.platform(provider)
         accounts = [platform] if platform is not None else []
-    account = _signed_by(provider, accounts, body, headers)
-    event = _parse(provider, body)
+    account = signed_by(provider, accounts, body, headers)
+    event = parse_event(provider, body)
     key = tenant_id or "platform"
     # Events are told apart per account: one tenant's test and live accounts are two.
     book = "platform" if tenant_id is None else f"{tenant_id}/{_mode(account.livemode)}"
@@ -88,7 +88,7 @@ def _mode(livemode: bool | None) -> str:
     return "live" if livemode else "test"
 
 
-def _signed_by(
+def signed_by(
     provider: str, accounts: list[Account], body: bytes, headers: Mapping[str, str]
 ) -> Account:
     if provider == "paystack":
@@ -109,7 +109,7 @@ def _signed_by(
     )
 
 
-def _parse(provider: str, body: bytes) -> _Event:
+def parse_event(provider: str, body: bytes) -> ProviderEvent:
     if b"\\u0000" in body or b"\x00" in body:
         # PostgreSQL cannot keep a NUL in the recorded payload; no real event carries one.
         raise InvalidRequestError("The webhook body contains a NUL character.")
@@ -127,7 +127,7 @@ def _parse(provider: str, body: bytes) -> _Event:
     return _flutterwave_event(kind, data)
 
 
-def _paystack_event(kind: str, data: dict[str, Any], body: bytes) -> _Event:
+def _paystack_event(kind: str, data: dict[str, Any], body: bytes) -> ProviderEvent:
     # Paystack's events carry no id of their own: the object's id per event type stands in
     # (and a redelivery sends the same bytes, hashed when there is no object id).
     if data.get("id") is not None:
@@ -136,12 +136,12 @@ def _paystack_event(kind: str, data: dict[str, Any], body: bytes) -> _Event:
         event_id = hashlib.sha256(body).hexdigest()
     reference = str(data["reference"]) if data.get("reference") is not None else None
     if kind.startswith("charge.") and kind.count(".") == 1:
-        return _Event(event_id, kind, reference, charge=paystack.charge_outcome(data))
+        return ProviderEvent(event_id, kind, reference, charge=paystack.charge_outcome(data))
     if kind in _PAYSTACK_TRANSFERS:
         # The event's name is the transfer's fate, whatever `data.status` says.
         transfer = paystack.transfer_outcome({**data, "status": _PAYSTACK_TRANSFERS[kind]})
-        return _Event(event_id, kind, reference, transfer=transfer)
-    return _Event(event_id, kind, reference)
+        return ProviderEvent(event_id, kind, reference, transfer=transfer)
+    return ProviderEvent(event_id, kind, reference)
 
 
 _PAYSTACK_TRANSFERS = {
@@ -151,19 +151,19 @@ _PAYSTACK_TRANSFERS = {
 }
 
 
-def _flutterwave_event(kind: str, data: dict[str, Any]) -> _Event:
+def _flutterwave_event(kind: str, data: dict[str, Any]) -> ProviderEvent:
     event_id = f"{kind}:{data.get('id')}:{data.get('status')}"
     if kind == "charge.completed":
         reference = str(data["tx_ref"]) if data.get("tx_ref") is not None else None
-        return _Event(event_id, kind, reference, charge=flutterwave.charge_outcome(data))
+        return ProviderEvent(event_id, kind, reference, charge=flutterwave.charge_outcome(data))
     if kind == "transfer.completed":
         reference = str(data["reference"]) if data.get("reference") is not None else None
-        return _Event(event_id, kind, reference, transfer=flutterwave.transfer_outcome(data))
-    return _Event(event_id, kind, None)
+        return ProviderEvent(event_id, kind, reference, transfer=flutterwave.transfer_outcome(data))
+    return ProviderEvent(event_id, kind, None)
 
 
 async def _apply(
-    conn: Connection, provider: str, key: str, account: Account, event: _Event
+    conn: Connection, provider: str, key: str, account: Account, event: ProviderEvent
 ) -> Changed[str]:
     if event.reference is None or (event.charge is None and event.transfer is None):
         return Changed("ignored_type")
