@@ -106,15 +106,19 @@ class TestSignatures:
         assert await recorded(dsn) == []
         assert await events_of(dsn) == before
 
+    @pytest.mark.parametrize("headers", [{"verif-hash": "not-the-hash"}, {}])
     async def test_a_bad_flutterwave_hash_is_401(
-        self, client: httpx.AsyncClient, flutterwave: FakeProvider, dsn: str
+        self,
+        client: httpx.AsyncClient,
+        flutterwave: FakeProvider,
+        dsn: str,
+        headers: dict[str, str],
     ) -> None:
         intent = await started(client, "flutterwave")
         flutterwave.complete(intent["id"])
         body, _ = flutterwave.charge_webhook(intent["id"])
-        for headers in ({"verif-hash": "not-the-hash"}, {}):
-            response = await webhook(client, "flutterwave", (body, headers))
-            assert response.status_code == 401
+        response = await webhook(client, "flutterwave", (body, headers))
+        assert response.status_code == 401
         assert await status(client, intent["id"]) == "requires_action"
         assert await recorded(dsn) == []
 
