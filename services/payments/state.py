@@ -1,8 +1,9 @@
 """What payments opens once per process: one typed object, reached with `payments_state`.
 
 Built by `open_payments_state` in the app's lifespan (once the pool is open), in this order:
-the HTTP pool every provider call shares, the internal client to the ledger and the relay
-that carries the outbox to it, then the reconciliation job; closed in the reverse order.
+the HTTP pool every provider call shares, the internal client to the ledger, the relay that
+carries the outbox to it and the reader of wallets' accounts, then the reconciliation job;
+closed in the reverse order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 from starlette.requests import HTTPConnection
 
+from services.payments.service.ledger_reader import LedgerReader
 from services.payments.service.ledger_relay import LedgerRelay
 from services.payments.service.provider_accounts import ProviderSource
 from services.payments.service.reconcile import reconcile_forever
@@ -31,7 +33,10 @@ class PaymentsState:
     # The app's one pool: every change in steps takes a connection of its own from it.
     pool: Pool
     providers: ProviderSource
+    # Carries the outbox to the ledger (the postings payments owes it).
     relay: LedgerRelay
+    # Reads wallets' ledger accounts.
+    ledger: LedgerReader
 
     @property
     def public_url(self) -> str:
@@ -49,8 +54,9 @@ async def open_payments_state(
 ) -> AsyncIterator[PaymentsState]:
     async with aiohttp.ClientSession() as http, open_internal_client(settings) as client:
         providers = ProviderSource(settings, http)
-        relay = LedgerRelay(state.db, client.upstream("ledger", settings.ledger_url), settings)
-        payments = PaymentsState(settings, state.db, providers, relay)
+        ledger = client.upstream("ledger", settings.ledger_url)
+        relay = LedgerRelay(state.db, ledger, settings)
+        payments = PaymentsState(settings, state.db, providers, relay, LedgerReader(ledger))
         await relay.count_failed()
         relaying = asyncio.create_task(relay.run())
         try:

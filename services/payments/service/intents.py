@@ -21,7 +21,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from services.payments.errors import CardDeclinedError, PaymentIntentNotFoundError
 from services.payments.providers.base import Outcome, Payer, Provider, attempt_reference
@@ -38,6 +38,7 @@ from services.payments.schemas import (
 )
 from services.payments.service import events
 from services.payments.service.changes import Changed
+from services.payments.service.ledger_reader import LedgerAccounts
 from services.payments.service.lifecycle import action_token, check_action, judge
 from services.payments.service.provider_accounts import ProviderSource
 from shared.db import Connection, Pool, transaction
@@ -46,12 +47,6 @@ from shared.identity import Identity
 from shared.ids import new_id
 from shared.ledger_contract import Posting, balance_code, clearing_code, wallet_code
 from shared.pagination import ListParams, page
-
-
-class LedgerAccounts(Protocol):
-    async def get_account(
-        self, *, tenant_id: str, livemode: bool, code: str
-    ) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True, slots=True)

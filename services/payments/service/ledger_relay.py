@@ -31,7 +31,6 @@ from dataclasses import replace
 from datetime import timedelta
 from enum import Enum
 from typing import Any
-from urllib.parse import quote
 
 import asyncpg
 from prometheus_client import Counter, Gauge
@@ -206,20 +205,6 @@ class LedgerRelay:
             extra={"reference_id": row.reference_id, "status": refused.upstream_status,
                    "code": refused.reason_code, "reason": refused.reason},
         )  # fmt: skip
-
-    async def get_account(
-        self, *, tenant_id: str, livemode: bool, code: str
-    ) -> dict[str, Any] | None:
-        """A ledger account by id or code, as this tenant and mode see it; None if absent."""
-        try:
-            answer = await self.ledger.call(
-                "GET", f"/ledger/accounts/{quote(code, safe='')}", Scope(tenant_id, livemode)
-            )
-        except Refused as refused:
-            if refused.upstream_status == 404:
-                return None
-            raise
-        return answer.body
 
     async def _post(
         self, scope: Scope, body: dict[str, Any], currency: str, *, policy: CallPolicy | None

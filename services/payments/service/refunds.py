@@ -12,7 +12,7 @@ from services.payments.repository.intents import IntentRow
 from services.payments.schemas import Refund, RefundRequest
 from services.payments.service import events
 from services.payments.service.changes import Changed
-from services.payments.service.intents import LedgerAccounts
+from services.payments.service.ledger_reader import LedgerAccounts
 from services.payments.service.lifecycle import check_action
 from shared.db import Connection, Pool, transaction
 from shared.errors import InvalidRequestError, NotFoundError

@@ -83,7 +83,7 @@ async def create_intent(
     payments: PaymentsState, identity: Identity, request: CreateIntentRequest
 ) -> PaymentIntent:
     # The wallet's ledger account is looked up before anything is locked.
-    await intents.check_new_intent(identity, request, ledger=payments.relay)
+    await intents.check_new_intent(identity, request, ledger=payments.ledger)
     return await change_intent(
         payments,
         lambda conn: intents.create_intent(
@@ -175,7 +175,7 @@ async def create_refund(
         payments.pool, lambda conn: refunds.check_refund(conn, identity, request)
     )
     if debit is not None:
-        await refunds.check_wallet_funds(payments.relay, debit)
+        await refunds.check_wallet_funds(payments.ledger, debit)
     refund = await in_transaction(
         payments.pool, lambda conn: refunds.create_refund(conn, identity, request)
     )
