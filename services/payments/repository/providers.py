@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.db import Connection
-from shared.rows import row, rows
+from shared.rows import row, row_or_none, rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ async def upsert_credentials(
         secret_hint,
     )
     assert record is not None
-    return row(CredentialsRow, dict(record))
+    return row(CredentialsRow, record)
 
 
 async def get_credentials(
@@ -71,7 +71,7 @@ async def get_credentials(
         livemode,
         provider,
     )
-    return None if record is None else row(CredentialsRow, dict(record))
+    return row_or_none(CredentialsRow, record)
 
 
 async def tenant_credentials(
@@ -84,7 +84,7 @@ async def tenant_credentials(
         tenant_id,
         provider,
     )
-    return rows(CredentialsRow, map(dict, records))
+    return rows(CredentialsRow, records)
 
 
 async def delete_credentials(

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from shared.db import Connection
 from shared.pagination import ListParams
-from shared.rows import row, rows
+from shared.rows import row, row_or_none, rows
 from shared.scoped import ScopedTable
 
 
@@ -63,7 +63,7 @@ async def insert_refund(
         reason,
     )
     assert record is not None
-    return row(RefundRow, dict(record))
+    return row(RefundRow, record)
 
 
 async def list_refunds(
@@ -78,11 +78,11 @@ async def list_refunds(
     records = await _REFUNDS.page(
         conn, tenant_id=tenant_id, livemode=livemode, params=params, filters=filters
     )
-    return rows(RefundRow, map(dict, records))
+    return rows(RefundRow, records)
 
 
 async def get_refund(
     conn: Connection, *, tenant_id: str, livemode: bool, refund_id: str
 ) -> RefundRow | None:
     record = await _REFUNDS.get(conn, tenant_id=tenant_id, livemode=livemode, row_id=refund_id)
-    return None if record is None else row(RefundRow, dict(record))
+    return row_or_none(RefundRow, record)
