@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
@@ -14,6 +14,9 @@ from services.payments.repository.payouts import PayoutRow
 from services.payments.repository.refunds import RefundRow
 from shared.money import MAX_AMOUNT, WHOLE_NUMBER, Currency
 from shared.timeutil import unix
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 PaymentIntentStatus = Literal[
     "requires_payment_method",
@@ -122,9 +125,9 @@ class PaymentIntent(BaseModel):
         )
 
 
-def _columns(row: object) -> dict[str, Any]:
+def _columns(row: DataclassInstance) -> dict[str, Any]:
     """A row's columns by name: a model takes the ones it shows (the rest are ignored)."""
-    return {field.name: getattr(row, field.name) for field in fields(row)}  # type: ignore[arg-type]
+    return {field.name: getattr(row, field.name) for field in fields(row)}
 
 
 class RefundRequest(_Request):

@@ -9,7 +9,6 @@ ledger to take its posting).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -25,8 +24,3 @@ class Changed(Generic[T]):
     owes: tuple[str, ...] = ()
     # Committed, then raised: a decline changes the intent and is still an error to answer.
     error: MicroError | None = None
-
-
-def owed(changes: Iterable[Changed[object]]) -> tuple[str, ...]:
-    """Every posting several changes owe, in order."""
-    return tuple(reference for change in changes for reference in change.owes)

@@ -53,16 +53,14 @@ def current_reference(intent: IntentRow) -> str:
     return attempt_reference(intent.id, intent.attempts)
 
 
-# What a provider's later word does: "succeeded" and "payment_failed" change the intent,
-# every other verdict leaves it as it is (and is recorded as what was done).
-Verdict = str
-
-
-def judge(intent: IntentRow, outcome: Outcome, *, reference: str) -> Verdict:
+def judge(intent: IntentRow, outcome: Outcome, *, reference: str) -> str:
     """A provider's later word (webhook, re-verification, the customer's return) about one
     attempt (`reference`). Tolerates any order: a success lands from any open state and any
     attempt (the money moved), a failure only for the current attempt while nothing better
-    is known, and nothing moves a finished intent."""
+    is known, and nothing moves a finished intent.
+
+    The verdict: "succeeded" and "payment_failed" change the intent; every other one leaves
+    it as it is, and is recorded as what was done."""
     if outcome.kind not in ("authorized", "declined"):
         return "still_pending"
     if intent.status not in OPEN:

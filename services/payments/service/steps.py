@@ -1,7 +1,8 @@
 """Every change of payments, sequenced: its transactions, the calls to a provider or the
 ledger between them (never inside one), and what is owed the ledger once it committed.
 
-Routes call one function here per operation and render what it returns.
+Routes call one function per operation (here for a change, the area's module for a read)
+and render what it returns.
 
 A call to Paystack or Flutterwave may take `provider_timeout` seconds. Made inside a
 transaction, it would keep a pooled connection and the object's row lock for all that
@@ -22,9 +23,9 @@ The simulator answers in-process without I/O, so its changes stay one transactio
 a wallet's ledger account happens before the transaction that needs it, for the same reason.
 
 Every change says what it owes the ledger in one shape (`service/changes.Changed`); once
-its transaction has committed, `_finish` wakes the relay for those postings (an intent's
-success also waits, bounded, for the ledger to take its posting) and raises an error that
-was committed with the change (a decline).
+its transaction has committed, `hand_over` wakes the relay for those postings (an intent's
+success also waits, bounded, for the ledger to take its posting), and `_finish` raises an
+error that was committed with the change (a decline).
 """
 
 from __future__ import annotations
