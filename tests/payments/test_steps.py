@@ -301,7 +301,7 @@ class TestLateAnswers:
 
 class TestCutOff:
     """The request dies while the provider has it (here: cancelled, as when its process is
-    killed; `test_payments_crash` kills a real one): the claim stays, and the reconciler
+    killed; `tests/payments/test_crash.py` kills a real one): the claim stays, and the reconciler
     asks the provider by the claim's reference."""
 
     async def test_a_confirm_cut_off_during_the_call_is_finished_by_the_reconciler(
