@@ -6,7 +6,7 @@ import pytest
 
 from gateway.watchers import Watchers, describe
 from services.payments.providers.simulator import simulated_method
-from services.payments.service.accounts import (
+from services.payments.service.provider_accounts import (
     LiveModeTestCardError,
     ProviderNotConfiguredError,
     is_live_key,

@@ -1,21 +1,23 @@
-"""The payments service: payment intents over providers (DESIGN §6)."""
+"""The payments service: payment intents, refunds and payouts over providers
+(docs/architecture.md, "The parts")."""
 
 from __future__ import annotations
+
+import functools
 
 from starlette.applications import Starlette
 
 from services.payments.routes import routes
-from services.payments.service.accounts import provider_source
-from services.payments.service.ledger_relay import ledger_relay
-from services.payments.service.reconcile import reconciler
 from services.payments.settings import PaymentsSettings
+from services.payments.state import open_payments_state
 from shared.app import create_service_app
 
 
 def create_app(settings: PaymentsSettings | None = None) -> Starlette:
+    settings = settings or PaymentsSettings()
     return create_service_app(
-        settings or PaymentsSettings(),
+        settings,
         routes,
         title="Micro Payments",
-        hooks=[provider_source, ledger_relay, reconciler],
+        service_state=functools.partial(open_payments_state, settings),
     )

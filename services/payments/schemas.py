@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Literal
+from dataclasses import fields
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import asyncpg
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from services.payments.providers.simulator import simulated_method
+from services.payments.repository.intents import IntentRow
+from services.payments.repository.outbox import RefusedPostingRow
+from services.payments.repository.payouts import PayoutRow
+from services.payments.repository.refunds import RefundRow
 from shared.money import MAX_AMOUNT, WHOLE_NUMBER, Currency
 from shared.timeutil import unix
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 PaymentIntentStatus = Literal[
     "requires_payment_method",
@@ -109,32 +115,19 @@ class PaymentIntent(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> PaymentIntent:
-        return cls(
-            id=row["id"],
-            amount=row["amount"],
-            amount_capturable=row["amount_capturable"],
-            amount_received=row["amount_received"],
-            currency=row["currency"],
-            status=row["status"],
-            capture_method=row["capture_method"],
-            provider=row["provider"],
-            payment_method=row["payment_method"],
-            description=row["description"],
-            metadata=json.loads(row["metadata"]),
-            receipt_email=row["receipt_email"],
-            wallet_id=row["wallet_id"],
-            last_payment_error=_json(row["last_payment_error"]),
-            next_action=_json(row["next_action"]),
-            cancellation_reason=row["cancellation_reason"],
-            canceled_at=unix(row["canceled_at"]) if row["canceled_at"] else None,
-            livemode=row["livemode"],
-            created=unix(row["created_at"]),
+    def from_row(cls, row: IntentRow) -> PaymentIntent:
+        return cls.model_validate(
+            {
+                **_columns(row),
+                "canceled_at": unix(row.canceled_at) if row.canceled_at else None,
+                "created": unix(row.created_at),
+            }
         )
 
 
-def _json(value: str | None) -> dict[str, Any] | None:
-    return json.loads(value) if value else None
+def _columns(row: DataclassInstance) -> dict[str, Any]:
+    """A row's columns by name: a model takes the ones it shows (the rest are ignored)."""
+    return {field.name: getattr(row, field.name) for field in fields(row)}
 
 
 class RefundRequest(_Request):
@@ -161,16 +154,13 @@ class Refund(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Refund:
-        return cls(
-            id=row["id"],
-            payment_intent=row["payment_intent_id"],
-            amount=row["amount"],
-            currency=row["currency"],
-            status=row["status"],
-            reason=row["reason"],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]),
+    def from_row(cls, row: RefundRow) -> Refund:
+        return cls.model_validate(
+            {
+                **_columns(row),
+                "payment_intent": row.payment_intent_id,
+                "created": unix(row.created_at),
+            }
         )
 
 
@@ -215,24 +205,15 @@ class Payout(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Payout:
-        destination = json.loads(row["destination"])
+    def from_row(cls, row: PayoutRow) -> Payout:
         # The full account number stays with us: show its last four digits.
-        destination["account_number"] = "******" + destination["account_number"][-4:]
-        return cls(
-            id=row["id"],
-            amount=row["amount"],
-            currency=row["currency"],
-            status=row["status"],
-            provider=row["provider"],
-            destination=destination,
-            description=row["description"],
-            metadata=json.loads(row["metadata"]),
-            failure_code=row["failure_code"],
-            failure_message=row["failure_message"],
-            wallet_id=row["wallet_id"],
-            livemode=row["livemode"],
-            created=unix(row["created_at"]),
+        number = row.destination["account_number"]
+        return cls.model_validate(
+            {
+                **_columns(row),
+                "destination": {**row.destination, "account_number": "******" + number[-4:]},
+                "created": unix(row.created_at),
+            }
         )
 
 
@@ -281,15 +262,15 @@ class LedgerPosting(BaseModel):
     created: int
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> LedgerPosting:
-        failure = json.loads(row["failure"]) if row["failure"] else None
+    def from_row(cls, row: RefusedPostingRow) -> LedgerPosting:
+        failure = row.failure
         return cls(
-            id=row["id"],
-            reference_id=row["reference_id"],
+            id=row.id,
+            reference_id=row.reference_id,
             status="failed" if failure is not None else "pending",
-            transaction=json.loads(row["body"]),
-            attempts=row["attempts"],
+            transaction=row.body,
+            attempts=row.attempts,
             failure=LedgerRefusal.model_validate(failure) if failure is not None else None,
-            livemode=row["livemode"],
-            created=unix(row["created_at"]),
+            livemode=row.livemode,
+            created=unix(row.created_at),
         )

@@ -1,1 +1,1 @@
-"""Payment providers behind one interface (DESIGN §6)."""
+"""Payment providers behind one interface (`providers/base.py`)."""

@@ -4,13 +4,47 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from shared.db import Connection
 from shared.pagination import ListParams
+from shared.rows import row
 from shared.scoped import ScopedTable
+
+
+@dataclass(frozen=True, slots=True)
+class IntentRow:
+    """A payment intent as stored; its jsonb columns decoded."""
+
+    id: str
+    tenant_id: str
+    livemode: bool
+    amount: int
+    amount_capturable: int
+    amount_received: int
+    currency: str
+    status: str
+    capture_method: str
+    provider: str
+    payment_method: str | None
+    description: str | None
+    metadata: dict[str, Any]
+    receipt_email: str | None
+    wallet_id: str | None
+    last_payment_error: dict[str, Any] | None
+    next_action: dict[str, Any] | None
+    cancellation_reason: str | None
+    canceled_at: datetime | None
+    created_at: datetime
+    # 'platform' or 'tenant': whose provider account the intent goes through.
+    provider_account: str
+    # Confirmations sent to a provider so far (each names its own provider reference).
+    attempts: int
+
 
 _INTENT_COLUMNS = """
     id, tenant_id, livemode, amount, amount_capturable, amount_received, currency, status,
@@ -40,8 +74,29 @@ _UPDATABLE = {
 _TABLE = ScopedTable("payment_intents", _INTENT_COLUMNS)
 
 
-async def insert_intent(conn: Connection, **values: Any) -> asyncpg.Record:
-    row = await conn.fetchrow(
+def _intent(record: asyncpg.Record) -> IntentRow:
+    return row(
+        IntentRow,
+        {
+            **record,
+            "metadata": json.loads(record["metadata"]),
+            "last_payment_error": _json(record["last_payment_error"]),
+            "next_action": _json(record["next_action"]),
+        },
+    )
+
+
+def _intent_or_none(record: asyncpg.Record | None) -> IntentRow | None:
+    return None if record is None else _intent(record)
+
+
+def _json(value: str | None) -> dict[str, Any] | None:
+    decoded: dict[str, Any] | None = json.loads(value) if value else None
+    return decoded
+
+
+async def insert_intent(conn: Connection, **values: Any) -> IntentRow:
+    record = await conn.fetchrow(
         f"""
         INSERT INTO payment_intents (id, tenant_id, livemode, amount, currency, status,
             capture_method, provider, payment_method, description, metadata, receipt_email,
@@ -64,43 +119,46 @@ async def insert_intent(conn: Connection, **values: Any) -> asyncpg.Record:
         values["wallet_id"],
         values["provider_account"],
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return _intent(record)
 
 
 async def lock_intent(
     conn: Connection, *, tenant_id: str, livemode: bool, intent_id: str
-) -> asyncpg.Record | None:
+) -> IntentRow | None:
     """The intent, locked: one state change at a time."""
-    return await conn.fetchrow(
+    record = await conn.fetchrow(
         f"SELECT {_INTENT_COLUMNS} FROM payment_intents "
         "WHERE id = $1 AND tenant_id = $2 AND livemode = $3 FOR UPDATE",
         intent_id,
         tenant_id,
         livemode,
     )
+    return _intent_or_none(record)
 
 
-async def lock_intent_by_id(conn: Connection, intent_id: str) -> asyncpg.Record | None:
+async def lock_intent_by_id(conn: Connection, intent_id: str) -> IntentRow | None:
     """Unscoped: for a customer's own page, which carries its intent's secret token instead."""
-    return await conn.fetchrow(
+    record = await conn.fetchrow(
         f"SELECT {_INTENT_COLUMNS} FROM payment_intents WHERE id = $1 FOR UPDATE", intent_id
     )
+    return _intent_or_none(record)
 
 
 async def lock_intent_for_account(
     conn: Connection, *, intent_id: str, provider: str, account: str, livemode: bool | None
-) -> asyncpg.Record | None:
+) -> IntentRow | None:
     """The intent a provider's webhook names, only if it went through that provider account
     ('platform', or a tenant id for the tenant's own account in that mode)."""
     if account == "platform":
-        return await conn.fetchrow(
+        record = await conn.fetchrow(
             f"SELECT {_INTENT_COLUMNS} FROM payment_intents WHERE id = $1 AND provider = $2 "
             "AND provider_account = 'platform' FOR UPDATE",
             intent_id,
             provider,
         )
-    return await conn.fetchrow(
+        return _intent_or_none(record)
+    record = await conn.fetchrow(
         f"SELECT {_INTENT_COLUMNS} FROM payment_intents WHERE id = $1 AND provider = $2 "
         "AND provider_account = 'tenant' AND tenant_id = $3 AND livemode = $4 FOR UPDATE",
         intent_id,
@@ -108,6 +166,7 @@ async def lock_intent_for_account(
         account,
         livemode,
     )
+    return _intent_or_none(record)
 
 
 async def stale_intents(
@@ -123,29 +182,31 @@ async def stale_intents(
     return [r["id"] for r in rows]
 
 
-async def update_intent(conn: Connection, intent_id: str, **changes: Any) -> asyncpg.Record:
+async def update_intent(conn: Connection, intent_id: str, **changes: Any) -> IntentRow:
     assigns = []
     values: list[Any] = [intent_id]
     for name, value in changes.items():
         cast = _UPDATABLE[name]  # KeyError for a column that may not change
         values.append(json.dumps(value) if cast and value is not None else value)
         assigns.append(f"{name} = ${len(values)}{cast}")
-    row = await conn.fetchrow(
+    record = await conn.fetchrow(
         f"UPDATE payment_intents SET {', '.join(assigns)}, updated_at = now() "
         f"WHERE id = $1 RETURNING {_INTENT_COLUMNS}",
         *values,
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return _intent(record)
 
 
-async def list_payment_intents(
+async def list_intents(
     conn: Connection, *, tenant_id: str, livemode: bool, params: ListParams
-) -> Sequence[asyncpg.Record]:
-    return await _TABLE.page(conn, tenant_id=tenant_id, livemode=livemode, params=params)
+) -> list[IntentRow]:
+    records = await _TABLE.page(conn, tenant_id=tenant_id, livemode=livemode, params=params)
+    return [_intent(record) for record in records]
 
 
-async def get_payment_intent(
+async def get_intent(
     conn: Connection, *, tenant_id: str, livemode: bool, intent_id: str
-) -> asyncpg.Record | None:
-    return await _TABLE.get(conn, tenant_id=tenant_id, livemode=livemode, row_id=intent_id)
+) -> IntentRow | None:
+    record = await _TABLE.get(conn, tenant_id=tenant_id, livemode=livemode, row_id=intent_id)
+    return _intent_or_none(record)

@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
 
 from shared.db import Connection
+from shared.rows import row
+
+
+@dataclass(frozen=True, slots=True)
+class PostingRow:
+    """A posting owed to the ledger; `body` is the transaction to post, decoded."""
+
+    id: str
+    tenant_id: str
+    livemode: bool
+    reference_id: str
+    body: dict[str, Any]
+    # The currency the posting moves: payments' own accounts are opened in it.
+    currency: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedPostingRow(PostingRow):
+    """A posting the ledger refused for good, with its answer."""
+
+    failed_at: datetime
+    failure: dict[str, Any] | None
+
+
+def _posting(record: asyncpg.Record) -> PostingRow:
+    return row(PostingRow, {**record, "body": json.loads(record["body"])})
+
+
+def _posting_or_none(record: asyncpg.Record | None) -> PostingRow | None:
+    return None if record is None else _posting(record)
 
 
 async def insert_outbox(
@@ -37,10 +70,10 @@ async def insert_outbox(
 _ROW = "id, tenant_id, livemode, reference_id, body::text AS body, currency, attempts, created_at"
 
 
-async def claim_due(conn: Connection, *, hold: timedelta) -> asyncpg.Record | None:
+async def claim_due(conn: Connection, *, hold: timedelta) -> PostingRow | None:
     """The next due row, its next attempt moved `hold` ahead so other relays leave it be
     while this one calls the ledger (no lock is held across the call)."""
-    return await conn.fetchrow(
+    record = await conn.fetchrow(
         f"""
         UPDATE ledger_outbox SET next_attempt = now() + $1::interval
         WHERE id = (
@@ -51,13 +84,14 @@ async def claim_due(conn: Connection, *, hold: timedelta) -> asyncpg.Record | No
         """,
         hold,
     )
+    return _posting_or_none(record)
 
 
 async def claim_reference(
     conn: Connection, reference_id: str, *, hold: timedelta
-) -> asyncpg.Record | None:
+) -> PostingRow | None:
     """A reference's row, claimed as `claim_due` does, if it is due."""
-    return await conn.fetchrow(
+    record = await conn.fetchrow(
         f"""
         UPDATE ledger_outbox SET next_attempt = now() + $2::interval
         WHERE id = (
@@ -70,20 +104,21 @@ async def claim_reference(
         reference_id,
         hold,
     )
+    return _posting_or_none(record)
 
 
 OutboxState = Literal["posted", "failed", "pending"]
 
 
 async def outbox_state(conn: Connection, reference_id: str) -> OutboxState | None:
-    row = await conn.fetchrow(
+    record = await conn.fetchrow(
         "SELECT posted_at, failed_at FROM ledger_outbox WHERE reference_id = $1", reference_id
     )
-    if row is None:
+    if record is None:
         return None
-    if row["posted_at"] is not None:
+    if record["posted_at"] is not None:
         return "posted"
-    return "failed" if row["failed_at"] is not None else "pending"
+    return "failed" if record["failed_at"] is not None else "pending"
 
 
 async def mark_posted(conn: Connection, outbox_id: str) -> None:
@@ -102,9 +137,9 @@ async def mark_retry(conn: Connection, outbox_id: str, *, error: str, delay: flo
 
 async def mark_refused(
     conn: Connection, outbox_id: str, *, error: str, failure: dict[str, Any]
-) -> asyncpg.Record:
+) -> RefusedPostingRow:
     """Failed for good: the ledger's answer is kept, and the row is never due again."""
-    row = await conn.fetchrow(
+    record = await conn.fetchrow(
         f"""
         UPDATE ledger_outbox SET attempts = attempts + 1, last_error = $2,
             failed_at = now(), failure = $3::jsonb
@@ -114,8 +149,16 @@ async def mark_refused(
         error[:1000],
         json.dumps(failure),
     )
-    assert row is not None
-    return row
+    assert record is not None
+    failure_text = record["failure"]
+    return row(
+        RefusedPostingRow,
+        {
+            **record,
+            "body": json.loads(record["body"]),
+            "failure": json.loads(failure_text) if failure_text else None,
+        },
+    )
 
 
 async def count_refused(conn: Connection) -> int:

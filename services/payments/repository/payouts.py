@@ -3,14 +3,39 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from shared.db import Connection
 from shared.pagination import ListParams
+from shared.rows import row
 from shared.scoped import ScopedTable
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutRow:
+    """A payout as stored; its jsonb columns decoded."""
+
+    id: str
+    tenant_id: str
+    livemode: bool
+    amount: int
+    currency: str
+    status: str
+    provider: str
+    destination: dict[str, Any]
+    description: str | None
+    metadata: dict[str, Any]
+    failure_code: str | None
+    failure_message: str | None
+    created_at: datetime
+    provider_account: str
+    provider_transfer_id: str | None
+    wallet_id: str | None
+
 
 _PAYOUT_COLUMNS = (
     "id, tenant_id, livemode, amount, currency, status, provider, destination::text AS "
@@ -20,8 +45,23 @@ _PAYOUT_COLUMNS = (
 _PAYOUTS = ScopedTable("payouts", _PAYOUT_COLUMNS)
 
 
-async def insert_payout(conn: Connection, **values: Any) -> asyncpg.Record:
-    row = await conn.fetchrow(
+def _payout(record: asyncpg.Record) -> PayoutRow:
+    return row(
+        PayoutRow,
+        {
+            **record,
+            "destination": json.loads(record["destination"]),
+            "metadata": json.loads(record["metadata"]),
+        },
+    )
+
+
+def _payout_or_none(record: asyncpg.Record | None) -> PayoutRow | None:
+    return None if record is None else _payout(record)
+
+
+async def insert_payout(conn: Connection, **values: Any) -> PayoutRow:
+    record = await conn.fetchrow(
         "INSERT INTO payouts (id, tenant_id, livemode, amount, currency, status, provider, "
         "destination, description, metadata, failure_code, failure_message, provider_account, "
         "provider_transfer_id, wallet_id) VALUES "
@@ -43,8 +83,8 @@ async def insert_payout(conn: Connection, **values: Any) -> asyncpg.Record:
         values["provider_transfer_id"],
         values["wallet_id"],
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return _payout(record)
 
 
 async def list_payouts(
@@ -55,37 +95,41 @@ async def list_payouts(
     params: ListParams,
     wallet_id: str | None = None,
     status: str | None = None,
-) -> Sequence[asyncpg.Record]:
+) -> list[PayoutRow]:
     filters = [(c, v) for c, v in (("wallet_id", wallet_id), ("status", status)) if v]
-    return await _PAYOUTS.page(
+    records = await _PAYOUTS.page(
         conn, tenant_id=tenant_id, livemode=livemode, params=params, filters=filters
     )
+    return [_payout(record) for record in records]
 
 
 async def get_payout(
     conn: Connection, *, tenant_id: str, livemode: bool, payout_id: str
-) -> asyncpg.Record | None:
-    return await _PAYOUTS.get(conn, tenant_id=tenant_id, livemode=livemode, row_id=payout_id)
+) -> PayoutRow | None:
+    record = await _PAYOUTS.get(conn, tenant_id=tenant_id, livemode=livemode, row_id=payout_id)
+    return _payout_or_none(record)
 
 
-async def lock_payout(conn: Connection, payout_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def lock_payout(conn: Connection, payout_id: str) -> PayoutRow | None:
+    record = await conn.fetchrow(
         f"SELECT {_PAYOUT_COLUMNS} FROM payouts WHERE id = $1 FOR UPDATE", payout_id
     )
+    return _payout_or_none(record)
 
 
 async def lock_payout_for_account(
     conn: Connection, *, payout_id: str, provider: str, account: str, livemode: bool | None
-) -> asyncpg.Record | None:
+) -> PayoutRow | None:
     """Like `lock_intent_for_account`, for a transfer webhook."""
     if account == "platform":
-        return await conn.fetchrow(
+        record = await conn.fetchrow(
             f"SELECT {_PAYOUT_COLUMNS} FROM payouts WHERE id = $1 AND provider = $2 "
             "AND provider_account = 'platform' FOR UPDATE",
             payout_id,
             provider,
         )
-    return await conn.fetchrow(
+        return _payout_or_none(record)
+    record = await conn.fetchrow(
         f"SELECT {_PAYOUT_COLUMNS} FROM payouts WHERE id = $1 AND provider = $2 "
         "AND provider_account = 'tenant' AND tenant_id = $3 AND livemode = $4 FOR UPDATE",
         payout_id,
@@ -93,6 +137,7 @@ async def lock_payout_for_account(
         account,
         livemode,
     )
+    return _payout_or_none(record)
 
 
 async def update_payout(
@@ -103,8 +148,8 @@ async def update_payout(
     failure_code: str | None,
     failure_message: str | None,
     provider_transfer_id: str | None,
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
+) -> PayoutRow:
+    record = await conn.fetchrow(
         "UPDATE payouts SET status = $2, failure_code = $3, failure_message = $4, "
         "provider_transfer_id = coalesce($5, provider_transfer_id), updated_at = now() "
         f"WHERE id = $1 RETURNING {_PAYOUT_COLUMNS}",
@@ -114,8 +159,8 @@ async def update_payout(
         failure_message,
         provider_transfer_id,
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return _payout(record)
 
 
 async def stale_payouts(conn: Connection, *, older_than: float, limit: int = 100) -> list[str]:

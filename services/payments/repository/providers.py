@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import asyncpg
+from dataclasses import dataclass
+from datetime import datetime
 
 from shared.db import Connection
+from shared.rows import row, row_or_none, rows
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsRow:
+    """A tenant's account at a provider, its secrets as ciphertext."""
+
+    tenant_id: str
+    livemode: bool
+    provider: str
+    public_key: str | None
+    secret_key: bytes
+    webhook_secret: bytes | None
+    # The secret key's last four characters, shown masked.
+    secret_hint: str
+    created_at: datetime
+    updated_at: datetime
+
 
 _CREDENTIAL_COLUMNS = (
     "tenant_id, livemode, provider, public_key, secret_key, webhook_secret, secret_hint, "
@@ -24,8 +41,8 @@ async def upsert_credentials(
     secret_key: bytes,
     webhook_secret: bytes | None,
     secret_hint: str,
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
+) -> CredentialsRow:
+    record = await conn.fetchrow(
         "INSERT INTO provider_credentials (tenant_id, livemode, provider, public_key, "
         "secret_key, webhook_secret, secret_hint) VALUES ($1, $2, $3, $4, $5, $6, $7) "
         "ON CONFLICT (tenant_id, livemode, provider) DO UPDATE SET "
@@ -40,43 +57,34 @@ async def upsert_credentials(
         webhook_secret,
         secret_hint,
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return row(CredentialsRow, record)
 
 
 async def get_credentials(
     conn: Connection, *, tenant_id: str, livemode: bool, provider: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+) -> CredentialsRow | None:
+    record = await conn.fetchrow(
         f"SELECT {_CREDENTIAL_COLUMNS} FROM provider_credentials "
         "WHERE tenant_id = $1 AND livemode = $2 AND provider = $3",
         tenant_id,
         livemode,
         provider,
     )
+    return row_or_none(CredentialsRow, record)
 
 
 async def tenant_credentials(
     conn: Connection, *, tenant_id: str, provider: str
-) -> Sequence[asyncpg.Record]:
+) -> list[CredentialsRow]:
     """Both modes' credentials of one tenant at one provider (for webhook verification)."""
-    return await conn.fetch(
+    records = await conn.fetch(
         f"SELECT {_CREDENTIAL_COLUMNS} FROM provider_credentials "
         "WHERE tenant_id = $1 AND provider = $2 ORDER BY livemode",
         tenant_id,
         provider,
     )
-
-
-async def list_credentials(
-    conn: Connection, *, tenant_id: str, livemode: bool
-) -> Sequence[asyncpg.Record]:
-    return await conn.fetch(
-        f"SELECT {_CREDENTIAL_COLUMNS} FROM provider_credentials "
-        "WHERE tenant_id = $1 AND livemode = $2 ORDER BY provider",
-        tenant_id,
-        livemode,
-    )
+    return rows(CredentialsRow, records)
 
 
 async def delete_credentials(

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import asyncpg
+from dataclasses import dataclass
+from datetime import datetime
 
 from shared.db import Connection
 from shared.pagination import ListParams
+from shared.rows import row, row_or_none, rows
 from shared.scoped import ScopedTable
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRow:
+    id: str
+    tenant_id: str
+    livemode: bool
+    payment_intent_id: str
+    amount: int
+    currency: str
+    status: str
+    reason: str | None
+    created_at: datetime
+
 
 _REFUND_COLUMNS = (
     "id, tenant_id, livemode, payment_intent_id, amount, currency, status, reason, created_at"
@@ -36,8 +50,8 @@ async def insert_refund(
     amount: int,
     currency: str,
     reason: str | None,
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
+) -> RefundRow:
+    record = await conn.fetchrow(
         "INSERT INTO refunds (id, tenant_id, livemode, payment_intent_id, amount, currency, "
         f"reason) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_REFUND_COLUMNS}",
         refund_id,
@@ -48,8 +62,8 @@ async def insert_refund(
         currency,
         reason,
     )
-    assert row is not None
-    return row
+    assert record is not None
+    return row(RefundRow, record)
 
 
 async def list_refunds(
@@ -59,14 +73,16 @@ async def list_refunds(
     livemode: bool,
     params: ListParams,
     intent_id: str | None,
-) -> Sequence[asyncpg.Record]:
+) -> list[RefundRow]:
     filters = [("payment_intent_id", intent_id)] if intent_id else []
-    return await _REFUNDS.page(
+    records = await _REFUNDS.page(
         conn, tenant_id=tenant_id, livemode=livemode, params=params, filters=filters
     )
+    return rows(RefundRow, records)
 
 
 async def get_refund(
     conn: Connection, *, tenant_id: str, livemode: bool, refund_id: str
-) -> asyncpg.Record | None:
-    return await _REFUNDS.get(conn, tenant_id=tenant_id, livemode=livemode, row_id=refund_id)
+) -> RefundRow | None:
+    record = await _REFUNDS.get(conn, tenant_id=tenant_id, livemode=livemode, row_id=refund_id)
+    return row_or_none(RefundRow, record)

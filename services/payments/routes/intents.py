@@ -1,10 +1,7 @@
+"""PaymentIntents: parse, call the service (`service/steps.py` for changes), render."""
+
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-from typing import Any
-
-from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -18,30 +15,12 @@ from services.payments.schemas import (
     UpdateIntentRequest,
 )
 from services.payments.service import intents, steps
-from services.payments.service.accounts import providers_of
-from services.payments.service.intents import Attempt, Result
-from services.payments.service.ledger_relay import relay_of
-from services.payments.settings import PaymentsSettings
+from services.payments.state import payments_state
 from shared.body import parse
-from shared.db import Connection, transaction
-from shared.identity import Identity, identity_of
+from shared.identity import identity_of
 from shared.openapi import Link, documented
 from shared.pagination import list_params, list_response
 from shared.responses import json_response
-from shared.state import AppState, app_state
-
-
-def payments_of(state: AppState) -> steps.Payments:
-    """What the service's changes in steps need, from the app's state."""
-    settings = _settings(state)
-    return steps.Payments(
-        pool=state.db,
-        providers=providers_of(state),
-        ledger=relay_of(state),
-        public_url=public_url(state),
-        ledger_wait=settings.ledger_wait,
-    )
-
 
 # What can be done next with the intent an operation answers (OpenAPI links).
 INTENT_LINKS = {
@@ -83,8 +62,8 @@ async def create_intent(request: Request) -> JSONResponse:
     `pm_card_visa` succeeds; `pm_card_chargeDeclined` and friends decline (402).
     """
     body = await parse(request, CreateIntentRequest)
-    result = await steps.create_intent(payments_of(app_state(request)), identity_of(request), body)
-    return json_response(result.intent.model_dump())
+    intent = await steps.create_intent(payments_state(request), identity_of(request), body)
+    return json_response(intent.model_dump())
 
 
 @documented(response=PaymentIntent, listing=True)
@@ -94,8 +73,9 @@ async def list_intents(request: Request) -> JSONResponse:
     In the credential's mode.
     """
     params = list_params(request)
-    async with transaction(app_state(request).db) as conn:
-        found, has_more = await intents.list_intents(conn, identity_of(request), params=params)
+    found, has_more = await intents.list_intents(
+        payments_state(request).pool, identity_of(request), params=params
+    )
     return list_response(request, found, has_more=has_more)
 
 
@@ -109,22 +89,10 @@ async def get_intent(request: Request) -> JSONResponse:
     Its `status` tells the next step: `requires_confirmation`, `requires_action` (follow
     `next_action`), `requires_capture`, `succeeded` or `canceled`.
     """
-    async with transaction(app_state(request).db) as conn:
-        intent = await intents.get_intent(conn, identity_of(request), _id(request))
-    return json_response(intent.model_dump())
-
-
-Change = Callable[[Connection, Identity, str, Any], Awaitable[Result | Attempt]]
-
-
-async def _change(request: Request, model: type[BaseModel], change: Change) -> JSONResponse:
-    """An action on one intent: parse, change it (in steps when it asks a provider), render."""
-    body = await parse(request, model)
-    identity, intent_id = identity_of(request), _id(request)
-    result = await steps.change_intent(
-        payments_of(app_state(request)), lambda conn: change(conn, identity, intent_id, body)
+    intent = await intents.get_intent(
+        payments_state(request).pool, identity_of(request), _id(request)
     )
-    return json_response(result.intent.model_dump())
+    return json_response(intent.model_dump())
 
 
 @documented(
@@ -138,7 +106,11 @@ async def update_intent(request: Request) -> JSONResponse:
 
     Only before it is confirmed; only the fields sent change.
     """
-    return await _change(request, UpdateIntentRequest, intents.update_intent)
+    body = await parse(request, UpdateIntentRequest)
+    intent = await steps.update_intent(
+        payments_state(request), identity_of(request), _id(request), body
+    )
+    return json_response(intent.model_dump())
 
 
 @documented(
@@ -156,11 +128,11 @@ async def confirm_intent(request: Request) -> JSONResponse:
     `requires_action` with a `next_action` URL. A decline answers 402 and leaves the intent
     confirmable again with another method.
     """
-    state = app_state(request)
-    confirm = functools.partial(
-        intents.confirm_intent, providers=providers_of(state), public_url=public_url(state)
+    body = await parse(request, ConfirmIntentRequest)
+    intent = await steps.confirm_intent(
+        payments_state(request), identity_of(request), _id(request), body
     )
-    return await _change(request, ConfirmIntentRequest, confirm)
+    return json_response(intent.model_dump())
 
 
 @documented(
@@ -174,7 +146,11 @@ async def cancel_intent(request: Request) -> JSONResponse:
 
     Any status before `succeeded`; held money (manual capture) is released.
     """
-    return await _change(request, CancelIntentRequest, intents.cancel_intent)
+    body = await parse(request, CancelIntentRequest)
+    intent = await steps.cancel_intent(
+        payments_state(request), identity_of(request), _id(request), body
+    )
+    return json_response(intent.model_dump())
 
 
 @documented(
@@ -189,17 +165,11 @@ async def capture_intent(request: Request) -> JSONResponse:
 
     `amount_to_capture` defaults to the whole `amount_capturable`; the rest is released.
     """
-    return await _change(request, CaptureIntentRequest, intents.capture_intent)
-
-
-def _settings(state: AppState) -> PaymentsSettings:
-    settings = state.settings
-    assert isinstance(settings, PaymentsSettings)
-    return settings
-
-
-def public_url(state: AppState) -> str:
-    return _settings(state).public_url.rstrip("/")
+    body = await parse(request, CaptureIntentRequest)
+    intent = await steps.capture_intent(
+        payments_state(request), identity_of(request), _id(request), body
+    )
+    return json_response(intent.model_dump())
 
 
 def _id(request: Request) -> str:

@@ -4,17 +4,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.payments.routes.intents import payments_of
 from services.payments.schemas import Payout, PayoutFilters, PayoutRequest
 from services.payments.service import payouts, steps
-from services.payments.service.ledger_relay import relay_of
+from services.payments.state import payments_state
 from shared.body import parse, validate
-from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
 from shared.pagination import ListParams, list_params, list_response
 from shared.responses import json_response
-from shared.state import app_state
 
 
 class PayoutListParams(ListParams, PayoutFilters):
@@ -34,10 +31,7 @@ async def create_payout(request: Request) -> JSONResponse:
     `failed` (and the money comes back).
     """
     body = await parse(request, PayoutRequest)
-    state = app_state(request)
-    payout, owes_ledger = await steps.create_payout(payments_of(state), identity_of(request), body)
-    if owes_ledger:
-        relay_of(state).wake()
+    payout = await steps.create_payout(payments_state(request), identity_of(request), body)
     return json_response(payout.model_dump())
 
 
@@ -49,14 +43,13 @@ async def list_payouts(request: Request) -> JSONResponse:
     """
     params = list_params(request)
     filters = validate(PayoutFilters, dict(request.query_params))
-    async with transaction(app_state(request).db) as conn:
-        found, has_more = await payouts.list_payouts(
-            conn,
-            identity_of(request),
-            params=params,
-            wallet_id=filters.wallet_id,
-            status=filters.status,
-        )
+    found, has_more = await payouts.list_payouts(
+        payments_state(request).pool,
+        identity_of(request),
+        params=params,
+        wallet_id=filters.wallet_id,
+        status=filters.status,
+    )
     return list_response(request, found, has_more=has_more)
 
 
@@ -66,10 +59,9 @@ async def get_payout(request: Request) -> JSONResponse:
 
     Follow a pending payout until `paid` or `failed`.
     """
-    async with transaction(app_state(request).db) as conn:
-        payout = await payouts.get_payout(
-            conn, identity_of(request), request.path_params["payout_id"]
-        )
+    payout = await payouts.get_payout(
+        payments_state(request).pool, identity_of(request), request.path_params["payout_id"]
+    )
     return json_response(payout.model_dump())
 
 

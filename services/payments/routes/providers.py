@@ -9,17 +9,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.payments.routes.intents import public_url
 from services.payments.schemas import CredentialsRequest, ProviderCredentials
 from services.payments.service import credentials
-from services.payments.service.accounts import providers_of
+from services.payments.state import payments_state
 from shared.body import parse
-from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
 from shared.pagination import list_body
 from shared.responses import json_response
-from shared.state import app_state
 
 
 class DeletedCredentials(BaseModel):
@@ -37,12 +34,9 @@ async def put_credentials(request: Request) -> JSONResponse:
     provider = credentials.provider_name(request.path_params["provider"])
     credentials.check_admin(identity_of(request))
     body = await parse(request, CredentialsRequest)
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        shown = await credentials.put_credentials(
-            conn, identity_of(request), provider, body, providers_of(state),
-            public_url=public_url(state),
-        )  # fmt: skip
+    shown = await credentials.put_credentials(
+        payments_state(request), identity_of(request), provider, body
+    )
     return json_response(shown.model_dump())
 
 
@@ -53,12 +47,9 @@ async def get_credentials(request: Request) -> JSONResponse:
     Secrets are masked.
     """
     provider = credentials.provider_name(request.path_params["provider"])
-    state = app_state(request)
-    async with transaction(state.db) as conn:
-        shown = await credentials.get_credentials(
-            conn, identity_of(request), provider, providers_of(state),
-            public_url=public_url(state),
-        )  # fmt: skip
+    shown = await credentials.get_credentials(
+        payments_state(request), identity_of(request), provider
+    )
     return json_response(shown.model_dump())
 
 
@@ -68,13 +59,7 @@ async def list_credentials(request: Request) -> JSONResponse:
 
     One row per provider Micro knows.
     """
-    state = app_state(request)
-    identity = identity_of(request)
-    credentials.check_admin(identity)
-    async with transaction(state.db) as conn:
-        found = await credentials.list_credentials(
-            conn, identity, providers_of(state), public_url=public_url(state)
-        )
+    found = await credentials.list_credentials(payments_state(request), identity_of(request))
     data = [item.model_dump() for item in found]
     return json_response(list_body(data, has_more=False, url=request.url.path))
 
@@ -86,8 +71,9 @@ async def delete_credentials(request: Request) -> JSONResponse:
     Payments made before keep their provider references.
     """
     provider = credentials.provider_name(request.path_params["provider"])
-    async with transaction(app_state(request).db) as conn:
-        await credentials.delete_credentials(conn, identity_of(request), provider)
+    await credentials.delete_credentials(
+        payments_state(request).pool, identity_of(request), provider
+    )
     return json_response({"object": "provider_credentials", "provider": provider, "deleted": True})
 
 

@@ -4,17 +4,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.payments.routes.intents import payments_of
 from services.payments.schemas import Refund, RefundFilters, RefundRequest
 from services.payments.service import refunds, steps
-from services.payments.service.ledger_relay import relay_of
+from services.payments.state import payments_state
 from shared.body import parse, validate
-from shared.db import transaction
 from shared.identity import identity_of
 from shared.openapi import documented
 from shared.pagination import ListParams, list_params, list_response
 from shared.responses import json_response
-from shared.state import app_state
 
 
 class RefundListParams(ListParams, RefundFilters):
@@ -33,9 +30,7 @@ async def create_refund(request: Request) -> JSONResponse:
     other up to the amount received.
     """
     body = await parse(request, RefundRequest)
-    state = app_state(request)
-    refund = await steps.create_refund(payments_of(state), identity_of(request), body)
-    relay_of(state).wake()
+    refund = await steps.create_refund(payments_state(request), identity_of(request), body)
     return json_response(refund.model_dump())
 
 
@@ -47,10 +42,12 @@ async def list_refunds(request: Request) -> JSONResponse:
     """
     params = list_params(request)
     filters = validate(RefundFilters, dict(request.query_params))
-    async with transaction(app_state(request).db) as conn:
-        found, has_more = await refunds.list_refunds(
-            conn, identity_of(request), params=params, intent_id=filters.payment_intent
-        )
+    found, has_more = await refunds.list_refunds(
+        payments_state(request).pool,
+        identity_of(request),
+        params=params,
+        intent_id=filters.payment_intent,
+    )
     return list_response(request, found, has_more=has_more)
 
 
@@ -60,10 +57,9 @@ async def get_refund(request: Request) -> JSONResponse:
 
     With its status (`pending`, `succeeded`, `failed`).
     """
-    async with transaction(app_state(request).db) as conn:
-        refund = await refunds.get_refund(
-            conn, identity_of(request), request.path_params["refund_id"]
-        )
+    refund = await refunds.get_refund(
+        payments_state(request).pool, identity_of(request), request.path_params["refund_id"]
+    )
     return json_response(refund.model_dump())
 
 

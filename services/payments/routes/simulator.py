@@ -11,11 +11,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from services.payments.routes.intents import payments_of
-from services.payments.service import intents, steps
+from services.payments.service import steps
+from services.payments.state import payments_state
 from shared.body import parse, validate
 from shared.openapi import documented
-from shared.state import app_state
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Micro test authentication</title></head>
@@ -71,13 +70,10 @@ async def answer(request: Request) -> HTMLResponse:
     token = validate(_Token, dict(request.query_params)).token
     outcome = (await parse(request, _Answer)).outcome
     intent_id = request.path_params["intent_id"]
-    result = await steps.change_intent(
-        payments_of(app_state(request)),
-        lambda conn: intents.authenticate(
-            conn, intent_id, token=token, approve=outcome == "approve"
-        ),
+    intent = await steps.authenticate(
+        payments_state(request), intent_id, token=token, approve=outcome == "approve"
     )
-    status = html.escape(result.intent.status)
+    status = html.escape(intent.status)
     return HTMLResponse(f"<!doctype html><p>Done: the payment is now <b>{status}</b>.</p>")
 
 

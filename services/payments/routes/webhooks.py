@@ -11,15 +11,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from services.payments.routes.intents import payments_of
-from services.payments.service import steps, webhooks
-from services.payments.service.accounts import providers_of
-from services.payments.service.ledger_relay import relay_of
+from services.payments.service import steps
+from services.payments.state import payments_state
 from shared.body import read_body
-from shared.db import transaction
 from shared.openapi import documented
 from shared.responses import json_response
-from shared.state import app_state
 
 
 class WebhookReceived(BaseModel):
@@ -41,17 +37,13 @@ async def receive(request: Request) -> JSONResponse:
     seen is answered without effect. `/webhooks/{provider}/{tenant_id}` is the URL for a
     tenant's own provider account.
     """
-    state = app_state(request)
-    body = await read_body(request, state.settings.max_body_bytes)
-    tenant_id = request.path_params.get("tenant_id")
-    async with transaction(state.db) as conn:
-        received = await webhooks.receive(
-            conn, providers_of(state), provider=request.path_params["provider"],
-            tenant_id=tenant_id, body=body, headers=request.headers,
-        )  # fmt: skip
-    if received.owes:
-        relay_of(state).wake()
-    return json_response({"received": True, "outcome": received.outcome})
+    payments = payments_state(request)
+    body = await read_body(request, payments.settings.max_body_bytes)
+    outcome = await steps.receive_webhook(
+        payments, provider=request.path_params["provider"],
+        tenant_id=request.path_params.get("tenant_id"), body=body, headers=request.headers,
+    )  # fmt: skip
+    return json_response({"received": True, "outcome": outcome})
 
 
 @documented(
@@ -61,8 +53,8 @@ async def receive(request: Request) -> JSONResponse:
 )
 async def customer_return(request: Request) -> HTMLResponse:
     provider, intent_id = request.path_params["provider"], request.path_params["intent_id"]
-    result = await steps.customer_return(payments_of(app_state(request)), provider, intent_id)
-    status = html.escape(result.intent.status)
+    intent = await steps.customer_return(payments_state(request), provider, intent_id)
+    status = html.escape(intent.status)
     return HTMLResponse(f"<!doctype html><p>Thank you. The payment is now <b>{status}</b>.</p>")
 
 

@@ -1,1 +1,1 @@
-"""Payments rules, one module per area. No SQL here (see repository.py) and no HTTP types."""
+"""Payments rules, one module per area. No SQL here (see `repository/`) and no HTTP types."""

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import asyncpg
+from typing import TYPE_CHECKING
 
-from services.payments import repository
+from services.payments.repository import providers as providers_repo
+from services.payments.repository.providers import CredentialsRow
 from services.payments.schemas import CredentialsRequest, HostedProvider, ProviderCredentials
-from services.payments.service.accounts import HOSTED, ProviderSource, is_live_key
+from services.payments.service.provider_accounts import HOSTED, is_live_key
 from shared.access import Operation, allows
-from shared.db import Connection
+from shared.db import Connection, Pool, transaction
 from shared.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from shared.identity import Identity
 from shared.timeutil import unix
+
+if TYPE_CHECKING:
+    from services.payments.state import PaymentsState
 
 _MASK = "••••"
 
@@ -33,13 +37,10 @@ def provider_name(value: str) -> HostedProvider:
 
 
 async def put_credentials(
-    conn: Connection,
+    payments: PaymentsState,
     identity: Identity,
     provider: HostedProvider,
     request: CredentialsRequest,
-    source: ProviderSource,
-    *,
-    public_url: str,
 ) -> ProviderCredentials:
     check_admin(identity)
     if identity.livemode and not is_live_key(provider, request.secret_key):
@@ -50,36 +51,51 @@ async def put_credentials(
             code="test_key_in_live_mode",
             param="secret_key",
         )
-    row = await repository.upsert_credentials(
-        conn,
-        tenant_id=identity.tenant_scope,
-        livemode=identity.livemode,
-        provider=provider,
-        public_key=request.public_key,
-        secret_key=source.cipher.encrypt(request.secret_key),
-        webhook_secret=(
-            source.cipher.encrypt(request.webhook_secret) if request.webhook_secret else None
-        ),
-        secret_hint=request.secret_key[-4:],
-    )
-    return _render(row, provider, identity, public_url)
+    cipher = payments.providers.cipher
+    async with transaction(payments.pool) as conn:
+        row = await providers_repo.upsert_credentials(
+            conn,
+            tenant_id=identity.tenant_scope,
+            livemode=identity.livemode,
+            provider=provider,
+            public_key=request.public_key,
+            secret_key=cipher.encrypt(request.secret_key),
+            webhook_secret=(
+                cipher.encrypt(request.webhook_secret) if request.webhook_secret else None
+            ),
+            secret_hint=request.secret_key[-4:],
+        )
+    return _render(row, provider, identity, payments.public_url)
 
 
 async def get_credentials(
-    conn: Connection,
-    identity: Identity,
-    provider: HostedProvider,
-    source: ProviderSource,
-    *,
-    public_url: str,
+    payments: PaymentsState, identity: Identity, provider: HostedProvider
+) -> ProviderCredentials:
+    async with transaction(payments.pool) as conn:
+        return await _shown(conn, payments, identity, provider)
+
+
+async def list_credentials(
+    payments: PaymentsState, identity: Identity
+) -> list[ProviderCredentials]:
+    check_admin(identity)
+    async with transaction(payments.pool) as conn:
+        return [
+            await _shown(conn, payments, identity, name) for name in ("paystack", "flutterwave")
+        ]
+
+
+async def _shown(
+    conn: Connection, payments: PaymentsState, identity: Identity, provider: HostedProvider
 ) -> ProviderCredentials:
     check_admin(identity)
-    row = await repository.get_credentials(
+    public_url = payments.public_url
+    row = await providers_repo.get_credentials(
         conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, provider=provider
     )
     if row is not None:
         return _render(row, provider, identity, public_url)
-    platform = source.platform(provider, livemode=identity.livemode) is not None
+    platform = payments.providers.platform(provider, livemode=identity.livemode) is not None
     return ProviderCredentials(
         provider=provider,
         source="platform" if platform else "none",
@@ -92,36 +108,26 @@ async def get_credentials(
     )
 
 
-async def list_credentials(
-    conn: Connection, identity: Identity, source: ProviderSource, *, public_url: str
-) -> list[ProviderCredentials]:
-    return [
-        await get_credentials(conn, identity, name, source, public_url=public_url)
-        for name in ("paystack", "flutterwave")
-    ]
-
-
-async def delete_credentials(
-    conn: Connection, identity: Identity, provider: HostedProvider
-) -> None:
+async def delete_credentials(pool: Pool, identity: Identity, provider: HostedProvider) -> None:
     check_admin(identity)
-    deleted = await repository.delete_credentials(
-        conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, provider=provider
-    )
+    async with transaction(pool) as conn:
+        deleted = await providers_repo.delete_credentials(
+            conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, provider=provider
+        )
     if not deleted:
         raise NotFoundError(f"No {provider} credentials are stored.", param="provider")
 
 
 def _render(
-    row: asyncpg.Record, provider: HostedProvider, identity: Identity, public_url: str
+    row: CredentialsRow, provider: HostedProvider, identity: Identity, public_url: str
 ) -> ProviderCredentials:
     return ProviderCredentials(
         provider=provider,
         source="tenant",
-        public_key=row["public_key"],
-        secret_key=f"{_MASK}{row['secret_hint']}",
-        webhook_secret=_MASK if row["webhook_secret"] is not None else None,
+        public_key=row.public_key,
+        secret_key=f"{_MASK}{row.secret_hint}",
+        webhook_secret=_MASK if row.webhook_secret is not None else None,
         webhook_url=f"{public_url}/webhooks/{provider}/{identity.tenant_scope}",
-        livemode=row["livemode"],
-        updated=unix(row["updated_at"]),
+        livemode=row.livemode,
+        updated=unix(row.updated_at),
     )

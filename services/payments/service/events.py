@@ -1,4 +1,4 @@
-"""The events payments emits (DESIGN §9), always inside the transaction of the change."""
+"""The events payments emits, always inside the transaction of the change."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""Payment intents: Stripe's state machine over a provider (DESIGN §6).
-
-    requires_payment_method -> requires_confirmation -> (requires_action) -> (processing) ->
-    succeeded | requires_capture -> succeeded;   any of the unfinished ones -> canceled.
+"""Payment intents: the changes Stripe's state machine allows (its rules, pure, are in
+`service/lifecycle.py`), over a provider. How their money reaches the ledger:
+docs/architecture.md, "Three paths" (a cent).
 
 A declined confirmation leaves the intent in requires_payment_method with
 `last_payment_error` and answers 402 (the state change is committed all the same). A
@@ -19,22 +18,16 @@ stays one transaction.
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
-from urllib.parse import parse_qs, urlparse
+from typing import Any
 
-import asyncpg
-
-from services.payments import repository
-from services.payments.errors import (
-    CardDeclinedError,
-    PaymentIntentNotFoundError,
-    UnexpectedStateError,
-)
+from services.payments.errors import CardDeclinedError, PaymentIntentNotFoundError
 from services.payments.providers.base import Outcome, Payer, Provider, attempt_reference
+from services.payments.repository import intents as intents_repo
+from services.payments.repository import outbox as outbox_repo
+from services.payments.repository.intents import IntentRow
 from services.payments.schemas import (
     CancelIntentRequest,
     CaptureIntentRequest,
@@ -44,39 +37,16 @@ from services.payments.schemas import (
     UpdateIntentRequest,
 )
 from services.payments.service import events
-from services.payments.service.accounts import ProviderSource
-from shared.db import Connection
-from shared.errors import InvalidRequestError, MicroError
+from services.payments.service.changes import Changed
+from services.payments.service.ledger_reader import LedgerAccounts
+from services.payments.service.lifecycle import action_token, check_action, judge
+from services.payments.service.provider_accounts import ProviderSource
+from shared.db import Connection, Pool, transaction
+from shared.errors import InvalidRequestError
 from shared.identity import Identity
 from shared.ids import new_id
 from shared.ledger_contract import Posting, balance_code, clearing_code, wallet_code
 from shared.pagination import ListParams, page
-
-CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation"})
-UPDATABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
-CANCELABLE = frozenset(
-    {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
-)
-# Where a provider's late word may still move an intent (success from any of them; a
-# failure never undoes a success or a cancellation).
-OPEN = frozenset(
-    {"requires_payment_method", "requires_confirmation", "requires_action", "processing"}
-)
-ABANDONABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
-
-
-class LedgerAccounts(Protocol):
-    async def get_account(
-        self, *, tenant_id: str, livemode: bool, code: str
-    ) -> dict[str, Any] | None: ...
-
-
-@dataclass(slots=True)
-class Result:
-    intent: PaymentIntent
-    # Committed, then raised: a decline changes the intent and is still an error to answer.
-    error: MicroError | None = None
-    owes_ledger: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +98,14 @@ async def create_intent(
     providers: ProviderSource,
     *,
     public_url: str = "",
-) -> Result | Attempt:
+) -> Changed[PaymentIntent] | Attempt:
     """Create it (checked by `check_new_intent` first) and, with `confirm`, confirm it."""
     provider, owner = await providers.choose(
         conn, tenant_id=identity.tenant_scope, livemode=identity.livemode,
         provider=request.provider, payment_method=request.payment_method,
     )  # fmt: skip
     ready = request.payment_method is not None or provider.hosted
-    row = await repository.insert_intent(
+    row = await intents_repo.insert_intent(
         conn,
         id=new_id("pi"),
         tenant_id=identity.tenant_scope,
@@ -158,7 +128,7 @@ async def create_intent(
             conn, row, provider, payment_method=None, return_url=request.return_url,
             public_url=public_url,
         )  # fmt: skip
-    return Result(PaymentIntent.from_row(row))
+    return _shown(row)
 
 
 async def _check_wallet(
@@ -181,24 +151,23 @@ async def _check_wallet(
 
 async def update_intent(
     conn: Connection, identity: Identity, intent_id: str, request: UpdateIntentRequest
-) -> Result:
+) -> Changed[PaymentIntent]:
     row = await _locked(conn, identity, intent_id)
-    if row["status"] not in UPDATABLE:
-        raise UnexpectedStateError(intent_id, row["status"], "update")
+    check_action(row, "update")
     changes: dict[str, Any] = request.model_dump(exclude_unset=True, exclude_none=True)
-    if row["wallet_id"] and changes.get("currency", row["currency"]) != row["currency"]:
+    if row.wallet_id and changes.get("currency", row.currency) != row.currency:
         # The wallet's ledger account holds one currency, checked when the intent was made.
         raise InvalidRequestError(
             "The currency of a payment into a wallet cannot change.", param="currency"
         )
     if "payment_method" in changes:
-        if row["provider"] != "simulator":
-            raise _hosted_method_error(row["provider"])
+        if row.provider != "simulator":
+            raise _hosted_method_error(row.provider)
         changes["status"] = "requires_confirmation"
         changes["next_action"] = None
     if not changes:
-        return Result(PaymentIntent.from_row(row))
-    return Result(PaymentIntent.from_row(await _transition(conn, row, **changes)))
+        return _shown(row)
+    return _shown(await _transition(conn, row, **changes))
 
 
 def _hosted_method_error(provider: str) -> InvalidRequestError:
@@ -208,14 +177,15 @@ def _hosted_method_error(provider: str) -> InvalidRequestError:
     )
 
 
-async def authenticate(conn: Connection, intent_id: str, *, token: str, approve: bool) -> Result:
+async def authenticate(
+    conn: Connection, intent_id: str, *, token: str, approve: bool
+) -> Changed[PaymentIntent]:
     """The customer's answer on the simulator's authentication page (3-D Secure's stand-in)."""
-    row = await repository.lock_intent_by_id(conn, intent_id)
-    expected = _action_token(row["next_action"]) if row is not None else None
+    row = await intents_repo.lock_intent_by_id(conn, intent_id)
+    expected = action_token(row.next_action) if row is not None else None
     if row is None or expected is None or not hmac.compare_digest(expected, token):
         raise PaymentIntentNotFoundError(intent_id)
-    if row["status"] != "requires_action":
-        raise UnexpectedStateError(intent_id, row["status"], "authenticate")
+    check_action(row, "authenticate")
     if not approve:
         updated = await _transition(
             conn,
@@ -227,19 +197,11 @@ async def authenticate(conn: Connection, intent_id: str, *, token: str, approve:
                 "type": "invalid_request_error",
                 "code": "payment_intent_authentication_failure",
                 "message": "The customer failed to authenticate the payment.",
-                "payment_method": {"id": row["payment_method"]},
+                "payment_method": {"id": row.payment_method},
             },
         )
-        return Result(PaymentIntent.from_row(updated))
-    return await _authorized(conn, row, row["payment_method"])
-
-
-def _action_token(next_action: str | None) -> str | None:
-    if not next_action:
-        return None
-    url = json.loads(next_action).get("redirect_to_url", {}).get("url", "")
-    tokens = parse_qs(urlparse(url).query).get("token")
-    return tokens[0] if tokens else None
+        return _shown(updated)
+    return await _authorized(conn, row, row.payment_method)
 
 
 async def confirm_intent(
@@ -250,27 +212,26 @@ async def confirm_intent(
     *,
     providers: ProviderSource,
     public_url: str = "",
-) -> Result | Attempt:
+) -> Changed[PaymentIntent] | Attempt:
     row = await _locked(conn, identity, intent_id)
-    if row["status"] not in CONFIRMABLE:
-        raise UnexpectedStateError(intent_id, row["status"], "confirm")
+    check_action(row, "confirm")
     provider = await providers.of(
         conn,
-        tenant_id=row["tenant_id"],
-        livemode=row["livemode"],
-        provider=row["provider"],
-        owner=row["provider_account"],
-        payment_method=request.payment_method or row["payment_method"],
+        tenant_id=row.tenant_id,
+        livemode=row.livemode,
+        provider=row.provider,
+        owner=row.provider_account,
+        payment_method=request.payment_method or row.payment_method,
     )
     if provider is None:
         raise InvalidRequestError(
-            f"The {row['provider']} account this PaymentIntent was created with is no longer "
+            f"The {row.provider} account this PaymentIntent was created with is no longer "
             "configured.",
             code="provider_not_configured",
             param="provider",
         )
     if request.payment_method is not None and provider.hosted:
-        raise _hosted_method_error(row["provider"])
+        raise _hosted_method_error(row.provider)
     return await _confirm(
         conn, row, provider, payment_method=request.payment_method,
         return_url=request.return_url, public_url=public_url,
@@ -279,14 +240,13 @@ async def confirm_intent(
 
 async def cancel_intent(
     conn: Connection, identity: Identity, intent_id: str, request: CancelIntentRequest
-) -> Result:
+) -> Changed[PaymentIntent]:
     row = await _locked(conn, identity, intent_id)
-    if row["status"] not in CANCELABLE:
-        raise UnexpectedStateError(intent_id, row["status"], "cancel")
-    return Result(PaymentIntent.from_row(await _cancel(conn, row, request.cancellation_reason)))
+    check_action(row, "cancel")
+    return _shown(await _cancel(conn, row, request.cancellation_reason))
 
 
-async def _cancel(conn: Connection, row: asyncpg.Record, reason: str | None) -> asyncpg.Record:
+async def _cancel(conn: Connection, row: IntentRow, reason: str | None) -> IntentRow:
     return await _transition(
         conn,
         row,
@@ -300,14 +260,13 @@ async def _cancel(conn: Connection, row: asyncpg.Record, reason: str | None) -> 
 
 async def capture_intent(
     conn: Connection, identity: Identity, intent_id: str, request: CaptureIntentRequest
-) -> Result:
+) -> Changed[PaymentIntent]:
     row = await _locked(conn, identity, intent_id)
-    if row["status"] != "requires_capture":
-        raise UnexpectedStateError(intent_id, row["status"], "capture")
-    amount = request.amount_to_capture or row["amount_capturable"]
-    if amount > row["amount_capturable"]:
+    check_action(row, "capture")
+    amount = request.amount_to_capture or row.amount_capturable
+    if amount > row.amount_capturable:
         raise InvalidRequestError(
-            f"amount_to_capture {amount} is more than the {row['amount_capturable']} "
+            f"amount_to_capture {amount} is more than the {row.amount_capturable} "
             "that can be captured.",
             code="amount_too_large",
             param="amount_to_capture",
@@ -315,21 +274,23 @@ async def capture_intent(
     return await _succeed(conn, row, amount)
 
 
-async def get_intent(conn: Connection, identity: Identity, intent_id: str) -> PaymentIntent:
-    row = await repository.get_payment_intent(
-        conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, intent_id=intent_id
-    )
+async def get_intent(pool: Pool, identity: Identity, intent_id: str) -> PaymentIntent:
+    async with transaction(pool) as conn:
+        row = await intents_repo.get_intent(
+            conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, intent_id=intent_id
+        )
     if row is None:
         raise PaymentIntentNotFoundError(intent_id)
     return PaymentIntent.from_row(row)
 
 
 async def list_intents(
-    conn: Connection, identity: Identity, *, params: ListParams
+    pool: Pool, identity: Identity, *, params: ListParams
 ) -> tuple[list[PaymentIntent], bool]:
-    rows = await repository.list_payment_intents(
-        conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, params=params
-    )
+    async with transaction(pool) as conn:
+        rows = await intents_repo.list_intents(
+            conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, params=params
+        )
     shown, has_more = page(rows, params)
     return [PaymentIntent.from_row(row) for row in shown], has_more
 
@@ -338,46 +299,30 @@ async def list_intents(
 
 
 async def settle(
-    conn: Connection, row: asyncpg.Record, outcome: Outcome, *, reference: str
-) -> tuple[Result, str]:
-    """Apply a provider's later word (webhook, re-verification, the customer's return) about
-    one attempt (`reference`) to a locked intent. Tolerates any order: a success lands from
-    any open state and any attempt (the money moved), a failure only for the current attempt
-    while nothing better is known, and nothing moves a finished intent. Returns the result
-    and what was done, for the record."""
-    status = row["status"]
-    if outcome.kind not in ("authorized", "declined"):
-        return Result(PaymentIntent.from_row(row)), "still_pending"
-    if status not in OPEN:
-        return Result(PaymentIntent.from_row(row)), f"ignored_{status}"
-    if outcome.kind == "authorized":
-        if outcome.amount != row["amount"] or outcome.currency != row["currency"]:
-            # Never count money the intent did not ask for (or a provider did not state):
-            # leave it for a human to look at.
-            return Result(PaymentIntent.from_row(row)), "amount_mismatch"
-        return await _authorized(conn, row, row["payment_method"]), "succeeded"
-    if reference != current_reference(row):
-        return Result(PaymentIntent.from_row(row)), "ignored_old_attempt"
-    if status == "requires_payment_method" and row["last_payment_error"]:
-        return Result(PaymentIntent.from_row(row)), "already_failed"
-    result = await _declined(conn, row, outcome, row["payment_method"])
-    return Result(result.intent), "payment_failed"
+    conn: Connection, row: IntentRow, outcome: Outcome, *, reference: str
+) -> tuple[Changed[PaymentIntent], str]:
+    """Apply a provider's later word about one attempt (`reference`) to a locked intent, as
+    `lifecycle.judge` rules. Returns the change and what was done, for the record."""
+    verdict = judge(row, outcome, reference=reference)
+    if verdict == "succeeded":
+        return await _authorized(conn, row, row.payment_method), verdict
+    if verdict == "payment_failed":
+        # Recorded on the intent; nobody is answered with the decline.
+        declined = await _declined(conn, row, outcome, row.payment_method)
+        return Changed(declined.value), verdict
+    return _shown(row), verdict
 
 
-def current_reference(row: asyncpg.Record) -> str:
-    return attempt_reference(row["id"], row["attempts"])
-
-
-async def abandon(conn: Connection, row: asyncpg.Record) -> Result:
+async def abandon(conn: Connection, row: IntentRow) -> Changed[PaymentIntent]:
     """Cancel an intent nobody finished (Stripe's cancellation_reason "abandoned")."""
-    return Result(PaymentIntent.from_row(await _cancel(conn, row, "abandoned")))
+    return _shown(await _cancel(conn, row, "abandoned"))
 
 
 # -- internals ---------------------------------------------------------------------------------
 
 
-async def _locked(conn: Connection, identity: Identity, intent_id: str) -> asyncpg.Record:
-    row = await repository.lock_intent(
+async def _locked(conn: Connection, identity: Identity, intent_id: str) -> IntentRow:
+    row = await intents_repo.lock_intent(
         conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, intent_id=intent_id
     )
     if row is None:
@@ -387,17 +332,16 @@ async def _locked(conn: Connection, identity: Identity, intent_id: str) -> async
 
 async def _confirm(
     conn: Connection,
-    row: asyncpg.Record,
+    row: IntentRow,
     provider: Provider,
     *,
     payment_method: str | None,
     return_url: str | None,
     public_url: str = "",
-) -> Result | Attempt:
-    intent_id = row["id"]
-    if row["status"] not in CONFIRMABLE:
-        raise UnexpectedStateError(intent_id, row["status"], "confirm")
-    method = payment_method or row["payment_method"]
+) -> Changed[PaymentIntent] | Attempt:
+    intent_id = row.id
+    check_action(row, "confirm")
+    method = payment_method or row.payment_method
     if method is None and not provider.hosted:
         raise InvalidRequestError(
             "You cannot confirm this PaymentIntent because it has no payment method; pass "
@@ -405,22 +349,22 @@ async def _confirm(
             code="parameter_missing",
             param="payment_method",
         )
-    if provider.hosted and not row["receipt_email"]:
+    if provider.hosted and not row.receipt_email:
         raise InvalidRequestError(
             f"{provider.name} needs the customer's email: set receipt_email.",
             code="parameter_missing",
             param="receipt_email",
         )
     payer = Payer(
-        email=row["receipt_email"],
+        email=row.receipt_email,
         return_url=return_url or f"{public_url}/webhooks/{provider.name}/return/{intent_id}",
     )
-    attempt = row["attempts"] + 1
+    attempt = row.attempts + 1
     reference = attempt_reference(intent_id, attempt) if provider.hosted else intent_id
     if provider.in_process:
         # Computed here, without I/O: asked and applied in this one transaction.
         outcome = await provider.authorize(
-            reference=reference, amount=row["amount"], currency=row["currency"],
+            reference=reference, amount=row.amount, currency=row.currency,
             payment_method=method, payer=payer,
         )  # fmt: skip
         return await _apply(
@@ -430,22 +374,24 @@ async def _confirm(
     # The claim: committed before the provider is asked, so no transaction waits on it and a
     # crash leaves the attempt `processing`, which the reconciler verifies by its reference.
     # No event yet: the provider's answer, applied in a moment, is what the client hears of.
-    await repository.update_intent(conn, intent_id, status="processing", attempts=attempt)
+    await intents_repo.update_intent(conn, intent_id, status="processing", attempts=attempt)
     return Attempt(
         intent_id=intent_id, number=attempt, reference=reference, provider=provider,
-        amount=row["amount"], currency=row["currency"], payment_method=method, payer=payer,
-        public_url=public_url, previous_status=row["status"],
+        amount=row.amount, currency=row.currency, payment_method=method, payer=payer,
+        public_url=public_url, previous_status=row.status,
     )  # fmt: skip
 
 
-async def apply_attempt(conn: Connection, attempt: Attempt, outcome: Outcome) -> Result:
+async def apply_attempt(
+    conn: Connection, attempt: Attempt, outcome: Outcome
+) -> Changed[PaymentIntent]:
     """The provider's answer to a claimed attempt, unless the attempt was settled meanwhile
     (a webhook or the reconciler got there first, or a newer attempt began): then the
     intent is shown as it stands, and nothing is applied twice or undone."""
-    row = await repository.lock_intent_by_id(conn, attempt.intent_id)
+    row = await intents_repo.lock_intent_by_id(conn, attempt.intent_id)
     assert row is not None  # intents are never deleted
-    if row["status"] != "processing" or row["attempts"] != attempt.number:
-        return Result(PaymentIntent.from_row(row))
+    if row.status != "processing" or row.attempts != attempt.number:
+        return _shown(row)
     return await _apply(
         conn, row, outcome, method=attempt.payment_method, hosted=attempt.provider.hosted,
         public_url=attempt.public_url,
@@ -456,22 +402,22 @@ async def release_attempt(conn: Connection, attempt: Attempt) -> None:
     """The provider refused the request itself (or was never reached): nothing happened
     there, so the intent goes back to where it was. The attempt stays counted: a reference
     once sent is never sent again."""
-    row = await repository.lock_intent_by_id(conn, attempt.intent_id)
+    row = await intents_repo.lock_intent_by_id(conn, attempt.intent_id)
     assert row is not None
-    if row["status"] == "processing" and row["attempts"] == attempt.number:
-        await repository.update_intent(conn, attempt.intent_id, status=attempt.previous_status)
+    if row.status == "processing" and row.attempts == attempt.number:
+        await intents_repo.update_intent(conn, attempt.intent_id, status=attempt.previous_status)
 
 
 async def _apply(
     conn: Connection,
-    row: asyncpg.Record,
+    row: IntentRow,
     outcome: Outcome,
     *,
     method: str | None,
     hosted: bool,
     public_url: str,
     **more: Any,
-) -> Result:
+) -> Changed[PaymentIntent]:
     """What a provider answered to a confirmation, applied to the locked intent."""
     if outcome.kind == "declined":
         return await _declined(conn, row, outcome, method, **more)
@@ -481,10 +427,10 @@ async def _apply(
             conn, row, status="processing", payment_method=method, last_payment_error=None,
             **more,
         )  # fmt: skip
-        if row["status"] == "processing":
+        if row.status == "processing":
             # Claimed as `processing` already: the status did not change, but this is news.
             await _announce(conn, events.INTENT_STATUS_EVENTS["processing"], updated)
-        return Result(PaymentIntent.from_row(updated))
+        return _shown(updated)
     if outcome.kind == "action_required":
         url = outcome.redirect_url or ""
         if not hosted:
@@ -499,13 +445,13 @@ async def _apply(
             next_action={"type": "redirect_to_url", "redirect_to_url": {"url": url}},
             **more,
         )
-        return Result(PaymentIntent.from_row(updated))
+        return _shown(updated)
     return await _authorized(conn, row, method, **more)
 
 
 async def _declined(
-    conn: Connection, row: asyncpg.Record, outcome: Outcome, method: str | None, **more: Any
-) -> Result:
+    conn: Connection, row: IntentRow, outcome: Outcome, method: str | None, **more: Any
+) -> Changed[PaymentIntent]:
     error = {
         "type": "card_error",
         "code": "card_declined",
@@ -523,7 +469,7 @@ async def _declined(
         **more,
     )
     intent = PaymentIntent.from_row(updated)
-    return Result(
+    return Changed(
         intent,
         error=CardDeclinedError(
             outcome.message or "Your card was declined.",
@@ -534,36 +480,36 @@ async def _declined(
 
 
 async def _authorized(
-    conn: Connection, row: asyncpg.Record, method: str | None, **more: Any
-) -> Result:
-    if row["capture_method"] == "manual":
+    conn: Connection, row: IntentRow, method: str | None, **more: Any
+) -> Changed[PaymentIntent]:
+    if row.capture_method == "manual":
         updated = await _transition(
             conn,
             row,
             status="requires_capture",
             payment_method=method,
-            amount_capturable=row["amount"],
+            amount_capturable=row.amount,
             last_payment_error=None,
             next_action=None,
             **more,
         )
-        return Result(PaymentIntent.from_row(updated))
-    return await _succeed(conn, row, row["amount"], payment_method=method, **more)
+        return _shown(updated)
+    return await _succeed(conn, row, row.amount, payment_method=method, **more)
 
 
 async def _succeed(
     conn: Connection,
-    row: asyncpg.Record,
+    row: IntentRow,
     amount: int,
     *,
     payment_method: str | None = None,
     **more: Any,
-) -> Result:
-    intent_id, currency = row["id"], row["currency"]
+) -> Changed[PaymentIntent]:
+    intent_id, currency = row.id, row.currency
     updated = await _transition(
         conn,
         row,
-        payment_method=payment_method or row["payment_method"],
+        payment_method=payment_method or row.payment_method,
         status="succeeded",
         amount_received=amount,
         amount_capturable=0,
@@ -579,38 +525,43 @@ async def _succeed(
         description=f"Payment {intent_id}",
         metadata={"payment_intent": intent_id},
         debit=clearing_code(currency),
-        credit=wallet_code(row["wallet_id"]) if row["wallet_id"] else balance_code(currency),
+        credit=wallet_code(row.wallet_id) if row.wallet_id else balance_code(currency),
         amount=amount,
         currency=currency,
     )
-    await repository.insert_outbox(
+    await outbox_repo.insert_outbox(
         conn,
         outbox_id=new_id("obx"),
-        tenant_id=row["tenant_id"],
-        livemode=row["livemode"],
+        tenant_id=row.tenant_id,
+        livemode=row.livemode,
         reference_id=posting.reference_id,
         body=posting.body(),
         currency=posting.currency,
     )
-    return Result(PaymentIntent.from_row(updated), owes_ledger=True)
+    return Changed(PaymentIntent.from_row(updated), owes=(posting.reference_id,))
 
 
-async def _transition(conn: Connection, row: asyncpg.Record, **changes: Any) -> asyncpg.Record:
+async def _transition(conn: Connection, row: IntentRow, **changes: Any) -> IntentRow:
     """Change a locked intent and announce it: one event per new status, and
     payment_failed whenever a failure is recorded."""
-    updated = await repository.update_intent(conn, row["id"], **changes)
+    updated = await intents_repo.update_intent(conn, row.id, **changes)
     if changes.get("last_payment_error"):
         await _announce(conn, "payment_intent.payment_failed", updated)
-    elif updated["status"] != row["status"] and updated["status"] in events.INTENT_STATUS_EVENTS:
-        await _announce(conn, events.INTENT_STATUS_EVENTS[updated["status"]], updated)
+    elif updated.status != row.status and updated.status in events.INTENT_STATUS_EVENTS:
+        await _announce(conn, events.INTENT_STATUS_EVENTS[updated.status], updated)
     return updated
 
 
-async def _announce(conn: Connection, type: str, row: asyncpg.Record) -> None:
+async def _announce(conn: Connection, type: str, row: IntentRow) -> None:
     await events.emit(
         conn,
         type,
         PaymentIntent.from_row(row),
-        tenant_id=row["tenant_id"],
-        livemode=row["livemode"],
+        tenant_id=row.tenant_id,
+        livemode=row.livemode,
     )
+
+
+def _shown(row: IntentRow) -> Changed[PaymentIntent]:
+    """A change that owes nothing: the intent as it now stands."""
+    return Changed(PaymentIntent.from_row(row))

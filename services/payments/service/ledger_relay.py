@@ -24,26 +24,23 @@ during a rotation): the posting is kept and retried like an outage.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 from enum import Enum
 from typing import Any
-from urllib.parse import quote
 
 import asyncpg
 from prometheus_client import Counter, Gauge
 
-from services.payments import repository
+from services.payments.repository import outbox as outbox_repo
+from services.payments.repository.outbox import PostingRow
 from services.payments.schemas import LedgerPosting
 from services.payments.service import events
 from services.payments.settings import PaymentsSettings
-from shared.aio import stop, wait_event
+from shared.aio import wait_event
 from shared.db import Pool, transaction
 from shared.internal_client import (
     CallPolicy,
@@ -51,14 +48,11 @@ from shared.internal_client import (
     Scope,
     Unavailable,
     Upstream,
-    open_internal_client,
 )
 from shared.ledger_contract import open_account, payments_accounts
-from shared.state import AppState
 
 log = logging.getLogger("micro.payments.ledger_relay")
 
-RELAY_KEY = "ledger_relay"
 _MAX_DELAY = 300.0
 # How soon a request's own attempt that found the ledger away is tried again.
 _DELIVER_RETRY = 0.5
@@ -114,7 +108,7 @@ class LedgerRelay:
     async def relay_one(self) -> bool:
         """Attempt the next due row; False when none was due."""
         async with transaction(self.pool) as conn:
-            row = await repository.claim_due(conn, hold=self.hold)
+            row = await outbox_repo.claim_due(conn, hold=self.hold)
         if row is None:
             return False
         await self._attempt(row, max_delay=_MAX_DELAY)
@@ -128,8 +122,8 @@ class LedgerRelay:
         deadline = time.monotonic() + wait
         while True:
             async with transaction(self.pool) as conn:
-                row = await repository.claim_reference(conn, reference_id, hold=self.hold)
-                state = None if row is not None else await repository.outbox_state(
+                row = await outbox_repo.claim_reference(conn, reference_id, hold=self.hold)
+                state = None if row is not None else await outbox_repo.outbox_state(
                     conn, reference_id
                 )  # fmt: skip
             left = deadline - time.monotonic()
@@ -149,20 +143,20 @@ class LedgerRelay:
 
     async def count_failed(self) -> None:
         async with transaction(self.pool) as conn:
-            failed = await repository.count_refused(conn)
+            failed = await outbox_repo.count_refused(conn)
         FAILED.labels(self.settings.service).set(failed)
 
     async def _attempt(
         self,
-        row: asyncpg.Record,
+        row: PostingRow,
         *,
         max_delay: float,
         policy: CallPolicy | None = None,
     ) -> Outcome:
         """Post a claimed row, then record the outcome in a transaction of its own."""
-        scope = Scope(row["tenant_id"], row["livemode"])
+        scope = Scope(row.tenant_id, row.livemode)
         try:
-            await self._post(scope, _body(row), row["currency"], policy=policy)
+            await self._post(scope, row.body, row.currency, policy=policy)
         except Refused as refused:
             if refused.upstream_status != 401:
                 await self._refused(row, refused)
@@ -172,18 +166,18 @@ class LedgerRelay:
             reason = unavailable.message
         else:
             async with transaction(self.pool) as conn:
-                await repository.mark_posted(conn, row["id"])
+                await outbox_repo.mark_posted(conn, row.id)
             return Outcome.POSTED
-        retry_in = min(max_delay, 0.5 * 2 ** row["attempts"])
+        retry_in = min(max_delay, 0.5 * 2**row.attempts)
         async with transaction(self.pool) as conn:
-            await repository.mark_retry(conn, row["id"], error=reason, delay=retry_in)
+            await outbox_repo.mark_retry(conn, row.id, error=reason, delay=retry_in)
         log.warning(
             "ledger posting failed; will retry",
-            extra={"reference_id": row["reference_id"], "retry_in": retry_in, "reason": reason},
+            extra={"reference_id": row.reference_id, "retry_in": retry_in, "reason": reason},
         )
         return Outcome.LATER
 
-    async def _refused(self, row: asyncpg.Record, refused: Refused) -> None:
+    async def _refused(self, row: PostingRow, refused: Refused) -> None:
         error = refused.answer.get("error")
         error = error if isinstance(error, dict) else {}
         failure = {
@@ -193,38 +187,24 @@ class LedgerRelay:
             "message": refused.reason,
         }
         async with transaction(self.pool) as conn:
-            failed = await repository.mark_refused(
-                conn, row["id"], error=refused.message, failure=failure
+            failed = await outbox_repo.mark_refused(
+                conn, row.id, error=refused.message, failure=failure
             )
             await events.emit(
                 conn,
                 "ledger.posting.failed",
                 LedgerPosting.from_row(failed),
-                tenant_id=failed["tenant_id"],
-                livemode=failed["livemode"],
+                tenant_id=failed.tenant_id,
+                livemode=failed.livemode,
             )
         code = refused.reason_code if _CODE.match(refused.reason_code) else "other"
         REFUSED.labels(self.settings.service, code).inc()
         FAILED.labels(self.settings.service).inc()
         log.error(
             "the ledger refused a posting; it will not be sent again",
-            extra={"reference_id": row["reference_id"], "status": refused.upstream_status,
+            extra={"reference_id": row.reference_id, "status": refused.upstream_status,
                    "code": refused.reason_code, "reason": refused.reason},
         )  # fmt: skip
-
-    async def get_account(
-        self, *, tenant_id: str, livemode: bool, code: str
-    ) -> dict[str, Any] | None:
-        """A ledger account by id or code, as this tenant and mode see it; None if absent."""
-        try:
-            answer = await self.ledger.call(
-                "GET", f"/ledger/accounts/{quote(code, safe='')}", Scope(tenant_id, livemode)
-            )
-        except Refused as refused:
-            if refused.upstream_status == 404:
-                return None
-            raise
-        return answer.body
 
     async def _post(
         self, scope: Scope, body: dict[str, Any], currency: str, *, policy: CallPolicy | None
@@ -239,29 +219,3 @@ class LedgerRelay:
         for account in payments_accounts(currency):
             await open_account(self.ledger, scope, account, policy=policy)
         self._accounts_ready.add((scope, currency))
-
-
-def _body(row: asyncpg.Record) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(row["body"])
-    return body
-
-
-@asynccontextmanager
-async def ledger_relay(state: AppState) -> AsyncIterator[None]:
-    settings = state.settings
-    assert isinstance(settings, PaymentsSettings)
-    async with open_internal_client(settings) as client:
-        relay = LedgerRelay(state.db, client.upstream("ledger", settings.ledger_url), settings)
-        state.extras[RELAY_KEY] = relay
-        await relay.count_failed()
-        task = asyncio.create_task(relay.run())
-        try:
-            yield
-        finally:
-            await stop(task)
-
-
-def relay_of(state: AppState) -> LedgerRelay:
-    relay = state.extras[RELAY_KEY]
-    assert isinstance(relay, LedgerRelay)
-    return relay

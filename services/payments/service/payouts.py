@@ -16,14 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
-
-from services.payments import repository
 from services.payments.providers.base import BankAccount, Provider, TransferOutcome
+from services.payments.repository import outbox as outbox_repo
+from services.payments.repository import payouts as payouts_repo
+from services.payments.repository.payouts import PayoutRow
 from services.payments.schemas import Payout, PayoutRequest
 from services.payments.service import events
-from services.payments.service.accounts import ProviderSource
-from shared.db import Connection
+from services.payments.service.changes import Changed
+from services.payments.service.provider_accounts import ProviderSource
+from shared.db import Connection, Pool, transaction
 from shared.errors import MicroError, NotFoundError
 from shared.identity import Identity
 from shared.ids import new_id
@@ -54,9 +55,9 @@ class Transfer:
 
 async def create_payout(
     conn: Connection, identity: Identity, request: PayoutRequest, providers: ProviderSource
-) -> tuple[Payout, bool] | Transfer:
-    """(the payout, whether it owes the ledger a posting now), or the transfer still to ask
-    a real provider for."""
+) -> Changed[Payout] | Transfer:
+    """The payout made (with the posting it owes the ledger, if paid), or the transfer
+    still to ask a real provider for."""
     provider, owner = await providers.choose(
         conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, provider=request.provider
     )
@@ -74,7 +75,7 @@ async def create_payout(
     )
     # Computed here, without I/O, when the provider is the simulator: one transaction.
     outcome = await transfer.call() if provider.in_process else TransferOutcome("pending")
-    row = await repository.insert_payout(
+    row = await payouts_repo.insert_payout(
         conn,
         id=payout_id,
         tenant_id=identity.tenant_scope,
@@ -97,130 +98,133 @@ async def create_payout(
         # Committed before the provider is asked: a crash leaves it `pending`, which the
         # reconciler verifies by the payout's id (the transfer's reference).
         return transfer
-    owes = False
+    owes: tuple[str, ...] = ()
     if outcome.kind in _EVENTS:
         await _announce(conn, _EVENTS[outcome.kind], row)
     if outcome.kind == "paid":
         owes = await _post(conn, row, reverse=False)
-    return Payout.from_row(row), owes
+    return Changed(Payout.from_row(row), owes=owes)
 
 
 async def apply_transfer(
     conn: Connection, transfer: Transfer, outcome: TransferOutcome
-) -> tuple[Payout, bool]:
+) -> Changed[Payout]:
     """The provider's answer to a payout's transfer, through the same rules as its later
     word (a webhook may have settled it meanwhile: final states stay final)."""
-    row = await repository.lock_payout(conn, transfer.payout_id)
+    row = await payouts_repo.lock_payout(conn, transfer.payout_id)
     assert row is not None  # payouts are never deleted
-    if outcome.provider_id and row["provider_transfer_id"] is None:
+    if outcome.provider_id and row.provider_transfer_id is None:
         # Flutterwave's verify call needs its own id, pending or not.
-        row = await repository.update_payout(
-            conn, row["id"], status=row["status"], failure_code=row["failure_code"],
-            failure_message=row["failure_message"], provider_transfer_id=outcome.provider_id,
+        row = await payouts_repo.update_payout(
+            conn, row.id, status=row.status, failure_code=row.failure_code,
+            failure_message=row.failure_message, provider_transfer_id=outcome.provider_id,
         )  # fmt: skip
-    payout, owes, _ = await settle(conn, row, outcome)
-    return payout, owes
+    change, _ = await settle(conn, row, outcome)
+    return change
 
 
 async def refuse_transfer(conn: Connection, transfer: Transfer, error: MicroError) -> None:
     """The provider refused the transfer itself (or was never reached): no money moved, so
     the payout fails with the provider's reason (and the request answers that error)."""
-    row = await repository.lock_payout(conn, transfer.payout_id)
+    row = await payouts_repo.lock_payout(conn, transfer.payout_id)
     assert row is not None
     refused = TransferOutcome("failed", failure_code=error.code, failure_message=error.message)
     await settle(conn, row, refused)
 
 
 async def settle(
-    conn: Connection, row: asyncpg.Record, outcome: TransferOutcome
-) -> tuple[Payout, bool, str]:
-    """Apply a provider's later word to a locked payout: (payout, owes the ledger, what was
-    done). Final states stay final, except a paid transfer the bank reversed."""
-    status = row["status"]
+    conn: Connection, row: PayoutRow, outcome: TransferOutcome
+) -> tuple[Changed[Payout], str]:
+    """Apply a provider's later word to a locked payout: (the change, what was done). Final
+    states stay final, except a paid transfer the bank reversed."""
+    status = row.status
     reversal = status == "paid" and outcome.kind == "failed" and outcome.reversed
     if outcome.kind == "pending" or (status != "pending" and not reversal):
         return (
-            Payout.from_row(row),
-            False,
+            Changed(Payout.from_row(row)),
             "still_pending" if status == "pending" else (f"ignored_{status}"),
         )
-    updated = await repository.update_payout(
+    updated = await payouts_repo.update_payout(
         conn,
-        row["id"],
+        row.id,
         status=outcome.kind,
         failure_code=outcome.failure_code,
         failure_message=outcome.failure_message,
         provider_transfer_id=outcome.provider_id,
     )
     await _announce(conn, _EVENTS[outcome.kind], updated)
-    owes = False
+    owes: tuple[str, ...] = ()
     if outcome.kind == "paid":
         owes = await _post(conn, updated, reverse=False)
     elif reversal:
         # The balance was already debited when it was paid: give it back.
         owes = await _post(conn, updated, reverse=True)
-    return Payout.from_row(updated), owes, "reversed" if reversal else outcome.kind
+    return Changed(Payout.from_row(updated), owes=owes), "reversed" if reversal else outcome.kind
 
 
-async def _post(conn: Connection, row: asyncpg.Record, *, reverse: bool) -> bool:
-    if row["wallet_id"]:
-        return False
-    payout_id, currency = row["id"], row["currency"]
+async def _post(conn: Connection, row: PayoutRow, *, reverse: bool) -> tuple[str, ...]:
+    """The posting a paid (or reversed) payout owes the ledger: its reference, or none for
+    a wallet's payout."""
+    if row.wallet_id:
+        return ()
+    payout_id, currency = row.id, row.currency
     posting = Posting(
         reference_id=payout_id,
         description=f"Payout {payout_id}",
         metadata={"payout": payout_id},
         debit=balance_code(currency),
         credit=clearing_code(currency),
-        amount=row["amount"],
+        amount=row.amount,
         currency=currency,
     )
     if reverse:
         posting = posting.reversed(
             reference_id=f"{payout_id}.reversal", description=f"Payout {payout_id} reversed"
         )
-    await repository.insert_outbox(
+    await outbox_repo.insert_outbox(
         conn,
         outbox_id=new_id("obx"),
-        tenant_id=row["tenant_id"],
-        livemode=row["livemode"],
+        tenant_id=row.tenant_id,
+        livemode=row.livemode,
         reference_id=posting.reference_id,
         body=posting.body(),
         currency=posting.currency,
     )
-    return True
+    return (posting.reference_id,)
 
 
-async def _announce(conn: Connection, type: str, row: asyncpg.Record) -> None:
+async def _announce(conn: Connection, type: str, row: PayoutRow) -> None:
     await events.emit(
-        conn, type, Payout.from_row(row), tenant_id=row["tenant_id"], livemode=row["livemode"]
+        conn, type, Payout.from_row(row), tenant_id=row.tenant_id, livemode=row.livemode
     )
 
 
 async def list_payouts(
-    conn: Connection,
+    pool: Pool,
     identity: Identity,
     *,
     params: ListParams,
     wallet_id: str | None = None,
     status: str | None = None,
 ) -> tuple[list[Payout], bool]:
-    rows = await repository.list_payouts(
-        conn,
-        tenant_id=identity.tenant_scope,
-        livemode=identity.livemode,
-        params=params,
-        wallet_id=wallet_id,
-        status=status,
-    )
+    async with transaction(pool) as conn:
+        rows = await payouts_repo.list_payouts(
+            conn,
+            tenant_id=identity.tenant_scope,
+            livemode=identity.livemode,
+            params=params,
+            wallet_id=wallet_id,
+            status=status,
+        )
     shown, has_more = page(rows, params)
     return [Payout.from_row(row) for row in shown], has_more
 
 
-async def get_payout(conn: Connection, identity: Identity, payout_id: str) -> Payout:
-    row = await repository.get_payout(
-        conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, payout_id=payout_id
-    )
+async def get_payout(pool: Pool, identity: Identity, payout_id: str) -> Payout:
+    async with transaction(pool) as conn:
+        row = await payouts_repo.get_payout(
+            conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, payout_id=payout_id
+        )
     if row is None:
         raise NotFoundError(f"No such payout: {payout_id!r}.", param="id")
     return Payout.from_row(row)

@@ -16,19 +16,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from services.payments import repository
+from services.payments.repository import intents as intents_repo
+from services.payments.repository import payouts as payouts_repo
 from services.payments.service import intents, steps
-from services.payments.service.accounts import ProviderSource, providers_of
-from services.payments.service.ledger_relay import relay_of
+from services.payments.service.changes import Changed
+from services.payments.service.lifecycle import ABANDONABLE
+from services.payments.service.provider_accounts import ProviderSource
 from services.payments.settings import PaymentsSettings
-from shared.aio import stop
 from shared.db import Pool, transaction
-from shared.state import AppState
+
+if TYPE_CHECKING:
+    from services.payments.state import PaymentsState
 
 log = logging.getLogger("micro.payments.reconcile")
 
@@ -37,25 +39,25 @@ _RECHECK = ("requires_action", "processing")
 
 async def reconcile_once(
     pool: Pool, source: ProviderSource, settings: PaymentsSettings
-) -> tuple[Counter[str], bool]:
-    """One round: (what was done, counted; whether the ledger is owed something new)."""
+) -> Changed[Counter[str]]:
+    """One round: what was done, counted, and the postings it owes the ledger."""
     done: Counter[str] = Counter()
-    owes = False
+    owes: list[str] = []
     async with transaction(pool) as conn:
-        stuck = await repository.stale_intents(
+        stuck = await intents_repo.stale_intents(
             conn, statuses=_RECHECK, older_than=settings.reconcile_after
         )
-        abandoned = await repository.stale_intents(
-            conn, statuses=intents.ABANDONABLE, older_than=settings.abandon_after
+        abandoned = await intents_repo.stale_intents(
+            conn, statuses=ABANDONABLE, older_than=settings.abandon_after
         )
         # Processing this long and the provider still has no answer: the customer never
         # paid (a hosted page they never reached, say).
         silent = set(
-            await repository.stale_intents(
+            await intents_repo.stale_intents(
                 conn, statuses=("processing",), older_than=settings.abandon_after
             )
         )
-        pending = await repository.stale_payouts(conn, older_than=settings.reconcile_after)
+        pending = await payouts_repo.stale_payouts(conn, older_than=settings.reconcile_after)
     for intent_id in stuck:
         # In steps (`service/steps.py`): the provider is asked with no connection held.
         reverified = await steps.reverify_intent(
@@ -64,45 +66,35 @@ async def reconcile_once(
         if reverified is None:
             continue
         result, what = reverified
-        owes = owes or result.owes_ledger
+        owes.extend(result.owes)
         done[f"intent_{what}"] += 1
     for intent_id in abandoned:
         async with transaction(pool) as conn:
-            row = await repository.lock_intent_by_id(conn, intent_id)
-            if row is None or row["status"] not in intents.ABANDONABLE:
+            row = await intents_repo.lock_intent_by_id(conn, intent_id)
+            if row is None or row.status not in ABANDONABLE:
                 continue
             await intents.abandon(conn, row)
             done["intent_abandoned"] += 1
     for payout_id in pending:
-        payout_done = await steps.reverify_payout(pool, source, payout_id)
-        if payout_done is None:
+        reverified_payout = await steps.reverify_payout(pool, source, payout_id)
+        if reverified_payout is None:
             continue
-        payout_owes, what = payout_done
-        owes = owes or payout_owes
+        settled, what = reverified_payout
+        owes.extend(settled.owes)
         done[f"payout_{what}"] += 1
-    return done, owes
+    return Changed(done, owes=tuple(owes))
 
 
-@asynccontextmanager
-async def reconciler(state: AppState) -> AsyncIterator[None]:
-    settings = state.settings
-    assert isinstance(settings, PaymentsSettings)
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(settings.reconcile_interval)
-            try:
-                done, owes = await reconcile_once(state.db, providers_of(state), settings)
-            except (OSError, asyncpg.PostgresError):
-                log.warning("reconciliation round failed", exc_info=True)
-                continue
-            if owes:
-                relay_of(state).wake()
-            if done:
-                log.info("reconciled", extra={"done": dict(done)})
-
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        await stop(task)
+async def reconcile_forever(payments: PaymentsState) -> None:
+    """The job: a round every `reconcile_interval` seconds, until cancelled."""
+    settings = payments.settings
+    while True:
+        await asyncio.sleep(settings.reconcile_interval)
+        try:
+            reconciled = await reconcile_once(payments.pool, payments.providers, settings)
+        except (OSError, asyncpg.PostgresError):
+            log.warning("reconciliation round failed", exc_info=True)
+            continue
+        await steps.hand_over(payments.relay, reconciled.owes)
+        if reconciled.value:
+            log.info("reconciled", extra={"done": dict(reconciled.value)})

@@ -16,30 +16,26 @@ import hmac
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from services.payments import repository
 from services.payments.providers import flutterwave, paystack
 from services.payments.providers.base import Outcome, TransferOutcome, intent_of
+from services.payments.repository import intents as intents_repo
+from services.payments.repository import payouts as payouts_repo
+from services.payments.repository import providers as providers_repo
 from services.payments.service import intents, payouts
-from services.payments.service.accounts import Account, ProviderSource
+from services.payments.service.changes import Changed
+from services.payments.service.provider_accounts import Account, ProviderSource
 from shared.db import Connection
 from shared.errors import AuthenticationError, InvalidRequestError, NotFoundError
 
 log = logging.getLogger("micro.payments.webhooks")
 
 
-@dataclass(slots=True)
-class Received:
-    outcome: str
-    # Ledger references the change owes (to wake the relay after commit).
-    owes: list[str] = field(default_factory=list)
-
-
 @dataclass(frozen=True, slots=True)
-class _Event:
+class ProviderEvent:
     event_id: str
     type: str
     reference: str | None
@@ -55,7 +51,9 @@ async def receive(
     tenant_id: str | None,
     body: bytes,
     headers: Mapping[str, str],
-) -> Received:
+) -> Changed[str]:
+    """The webhook applied: what it did (its outcome, recorded with the event), and the
+    postings the change owes the ledger."""
     if provider not in ("paystack", "flutterwave"):
         raise NotFoundError(f"No such provider: {provider!r}.", param="provider")
     if tenant_id is not None:
@@ -63,12 +61,12 @@ async def receive(
     else:
         platform = source.platform(provider)
         accounts = [platform] if platform is not None else []
-    account = _signed_by(provider, accounts, body, headers)
-    event = _parse(provider, body)
+    account = signed_by(provider, accounts, body, headers)
+    event = parse_event(provider, body)
     key = tenant_id or "platform"
     # Events are told apart per account: one tenant's test and live accounts are two.
     book = "platform" if tenant_id is None else f"{tenant_id}/{_mode(account.livemode)}"
-    fresh = await repository.record_provider_event(
+    fresh = await providers_repo.record_provider_event(
         conn,
         provider=provider,
         account=book,
@@ -78,10 +76,10 @@ async def receive(
         payload=body.decode(),
     )
     if not fresh:
-        return Received("duplicate")
+        return Changed("duplicate")
     received = await _apply(conn, provider, key, account, event)
-    await repository.set_event_outcome(
-        conn, provider=provider, account=book, event_id=event.event_id, outcome=received.outcome
+    await providers_repo.set_event_outcome(
+        conn, provider=provider, account=book, event_id=event.event_id, outcome=received.value
     )
     return received
 
@@ -90,7 +88,7 @@ def _mode(livemode: bool | None) -> str:
     return "live" if livemode else "test"
 
 
-def _signed_by(
+def signed_by(
     provider: str, accounts: list[Account], body: bytes, headers: Mapping[str, str]
 ) -> Account:
     if provider == "paystack":
@@ -111,7 +109,7 @@ def _signed_by(
     )
 
 
-def _parse(provider: str, body: bytes) -> _Event:
+def parse_event(provider: str, body: bytes) -> ProviderEvent:
     if b"\\u0000" in body or b"\x00" in body:
         # PostgreSQL cannot keep a NUL in the recorded payload; no real event carries one.
         raise InvalidRequestError("The webhook body contains a NUL character.")
@@ -129,7 +127,7 @@ def _parse(provider: str, body: bytes) -> _Event:
     return _flutterwave_event(kind, data)
 
 
-def _paystack_event(kind: str, data: dict[str, Any], body: bytes) -> _Event:
+def _paystack_event(kind: str, data: dict[str, Any], body: bytes) -> ProviderEvent:
     # Paystack's events carry no id of their own: the object's id per event type stands in
     # (and a redelivery sends the same bytes, hashed when there is no object id).
     if data.get("id") is not None:
@@ -138,12 +136,12 @@ def _paystack_event(kind: str, data: dict[str, Any], body: bytes) -> _Event:
         event_id = hashlib.sha256(body).hexdigest()
     reference = str(data["reference"]) if data.get("reference") is not None else None
     if kind.startswith("charge.") and kind.count(".") == 1:
-        return _Event(event_id, kind, reference, charge=paystack.charge_outcome(data))
+        return ProviderEvent(event_id, kind, reference, charge=paystack.charge_outcome(data))
     if kind in _PAYSTACK_TRANSFERS:
         # The event's name is the transfer's fate, whatever `data.status` says.
         transfer = paystack.transfer_outcome({**data, "status": _PAYSTACK_TRANSFERS[kind]})
-        return _Event(event_id, kind, reference, transfer=transfer)
-    return _Event(event_id, kind, reference)
+        return ProviderEvent(event_id, kind, reference, transfer=transfer)
+    return ProviderEvent(event_id, kind, reference)
 
 
 _PAYSTACK_TRANSFERS = {
@@ -153,42 +151,42 @@ _PAYSTACK_TRANSFERS = {
 }
 
 
-def _flutterwave_event(kind: str, data: dict[str, Any]) -> _Event:
+def _flutterwave_event(kind: str, data: dict[str, Any]) -> ProviderEvent:
     event_id = f"{kind}:{data.get('id')}:{data.get('status')}"
     if kind == "charge.completed":
         reference = str(data["tx_ref"]) if data.get("tx_ref") is not None else None
-        return _Event(event_id, kind, reference, charge=flutterwave.charge_outcome(data))
+        return ProviderEvent(event_id, kind, reference, charge=flutterwave.charge_outcome(data))
     if kind == "transfer.completed":
         reference = str(data["reference"]) if data.get("reference") is not None else None
-        return _Event(event_id, kind, reference, transfer=flutterwave.transfer_outcome(data))
-    return _Event(event_id, kind, None)
+        return ProviderEvent(event_id, kind, reference, transfer=flutterwave.transfer_outcome(data))
+    return ProviderEvent(event_id, kind, None)
 
 
 async def _apply(
-    conn: Connection, provider: str, key: str, account: Account, event: _Event
-) -> Received:
+    conn: Connection, provider: str, key: str, account: Account, event: ProviderEvent
+) -> Changed[str]:
     if event.reference is None or (event.charge is None and event.transfer is None):
-        return Received("ignored_type")
+        return Changed("ignored_type")
     if event.charge is not None:
-        row = await repository.lock_intent_for_account(
+        row = await intents_repo.lock_intent_for_account(
             conn, intent_id=intent_of(event.reference), provider=provider, account=key,
             livemode=account.livemode,
         )  # fmt: skip
         if row is None:
-            return Received("unknown_reference")
+            return Changed("unknown_reference")
         result, done = await intents.settle(conn, row, event.charge, reference=event.reference)
         if done == "ignored_canceled" and event.charge.kind == "authorized":
             # Money was taken for an intent that is already canceled: someone must refund it.
             log.warning(
                 "payment succeeded at the provider for a canceled intent",
-                extra={"payment_intent": row["id"], "provider": provider},
+                extra={"payment_intent": row.id, "provider": provider},
             )
-        return Received(done, [row["id"]] if result.owes_ledger else [])
+        return Changed(done, owes=result.owes)
     assert event.transfer is not None
-    payout = await repository.lock_payout_for_account(
+    payout = await payouts_repo.lock_payout_for_account(
         conn, payout_id=event.reference, provider=provider, account=key, livemode=account.livemode
     )
     if payout is None:
-        return Received("unknown_reference")
-    _, owes, done = await payouts.settle(conn, payout, event.transfer)
-    return Received(done, [payout["id"]] if owes else [])
+        return Changed("unknown_reference")
+    settled, done = await payouts.settle(conn, payout, event.transfer)
+    return Changed(done, owes=settled.owes)

@@ -6,64 +6,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
-import asyncpg
 import httpx
 import pytest
 
-from services.payments.service.accounts import ProviderSource
-from services.payments.service.reconcile import reconcile_once
-from services.payments.settings import PaymentsSettings
-from tests.conftest import CreateDb, ServiceClient
-from tests.fakes.providers import FakeProvider, serve
+from tests.conftest import ServiceClient
+from tests.fakes.providers import FakeProvider
 from tests.fakes.service import payments_client
-from tests.support.asgi import identity_headers
-from tests.support.secrets import TEST_SECRET_FIELDS
-
-BASE = "/payments/payment_intents"
-PAYSTACK_KEY = "sk_test_platform_paystack_0001"
-FLUTTERWAVE_KEY = "FLWSECK_TEST-platform-0001-X"
-BANK = {"account_number": "0123456789", "bank_code": "058", "account_name": "Ada Obi"}
-TENANT = "ten_providers"
-
-
-def key(tenant: str = TENANT, livemode: bool = False) -> dict[str, str]:
-    return identity_headers(tenant_id=tenant, livemode=livemode)
-
-
-def anonymous() -> dict[str, str]:
-    return identity_headers(tenant_id=None, principal="anonymous", principal_type="anonymous")
-
-
-@pytest.fixture
-async def paystack() -> AsyncIterator[FakeProvider]:
-    async with serve(FakeProvider("paystack", PAYSTACK_KEY)) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def flutterwave() -> AsyncIterator[FakeProvider]:
-    async with serve(FakeProvider("flutterwave", FLUTTERWAVE_KEY)) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def dsn(create_db: CreateDb) -> str:
-    return await create_db("payments")
-
-
-def overrides(paystack: FakeProvider, flutterwave: FakeProvider) -> dict[str, Any]:
-    return {
-        "paystack_base_url": paystack.url,
-        "flutterwave_base_url": flutterwave.url,
-        "paystack_secret_key": PAYSTACK_KEY,
-        "flutterwave_secret_key": FLUTTERWAVE_KEY,
-        "flutterwave_secret_hash": flutterwave.secret_hash,
-        "provider_timeout": 0.5,
-        "relay_interval": 3600,
-        "reconcile_interval": 3600,
-        "reconcile_after": 0,
-    }
+from tests.support.payments import (
+    BANK,
+    BASE,
+    anonymous,
+    create,
+    fetch,
+    get,
+    key,
+    overrides,
+    postings,
+    reconcile,
+    webhook,
+)
 
 
 @pytest.fixture
@@ -72,54 +33,6 @@ async def client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with payments_client(service_client, dsn, **overrides(paystack, flutterwave)) as http:
         yield http
-
-
-async def create(client: httpx.AsyncClient, **fields: Any) -> httpx.Response:
-    body = {"amount": 5000, "currency": "ngn", "receipt_email": "ada@example.com", **fields}
-    return await client.post(BASE, json=body, headers=key())
-
-
-async def get(client: httpx.AsyncClient, intent_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = (await client.get(f"{BASE}/{intent_id}", headers=key())).json()
-    return body
-
-
-async def fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
-async def postings(dsn: str) -> list[str]:
-    rows = await fetch(dsn, "SELECT reference_id FROM ledger_outbox ORDER BY created_at")
-    return [r["reference_id"] for r in rows]
-
-
-async def reconcile(
-    dsn: str, paystack: FakeProvider, flutterwave: FakeProvider, **more: Any
-) -> dict[str, int]:
-    settings = PaymentsSettings.model_validate(
-        {"database_url": dsn, **TEST_SECRET_FIELDS, **overrides(paystack, flutterwave), **more}
-    )
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-    assert pool is not None
-    try:
-        async with aiohttp.ClientSession() as http:
-            done, _ = await reconcile_once(pool, ProviderSource(settings, http), settings)
-    finally:
-        await pool.close()
-    return dict(done)
-
-
-async def webhook(
-    client: httpx.AsyncClient, provider: str, signed: tuple[bytes, dict[str, str]], path: str = ""
-) -> httpx.Response:
-    body, headers = signed
-    return await client.post(
-        f"/webhooks/{provider}{path}", content=body, headers={**anonymous(), **headers}
-    )
 
 
 class TestPaystack:

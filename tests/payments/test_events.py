@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import CreateDb, ServiceClient
+from tests.conftest import ServiceClient
 from tests.fakes.providers import FakeProvider, serve
 from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
@@ -22,11 +22,6 @@ BANK = {"account_number": "0123456789", "bank_code": "058"}
 
 def key() -> dict[str, str]:
     return identity_headers(tenant_id="ten_events")
-
-
-@pytest.fixture
-async def dsn(create_db: CreateDb) -> str:
-    return await create_db("payments")
 
 
 @pytest.fixture

@@ -5,13 +5,8 @@ finishes it. The services run as real processes (`micro serve`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -20,56 +15,18 @@ import httpx
 import pytest
 
 from cli.stack.ports import free_port
-from services.payments.service.accounts import ProviderSource
+from services.payments.service.provider_accounts import ProviderSource
 from services.payments.service.reconcile import reconcile_once
 from services.payments.settings import PaymentsSettings
 from tests.conftest import CreateDb
 from tests.fakes.providers import FakeProvider
 from tests.fakes.providers import serve as serve_fake
 from tests.support.asgi import identity_headers
-from tests.support.secrets import TEST_SECRET_FIELDS, TEST_SECRETS
+from tests.support.payments import healthy, output, serve_process
+from tests.support.secrets import TEST_SECRET_FIELDS
 
 TENANT = "ten_crash"
 PAYSTACK_KEY = "sk_test_crash_paystack_0001"
-
-
-@contextlib.contextmanager
-def serve(app: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", app],
-            env={**os.environ, **TEST_SECRETS, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def output(log: Path) -> str:
-    return log.read_text(errors="replace")
-
-
-async def healthy(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient() as http:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"exited {process.returncode}:\n{output(log)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"not healthy in time:\n{output(log)}")
 
 
 async def count(dsn: str, query: str, *args: object) -> int:
@@ -95,7 +52,7 @@ async def test_killed_after_commit_the_payment_lands_exactly_once(
         # Nothing listens there yet: the relay cannot post.
         "MICRO_PAYMENTS_LEDGER_URL": f"http://127.0.0.1:{ledger_port}",
     }
-    with serve("payments", payments_env, log) as payments:
+    with serve_process("payments", payments_env, log) as payments:
         await healthy(payments_port, payments, log)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{payments_port}") as http:
             response = await http.post(
@@ -124,9 +81,9 @@ async def test_killed_after_commit_the_payment_lands_exactly_once(
         "MICRO_LEDGER_DATABASE_URL": ledger_dsn,
         "MICRO_LEDGER_PORT": str(ledger_port),
     }
-    with serve("ledger", ledger_env, log) as ledger:
+    with serve_process("ledger", ledger_env, log) as ledger:
         await healthy(ledger_port, ledger, log)
-        with serve("payments", payments_env, log) as payments:
+        with serve_process("payments", payments_env, log) as payments:
             await healthy(payments_port, payments, log)
             postings = "SELECT count(*) FROM transactions WHERE reference_id = $1"
             deadline = time.monotonic() + 30
@@ -174,7 +131,7 @@ async def test_killed_while_the_provider_has_the_confirm_the_reconciler_finishes
             **{f"MICRO_PAYMENTS_{name.upper()}": str(v) for name, v in settings.items()},
         }
         headers = identity_headers(tenant_id=TENANT)
-        with serve("payments", env, log) as payments:
+        with serve_process("payments", env, log) as payments:
             await healthy(port, payments, log)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
                 created = await http.post(
@@ -209,12 +166,13 @@ async def test_killed_while_the_provider_has_the_confirm_the_reconciler_finishes
         try:
             async with aiohttp.ClientSession() as client:
                 source = ProviderSource(reconcile_settings, client)
-                done, owes = await reconcile_once(pool, source, reconcile_settings)
-                again, _ = await reconcile_once(pool, source, reconcile_settings)
+                first = await reconcile_once(pool, source, reconcile_settings)
+                again = await reconcile_once(pool, source, reconcile_settings)
         finally:
             await pool.close()
-    assert (dict(done), owes) == ({"intent_succeeded": 1}, True)
-    assert dict(again) == {}
+    # The round owes the ledger the payment's posting (by the intent's id), once.
+    assert (dict(first.value), first.owes) == ({"intent_succeeded": 1}, (intent_id,))
+    assert (dict(again.value), again.owes) == ({}, ())
     succeeded = "SELECT count(*) FROM payment_intents WHERE id = $1 AND status = 'succeeded'"
     assert await count(dsn, succeeded, intent_id) == 1
     posted = "SELECT count(*) FROM ledger_outbox WHERE reference_id = $1"

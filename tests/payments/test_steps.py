@@ -22,23 +22,22 @@ from cli.stack.ports import free_port
 from services.payments.providers.http import ProviderClient
 from services.payments.providers.paystack import Paystack
 from shared.db import TransactionHeldError, create_pool, transaction
-from tests.conftest import CreateDb, ServiceClient
-from tests.fakes.providers import FakeProvider, serve
+from tests.conftest import ServiceClient
+from tests.fakes.providers import FakeProvider
 from tests.fakes.service import payments_client
-from tests.test_payments_crash import healthy
-from tests.test_payments_crash import serve as serve_process
-from tests.test_payments_providers import (
+from tests.support.payments import (
     BANK,
     BASE,
-    FLUTTERWAVE_KEY,
     PAYSTACK_KEY,
     create,
     fetch,
     get,
+    healthy,
     key,
     overrides,
     postings,
     reconcile,
+    serve_process,
     webhook,
 )
 
@@ -48,23 +47,6 @@ CONFIRMS = 60
 POOL_SIZE = 20  # the service's default pool_max_size
 # The longest a connection may sit idle inside a transaction (the issue's bound).
 IDLE_IN_TRANSACTION_LIMIT = 0.1
-
-
-@pytest.fixture
-async def paystack() -> AsyncIterator[FakeProvider]:
-    async with serve(FakeProvider("paystack", PAYSTACK_KEY)) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def flutterwave() -> AsyncIterator[FakeProvider]:
-    async with serve(FakeProvider("flutterwave", FLUTTERWAVE_KEY)) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def dsn(create_db: CreateDb) -> str:
-    return await create_db("payments")
 
 
 def settings(paystack: FakeProvider, flutterwave: FakeProvider) -> dict[str, Any]:
@@ -319,7 +301,7 @@ class TestLateAnswers:
 
 class TestCutOff:
     """The request dies while the provider has it (here: cancelled, as when its process is
-    killed; `test_payments_crash` kills a real one): the claim stays, and the reconciler
+    killed; `tests/payments/test_crash.py` kills a real one): the claim stays, and the reconciler
     asks the provider by the claim's reference."""
 
     async def test_a_confirm_cut_off_during_the_call_is_finished_by_the_reconciler(

@@ -15,25 +15,22 @@ serves the mode its secret key says (Paystack `sk_live_`, Flutterwave `FLWSECK-`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 import aiohttp
-import asyncpg
 
-from services.payments import repository
 from services.payments.providers.base import Provider
 from services.payments.providers.flutterwave import Flutterwave
 from services.payments.providers.http import ProviderClient
 from services.payments.providers.paystack import Paystack
 from services.payments.providers.simulator import Simulator, simulated_method
+from services.payments.repository import providers as providers_repo
+from services.payments.repository.providers import CredentialsRow
 from services.payments.settings import PaymentsSettings
 from shared.cipher import Cipher
 from shared.db import Connection
 from shared.errors import CardError, InvalidRequestError
-from shared.state import AppState
 
 HOSTED = ("paystack", "flutterwave")
 Owner = Literal["platform", "tenant"]
@@ -144,7 +141,7 @@ class ProviderSource:
     async def tenant(
         self, conn: Connection, *, tenant_id: str, livemode: bool, provider: str
     ) -> Account | None:
-        row = await repository.get_credentials(
+        row = await providers_repo.get_credentials(
             conn, tenant_id=tenant_id, livemode=livemode, provider=provider
         )
         return self._account(row) if row is not None else None
@@ -152,18 +149,18 @@ class ProviderSource:
     async def tenant_accounts(
         self, conn: Connection, *, tenant_id: str, provider: str
     ) -> list[Account]:
-        rows = await repository.tenant_credentials(conn, tenant_id=tenant_id, provider=provider)
+        rows = await providers_repo.tenant_credentials(conn, tenant_id=tenant_id, provider=provider)
         return [self._account(row) for row in rows]
 
-    def _account(self, row: asyncpg.Record) -> Account:
-        secret = self.cipher.decrypt(row["secret_key"])
-        hook = row["webhook_secret"]
+    def _account(self, row: CredentialsRow) -> Account:
+        secret = self.cipher.decrypt(row.secret_key)
+        hook = row.webhook_secret
         return Account(
-            row["provider"],
+            row.provider,
             "tenant",
             secret,
             self.cipher.decrypt(hook) if hook is not None else None,
-            livemode=row["livemode"],
+            livemode=row.livemode,
         )
 
     async def choose(
@@ -214,22 +211,3 @@ class ProviderSource:
             else self.platform(provider, livemode=livemode)
         )
         return self.build(account, provider) if account is not None else None
-
-
-PROVIDERS_KEY = "providers"
-
-
-@asynccontextmanager
-async def provider_source(state: AppState) -> AsyncIterator[None]:
-    """The lifespan hook: one HTTP pool for every provider call of the process."""
-    settings = state.settings
-    assert isinstance(settings, PaymentsSettings)
-    async with aiohttp.ClientSession() as http:
-        state.extras[PROVIDERS_KEY] = ProviderSource(settings, http)
-        yield
-
-
-def providers_of(state: AppState) -> ProviderSource:
-    source = state.extras[PROVIDERS_KEY]
-    assert isinstance(source, ProviderSource)
-    return source

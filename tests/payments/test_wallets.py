@@ -63,11 +63,6 @@ async def ledger(create_db: CreateDb, redis_url: str) -> AsyncIterator[httpx.Asy
 
 
 @pytest.fixture
-async def dsn(create_db: CreateDb) -> str:
-    return await create_db("payments")
-
-
-@pytest.fixture
 async def client(
     service_client: ServiceClient, dsn: str, ledger: httpx.AsyncClient
 ) -> AsyncIterator[httpx.AsyncClient]:

@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import CreateDb, ServiceClient
+from tests.conftest import ServiceClient
 from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
 
@@ -22,11 +22,6 @@ def key(tenant: str = "ten_pay", idempotency: str | None = None) -> dict[str, st
     if idempotency:
         headers["Idempotency-Key"] = idempotency
     return headers
-
-
-@pytest.fixture
-async def dsn(create_db: CreateDb) -> str:
-    return await create_db("payments")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cli.main import app as cli_app
 from cli.stack.ports import free_port
-from services.payments import repository
+from services.payments.repository import outbox as outbox_repo
 from shared.ids import new_id
 from tests.conftest import CreateDb, ServiceClient
 from tests.support.asgi import identity_headers
@@ -84,7 +84,7 @@ async def _owe(dsn: str, reference_id: str, credit: str) -> None:
     """A posting payments owes the ledger, written as payments writes one."""
     conn = await asyncpg.connect(dsn)
     try:
-        await repository.insert_outbox(
+        await outbox_repo.insert_outbox(
             conn,
             outbox_id=new_id("obx"),
             tenant_id=TENANT,
