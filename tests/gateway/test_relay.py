@@ -1,4 +1,4 @@
-"""The CLI relay: `POST /cli/sessions` and WebSocket `/cli/listen` (DESIGN §9).
+"""The CLI relay: `POST /cli/sessions` and WebSocket `/cli/listen`.
 
 The gateway (and auth, for the session tests) run in this process on free ports, against
 the session's PostgreSQL and Redis; events go into Redis exactly as a service's outbox
@@ -22,7 +22,6 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import redis.asyncio as aioredis
-import uvicorn
 from standardwebhooks.webhooks import Webhook
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
@@ -38,14 +37,14 @@ from gateway.relay.tokens import listen_secret, mint_listen_token
 from services.auth.settings import DEV_ADMIN_EMAIL
 from shared import outbox, secrets
 from shared.ids import new_id
-from tests.conftest import CreateDb
+from tests.support.asgi import serve_with_uvicorn
 from tests.support.secrets import (
     TEST_ADMIN_PASSWORD,
     TEST_IDENTITY_KEY,
     TEST_SECRET_FIELDS,
     TEST_SECRETS,
 )
-from tests.support.servers import scratch_dir
+from tests.support.servers import CreateDb, scratch_dir
 
 # What shared/settings.py once held as every app's default secret: public knowledge.
 OLD_DEV_SECRET = "micro-dev-internal-secret-change-me-0123456789"
@@ -55,34 +54,6 @@ PASSWORD = "correct horse battery"
 
 
 # -- servers -------------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """The app under uvicorn on a free port (WebSockets need a real server); its host:port."""
-    port = free_port()
-    # As `micro serve` runs it: X-Forwarded-* are the gateway's to judge, not uvicorn's.
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("server exited during start-up")
-        await asyncio.sleep(0.02)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def gateway_app(redis_url: str, **overrides: Any) -> Starlette:
@@ -107,7 +78,7 @@ def gateway(redis_url: str) -> Gateway:
     @contextlib.asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[str]:
         settings = {"redis_url": redis_url, **overrides}
-        async with serving(gateway_app(**settings)) as host:
+        async with serve_with_uvicorn(gateway_app(**settings)) as host:
             yield host
 
     return start
@@ -267,10 +238,13 @@ async def with_auth(create_db: CreateDb, redis_url: str) -> AsyncIterator[Stack]
             **TEST_SECRET_FIELDS,
         }
     )
-    async with serving(app_factory("auth")(auth_settings)) as auth_host:
+    async with serve_with_uvicorn(app_factory("auth")(auth_settings)) as auth_host:
         auth_url = f"http://{auth_host}"
         app = gateway_app(redis_url, auth_url=auth_url)
-        async with serving(app) as host, httpx.AsyncClient(base_url=f"http://{host}") as client:
+        async with (
+            serve_with_uvicorn(app) as host,
+            httpx.AsyncClient(base_url=f"http://{host}") as client,
+        ):
             yield Stack(host, client, auth_url, redis_url)
 
 
@@ -363,7 +337,7 @@ class TestCreateSession:
         before = (await with_auth.client.post("/cli/sessions", headers=bearer(key))).json()
         # Another gateway process (a replica, or this one restarted): the same secret.
         async with (
-            serving(gateway_app(redis_url, auth_url=with_auth.auth_url)) as host,
+            serve_with_uvicorn(gateway_app(redis_url, auth_url=with_auth.auth_url)) as host,
             httpx.AsyncClient(base_url=f"http://{host}") as other,
         ):
             after = (await other.post("/cli/sessions", headers=bearer(key))).json()
@@ -383,7 +357,10 @@ class TestCreateSession:
         app = gateway_app(
             with_auth.redis_url, auth_url=with_auth.auth_url, trusted_proxies=["127.0.0.1"]
         )
-        async with serving(app) as host, httpx.AsyncClient(base_url=f"http://{host}") as proxy:
+        async with (
+            serve_with_uvicorn(app) as host,
+            httpx.AsyncClient(base_url=f"http://{host}") as proxy,
+        ):
             trusted = await proxy.post("/cli/sessions", headers=tls)
         assert trusted.json()["websocket_url"] == f"wss://{host}/cli/listen"
 
@@ -717,7 +694,7 @@ async def test_a_redis_restart_loses_no_event() -> None:
         tenant = new_tenant()
         try:
             app = gateway_app(server.url, relay_poll_seconds=1)
-            async with serving(app) as host, listening(host, tenant.token()) as listener:
+            async with serve_with_uvicorn(app) as host, listening(host, tenant.token()) as listener:
                 before = await publish(client, tenant, 3)
                 assert_delivered(await listener.events(3), before, tenant.secret)
                 unacked = await publish(client, tenant, 2)
