@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 
 from cli.stack.binaries import find_psql
+from shared.db_roles import RoleError
 from shared.migrations import MigrationError, apply_migrations, load_migrations, migrate_service
-from shared.roles import RoleError
 from shared.settings import DB_USER, SERVICES, app_role, database_url
 from tests.support.asgi import ServiceClient, identity_headers
 from tests.support.processes import micro

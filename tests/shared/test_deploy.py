@@ -27,7 +27,7 @@ from cli.apps import settings_class
 from cli.stack.binaries import find_psql
 from gateway.settings import METRICS_PORT
 from shared import secrets
-from shared.roles import check_app_role
+from shared.db_roles import check_app_role
 from shared.settings import (
     APPS,
     DB_NAMES,
