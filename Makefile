@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pyproject.toml keeps the ranges Micro works with. `make lock` refreshes it.
 LOCK := requirements.lock
 
-.PHONY: install deps test-deps run test lint typecheck pytest bench build clean clean-data lock
+.PHONY: install deps test-deps run test test-fast lint typecheck pytest bench build clean clean-data lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,8 +39,12 @@ test-deps: install
 run: deps
 	$(BIN)/micro dev up
 
-## test: lint, type-check and the whole test suite
+## test: lint, type-check and the whole test suite, with its branch coverage at the end
 test: test-deps lint typecheck pytest
+
+## test-fast: the unit tests (tests/unit: pure code, no server, no database), in seconds
+test-fast: install
+	$(BIN)/pytest tests/unit -q
 
 lint: install
 	$(BIN)/ruff check .
@@ -49,8 +53,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Every Python process the tests start is measured too (COVERAGE_PROCESS_START: see
+# [tool.coverage.run] in pyproject.toml); the report fails under its `fail_under`.
 pytest: test-deps
-	$(BIN)/pytest
+	rm -f .coverage .coverage.*
+	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage \
+		$(BIN)/pytest; tests=$$?; \
+	$(BIN)/coverage combine --quiet && $(BIN)/coverage report; coverage=$$?; \
+	exit $$(( tests || coverage ))
 
 ## bench: the benchmarks under tests/bench (BENCH=name to pick one)
 bench: deps
@@ -63,7 +73,7 @@ build: install
 
 ## clean: build output and caches; clean-data also the local stack's data
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 clean-data: clean

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -11,6 +12,8 @@ from starlette.applications import Starlette
 
 from shared import secrets
 from shared.settings import APPS, ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
 
 
 def _module_base(app: str) -> str:
@@ -45,3 +48,11 @@ def load_settings(app: str) -> ServiceSettings:
     except ValidationError as exc:
         typer.echo(f"micro: {app}: {secrets.explain(exc)}", err=True)
         raise typer.Exit(1) from None
+
+
+def load_settings_as(app: str, kind: type[S]) -> S:
+    """`load_settings`, as the settings type the command needs (the one check lives here)."""
+    settings = load_settings(app)
+    if not isinstance(settings, kind):
+        raise TypeError(f"{app}'s settings are not {kind.__name__}")
+    return settings

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import typer
 
-from cli.apps import load_settings
+from cli.apps import load_settings_as
 from services.ledger.service.verify import verify
 from services.ledger.settings import LedgerSettings
 
@@ -21,8 +21,7 @@ def verify_command(
     as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
 ) -> None:
     """Check every balance against its entries and debits against credits (exit 1 if not)."""
-    settings = load_settings("ledger")
-    assert isinstance(settings, LedgerSettings)
+    settings = load_settings_as("ledger", LedgerSettings)
     try:
         report = asyncio.run(_run(settings.database_url))
     except (OSError, asyncpg.PostgresError) as exc:

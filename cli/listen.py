@@ -1,4 +1,5 @@
-"""`micro listen`: the tenant's events, live, forwarded to a local app (DESIGN §9).
+"""`micro listen`: the tenant's events, live, forwarded to a local app
+("An event" in docs/architecture.md, "Three paths").
 
 It opens a CLI session (`POST /cli/sessions`), connects to the gateway's WebSocket, and for
 each event POSTs the exact payload bytes with the gateway's Standard Webhooks headers to
@@ -227,7 +228,8 @@ class Runner:
 
         failures = 0
         # aiohttp rather than httpx for the forwards: several times the requests per second
-        # on the same hardware (see DESIGN §5), and a listener is only as fast as its POSTs.
+        # on the same hardware (the gateway proxies with it too), and a listener is only as
+        # fast as its POSTs.
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=not self.options.skip_verify),
             timeout=aiohttp.ClientTimeout(total=self.options.timeout),

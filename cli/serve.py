@@ -11,7 +11,7 @@ import typer
 import uvicorn
 from starlette.types import ASGIApp
 
-from cli.apps import app_factory, load_settings
+from cli.apps import app_factory, load_settings, load_settings_as
 from gateway.app import create_metrics_app
 from gateway.settings import GatewaySettings
 from shared.logging import configure_logging
@@ -112,8 +112,7 @@ def migrate(
         raise typer.BadParameter(f"unknown service {unknown[0]!r}; choose from {SERVICES}")
     failed = False
     for name in targets:
-        settings = load_settings(name)
-        assert isinstance(settings, DatabaseSettings)
+        settings = load_settings_as(name, DatabaseSettings)
         try:
             applied = asyncio.run(
                 migrate_service(name, settings.migration_database_url, app_role=settings.app_role)

@@ -1,15 +1,17 @@
-"""The gateway: the one public port (DESIGN §5), and its internal metrics listener."""
+"""The gateway: the one public port (docs/architecture.md, "Three paths"), and its internal
+metrics listener."""
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from gateway import docs, relay
-from gateway.context import gateway_context
+from gateway import docs
 from gateway.handler import proxy
 from gateway.health import health
+from gateway.relay.routes import routes as relay_routes
 from gateway.settings import GatewaySettings
+from gateway.state import gateway_lifespan
 from shared.app import create_service_app
 from shared.handlers import CATCH_ALL
 from shared.metrics import metrics_endpoint
@@ -18,19 +20,20 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 def create_app(settings: GatewaySettings | None = None) -> Starlette:
+    settings = settings or GatewaySettings()
     return create_service_app(
-        settings or GatewaySettings(),
+        settings,
         [],
         title="Micro Gateway",
         require_identity=False,
-        hooks=[gateway_context, relay.relay_context],
+        service_state=gateway_lifespan(settings),
         health=health,
         openapi=docs.openapi,
         metrics=False,
         extra_routes=[
             Route("/api/health", health, methods=["GET"]),
             *docs.routes,
-            *relay.routes,
+            *relay_routes,
             Route(CATCH_ALL, proxy, methods=_METHODS, include_in_schema=False),
         ],
     )

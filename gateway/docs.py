@@ -24,9 +24,8 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway import relay
-from gateway.context import gateway_of
 from gateway.health import health
+from gateway.relay import sessions
 from gateway.relay.listen import (
     CLOSE_BAD_REQUEST,
     CLOSE_PING_TIMEOUT,
@@ -34,7 +33,9 @@ from gateway.relay.listen import (
     CLOSE_UNAUTHENTICATED,
     CLOSE_UNAVAILABLE,
 )
+from gateway.relay.routes import routes as relay_routes
 from gateway.routing import Access, Rule, resolve
+from gateway.state import gateway_state
 from shared.health import ready
 from shared.openapi import (
     OPENAPI_VERSION,
@@ -174,7 +175,7 @@ async def openapi(request: Request) -> JSONResponse:
     """The whole public API: every service's operations as reached through the gateway."""
     cached = _cache.get("spec")
     if cached is None or time.monotonic() - cached[1] > _CACHE_SECONDS:
-        gateway = gateway_of(request)
+        gateway = gateway_state(request)
         specs = await asyncio.gather(
             *(_fetch(gateway.client, url) for url in gateway.settings.upstreams().values())
         )
@@ -243,7 +244,7 @@ def _own(path: str, operation: dict[str, Any]) -> dict[str, Any]:
 
 
 _PUBLIC = Rule("/", "gateway", Access.PUBLIC)
-_OWN_RULES = {"/cli/sessions": relay.sessions.RULE}
+_OWN_RULES = {"/cli/sessions": sessions.RULE}
 
 
 def _credential(operation: dict[str, Any], rule: Rule) -> None:
@@ -422,7 +423,7 @@ def gateway_routes() -> list[Route]:
         Route("/ready", ready, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
-        *(route for route in relay.routes if isinstance(route, Route)),
+        *(route for route in relay_routes if isinstance(route, Route)),
     ]
 
 

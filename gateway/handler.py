@@ -8,11 +8,11 @@ import ipaddress
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.context import Gateway, gateway_of
 from gateway.metrics import AUTH_FAILURES, RATE_LIMITED
 from gateway.proxy import forward
 from gateway.ratelimit import Decision
 from gateway.routing import Access, Target, resolve
+from gateway.state import GatewayState, gateway_state
 from shared.access import Role, SessionRequiredError
 from shared.credentials import looks_like_api_key, secret_hash
 from shared.errors import (
@@ -39,7 +39,7 @@ async def proxy(request: Request) -> Response:
             code="route_not_found",
         )
     request.scope[ROUTE_LABEL_KEY] = target.rule.prefix
-    gateway = gateway_of(request)
+    gateway = gateway_state(request)
     client_ip = _client_ip(request, gateway)
     identity, decision = await _authorize(request, gateway, target, client_ip)
     response = await forward(
@@ -59,12 +59,12 @@ async def proxy(request: Request) -> Response:
 
 async def authorize(request: Request, target: Target) -> tuple[Identity, Decision | None]:
     """Authenticate and rate-limit a request the gateway answers itself (the CLI relay)."""
-    gateway = gateway_of(request)
+    gateway = gateway_state(request)
     return await _authorize(request, gateway, target, _client_ip(request, gateway))
 
 
 async def _authorize(
-    request: Request, gateway: Gateway, target: Target, client_ip: str
+    request: Request, gateway: GatewayState, target: Target, client_ip: str
 ) -> tuple[Identity, Decision | None]:
     settings = gateway.settings
     rule = target.rule
@@ -156,7 +156,7 @@ def _mode(request: Request) -> str:
     return mode
 
 
-def _refuse_if_limited(decision: Decision | None, gateway: Gateway, *, bucket: str) -> None:
+def _refuse_if_limited(decision: Decision | None, gateway: GatewayState, *, bucket: str) -> None:
     if decision is None or decision.allowed:
         return
     RATE_LIMITED.labels(bucket).inc()
@@ -193,7 +193,7 @@ def _bearer(request: Request) -> str:
     )
 
 
-def _client_ip(request: Request, gateway: Gateway) -> str:
+def _client_ip(request: Request, gateway: GatewayState) -> str:
     peer = request.client.host if request.client else "unknown"
     forwarded = request.headers.get("x-forwarded-for")
     if forwarded and peer in gateway.settings.trusted_proxies:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.context import gateway_of
+from gateway.state import gateway_state
 from shared.openapi import documented
 
 
@@ -33,7 +33,7 @@ async def health(request: Request) -> JSONResponse:
     200 when every service answers its readiness probe; 503, with the same body, when one
     does not. Load balancers and `micro dev status` poll it.
     """
-    gateway = gateway_of(request)
+    gateway = gateway_state(request)
     upstreams = gateway.settings.upstreams()
     results = await asyncio.gather(
         *(_ready(gateway.client, url, gateway.settings.ready_timeout) for url in upstreams.values())

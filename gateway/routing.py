@@ -1,4 +1,4 @@
-"""The routing table (DESIGN §5): which service serves a path, and what credential it needs.
+"""The routing table: which service serves a path, and what credential it needs.
 
 Seed-compatible aliases (`/api/auth/*`, `/api/tenant*`, `/api/wallet/*`, `/api/webhook/*`)
 are rewritten onto the canonical paths first, so both reach the same handlers.

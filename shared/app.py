@@ -4,7 +4,7 @@ It wires, in order from the outside: request context (request id, access log, me
 last-resort error rendering), the internal identity check (services only), the routes, and
 `/health`, `/ready`, `/metrics`, `/openapi.json`. The lifespan opens the one asyncpg pool and
 the one Redis client of the process and closes them on shutdown; it refuses to start when
-the pool's role is a superuser or an owner (shared/roles.py).
+the pool's role is a superuser or an owner (shared/db_roles.py).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from shared import idempotency, outbox
 from shared.db import create_pool
+from shared.db_roles import check_app_role
 from shared.handlers import EXCEPTION_HANDLERS
 from shared.health import health, ready
 from shared.idempotency import IdempotencyMiddleware
@@ -37,7 +38,6 @@ from shared.openapi import build_spec
 from shared.outbox import outbox_relay
 from shared.redis_url import connect as connect_redis
 from shared.retention import Job, retention
-from shared.roles import check_app_role
 from shared.settings import DatabaseSettings, ServiceSettings
 from shared.state import STATE_KEY, AppState, ServiceLifespan
 

@@ -1,4 +1,4 @@
-"""The one error model of Micro (DESIGN §10).
+"""The one error model of Micro.
 
 Every failure a client can see is rendered as
 ``{"error": {"type", "code", "message", "param", "request_id"}}``.

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` for every mutating endpoint of every service (DESIGN §7).
+"""`Idempotency-Key` for every mutating endpoint of every service.
 
 The first result for a key (scoped to tenant and mode) is stored and replayed, with
 `Idempotent-Replayed: true`, for at least 24 hours. The same key with another request is

@@ -1,4 +1,5 @@
-"""The internal identity token (`X-Micro-Identity`, DESIGN §5).
+"""The internal identity token (`X-Micro-Identity`; "A request" in
+docs/architecture.md, "Three paths").
 
 The gateway authenticates the caller once and hands each service a short-lived token,
 HMAC-signed with the identity key (MICRO_IDENTITY_KEYS, `shared/secrets.py`), saying who is

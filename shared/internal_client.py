@@ -1,4 +1,5 @@
-"""The one HTTP client for calls from one Micro service to another (DESIGN §5).
+"""The one HTTP client for calls from one Micro service to another
+("A request" in docs/architecture.md, "Three paths").
 
 A service calls another directly, never through the gateway, as itself (`principal` is its
 name) acting for one tenant and mode (`Scope`). Per process there is one aiohttp session,

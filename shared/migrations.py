@@ -13,7 +13,7 @@ puts in the quoted name it is given (the user of `MICRO_<SERVICE>_DATABASE_URL`,
 same file by hand. The checksum is of the file as written, so another role name is not an
 edit. Each migration grants on the tables it creates, explicitly and per table (no ALTER
 DEFAULT PRIVILEGES, which would give every new table, history included, the same rights);
-tests/test_db_roles.py holds the whole grant table and fails on a table nobody granted.
+tests/shared/test_db_roles.py holds the whole grant table and fails on a table nobody granted.
 The role itself is the operator's to create (a managed PostgreSQL gives the migrating role
 no CREATEROLE); the runner refuses a role that is missing, a superuser, or the owner.
 """

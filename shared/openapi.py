@@ -516,7 +516,7 @@ def example_of(schema: Mapping[str, Any], schemas: Mapping[str, Any], name: str 
     """A value that fits `schema`: its own example or default first, then a made-up one.
 
     Operations whose real bodies matter (the seeds' calls) give theirs in `@documented`; the
-    rest show a value shaped by the schema (tests/test_openapi.py validates every example
+    rest show a value shaped by the schema (tests/gateway/test_openapi.py validates every example
     against its schema).
     """
     return _example(schema, schemas, name, depth=0)

@@ -1,4 +1,5 @@
-"""The transactional outbox and its relay to Redis (DESIGN §2, §9).
+"""The transactional outbox and its relay to Redis ("An event" in
+docs/architecture.md, "Three paths").
 
 A service calls `emit` inside the transaction that makes its change, so the event exists if
 and only if the change does. The relay (started for every service with a database) publishes
@@ -10,10 +11,10 @@ unpublished rows in order:
 - `PUBLISH` on the tenant's live channel, carrying the tenant-stream id, for live listeners.
 
 All three happen in one Lua call per batch, so Redis holds a batch entirely or not at all. A
-row is marked published only after Redis took it; a crash in between republishes it, which is
-the at-least-once delivery DESIGN promises (event ids dedupe). Two replicas never publish at
-the same time: the round runs under a transaction-scoped advisory lock, which also keeps each
-stream in `seq` order. While Redis is down rows wait, and go out in order when it returns.
+row is marked published only after Redis took it; a crash in between republishes it:
+at-least-once delivery (event ids dedupe). Two replicas never publish at the same time: the
+round runs under an advisory lock, which also keeps each stream in `seq` order. While Redis
+is down rows wait, and go out in order when it returns.
 """
 
 from __future__ import annotations
@@ -231,38 +232,6 @@ async def publish(
 
 
 # KEYS: the tenant stream, the live channel. ARGV: cutoff, event id, type, payload.
-_RESEND_LIVE = """
-local sid = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*',
-    'id', ARGV[2], 'type', ARGV[3], 'event', ARGV[4])
-local message = cjson.encode({stream_id = sid, id = ARGV[2], type = ARGV[3], event = ARGV[4]})
-redis.call('PUBLISH', KEYS[2], message)
-return sid
-"""
-
-
-async def resend_live(
-    redis: aioredis.Redis,
-    *,
-    event_id: str,
-    type: str,
-    tenant_id: str,
-    livemode: bool,
-    payload: str,
-    retention_seconds: float,
-) -> str:
-    """Send an event again to live listeners only (not to the events service's stream).
-
-    It is appended to the tenant stream as well, so a listener that is reconnecting gets it
-    too; its event id is unchanged, so receivers can tell it is the same event.
-    """
-    script = redis.register_script(_RESEND_LIVE)
-    sid = await script(
-        keys=[tenant_stream(tenant_id, livemode), live_channel(tenant_id, livemode)],
-        args=[int((time.time() - retention_seconds) * 1000), event_id, type, payload],
-    )
-    return sid.decode() if isinstance(sid, bytes) else str(sid)
-
-
 async def relay_round(pool: Pool, redis: aioredis.Redis, *, retention_seconds: float) -> int:
     """Publish every unpublished row, oldest first; returns how many went out.
 

@@ -1,4 +1,4 @@
-"""Stripe-style cursor pagination (DESIGN §10).
+"""Stripe-style cursor pagination.
 
 Lists are newest first. ``starting_after=X`` pages towards older objects, ``ending_before=X``
 towards newer ones; ids are time-sortable, so the cursor is the id itself.

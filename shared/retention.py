@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from shared.aio import stop
 from shared.db import Pool
-from shared.settings import DatabaseSettings
 from shared.state import AppState
 
 log = logging.getLogger("micro.retention")
@@ -68,8 +67,7 @@ def retention(jobs: Sequence[Job]) -> Callable[[AppState], AbstractAsyncContextM
 
     @asynccontextmanager
     async def hook(state: AppState) -> AsyncIterator[None]:
-        settings = state.settings
-        assert isinstance(settings, DatabaseSettings)
+        settings = state.db_settings
 
         async def loop() -> None:
             while True:

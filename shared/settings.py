@@ -2,7 +2,7 @@
 
 Every service reads `MICRO_<SERVICE>_<FIELD>`; the values every process shares (Redis, the
 identity keys, the log level) may also be set once as `MICRO_<FIELD>`, the service-specific
-name winning. Defaults are the local dev stack of DESIGN §1, except secrets: those have no
+name winning. Defaults are the local dev stack (`micro dev up`), except secrets: those have no
 default anywhere (`shared/secrets.py`), and `micro dev up` generates its own.
 """
 
@@ -42,7 +42,7 @@ REDIS_PORT = 6379
 # app connects as its own role (`ledger_app`), neither superuser nor owner, holding only the
 # privileges its service's migrations grant it.
 DB_USER = "micro"
-DB_PASSWORD = "micro"  # noqa: S105 - the documented local-dev credential of DESIGN §1
+DB_PASSWORD = "micro"  # noqa: S105 - the documented local-dev credential
 DB_APP_PASSWORD = "micro"  # noqa: S105 - likewise, for the apps' roles
 
 
@@ -76,7 +76,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     host: str = "127.0.0.1"
-    # Defaults to the service's port of DESIGN §1.
+    # Defaults to the service's port in the local dev stack.
     port: int = 0
     redis_url: str = "redis://localhost:6379/0"
     # MICRO_IDENTITY_KEYS, comma-separated: the first signs X-Micro-Identity, all verify.
@@ -143,7 +143,7 @@ class DatabaseSettings(ServiceSettings):
     """A service that owns a PostgreSQL database."""
 
     # The app's own role: neither superuser nor owner (the app refuses to start as either).
-    # Defaults to the service's database of DESIGN §1.
+    # Defaults to the service's database in the local dev stack.
     database_url: str = ""
     # The owner's DSN, for migrations (`micro db migrate`, migrate_on_start). Defaults to the
     # local stack's owner when database_url is left to its default, else to database_url,
@@ -162,8 +162,8 @@ class DatabaseSettings(ServiceSettings):
     # Event streams in Redis keep this much history for `micro listen` to resume from.
     event_retention_days: float = 7.0
     # Retention (shared/retention.py): seconds between purge rounds; idempotency results are
-    # kept this many hours (at least the 24 DESIGN §7 promises); published outbox rows this
-    # many days (unpublished ones are never purged).
+    # kept this many hours (at least the 24 `shared/idempotency.py` promises); published
+    # outbox rows this many days (unpublished ones are never purged).
     retention_interval: float = 3600.0
     idempotency_retention_hours: float = Field(default=24.0, ge=24.0)
     outbox_retention_days: float = Field(default=7.0, gt=0)

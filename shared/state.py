@@ -36,7 +36,7 @@ class AppState:
     outbox: OutboxRelay | None = None
     # The service's own state (ServiceLifespan): one object, reached with `service_state`.
     service: object | None = None
-    # Per-service extras opened in the same lifespan: being replaced by `service` (#13).
+    # Per-service extras opened in the same lifespan: being replaced by `service`.
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -1,4 +1,4 @@
-"""Standard Webhooks signatures (DESIGN §9), for endpoint deliveries and `micro listen`.
+"""Standard Webhooks signatures, for endpoint deliveries and `micro listen`.
 
 `webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` where the key is
 the base64 part of a `whsec_` secret, so the public `standardwebhooks` verifiers accept it.

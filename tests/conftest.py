@@ -3,7 +3,7 @@ and services run in-process against them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 
 import httpx
@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from cli.apps import app_factory, settings_class
 from shared.migrations import migrate_service
 from shared.settings import SERVICES, ServiceSettings, app_role
+from tests.support.asgi import ServiceClient as ServiceClient  # re-exported: tests annotate with it
 from tests.support.asgi import serve_in_process
 from tests.support.browser import browser as browser  # the fixture, for every test
 from tests.support.browser import pytest_runtest_makereport as pytest_runtest_makereport
@@ -66,8 +67,6 @@ TEST_SETTINGS: dict[str, dict[str, object]] = {
     "auth": {"bcrypt_rounds": 4},
     "events": {"webhook_secrets_key": Fernet.generate_key().decode()},
 }
-
-ServiceClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture

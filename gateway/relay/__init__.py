@@ -1,4 +1,4 @@
-"""The relay between the event streams and `micro listen` (DESIGN §9).
+"""The relay between the event streams and `micro listen` (docs/architecture.md, "Three paths").
 
 1. `POST /cli/sessions` (an API key or an admin's session) returns a short-lived
    `websocket_token`, the WebSocket URL and the tenant's `whsec_` secret for that mode.
@@ -15,18 +15,3 @@ the code, e.g. `api_key_revoked: ...`; do not reconnect), 4400 bad options or me
 listener too slow (resume from the last acknowledged event), 4002 no pong, 1011 Redis or
 auth unavailable.
 """
-
-from __future__ import annotations
-
-from starlette.routing import BaseRoute, Route, WebSocketRoute
-
-from gateway.relay.context import relay_context
-from gateway.relay.listen import listen
-from gateway.relay.sessions import create_session
-
-routes: list[BaseRoute] = [
-    Route("/cli/sessions", create_session, methods=["POST"]),
-    WebSocketRoute("/cli/listen", listen),
-]
-
-__all__ = ["relay_context", "routes"]

@@ -28,10 +28,10 @@ from typing import Any
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from gateway.context import Gateway, gateway_of
-from gateway.relay.context import Relay, relay_of
+from gateway.relay.state import Relay
 from gateway.relay.stream import TypeFilter, parse_stream_id
 from gateway.relay.tokens import ListenGrant, ListenTokenError, listen_secret, verify_listen_token
+from gateway.state import GatewayState, gateway_state
 from gateway.watchers import Watch, describe
 from shared import webhooks
 from shared.aio import wait_event
@@ -69,8 +69,8 @@ async def listen(websocket: WebSocket) -> None:
     # Accept first: a refusal before the handshake reaches the client as a bare HTTP 403,
     # while a close frame carries a code and a reason `micro listen` can print.
     await websocket.accept()
-    relay = relay_of(websocket)
-    gateway = gateway_of(websocket)
+    gateway = gateway_state(websocket)
+    relay = gateway.relay
     try:
         session = _open(websocket, relay)
         grant = session.grant
@@ -106,7 +106,7 @@ def _open(websocket: WebSocket, relay: Relay) -> _Session:
 
 
 async def _refuse_if_ended(
-    grant: ListenGrant, watch: Watch, relay: Relay, gateway: Gateway
+    grant: ListenGrant, watch: Watch, relay: Relay, gateway: GatewayState
 ) -> None:
     """The token outlives its session's checks by up to `cli_token_seconds`: check again."""
     try:

@@ -8,12 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.context import gateway_of
 from gateway.handler import authorize, revocation_token
-from gateway.relay.context import relay_of
 from gateway.relay.tokens import listen_secret, mint_listen_token
 from gateway.routing import Access, Rule, Target
 from gateway.settings import GatewaySettings
+from gateway.state import gateway_state
 from shared import access
 from shared.body import parse
 from shared.errors import PermissionDeniedError
@@ -70,8 +69,8 @@ async def create_session(request: Request) -> JSONResponse:
         raise PermissionDeniedError("This credential belongs to no tenant.", code="no_tenant")
     if livemode:
         # An admin's session may ask for live in the body, past authorize's header check.
-        await gateway_of(request).credentials.require_live_mode(tenant_id)
-    settings = relay_of(request).settings
+        await gateway_state(request).credentials.require_live_mode(tenant_id)
+    settings = gateway_state(request).relay.settings
     session_id = new_id("clis")
     grant, token = mint_listen_token(
         settings.relay_token_key,
@@ -97,7 +96,7 @@ async def create_session(request: Request) -> JSONResponse:
         status_code=201,
     )
     if decision is not None:
-        response.raw_headers.extend(decision.headers(gateway_of(request).limiter.window_seconds))
+        response.raw_headers.extend(decision.headers(gateway_state(request).limiter.window_seconds))
     return response
 
 

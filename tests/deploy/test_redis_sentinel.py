@@ -19,8 +19,7 @@ import redis.asyncio as aioredis
 from cli.stack.ports import free_port
 from shared.outbox import ALL_STREAM
 from shared.redis_url import connect
-from tests.conftest import ServiceClient
-from tests.support.asgi import identity_headers
+from tests.support.asgi import ServiceClient, identity_headers
 from tests.support.secrets import TEST_SECRETS
 
 MASTER = "micro"

@@ -45,7 +45,7 @@ GENERATION: dict[str, tuple[Any, str]] = {
 REQUEST_ADJUSTMENTS: dict[str, str] = {
     "fresh Idempotency-Key": "a client makes one key per intended operation; drawn keys repeat "
     "across different requests, and each repeat is the 400 idempotency_key_reused it should "
-    "be (tests/test_idempotency.py), not a conformance failure",
+    "be (tests/shared/test_idempotency.py), not a conformance failure",
     "no null in a form": "a form has no null: schemathesis writes `field=null`, Stripe's "
     "clients leave the field out, which is what the run sends",
     "integers as integers": "JSON Schema's `integer` takes 392.0 as well as 392; Micro "
@@ -54,7 +54,7 @@ REQUEST_ADJUSTMENTS: dict[str, str] = {
     "`type: integer` cannot say, so the run sends 392",
     "one cursor": "starting_after and ending_before together are a 400, as in Stripe; JSON "
     "Schema cannot say two query parameters exclude each other, so the run sends only "
-    "starting_after (both are tested in tests/test_pagination.py)",
+    "starting_after (both are tested in tests/shared/test_pagination.py)",
 }
 
 # Checks switched off on one operation, with the reason.

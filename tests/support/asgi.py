@@ -1,17 +1,24 @@
-"""Running an app in-process: its lifespan, then requests through httpx.ASGITransport."""
+"""Running an app in-process: its lifespan, then requests through httpx.ASGITransport; or under
+uvicorn on a free port, for what needs a real server (WebSockets, a proxy in front)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
+import uvicorn
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cli.stack.ports import free_port
 from shared.identity import Identity, mint
 from tests.support.secrets import TEST_IDENTITY_KEY
+
+# The `service_client` fixture: `async with service_client("ledger") as client:`.
+ServiceClient = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 class _WithState:
@@ -32,6 +39,34 @@ async def serve_in_process(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=_WithState(app, state or {}))
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             yield client
+
+
+@contextlib.asynccontextmanager
+async def serve_with_uvicorn(app: Starlette) -> AsyncIterator[str]:
+    """The app under uvicorn on a free port (WebSockets need a real server); its host:port."""
+    port = free_port()
+    # As `micro serve` runs it: X-Forwarded-* are the gateway's to judge, not uvicorn's.
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server exited during start-up")
+        await asyncio.sleep(0.02)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 def identity_headers(

@@ -1,7 +1,9 @@
-"""An app as a real process (`python -m cli serve APP`), started and stopped by a test."""
+"""An app as a real process (`python -m cli serve APP`), started and stopped by a test, and
+one `micro` command run to its end."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -12,6 +14,20 @@ from contextlib import contextmanager
 from typing import IO
 
 import httpx
+
+from tests.support.secrets import TEST_SECRETS
+
+
+def micro(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        # Every command that reads an app's settings needs its secrets, as `micro serve` does.
+        env={**os.environ, **TEST_SECRETS, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @contextmanager

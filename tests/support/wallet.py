@@ -27,10 +27,9 @@ from services.wallet.settings import WalletSettings
 from services.wallet.state import WalletState, wallet_state
 from shared.money import MAX_AMOUNT
 from shared.state import STATE_KEY
-from tests.conftest import CreateDb
 from tests.support.asgi import identity_headers
 from tests.support.secrets import TEST_SECRET_FIELDS
-from tests.support.servers import PostgresHandle, databases
+from tests.support.servers import CreateDb, PostgresHandle, databases
 
 TENANT = "ten_wallets"
 OTHER_TENANT = "ten_elsewhere"

@@ -1,4 +1,4 @@
-"""Services refuse anything that did not come through the gateway (DESIGN §5)."""
+"""Services refuse anything that did not come through the gateway."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from shared import secrets
 from shared.access import Role
 from shared.identity import Identity, mint, verify
 from shared.settings import SERVICES
-from tests.conftest import ServiceClient
-from tests.support.asgi import identity_headers
+from tests.support.asgi import ServiceClient, identity_headers
 from tests.support.secrets import TEST_IDENTITY_KEY
 
 # What shared/settings.py once held as every app's default secret: public knowledge.

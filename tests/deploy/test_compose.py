@@ -27,7 +27,7 @@ from cli.apps import settings_class
 from cli.stack.binaries import find_psql
 from gateway.settings import METRICS_PORT
 from shared import secrets
-from shared.roles import check_app_role
+from shared.db_roles import check_app_role
 from shared.settings import (
     APPS,
     DB_NAMES,
@@ -41,7 +41,7 @@ from shared.settings import (
 )
 from tests.support.servers import PostgresHandle
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 PROMETHEUS_FILE = ROOT / "deploy" / "prometheus.yml"

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
@@ -18,23 +15,10 @@ from cli.stack.errors import StackError
 from cli.stack.ports import free_port
 from shared.migrations import load_migrations, migrations_dir, shared_migrations_dir
 from shared.settings import APPS
-from tests.conftest import CreateDb
-from tests.support.secrets import TEST_SECRETS
-from tests.support.servers import PostgresHandle
+from tests.support.processes import micro
+from tests.support.servers import CreateDb, PostgresHandle
 
 runner = CliRunner()
-
-
-def micro(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        # Every command that reads an app's settings needs its secrets, as `micro serve` does.
-        env={**os.environ, **TEST_SECRETS, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def isolated_dev_env(tmp_path: Path) -> dict[str, str]:

@@ -6,7 +6,7 @@ import pytest
 
 from cli.stack.ports import free_port
 from shared.settings import SERVICES
-from tests.conftest import ServiceClient
+from tests.support.asgi import ServiceClient
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -16,13 +16,12 @@ import asyncpg
 import pytest
 
 from cli.stack.binaries import find_psql
+from shared.db_roles import RoleError
 from shared.migrations import MigrationError, apply_migrations, load_migrations, migrate_service
-from shared.roles import RoleError
 from shared.settings import DB_USER, SERVICES, app_role, database_url
-from tests.conftest import CreateDb, ServiceClient
-from tests.support.asgi import identity_headers
-from tests.support.servers import PostgresHandle, owner_dsn
-from tests.test_cli import micro
+from tests.support.asgi import ServiceClient, identity_headers
+from tests.support.processes import micro
+from tests.support.servers import CreateDb, PostgresHandle, owner_dsn
 
 # Every table of every service and what its app's role may do there. A table missing here
 # (one a new migration created without granting, or with grants nobody reviewed) fails the

@@ -29,7 +29,7 @@ from shared.internal_client import (
     Upstream,
     open_internal_client,
 )
-from tests.conftest import CreateDb
+from tests.support.servers import CreateDb
 from tests.support.wallet import serving
 
 KEY = "internal-client-test-signing-key-0123456789abcdef"

@@ -28,9 +28,8 @@ from shared.secrets import (
     RELAY_TOKEN,
     WEBHOOK_SECRETS,
 )
-from tests.conftest import CreateDb
 from tests.support.processes import serving
-from tests.support.servers import scratch_dir
+from tests.support.servers import CreateDb, scratch_dir
 
 # The values once written in the source as defaults (shared/settings.py, the payments
 # settings, docker-compose.yml): public knowledge, so never accepted.

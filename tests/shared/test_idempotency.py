@@ -1,4 +1,4 @@
-"""Idempotency-Key on every mutating endpoint (DESIGN §7), through a real service."""
+"""Idempotency-Key on every mutating endpoint, through a real service."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from shared.app import create_service_app
 from shared.idempotency import _hash, purge
 from shared.ids import new_id
 from shared.responses import json_response
-from tests.conftest import CreateDb, ServiceClient
-from tests.support.asgi import identity_headers, serve_in_process
+from tests.support.asgi import ServiceClient, identity_headers, serve_in_process
 from tests.support.secrets import TEST_IDENTITY_KEY
+from tests.support.servers import CreateDb
 
 
 def headers(key: str | None, tenant: str = "ten_idem", livemode: bool = False) -> dict[str, str]:

@@ -37,7 +37,7 @@ GATEWAY_COMMANDS: dict[str, list[str]] = {
 }
 # Commands that never call the gateway (the local stack, databases, one app, secrets).
 LOCAL_COMMANDS = {
-    "dev up", "dev down", "dev status", "dev logs", "dev deps", "db migrate", "serve",
+    "dev up", "dev down", "dev status", "dev logs", "dev deps", "db migrate", "db wait", "serve",
     "psql", "ledger verify", "secrets generate",
 }  # fmt: skip
 

@@ -20,8 +20,8 @@ from shared import outbox
 from shared.db import create_pool, transaction
 from shared.identity import Identity
 from shared.ids import new_id
-from tests.conftest import CreateDb, ServiceClient
-from tests.support.servers import scratch_dir
+from tests.support.asgi import ServiceClient
+from tests.support.servers import CreateDb, scratch_dir
 
 WEEK = 7 * 86400.0
 
@@ -254,39 +254,6 @@ async def test_a_service_publishes_its_events_at_commit(
             assert entry[b"id"].decode() == event_id
         finally:
             await pool.close()
-
-
-async def test_resend_live_reaches_listeners_but_not_the_events_service(
-    redis: aioredis.Redis,
-) -> None:
-    ten = new_id("ten")
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(outbox.live_channel(ten, False))
-    await pubsub.get_message(timeout=1)
-    before = await redis.xlen(outbox.ALL_STREAM)
-    payload = '{"id":"evt_x","type":"thing.happened"}'
-    sid = await outbox.resend_live(
-        redis,
-        event_id="evt_x",
-        type="thing.happened",
-        tenant_id=ten,
-        livemode=False,
-        payload=payload,
-        retention_seconds=WEEK,
-    )
-    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
-    assert message is not None
-    assert json.loads(message["data"]) == {
-        "stream_id": sid,
-        "id": "evt_x",
-        "type": "thing.happened",
-        "event": payload,
-    }
-    [(stream_id, fields)] = await entries(redis, outbox.tenant_stream(ten, False))
-    assert stream_id.decode() == sid
-    assert fields[b"event"] == payload.encode()
-    assert await redis.xlen(outbox.ALL_STREAM) == before
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def test_the_relay_holds_no_transaction_while_it_calls_redis(

@@ -6,8 +6,8 @@ import asyncpg
 import httpx
 
 from shared.ids import new_id
-from tests.conftest import CreateDb, ServiceClient
-from tests.support.asgi import identity_headers
+from tests.support.asgi import ServiceClient, identity_headers
+from tests.support.servers import CreateDb
 
 
 async def insert_accounts(

@@ -1,4 +1,6 @@
-"""What the relay opens once per gateway process: its pub/sub hub and a Redis client."""
+"""What the relay opens once per gateway process: its pub/sub hub and a Redis client.
+
+Part of the gateway's state (`gateway.state.GatewayState.relay`)."""
 
 from __future__ import annotations
 
@@ -10,17 +12,13 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from starlette.requests import HTTPConnection
 
 from gateway.relay.hub import Hub
 from gateway.settings import GatewaySettings
 from shared import aio
-from shared.state import AppState, app_state
-
-_KEY = "relay"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Relay:
     settings: GatewaySettings
     hub: Hub
@@ -30,9 +28,7 @@ class Relay:
 
 
 @asynccontextmanager
-async def relay_context(state: AppState) -> AsyncIterator[None]:
-    settings = state.settings
-    assert isinstance(settings, GatewaySettings)
+async def open_relay(settings: GatewaySettings) -> AsyncIterator[Relay]:
     redis = aioredis.Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.relay_redis_timeout,
@@ -44,19 +40,12 @@ async def relay_context(state: AppState) -> AsyncIterator[None]:
         poll_seconds=settings.relay_poll_seconds,
         timeout=settings.relay_redis_timeout,
     )
-    state.extras[_KEY] = Relay(settings, hub, redis)
     stop = asyncio.Event()
     task = asyncio.create_task(hub.run(stop))
     try:
-        yield
+        yield Relay(settings, hub, redis)
     finally:
         stop.set()
         await asyncio.wait({task}, timeout=2)
         await aio.stop(task)
         await redis.aclose()
-
-
-def relay_of(conn: HTTPConnection) -> Relay:
-    relay = app_state(conn).extras[_KEY]
-    assert isinstance(relay, Relay)
-    return relay

@@ -1,5 +1,5 @@
 """Live mode is real money: off until a platform admin turns it on, and then only through a
-real provider (issue 11 point 2).
+real provider.
 
 Everything goes through the outside door: the gateway, auth, the ledger, payments and the
 wallet run for real on free ports in this process, against the session's PostgreSQL and
@@ -22,9 +22,9 @@ from cli.apps import app_factory, settings_class
 from services.auth.settings import DEV_ADMIN_EMAIL
 from shared.ids import new_id
 from tests.fakes.providers import FakeProvider, serve
+from tests.support.asgi import serve_with_uvicorn
 from tests.support.secrets import TEST_ADMIN_PASSWORD, TEST_SECRET_FIELDS
 from tests.support.servers import PostgresHandle, databases
-from tests.test_gateway_relay import serving
 
 PASSWORD = "correct horse battery"
 PAYSTACK_LIVE_KEY = "sk_live_fake_paystack_0123456789"
@@ -56,13 +56,13 @@ async def stack(
             serve(FakeProvider("paystack", PAYSTACK_LIVE_KEY))
         )
         auth = await started.enter_async_context(
-            serving(app("auth", database_url=await create_db("auth"), bcrypt_rounds=4))
+            serve_with_uvicorn(app("auth", database_url=await create_db("auth"), bcrypt_rounds=4))
         )
         ledger = await started.enter_async_context(
-            serving(app("ledger", database_url=await create_db("ledger")))
+            serve_with_uvicorn(app("ledger", database_url=await create_db("ledger")))
         )
         payments = await started.enter_async_context(
-            serving(
+            serve_with_uvicorn(
                 app(
                     "payments",
                     database_url=await create_db("payments"),
@@ -73,7 +73,7 @@ async def stack(
             )
         )
         wallet = await started.enter_async_context(
-            serving(
+            serve_with_uvicorn(
                 app(
                     "wallet",
                     database_url=await create_db("wallet"),
@@ -83,7 +83,7 @@ async def stack(
             )
         )
         gateway = await started.enter_async_context(
-            serving(
+            serve_with_uvicorn(
                 app(
                     "gateway",
                     auth_url=f"http://{auth}",

@@ -1,10 +1,11 @@
-"""What the gateway opens once per process: the upstream client, credentials, rate limiter."""
+"""What the gateway opens once per process: the upstream client, credentials, rate limiter
+and the relay, in one typed object reached with `gateway_state`."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
@@ -13,18 +14,17 @@ from starlette.requests import HTTPConnection
 from gateway.credentials import Credentials
 from gateway.proxy import new_client
 from gateway.ratelimit import RateLimiter, RedisGuard
+from gateway.relay.state import Relay, open_relay
 from gateway.settings import GatewaySettings
 from gateway.watchers import Watchers
 from shared import aio
 from shared.identity import TokenCache
 from shared.internal_client import open_internal_client
-from shared.state import AppState, app_state
-
-_KEY = "gateway"
+from shared.state import AppState, ServiceLifespan, service_state
 
 
-@dataclass(slots=True)
-class Gateway:
+@dataclass(frozen=True, slots=True)
+class GatewayState:
     settings: GatewaySettings
     client: aiohttp.ClientSession
     credentials: Credentials
@@ -32,12 +32,24 @@ class Gateway:
     tokens: TokenCache
     # Open /cli/listen sockets, ended when their credential or tenant is.
     watchers: Watchers
+    relay: Relay
+
+
+def gateway_state(conn: HTTPConnection | AppState) -> GatewayState:
+    return service_state(conn, GatewayState)
+
+
+def gateway_lifespan(settings: GatewaySettings) -> ServiceLifespan:
+    """The builder `create_service_app` runs once Redis is open, with the typed settings."""
+
+    def build(state: AppState) -> AbstractAsyncContextManager[GatewayState]:
+        return _open(settings, state)
+
+    return build
 
 
 @asynccontextmanager
-async def gateway_context(state: AppState) -> AsyncIterator[None]:
-    settings = state.settings
-    assert isinstance(settings, GatewaySettings)
+async def _open(settings: GatewaySettings, state: AppState) -> AsyncIterator[GatewayState]:
     guard = RedisGuard()
     async with (
         new_client(
@@ -54,29 +66,24 @@ async def gateway_context(state: AppState) -> AsyncIterator[None]:
             key_cache_seconds=settings.key_cache_seconds,
         )
         watchers = Watchers()
-        state.extras[_KEY] = Gateway(
-            settings=settings,
-            client=client,
-            credentials=credentials,
-            limiter=RateLimiter(
-                state.redis, guard, window_seconds=settings.rate_limit_window_seconds
-            ),
-            tokens=TokenCache(settings.identity_key),
-            watchers=watchers,
-        )
         stop = asyncio.Event()
         listener = asyncio.create_task(
             credentials.listen_for_invalidations(settings.redis_url, stop, watchers)
         )
         try:
-            yield
+            async with open_relay(settings) as relay:
+                yield GatewayState(
+                    settings=settings,
+                    client=client,
+                    credentials=credentials,
+                    limiter=RateLimiter(
+                        state.redis, guard, window_seconds=settings.rate_limit_window_seconds
+                    ),
+                    tokens=TokenCache(settings.identity_key),
+                    watchers=watchers,
+                    relay=relay,
+                )
         finally:
             stop.set()
             await asyncio.wait({listener}, timeout=2)
             await aio.stop(listener)
-
-
-def gateway_of(conn: HTTPConnection) -> Gateway:
-    gateway = app_state(conn).extras[_KEY]
-    assert isinstance(gateway, Gateway)
-    return gateway

@@ -17,8 +17,7 @@ from shared.migrations import (
     shared_migrations_dir,
 )
 from shared.settings import SERVICES, app_role
-from tests.conftest import CreateDb
-from tests.support.servers import PostgresHandle, owner_dsn
+from tests.support.servers import CreateDb, PostgresHandle, owner_dsn
 
 # What shared/ keeps in every service's database, and the two bookkeeping tables.
 SHARED_TABLES = {"idempotency_keys", "outbox", "schema_migrations", "shared_migrations"}

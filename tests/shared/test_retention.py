@@ -19,7 +19,8 @@ from services.events.repository import events as event_log
 from shared import idempotency, outbox
 from shared.ids import new_id
 from shared.retention import delete_in_batches
-from tests.conftest import CreateDb, ServiceClient
+from tests.support.asgi import ServiceClient
+from tests.support.servers import CreateDb
 
 DAY = 86400.0
 
