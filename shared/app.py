@@ -43,6 +43,7 @@ from shared.state import STATE_KEY, AppState, ServiceLifespan
 
 log = logging.getLogger("micro.app")
 
+# A shared job that runs for the app's whole life (retention, the outbox relay).
 Hook = Callable[[AppState], AbstractAsyncContextManager[None]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -53,7 +54,6 @@ def create_service_app(
     *,
     title: str,
     require_identity: bool = True,
-    hooks: Sequence[Hook] = (),
     service_state: ServiceLifespan | None = None,
     middleware: Sequence[Middleware] = (),
     extra_routes: Sequence[BaseRoute] = (),
@@ -63,7 +63,7 @@ def create_service_app(
     metrics: bool = True,
 ) -> Starlette:
     """Build an app. `service_state` builds the service's own state (AppState.service) once
-    the pool and Redis are open; `hooks` run inside it;
+    the pool and Redis are open; the shared jobs (retention, the outbox relay) run inside it;
     `retention_jobs` purge the service's own expired rows beside the shared ones.
 
     `metrics=False`: no /metrics here (the gateway serves it on an internal listener)."""
@@ -84,7 +84,9 @@ def create_service_app(
     if isinstance(settings, DatabaseSettings):
         stack.append(Middleware(IdempotencyMiddleware, body_limit=settings.max_body_bytes))
         jobs = [idempotency.RETENTION, outbox.RETENTION, *retention_jobs]
-        hooks = [*hooks, retention(jobs), outbox_relay]
+        hooks: list[Hook] = [retention(jobs), outbox_relay]
+    else:
+        hooks = []
     stack.extend(middleware)
 
     return Starlette(

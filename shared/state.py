@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection
@@ -36,8 +36,6 @@ class AppState:
     outbox: OutboxRelay | None = None
     # The service's own state (ServiceLifespan): one object, reached with `service_state`.
     service: object | None = None
-    # Per-service extras opened in the same lifespan: being replaced by `service`.
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def db(self) -> Pool:
