@@ -18,7 +18,7 @@ from services.events.service.signing import new_secret
 from services.events.service.urls import UrlPolicy, check_url
 from shared import outbox
 from shared.cipher import Cipher
-from shared.db import Connection, Pool, transaction
+from shared.db import Connection, Pool, in_transaction, transaction
 from shared.ids import is_id, new_id
 from shared.pagination import ListParams, page
 from shared.timeutil import unix
@@ -144,9 +144,15 @@ async def update_endpoint(
 
 
 async def delete_endpoint(pool: Pool, scope: Scope, endpoint_id: str) -> DeletedEndpoint:
-    async with transaction(pool) as conn:
+    """The endpoint and, by cascade, its deliveries. A deliverer holding one of them while it
+    marks the endpoint failing locks the two in the other order: PostgreSQL aborts one side
+    of that deadlock, and the delete is run again."""
+
+    async def delete(conn: Connection) -> None:
         await _endpoint(conn, scope, endpoint_id, lock=True)
         await endpoints_repo.delete(conn, endpoint_id)
+
+    await in_transaction(pool, delete)
     return DeletedEndpoint(id=endpoint_id)
 
 
