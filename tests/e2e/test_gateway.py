@@ -1,4 +1,4 @@
-"""The gateway as Kong would be judged: routing, credentials, limits, failures (DESIGN §5)."""
+"""The gateway as Kong would be judged: routing, credentials, limits, failures."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from cryptography.fernet import Fernet
 from shared import secrets
 from tests.conftest import ServiceClient
 from tests.fakes.providers import FakeProvider, serve
-from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
+from tests.support.payments import payments_client
 from tests.support.secrets import TEST_SECRETS
 
 SECRET = "sk_test_tenant_secret_abcdef123456"

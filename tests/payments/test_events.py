@@ -13,8 +13,8 @@ import pytest
 
 from tests.conftest import ServiceClient
 from tests.fakes.providers import FakeProvider, serve
-from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
+from tests.support.payments import payments_client
 
 BASE = "/payments/payment_intents"
 BANK = {"account_number": "0123456789", "bank_code": "058"}

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.conftest import ServiceClient
-from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
+from tests.support.payments import payments_client
 
 BASE = "/payments/payment_intents"
 

@@ -1,4 +1,4 @@
-"""Money reaches the ledger exactly once, whatever dies in between (DESIGN §6)."""
+"""Money reaches the ledger exactly once, whatever dies in between."""
 
 from __future__ import annotations
 

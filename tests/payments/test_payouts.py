@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.conftest import ServiceClient
-from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
+from tests.support.payments import payments_client
 
 BASE = "/payments/payouts"
 BANK = {"account_number": "0123456789", "bank_code": "058", "account_name": "Ada Obi"}

@@ -11,7 +11,6 @@ import pytest
 
 from tests.conftest import ServiceClient
 from tests.fakes.providers import FakeProvider
-from tests.fakes.service import payments_client
 from tests.support.payments import (
     BANK,
     BASE,
@@ -21,6 +20,7 @@ from tests.support.payments import (
     get,
     key,
     overrides,
+    payments_client,
     postings,
     reconcile,
     webhook,

@@ -24,7 +24,6 @@ from services.payments.providers.paystack import Paystack
 from shared.db import TransactionHeldError, create_pool, transaction
 from tests.conftest import ServiceClient
 from tests.fakes.providers import FakeProvider
-from tests.fakes.service import payments_client
 from tests.support.payments import (
     BANK,
     BASE,
@@ -35,6 +34,7 @@ from tests.support.payments import (
     healthy,
     key,
     overrides,
+    payments_client,
     postings,
     reconcile,
     serve_process,

@@ -17,8 +17,8 @@ import uvicorn
 from cli.apps import app_factory, settings_class
 from cli.stack.ports import free_port
 from tests.conftest import CreateDb, ServiceClient
-from tests.fakes.service import payments_client
 from tests.support.asgi import identity_headers
+from tests.support.payments import payments_client
 from tests.support.secrets import TEST_SECRET_FIELDS
 
 TENANT = "ten_wallets"

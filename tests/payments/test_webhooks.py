@@ -12,13 +12,13 @@ import pytest
 
 from tests.conftest import ServiceClient
 from tests.fakes.providers import FakeProvider
-from tests.fakes.service import payments_client
 from tests.support.payments import (
     BASE,
     PAYSTACK_KEY,
     anonymous,
     key,
     overrides,
+    payments_client,
     webhook,
 )
 

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from services.payments.service.provider_accounts import ProviderSource
 from services.payments.service.reconcile import reconcile_once
 from services.payments.settings import PaymentsSettings
 from tests.fakes.providers import FakeProvider
-from tests.support.asgi import identity_headers
+from tests.support.asgi import ServiceClient, identity_headers
 from tests.support.secrets import TEST_SECRET_FIELDS, TEST_SECRETS
 
 BASE = "/payments/payment_intents"
@@ -140,3 +140,12 @@ async def healthy(port: int, process: subprocess.Popen[bytes], log: Path) -> Non
                     return
             await asyncio.sleep(0.1)
     raise AssertionError(f"not healthy in time:\n{output(log)}")
+
+
+@contextlib.asynccontextmanager
+async def payments_client(
+    service_client: ServiceClient, dsn: str, **overrides: object
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The payments service in-process, on the database `dsn`."""
+    async with service_client("payments", database_url=dsn, **overrides) as client:
+        yield client
