@@ -50,7 +50,8 @@ class TestStatus:
 
     def test_a_live_hold_is_pending(self) -> None:
         assert status_of(transaction("pending")) == "pending"
-        later = NOW + timedelta(minutes=5)
+        # From the clock now, not the module's import: a whole suite runs longer than that.
+        later = datetime.now(UTC) + timedelta(minutes=5)
         assert status_of(transaction("pending", expires_at=later)) == "pending"
 
     def test_a_lapsed_hold_is_expired_before_the_sweeper_records_it(self) -> None:
