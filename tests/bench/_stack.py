@@ -94,6 +94,6 @@ async def onboard(stack: Stack) -> Tenant:
     tenant_id = owner["user"]["tenant_id"]
     identity = Identity(principal="key_bench", principal_type="api_key", tenant_id=tenant_id)
     # Signed with the stack's own identity key (generated in its .micro/secrets.env).
-    key = stack.secrets()[secrets.IDENTITY.env].split(",")[0]
-    token = mint(identity, key, ttl=3600)
+    signing_key = stack.secrets()[secrets.IDENTITY.env].split(",")[0]
+    token = mint(identity, signing_key, ttl=3600)
     return Tenant(tenant_id, key, {"X-Micro-Identity": token})

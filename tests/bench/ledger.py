@@ -62,6 +62,7 @@ async def main() -> None:
                     json={"name": f"bench {n}", "type": "asset", "currency": "usd"},
                     headers=api,
                 )
+                assert created.status_code == 201, created.text
                 accounts.append(created.json()["id"])
         hot = accounts[0]
 
