@@ -154,7 +154,14 @@ async def test_after_a_failover_the_client_writes_to_the_new_master_and_nothing_
 
         await _until(replicated)
         await replica.aclose()
-        await _ask(sentinel, "FAILOVER", MASTER)
+
+        async def failed_over() -> bool:
+            # NOGOODSLAVE until the sentinel has heard from the replica (its INFO every
+            # few seconds): asked again until it agrees.
+            await _ask(sentinel, "FAILOVER", MASTER)
+            return True
+
+        await _until(failed_over)
 
         async def promoted() -> bool:
             _host, port = await _ask(sentinel, "GET-MASTER-ADDR-BY-NAME", MASTER)
