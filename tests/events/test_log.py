@@ -228,10 +228,7 @@ class TestList:
     async def test_the_list_holds_the_exact_events(
         self, service: EventsService, redis: aioredis.Redis
     ) -> None:
-        owner = tenant()
-        row = event_row(owner)
-        await publish(redis, row)
-        await wait_stored(service.client, row["event_id"], key(owner))
+        owner, row = await stored_event(service, redis)
         response = await service.client.get("/events", headers=key(owner))
         assert row["payload"].encode() in response.content
         assert response.json()["data"] == [json.loads(row["payload"])]
@@ -265,10 +262,7 @@ class TestList:
     async def test_platform_admins_may_read_another_tenant(
         self, service: EventsService, redis: aioredis.Redis
     ) -> None:
-        owner = tenant()
-        row = event_row(owner)
-        await publish(redis, row)
-        await wait_stored(service.client, row["event_id"], key(owner))
+        owner, row = await stored_event(service, redis)
         admin = key(tenant(), principal="usr_a", principal_type="user", role="PLATFORM_ADMIN")
         listed = await service.client.get("/events", params={"tenant_id": owner}, headers=admin)
         assert [e["id"] for e in listed.json()["data"]] == [row["event_id"]]
@@ -323,14 +317,20 @@ class TestList:
         assert (await service.client.get("/events")).status_code == 401
 
 
+async def stored_event(service: EventsService, redis: aioredis.Redis) -> tuple[str, dict[str, Any]]:
+    """A new tenant, and one event of it published and stored."""
+    owner = tenant()
+    row = event_row(owner)
+    await publish(redis, row)
+    await wait_stored(service.client, row["event_id"], key(owner))
+    return owner, row
+
+
 class TestResendToListeners:
     async def test_the_event_goes_out_again_on_the_stream_and_channel(
         self, service: EventsService, redis: aioredis.Redis
     ) -> None:
-        owner = tenant()
-        row = event_row(owner)
-        await publish(redis, row)
-        await wait_stored(service.client, row["event_id"], key(owner))
+        owner, row = await stored_event(service, redis)
         stream = outbox.tenant_stream(owner, False)
         before = await redis.xlen(stream)
         pubsub = redis.pubsub()
@@ -361,10 +361,7 @@ class TestResendToListeners:
     async def test_not_to_listeners_when_asked(
         self, service: EventsService, redis: aioredis.Redis
     ) -> None:
-        owner = tenant()
-        row = event_row(owner)
-        await publish(redis, row)
-        await wait_stored(service.client, row["event_id"], key(owner))
+        owner, row = await stored_event(service, redis)
         stream = outbox.tenant_stream(owner, False)
         before = await redis.xlen(stream)
         response = await service.client.post(
@@ -390,10 +387,7 @@ class TestResendToListeners:
         status: int,
         param: str,
     ) -> None:
-        owner = tenant()
-        row = event_row(owner)
-        await publish(redis, row)
-        await wait_stored(service.client, row["event_id"], key(owner))
+        owner, row = await stored_event(service, redis)
         stream = outbox.tenant_stream(owner, False)
         before = await redis.xlen(stream)
         response = await service.client.post(
