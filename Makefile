@@ -7,8 +7,12 @@ STAMP := $(VENV)/.installed
 # Exact versions of every package, so two installs a month apart are the same install;
 # pyproject.toml keeps the ranges Micro works with. `make lock` refreshes it.
 LOCK := requirements.lock
+# The official Stripe Node SDK the e2e flows drive, at package.json's exact version; no lock
+# file (it would write the registry's host into the repo), node_modules is not committed.
+NODE_SDK := tests/sdk/node
+NODE_STAMP := $(NODE_SDK)/node_modules/.installed
 
-.PHONY: install deps test-deps run test test-fast lint typecheck pytest bench build clean clean-data lock
+.PHONY: install deps test-deps sdk-deps run test test-fast lint typecheck pytest bench build clean clean-data lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,13 +35,24 @@ lock:
 deps: install
 	$(BIN)/micro dev deps
 
-## test-deps: deps, and the browser the tests drive (chromium, chromium-driver)
-test-deps: install
+## test-deps: deps, the browser the tests drive (chromium, chromium-driver) and the Node SDK
+test-deps: install sdk-deps
 	$(BIN)/micro dev deps --browser
 
-## run: the whole stack in the foreground; Ctrl-C stops it
+# Node and npm from Debian's packages when they are missing (as root), then the SDK.
+$(NODE_STAMP): $(NODE_SDK)/package.json $(NODE_SDK)/.npmrc
+	@command -v npm >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm \
+		>/dev/null; } || { echo "install Node.js (>= 16) and npm to run the Stripe SDK tests"; exit 1; }
+	cd $(NODE_SDK) && npm install --no-package-lock --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+
+## sdk-deps: the Stripe Node SDK the e2e tests drive (the Python one is in the lock file)
+sdk-deps: $(NODE_STAMP)
+
+## run: the whole stack in the foreground (MICRO_DEV_REPLICAS=N: N processes of every app); Ctrl-C stops it
 run: deps
-	$(BIN)/micro dev up
+	$(BIN)/micro dev up $(if $(MICRO_DEV_REPLICAS),--replicas $(MICRO_DEV_REPLICAS))
 
 ## test: lint, type-check and the whole test suite, with its branch coverage at the end
 test: test-deps lint typecheck pytest
@@ -54,11 +69,12 @@ typecheck: install
 	$(BIN)/mypy
 
 # Every Python process the tests start is measured too (COVERAGE_PROCESS_START: see
-# [tool.coverage.run] in pyproject.toml); the report fails under its `fail_under`.
+# [tool.coverage.run] in pyproject.toml); the report fails under its `fail_under`. The 30
+# slowest steps are printed, so a run that got slower says where.
 pytest: test-deps
 	rm -f .coverage .coverage.*
 	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage \
-		$(BIN)/pytest; tests=$$?; \
+		$(BIN)/pytest --durations=30; tests=$$?; \
 	$(BIN)/coverage combine --quiet && $(BIN)/coverage report; coverage=$$?; \
 	exit $$(( tests || coverage ))
 

@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import time
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import httpx
 import typer
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 
 from cli.stack.binaries import ensure_binaries, ensure_browser, find_psql
 from cli.stack.config import DevSettings, forget_location
@@ -21,15 +23,34 @@ from cli.stack.stack import Stack, locate, pid_alive, read_state
 from cli.stack.supervisor import install_stop_handlers
 from cli.table import render
 from services.auth.settings import DEV_ADMIN_EMAIL
-from shared.settings import DB_NAMES, SERVICES
+from shared.settings import APPS, DB_NAMES, SERVICES
 
 dev_app = typer.Typer(help="Run the whole stack on this machine.", no_args_is_help=True)
 
 
 @dev_app.command()
-def up() -> None:
-    """Start PostgreSQL x5, Redis, the services and the gateway; Ctrl-C stops them all."""
-    settings = DevSettings()
+def up(
+    replicas: Annotated[
+        int | None,
+        typer.Option(
+            "--replicas",
+            min=1,
+            max=16,
+            help="Processes of every app, gateways included (default: MICRO_DEV_REPLICAS, or 1).",
+        ),
+    ] = None,
+) -> None:
+    """Start PostgreSQL x5, Redis, the services and the gateway; Ctrl-C stops them all.
+
+    A process that crashes is started again, with backoff; `micro dev status` counts restarts.
+    """
+    try:
+        settings = DevSettings()
+    except ValidationError as exc:
+        typer.echo(f"micro: error: {_first_error(exc)}", err=True)
+        raise typer.Exit(1) from None
+    if replicas is not None:
+        settings = settings.model_copy(update={"replicas": replicas})
     running = read_state(settings)
     if running:
         typer.echo(
@@ -42,8 +63,18 @@ def up() -> None:
     raise typer.Exit(asyncio.run(_up(settings)))
 
 
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    name = "MICRO_DEV_" + "_".join(str(part) for part in error["loc"]).upper()
+    return f"{name}: {error['msg']}"
+
+
 async def _up(settings: DevSettings) -> int:
-    stack = Stack(settings)
+    try:
+        stack = Stack(settings)
+    except StackError as exc:
+        typer.echo(f"micro: error: {exc}", err=True)
+        return 1
     stop = asyncio.Event()
     install_stop_handlers(stop.set)
     began = time.monotonic()
@@ -66,28 +97,23 @@ async def _up(settings: DevSettings) -> int:
         typer.echo(f"micro: error: {exc}", err=True)
         return 1
     stack.write_state(phase="running")
+    # A child that exits from now on is started again; only a stop ends the stack.
+    stack.supervise()
     _banner(stack, time.monotonic() - began)
-    exited = asyncio.create_task(stack.supervisor.wait_first_exit())
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    code = 0
-    if exited.done():
-        name, status = exited.result()
-        typer.echo(f"micro: {name} exited with code {status}; stopping the stack", err=True)
-        code = 1
-    else:
-        exited.cancel()
-        typer.echo("micro: stopping")
+    await stop.wait()
+    typer.echo("micro: stopping")
     await stack.stop()
     typer.echo("micro: stopped")
-    return code
+    return 0
 
 
 def _banner(stack: Stack, seconds: float) -> None:
     settings = stack.settings
     gateway = settings.http_ports["gateway"]
+    gateways = ", ".join(f"http://localhost:{g.port}" for g in stack.gateways)
+    word = "gateway" if len(stack.gateways) == 1 else "gateways"
     lines = [
-        f"micro: ready in {seconds:.1f}s: gateway http://localhost:{gateway}"
+        f"micro: ready in {seconds:.1f}s: {word} {gateways}"
         f" (health: http://localhost:{gateway}/health)",
     ]
     for service in SERVICES:
@@ -95,6 +121,19 @@ def _banner(stack: Stack, seconds: float) -> None:
         lines.append(
             f"micro:   {service:<9} psql postgres://micro:micro@localhost:{port}/{DB_NAMES[service]}"
         )
+    if settings.replicas > 1:
+        for app, replicas in stack.replicas.items():
+            ports = " ".join(f":{r.port}" for r in replicas)
+            metrics = " ".join(f":{r.metrics_port}" for r in replicas if r.metrics_port)
+            lines.append(
+                f"micro:   {app:<9} {len(replicas)} replicas on {ports}, restarts 0"
+                + (f" (metrics {metrics})" if metrics else "")
+            )
+    lines.append(
+        "micro: a process that exits is started again (backoff "
+        f"{settings.restart_delay:g} s doubling to {settings.restart_delay_max:g} s); "
+        "`micro dev status` counts the restarts"
+    )
     env = stack.app_env()
     admin_email = env.get("MICRO_AUTH_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
     admin_password = env["MICRO_AUTH_ADMIN_PASSWORD"]
@@ -151,36 +190,61 @@ def down(
     typer.echo("micro: stopped")
 
 
+@dataclass(frozen=True, slots=True)
+class _Part:
+    name: str
+    port: int
+    word: str
+    ok: bool
+    restarts: str = ""
+
+
 @dev_app.command()
 def status() -> None:
-    """Show each part of the stack and whether it answers (from any directory).
+    """Show each part of the stack, whether it answers, and how often it was restarted (from
+    any directory).
 
-    Exit code: 0 running with every part ready, 1 running with a part not ready, 3 stopped.
+    Exit code: 0 running and all ready, 1 running with a part not ready or crash-looping, 3 stopped.
     """
     settings, state = locate(DevSettings())
-    parts: list[tuple[str, int, str, bool]] = []
+    parts: list[_Part] = []
     # What a service reports as needing a person (e.g. postings the ledger refused).
     attention: list[str] = []
-    for service in SERVICES:
-        port = settings.db_ports[service]
-        up = port_is_open(port)
-        parts.append((f"{service}-db", port, _word(up), up))
-    up = port_is_open(settings.redis_port)
-    parts.append(("redis", settings.redis_port, _word(up), up))
+    crash_loops: dict[str, str] = {}
+
+    def restarts(entry: dict[str, Any]) -> str:
+        if state is None:
+            return ""
+        reason = entry.get("crash_loop")
+        if reason:
+            crash_loops[str(entry["name"])] = str(reason)
+        return f"{entry.get('restarts', 0)}" + (", crash loop" if reason else "")
+
+    for entry in _servers(settings, state):
+        up = port_is_open(int(entry["port"]))
+        parts.append(_Part(entry["name"], int(entry["port"]), _word(up), up, restarts(entry)))
+    replicas = _replicas(settings, state)
     with httpx.Client(timeout=2) as client:
-        for app, port in settings.http_ports.items():
-            path = "/health" if app == "gateway" else "/ready"
-            try:
-                code = client.get(f"http://127.0.0.1:{port}{path}").status_code
-                word, ok = ("ready", True) if code == 200 else (f"not ready ({code})", False)
-            except httpx.HTTPError:
-                word, ok = "down", False
-            parts.append((app, port, word, ok))
-            if ok and app != "gateway":
-                attention += [f"{app}: {line}" for line in _attention(client, port)]
-    up = port_is_open(settings.metrics_port)
-    parts.append(("gateway-metrics", settings.metrics_port, _word(up), up))
-    not_ready = [name for name, _, _, ok in parts if not ok]
+        for app, entries in replicas.items():
+            asked = False
+            for entry in entries:
+                port = int(entry["port"])
+                path = "/health" if app == "gateway" else "/ready"
+                try:
+                    code = client.get(f"http://127.0.0.1:{port}{path}").status_code
+                    word, ok = ("ready", True) if code == 200 else (f"not ready ({code})", False)
+                except httpx.HTTPError:
+                    word, ok = "down", False
+                parts.append(_Part(entry["name"], port, word, ok, restarts(entry)))
+                # Asked once per app: every replica reads the same database.
+                if ok and app != "gateway" and not asked:
+                    asked = True
+                    attention += [f"{app}: {line}" for line in _attention(client, port)]
+    for entry in replicas.get("gateway", []):
+        port = int(entry.get("metrics_port") or settings.metrics_port)
+        up = port_is_open(port)
+        parts.append(_Part(f"{entry['name']}-metrics", port, _word(up), up))
+    not_ready = [part.name for part in parts if not part.ok]
     if state is None:
         answering = len(parts) - len(not_ready)
         headline = "stack: stopped"
@@ -192,17 +256,63 @@ def status() -> None:
         code = 3
     elif state.get("phase") != "running":
         headline, code = f"stack: {state.get('phase')} (pid {state['pid']})", 1
-    elif not_ready:
-        headline = f"stack: running (pid {state['pid']}), not ready: {', '.join(not_ready)}"
+    elif not_ready or crash_loops:
+        problems = [f"crash loop: {', '.join(crash_loops)}"] if crash_loops else []
+        problems += [f"not ready: {', '.join(not_ready)}"] if not_ready else []
+        headline = f"stack: running (pid {state['pid']}), {'; '.join(problems)}"
         code = 1
     else:
         headline, code = f"stack: running (pid {state['pid']}) in {settings.dir}", 0
     typer.echo(headline)
-    typer.echo(render(["PART", "PORT", "STATE"], [[n, str(p), w] for n, p, w, _ in parts]))
+    typer.echo(
+        render(
+            ["PART", "PORT", "STATE", "RESTARTS"],
+            [[p.name, str(p.port), p.word, p.restarts] for p in parts],
+        )
+    )
+    if state is not None:
+        gateways = [f"http://localhost:{e['port']}" for e in replicas.get("gateway", [])]
+        word = "gateway" if len(gateways) == 1 else "gateways"
+        typer.echo(f"{word}: {', '.join(gateways)}")
+    for name, reason in crash_loops.items():
+        typer.echo(
+            f"{name}: crash loop ({reason}): still started again, at the longest backoff; "
+            f"`micro dev logs {name}` says why it exits"
+        )
     for line in attention:
         typer.echo(line)
     if code:
         raise typer.Exit(code)
+
+
+def _servers(settings: DevSettings, state: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The data servers: as the running stack recorded them, else as configured."""
+    if state is not None and isinstance(state.get("servers"), list):
+        return list(state["servers"])
+    servers: list[dict[str, Any]] = [
+        {"name": f"{service}-db", "port": settings.db_ports[service]} for service in SERVICES
+    ]
+    servers.append({"name": "redis", "port": settings.redis_port})
+    return servers
+
+
+def _replicas(
+    settings: DevSettings, state: dict[str, Any] | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Every app's processes: as the running stack recorded them, else one of each as
+    configured (what a stopped stack would use)."""
+    if state is not None and isinstance(state.get("replicas"), dict):
+        recorded: dict[str, list[dict[str, Any]]] = state["replicas"]
+        return recorded
+    # Only the apps MICRO_DEV_HTTP_PORTS names, when it names some and not others.
+    replicas: dict[str, list[dict[str, Any]]] = {
+        app: [{"name": app, "port": settings.http_ports[app]}]
+        for app in APPS
+        if app in settings.http_ports
+    }
+    if "gateway" in replicas:
+        replicas["gateway"][0]["metrics_port"] = settings.metrics_port
+    return replicas
 
 
 # Gauges a service exports for what needs a person, and how to say it.

@@ -2,11 +2,16 @@
 ("An event" in docs/architecture.md, "Three paths").
 
 It opens a CLI session (`POST /cli/sessions`), connects to the gateway's WebSocket, and for
-each event POSTs the exact payload bytes with the gateway's Standard Webhooks headers to
-`--forward-to`. Events are handled one at a time, in stream order; an event is acknowledged
-only once its forward has finished (delivered, or given up after the retries), and a
-reconnect resumes after the last such event, so nothing is skipped and, within one run,
-nothing is forwarded twice.
+each event POSTs the exact payload bytes to `--forward-to`, signed with the session's
+`whsec_` secret: with the gateway's Standard Webhooks headers (`--signature standard`, the
+default), or with `Stripe-Signature` (`--signature stripe`), which the CLI computes itself
+from the same secret at each attempt, so the timestamp Stripe's verifiers hold to a
+five-minute tolerance is the forward's own, even for an event replayed after a reconnect.
+
+Events are handled one at a time, in stream order; an event is acknowledged only once its
+forward has finished (delivered, or given up after the retries), and a reconnect resumes
+after the last such event, so nothing is skipped and, within one run, nothing is forwarded
+twice.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from urllib.parse import urlencode
 import typer
 
 from cli.options import ApiBaseOption, ProfileOption
+from shared import webhooks
 
 if TYPE_CHECKING:
     import aiohttp
@@ -49,6 +55,11 @@ class Format(StrEnum):
     json = "json"
 
 
+class Signature(StrEnum):
+    standard = "standard"
+    stripe = "stripe"
+
+
 class Fatal(Exception):
     """Stops `micro listen` with one line and exit status 1."""
 
@@ -62,6 +73,7 @@ class Options:
     json_output: bool = False
     live: bool = False
     timeout: float = 30.0
+    signature: webhooks.Scheme = "standard"
 
 
 def listen(
@@ -98,6 +110,14 @@ def listen(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each forward.")
     ] = 30.0,
+    signature: Annotated[
+        Signature,
+        typer.Option(
+            "--signature",
+            help="How forwards are signed: standard (Standard Webhooks headers) or stripe "
+            "(Stripe-Signature, for stripe.Webhook.construct_event).",
+        ),
+    ] = Signature.standard,
     api_key: Annotated[
         str | None,
         typer.Option("--api-key", envvar="MICRO_API_KEY", help="API key (default: the profile's)."),
@@ -123,6 +143,7 @@ def listen(
         json_output=format_ is Format.json,
         live=live,
         timeout=timeout,
+        signature=signature.value,
     )
     runner = Runner(profile, credential, options)
     try:
@@ -192,6 +213,8 @@ class Runner:
         self.ready_once = False
         # Whether the current connection got as far as `ready` (then backoff starts over).
         self.was_ready = False
+        # The session's signing secret (the same for every session of the tenant and mode).
+        self.secret = ""
 
     # -- the session ------------------------------------------------------------------------
 
@@ -266,6 +289,7 @@ class Runner:
         query = urlencode({k: v for k, v in params.items() if v})
         url = session["websocket_url"] + (f"?{query}" if query else "")
         headers = {"Authorization": f"Bearer {session['websocket_token']}"}
+        self.secret = str(session["secret"])
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         try:
             async with connect(
@@ -335,17 +359,17 @@ class Runner:
         event_id, event_type = frame["id"], frame["event_type"]
         url = self.options.forward_to
         body = frame["payload"].encode()
-        headers = {
-            **frame["headers"],
-            "Content-Type": "application/json",
-            "User-Agent": "micro-cli listen",
-            **self.options.headers,
-        }
         if not self.options.json_output:
             self.say(f"--> {event_type} [{event_id}]")
         status: int | None = None
         error = ""
         for attempt in range(1, FORWARD_ATTEMPTS + 1):
+            headers = {
+                **self.signed(frame, body),
+                "Content-Type": "application/json",
+                "User-Agent": "micro-cli listen",
+                **self.options.headers,
+            }
             try:
                 async with forwarder.post(url, data=body, headers=headers) as response:
                     await response.read()
@@ -385,6 +409,13 @@ class Runner:
                     }
                 )
             )
+
+    def signed(self, frame: dict[str, Any], body: bytes) -> dict[str, str]:
+        """The signature headers of one forward attempt."""
+        if self.options.signature == "stripe":
+            return webhooks.signed_headers("stripe", self.secret, frame["id"], body)
+        found: dict[str, str] = frame["headers"]
+        return found
 
     # -- output -----------------------------------------------------------------------------
 

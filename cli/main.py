@@ -11,6 +11,7 @@ from cli.dev import dev_app, psql
 from cli.events import events_app
 from cli.ledger import ledger_app
 from cli.listen import listen
+from cli.payments import payments_app
 from cli.secrets import secrets_app
 from cli.serve import db_app, serve
 from cli.trigger import trigger
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(payments_app, name="payments")
 app.add_typer(secrets_app, name="secrets")
 app.command()(serve)
 app.command()(psql)

@@ -12,6 +12,7 @@ from gateway.health import health
 from gateway.relay.routes import routes as relay_routes
 from gateway.settings import GatewaySettings
 from gateway.state import gateway_lifespan
+from gateway.v1 import StripeHeadersMiddleware
 from shared.app import create_service_app
 from shared.handlers import CATCH_ALL
 from shared.metrics import metrics_endpoint
@@ -21,7 +22,7 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 def create_app(settings: GatewaySettings | None = None) -> Starlette:
     settings = settings or GatewaySettings()
-    return create_service_app(
+    app = create_service_app(
         settings,
         [],
         title="Micro Gateway",
@@ -37,6 +38,9 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             Route(CATCH_ALL, proxy, methods=_METHODS, include_in_schema=False),
         ],
     )
+    # Outermost, so it sees the request id on every answer, the last-resort ones included.
+    app.add_middleware(StripeHeadersMiddleware)
+    return app
 
 
 def create_metrics_app() -> Starlette:

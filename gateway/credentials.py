@@ -45,6 +45,7 @@ from shared.credentials import (
 )
 from shared.errors import AuthenticationError, PermissionDeniedError, UpstreamError
 from shared.internal_client import Refused, Unavailable, Upstream
+from shared.redis_url import connect as connect_redis
 
 log = logging.getLogger("micro.gateway.credentials")
 
@@ -292,7 +293,7 @@ class Credentials:
         `stop` ends the loop: redis-py's pub/sub read can swallow a task cancellation.
         """
         while not stop.is_set():
-            client = aioredis.Redis.from_url(redis_url)
+            client = connect_redis(redis_url)
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(INVALIDATE_CHANNEL, REVOKED_CHANNEL, TENANT_CHANNEL)

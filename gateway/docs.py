@@ -36,6 +36,8 @@ from gateway.relay.listen import (
 from gateway.relay.routes import routes as relay_routes
 from gateway.routing import Access, Rule, resolve
 from gateway.state import gateway_state
+from shared import v1
+from shared.balancer import Replicas
 from shared.health import ready
 from shared.openapi import (
     OPENAPI_VERSION,
@@ -135,6 +137,7 @@ MICRO_MODE: dict[str, Any] = {
     "schema": {"type": "string", "enum": ["test", "live"], "default": "test"},
 }
 
+STRIPE_TAG = "Stripe-compatible API"
 TAGS: list[dict[str, str]] = [
     {"name": "auth", "description": "Accounts, sign-in, tenants, users and API keys."},
     {"name": "payments", "description": "PaymentIntents, refunds, payouts and providers."},
@@ -142,6 +145,18 @@ TAGS: list[dict[str, str]] = [
     {"name": "wallet", "description": "Wallets on ledger accounts: deposit, transfer, withdraw."},
     {"name": "events", "description": "The event log and webhook endpoints."},
     {"name": "gateway", "description": "The gateway's own routes: health, docs, CLI relay."},
+    {
+        "name": STRIPE_TAG,
+        "description": (
+            "Stripe's `/v1/...` paths, for Stripe's own SDKs (stripe-python, stripe-node) and "
+            "any client of Stripe's API: each is the native operation beside it, served by the "
+            "same handler with the same rules. What a Stripe client is owed differently: a "
+            "list's `url` names the `/v1` path; a webhook endpoint created here signs with "
+            "`Stripe-Signature` by default; every answer carries `Request-Id` and echoes "
+            "`Stripe-Version`; a `/v1` path Micro does not serve is Stripe's 404 "
+            "(`Unrecognized request URL (GET: /v1/charges)`)."
+        ),
+    },
     {
         "name": "aliases",
         "description": (
@@ -151,6 +166,23 @@ TAGS: list[dict[str, str]] = [
         ),
     },
 ]
+
+STRIPE_VERSION: dict[str, Any] = {
+    "name": "Stripe-Version",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Taken as Stripe's clients send it, any value, and echoed in the answer's "
+        "`Stripe-Version`: Micro serves one shape whatever version is named."
+    ),
+    "schema": {"type": "string"},
+    "example": "2026-10-28.endive",
+}
+REQUEST_ID: dict[str, Any] = {
+    "description": "The request's id, as `X-Request-Id` (Stripe's SDKs read this one).",
+    "required": True,
+    "schema": {"type": "string"},
+}
 
 # The seed documents' spellings of canonical prefixes (gateway/routing.py `_ALIASES`).
 ALIAS_PREFIXES: tuple[tuple[str, str], ...] = (
@@ -177,7 +209,7 @@ async def openapi(request: Request) -> JSONResponse:
     if cached is None or time.monotonic() - cached[1] > _CACHE_SECONDS:
         gateway = gateway_state(request)
         specs = await asyncio.gather(
-            *(_fetch(gateway.client, url) for url in gateway.settings.upstreams().values())
+            *(_fetch_any(gateway.client, replicas) for replicas in gateway.upstreams.values())
         )
         cached = (merge(specs), time.monotonic())
         if all(specs):
@@ -200,6 +232,7 @@ def merge(specs: list[dict[str, Any] | None]) -> dict[str, Any]:
     for path, item in own["paths"].items():
         paths[path] = {method: _own(path, op) for method, op in item.items()}
     paths["/cli/listen"] = {"get": LISTEN_OPERATION}
+    paths.update(stripe_paths(paths))
     paths.update(_aliases(paths))
     return {
         "openapi": OPENAPI_VERSION,
@@ -212,7 +245,7 @@ def merge(specs: list[dict[str, Any] | None]) -> dict[str, Any]:
         "components": {
             "schemas": schemas,
             "responses": error_responses(),
-            "headers": {**RATE_LIMIT_HEADERS, "Retry-After": RETRY_AFTER},
+            "headers": {**RATE_LIMIT_HEADERS, "Retry-After": RETRY_AFTER, "Request-Id": REQUEST_ID},
             "securitySchemes": SECURITY_SCHEMES,
         },
         "paths": dict(sorted(paths.items())),
@@ -303,6 +336,40 @@ def _add_responses(operation: dict[str, Any], statuses: dict[int, str]) -> None:
     for status, text in statuses.items():
         responses.setdefault(str(status), error_response(status, text))
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def stripe_paths(paths: dict[str, Any]) -> dict[str, Any]:
+    """Stripe's `/v1` path of every native operation under a prefix of `shared.v1.PATHS`,
+    whatever operations the services document there."""
+    found: dict[str, Any] = {}
+    for path, item in paths.items():
+        public = v1.public_path(path, "stripe")
+        if public != path:
+            found[public] = {
+                method: stripe_alias(operation, method, path) for method, operation in item.items()
+            }
+    return found
+
+
+def stripe_alias(operation: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    """The native operation as Stripe's path: the same parameters, bodies and answers, plus
+    the `Stripe-Version` it takes and the `Request-Id` it answers with."""
+    operation = _alias(operation, method, path)
+    operation["operationId"] = operation["operationId"].removesuffix("_alias") + "_v1"
+    operation["tags"] = [STRIPE_TAG]
+    summary = operation["summary"].rsplit(" (as ", 1)[0].removesuffix(".")
+    operation["summary"] = f"{summary} (Stripe's path for {method.upper()} {path})."
+    native = operation["description"].split("\n\n", 1)[1]
+    operation["description"] = (
+        f"Stripe's path for `{method.upper()} {path}`: the same operation (the tag "
+        f"{STRIPE_TAG} says what a Stripe client is owed differently).\n\n{native}"
+    )
+    operation["parameters"] = [*operation.get("parameters", []), STRIPE_VERSION]
+    headers = {"Request-Id": {"$ref": "#/components/headers/Request-Id"}}
+    for status, response in operation["responses"].items():
+        if status.startswith("2"):
+            response.setdefault("headers", {}).update(headers)
+    return operation
 
 
 def _aliases(paths: dict[str, Any]) -> dict[str, Any]:
@@ -398,6 +465,14 @@ message; {CLOSE_TOO_SLOW} listener too slow (resume from the last acknowledged e
         "101": {"description": "Switching Protocols: the WebSocket is open; `ready` follows."},
     },
 }
+
+
+async def _fetch_any(client: aiohttp.ClientSession, replicas: Replicas) -> dict[str, Any] | None:
+    """The service's document from the first of its replicas to give it (they run one code)."""
+    for base in replicas.order():
+        if (spec := await _fetch(client, base)) is not None:
+            return spec
+    return None
 
 
 async def _fetch(client: aiohttp.ClientSession, base: str) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,40 +14,41 @@ from gateway.proxy import forward
 from gateway.ratelimit import Decision
 from gateway.routing import Access, Target, resolve
 from gateway.state import GatewayState, gateway_state
+from shared import v1
 from shared.access import Role, SessionRequiredError
 from shared.credentials import looks_like_api_key, secret_hash
 from shared.errors import (
     AuthenticationError,
     InvalidRequestError,
-    NotFoundError,
     PermissionDeniedError,
     RateLimitError,
 )
-from shared.handlers import allowed_methods, method_not_allowed
+from shared.handlers import allowed_methods, method_not_allowed, unrecognized
 from shared.identity import Identity
+from shared.v1 import Dialect
 
 ROUTE_LABEL_KEY = "micro.route"
 ANONYMOUS = Identity(principal="anonymous", principal_type="anonymous")
 
 
 async def proxy(request: Request) -> Response:
-    target = resolve(request.scope.get("raw_path", b"").decode("latin-1").split("?")[0] or "/")
+    path = request.scope.get("raw_path", b"").decode("latin-1").split("?")[0] or "/"
+    target = resolve(path)
     if target is None:
         if allowed_methods(request):  # one of the gateway's own routes, by another method
             raise method_not_allowed(request)
-        raise NotFoundError(
-            f"Unrecognized request URL ({request.method} {request.url.path}).",
-            code="route_not_found",
-        )
+        dialect: Dialect = "stripe" if v1.is_v1(path) else "micro"
+        raise unrecognized(request.method, request.url.path, dialect)
     request.scope[ROUTE_LABEL_KEY] = target.rule.prefix
     gateway = gateway_state(request)
     client_ip = _client_ip(request, gateway)
     identity, decision = await _authorize(request, gateway, target, client_ip)
+    if target.dialect != identity.dialect:
+        identity = replace(identity, dialect=target.dialect)
     response = await forward(
         request,
         gateway.client,
-        service=target.rule.service,
-        base_url=gateway.settings.upstreams()[target.rule.service],
+        upstream=gateway.upstreams[target.rule.service],
         path=target.path,
         identity_token=gateway.tokens.get(identity),
         body_limit=gateway.settings.max_body_bytes,

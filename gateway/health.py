@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.state import gateway_state
+from shared.balancer import Replicas
 from shared.openapi import documented
 
 
@@ -17,7 +18,10 @@ class GatewayHealth(BaseModel):
     status: str = Field(examples=["ok"], description="`ok`, or `degraded` with 503.")
     service: str = Field(examples=["gateway"])
     services: dict[str, str] = Field(
-        description="Each service: `ready`, `not ready (status)` or `down: reason`.",
+        description=(
+            "Each service: `ready`, `not ready (status)` or `down: reason`. A service with "
+            "replicas is ready while one of them is, and says which others are not."
+        ),
         examples=[{"auth": "ready", "payments": "ready", "ledger": "ready", "wallet": "ready"}],
     )
 
@@ -30,20 +34,41 @@ class GatewayHealth(BaseModel):
 async def health(request: Request) -> JSONResponse:
     """Whether the gateway and every service behind it are ready.
 
-    200 when every service answers its readiness probe; 503, with the same body, when one
-    does not. Load balancers and `micro dev status` poll it.
+    200 when every service answers its readiness probe (one replica of it at least: the
+    gateway sends requests to the ones that do); 503, with the same body, when one does
+    not. Load balancers and `micro dev status` poll it.
     """
     gateway = gateway_state(request)
-    upstreams = gateway.settings.upstreams()
     results = await asyncio.gather(
-        *(_ready(gateway.client, url, gateway.settings.ready_timeout) for url in upstreams.values())
+        *(
+            _service(gateway.client, replicas, gateway.settings.ready_timeout)
+            for replicas in gateway.upstreams.values()
+        )
     )
-    services = dict(zip(upstreams, results, strict=True))
-    ok = all(value == "ready" for value in services.values())
+    services = {name: said for name, (_, said) in zip(gateway.upstreams, results, strict=True)}
+    ok = all(ready for ready, _ in results)
     return JSONResponse(
         {"status": "ok" if ok else "degraded", "service": "gateway", "services": services},
         status_code=200 if ok else 503,
     )
+
+
+async def _service(
+    client: aiohttp.ClientSession, replicas: Replicas, limit: float
+) -> tuple[bool, str]:
+    """Whether the service can serve, and what /health says of it."""
+    said = await asyncio.gather(*(_ready(client, url, limit) for url in replicas.urls))
+    if len(said) == 1:
+        return said[0] == "ready", said[0]
+    ready = said.count("ready")
+    if ready == len(said):
+        return True, "ready"
+    others = "; ".join(
+        f"{url} {value}" for url, value in zip(replicas.urls, said, strict=True) if value != "ready"
+    )
+    if ready:
+        return True, f"ready ({ready} of {len(said)} replicas; {others})"
+    return False, f"down: no replica ready ({others})"
 
 
 async def _ready(client: aiohttp.ClientSession, base: str, limit: float) -> str:

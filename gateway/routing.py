@@ -1,7 +1,8 @@
 """The routing table: which service serves a path, and what credential it needs.
 
 Seed-compatible aliases (`/api/auth/*`, `/api/tenant*`, `/api/wallet/*`, `/api/webhook/*`)
-are rewritten onto the canonical paths first, so both reach the same handlers.
+are rewritten onto the canonical paths first, so both reach the same handlers; so are
+Stripe's `/v1/*` paths (shared/v1.py), whose requests carry the `stripe` dialect.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from shared import v1
 from shared.access import ADMINS, EVERYONE, Role
+from shared.v1 import Dialect
 
 
 class Access(Enum):
@@ -36,6 +39,7 @@ class Rule:
 class Target:
     rule: Rule
     path: str
+    dialect: Dialect = "micro"
 
 
 RULES: tuple[Rule, ...] = (
@@ -73,6 +77,12 @@ def canonical(path: str) -> str:
 
 
 def resolve(path: str) -> Target | None:
+    if v1.is_v1(path):
+        # Stripe serves nothing at a path ending in a slash (a service would redirect it to
+        # the native path, at its own address).
+        native = None if path.endswith("/") else v1.native_path(path)
+        found = None if native is None else resolve(native)
+        return None if found is None else Target(found.rule, found.path, dialect="stripe")
     path = canonical(path)
     for rule in RULES:
         if path == rule.prefix or path.startswith(rule.prefix + "/"):

@@ -5,7 +5,7 @@ from typing import Self
 from pydantic import Field, field_validator, model_validator
 
 from shared import secrets
-from shared.settings import HTTP_PORTS, ServiceSettings
+from shared.settings import HTTP_PORTS, ServiceSettings, check_upstream_urls
 
 # The internal listener that serves /metrics (never the public port).
 METRICS_PORT = 9080
@@ -18,6 +18,11 @@ def _local(service: str) -> str:
 class GatewaySettings(ServiceSettings):
     service = "gateway"
 
+    # Each service behind the gateway: its base URL, or a comma-separated list of its
+    # replicas' (MICRO_GATEWAY_PAYMENTS_URL=http://10.0.0.5:8002,http://10.0.0.6:8002).
+    # Requests go round-robin; a replica that refuses connections is tried last for
+    # `replica_down_seconds`; a request goes on to the next replica only when that is safe
+    # (nothing sent yet, or an idempotent method or Idempotency-Key): gateway/proxy.py.
     auth_url: str = _local("auth")
     payments_url: str = _local("payments")
     ledger_url: str = _local("ledger")
@@ -67,6 +72,11 @@ class GatewaySettings(ServiceSettings):
     # websocket tokens, MICRO_GATEWAY_LISTEN_SIGNING_KEY derives each tenant's secret.
     relay_token_key: str = Field(default="", validate_default=True)
     listen_signing_key: str = Field(default="", validate_default=True)
+
+    @field_validator("auth_url", "payments_url", "ledger_url", "wallet_url", "events_url")
+    @classmethod
+    def _upstream_urls(cls, value: str) -> str:
+        return check_upstream_urls(value)
 
     @field_validator("relay_token_key", mode="before")
     @classmethod

@@ -4,7 +4,7 @@ and the relay, in one typed object reached with `gateway_state`."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
@@ -18,6 +18,7 @@ from gateway.relay.state import Relay, open_relay
 from gateway.settings import GatewaySettings
 from gateway.watchers import Watchers
 from shared import aio
+from shared.balancer import Replicas
 from shared.identity import TokenCache
 from shared.internal_client import open_internal_client
 from shared.state import AppState, ServiceLifespan, service_state
@@ -27,6 +28,9 @@ from shared.state import AppState, ServiceLifespan, service_state
 class GatewayState:
     settings: GatewaySettings
     client: aiohttp.ClientSession
+    # Each service's replicas, by service name: one round-robin and one set of down marks
+    # per service for the whole process.
+    upstreams: Mapping[str, Replicas]
     credentials: Credentials
     limiter: RateLimiter
     tokens: TokenCache
@@ -75,6 +79,10 @@ async def _open(settings: GatewaySettings, state: AppState) -> AsyncIterator[Gat
                 yield GatewayState(
                     settings=settings,
                     client=client,
+                    upstreams={
+                        name: Replicas.parse(name, urls, down_seconds=settings.replica_down_seconds)
+                        for name, urls in settings.upstreams().items()
+                    },
                     credentials=credentials,
                     limiter=RateLimiter(
                         state.redis, guard, window_seconds=settings.rate_limit_window_seconds

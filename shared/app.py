@@ -73,9 +73,13 @@ def create_service_app(
     ]
     if metrics:
         probe_routes.append(Route("/metrics", metrics_endpoint, include_in_schema=False))
-    spec = build_spec(title, routes, service=settings.service)
+    # Built on its first request, not here: an app is made for every test, and the document
+    # of a service's routes takes longer to build than the rest of the app.
+    spec: dict[str, Any] = {}
 
     async def own_spec(request: Request) -> JSONResponse:
+        if not spec:
+            spec.update(build_spec(title, routes, service=settings.service))
         return JSONResponse(spec)
 
     stack = [Middleware(RequestContextMiddleware, service=settings.service)]
@@ -84,12 +88,12 @@ def create_service_app(
     if isinstance(settings, DatabaseSettings):
         stack.append(Middleware(IdempotencyMiddleware, body_limit=settings.max_body_bytes))
         jobs = [idempotency.RETENTION, outbox.RETENTION, *retention_jobs]
-        hooks: list[Hook] = [retention(jobs), outbox_relay]
+        hooks: list[Hook] = [retention(jobs), outbox_relay, idempotency.renew_leases]
     else:
         hooks = []
     stack.extend(middleware)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             *probe_routes,
             Route("/openapi.json", openapi or own_spec, include_in_schema=False),
@@ -100,6 +104,10 @@ def create_service_app(
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=_lifespan(settings, hooks, service_state),
     )
+    # Starlette answers a path with a stray slash with a redirect to the service's own
+    # address, which the gateway would hand to the client: a 404 instead, as Stripe answers.
+    app.router.redirect_slashes = False
+    return app
 
 
 def _lifespan(

@@ -6,8 +6,9 @@ JSON; form-encoded with bracket nesting (``metadata[order]=7``, ``expand[]=a``,
 limit so a huge upload is refused before it is held in memory.
 
 JSON carries types, so a JSON body is validated strictly: ``"amount": "100"`` is a string, not
-an integer, and is refused, as Stripe refuses it. A form carries only text, so its values are
-read as the field's type (``amount=100``).
+an integer, and is refused, as Stripe refuses it. A number with a zero fraction (``100.0``) is
+an integer, as JSON Schema (and so the OpenAPI document) counts it. A form carries only text, so
+its values are read as the field's type (``amount=100``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from urllib.parse import parse_qsl
@@ -103,9 +105,22 @@ def _decode(raw: bytes, content_type: str | None) -> Params:
     )
 
 
+# Past this many digits a number is no amount or count; it is left a float (so refused where an
+# integer is wanted) rather than turned into an int of a million digits.
+_INTEGRAL_DIGITS = 40
+
+
+def _number(text: str) -> int | float:
+    """A JSON number with a fraction or exponent: an int when its value is whole."""
+    value = Decimal(text)
+    if value.is_finite() and value.adjusted() < _INTEGRAL_DIGITS and value == value.to_integral():
+        return int(value)
+    return float(text)
+
+
 def _decode_json(raw: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_float=_number)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(
             f"Invalid JSON in request body: {exc}", code="invalid_json"

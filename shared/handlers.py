@@ -10,8 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from shared.errors import InvalidRequestError, MicroError, NotFoundError
+from shared.errors import AuthenticationError, InvalidRequestError, MicroError, NotFoundError
+from shared.identity import identity_of
 from shared.responses import error_response
+from shared.v1 import Dialect, public_path
 
 CATCH_ALL = "/{path:path}"
 
@@ -25,10 +27,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     error: MicroError
     if exc.status_code == 404:
-        error = NotFoundError(
-            f"Unrecognized request URL ({request.method} {request.url.path}).",
-            code="route_not_found",
-        )
+        error = unrecognized(request.method, request.url.path, _dialect(request))
     elif exc.status_code == 405:
         error = method_not_allowed(request, fallback=(exc.headers or {}).get("Allow", ""))
     else:
@@ -36,14 +35,41 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return error_response(error)
 
 
+def unrecognized(method: str, path: str, dialect: Dialect = "micro") -> NotFoundError:
+    """No route for the path: in Stripe's words for Stripe's clients, with the path they
+    asked for (a service was sent the native one)."""
+    if dialect != "stripe":
+        return NotFoundError(f"Unrecognized request URL ({method} {path}).", code="route_not_found")
+    path = public_path(path, dialect)
+    hint = (
+        " Nothing is served at a path ending in a slash: drop the slash to list, or put the "
+        "object's id after it to retrieve one."
+        if path.endswith("/")
+        else ""
+    )
+    return NotFoundError(
+        f"Unrecognized request URL ({method}: {path}).{hint} The Stripe resources Micro "
+        "serves are listed at /docs (tag: Stripe-compatible API).",
+        code="route_not_found",
+    )
+
+
 def method_not_allowed(request: Request, *, fallback: str = "") -> InvalidRequestError:
     """`fallback`: what Starlette offered, for a method only the catch-all's list leaves out."""
+    path = public_path(request.url.path, _dialect(request))
     return InvalidRequestError(
-        f"{request.method} is not allowed on {request.url.path}.",
+        f"{request.method} is not allowed on {path}.",
         code="method_not_allowed",
         status=405,
         headers={"Allow": ", ".join(allowed_methods(request)) or fallback},
     )
+
+
+def _dialect(request: Request) -> Dialect:
+    try:
+        return identity_of(request).dialect
+    except AuthenticationError:  # the gateway's own routes, or refused before the identity
+        return "micro"
 
 
 def allowed_methods(request: Request) -> list[str]:

@@ -10,8 +10,10 @@ not share answers.
 A response marked `Cache-Control: no-store` (one that shows a secret, such as a new API
 key) is never written down: its key is released instead, and a retry runs again.
 
-A process that dies mid-request leaves its key claimed; after `STALE_AFTER` another request
-may take it over and run.
+A claim is a lease: the process running the request renews it (`renew_leases`, every fifth
+of `idempotency_lease_seconds`, one UPDATE for all its claims), so a slow request keeps its
+key however long it takes, and a process that dies mid-request (a SIGKILLed replica) frees
+its keys one lease later: the client's retry with the same key then runs, on any replica.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qsl
@@ -28,8 +35,9 @@ from urllib.parse import parse_qsl
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.aio import stop
 from shared.body import decode_params
-from shared.context import idempotency_key_var
+from shared.context import idempotency_key_var, idempotency_rerun_var
 from shared.db import Connection, Pool
 from shared.errors import ConflictError, IdempotencyError, InvalidRequestError
 from shared.identity import Identity
@@ -39,10 +47,20 @@ from shared.state import STATE_KEY, AppState
 
 log = logging.getLogger("micro.idempotency")
 
+_instance: tuple[int, str] | None = None
+
+
+def instance_id() -> str:
+    """This process, as its claims name it: unique even when a pid is reused."""
+    global _instance
+    if _instance is None or _instance[0] != os.getpid():
+        _instance = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}")
+    return _instance[1]
+
+
 HEADER = b"idempotency-key"
 REPLAYED = (b"idempotent-replayed", b"true")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-STALE_AFTER = timedelta(minutes=5)
 KEEP_FOR = timedelta(hours=24)
 # Refusals that happen before anything runs: not stored, so the key can be used again.
 _VALIDATION_CODES = frozenset(
@@ -72,24 +90,45 @@ class Stored:
     body: bytes
 
 
-def _scoped(identity: Identity, key: str) -> str:
+def scoped_key(identity: Identity, key: str) -> str:
     """A user's session keys are that user's alone; API keys share the tenant's scope."""
     return f"{identity.principal}:{key}" if identity.principal_type == "user" else key
+
+
+def creation_key(identity: Identity) -> str | None:
+    """The running request's key as `scoped_key` scopes it, for a service to keep on the row
+    it creates; None for an unkeyed request."""
+    key = idempotency_key_var.get()
+    return scoped_key(identity, key) if key else None
+
+
+def key_reused() -> IdempotencyError:
+    return IdempotencyError(
+        "Keys for idempotent requests can only be used with the same parameters they "
+        "were first used with.",
+        code="idempotency_key_reused",
+    )
 
 
 # -- storage (the only SQL of this module) ---------------------------------------------------
 
 
-async def claim(conn: Connection, ref: KeyRef, request_hash: str) -> str | Stored:
-    """'run' (ours now), 'mismatch', 'in_flight', or the stored result to replay."""
+async def claim(
+    conn: Connection, ref: KeyRef, request_hash: str, *, lease: timedelta
+) -> str | Stored:
+    """'run' (ours now), 'rerun' (ours, taken over from a run whose process died),
+    'mismatch', 'in_flight', or the stored result to replay. A claim not renewed for
+    `lease` is another process's that died: it is taken over."""
     tenant_id, livemode, key = ref.tenant_id, ref.livemode, ref.key
+    owner = instance_id()
     inserted = await conn.fetchval(
-        "INSERT INTO idempotency_keys (tenant_id, livemode, key, request_hash) "
-        "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+        "INSERT INTO idempotency_keys (tenant_id, livemode, key, request_hash, locked_by) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
         tenant_id,
         livemode,
         key,
         request_hash,
+        owner,
     )
     if inserted:
         return "run"
@@ -100,26 +139,27 @@ async def claim(conn: Connection, ref: KeyRef, request_hash: str) -> str | Store
         tenant_id,
         livemode,
         key,
-        STALE_AFTER,
+        lease,
     )
     if row is None:  # purged or released between the two statements
-        return await claim(conn, ref, request_hash)
+        return await claim(conn, ref, request_hash, lease=lease)
     if row["request_hash"] != request_hash:
         return "mismatch"
     if row["status"] == "done":
         return Stored(row["response_status"], row["response_type"], bytes(row["response_body"]))
     if row["stale"]:
         taken = await conn.fetchval(
-            "UPDATE idempotency_keys SET locked_at = now() WHERE tenant_id = $1 "
+            "UPDATE idempotency_keys SET locked_at = now(), locked_by = $5 WHERE tenant_id = $1 "
             "AND livemode = $2 AND key = $3 AND status = 'in_flight' "
             "AND locked_at < now() - $4::interval RETURNING true",
             tenant_id,
             livemode,
             key,
-            STALE_AFTER,
+            lease,
+            owner,
         )
         if taken:
-            return "run"
+            return "rerun"
     return "in_flight"
 
 
@@ -147,6 +187,16 @@ async def finish(conn: Connection, ref: KeyRef, stored: Stored | None) -> None:
     )
 
 
+async def renew(conn: Connection, owner: str) -> int:
+    """Keep every claim of `owner` fresh; how many it holds."""
+    status: str = await conn.execute(
+        "UPDATE idempotency_keys SET locked_at = now() "
+        "WHERE status = 'in_flight' AND locked_by = $1",
+        owner,
+    )
+    return int(status.rpartition(" ")[2])
+
+
 async def purge(pool: Pool, *, older_than: timedelta = KEEP_FOR) -> int:
     """Forget results older than `older_than`, in batches (the primary key is composite,
     so the batch is picked by row address)."""
@@ -168,6 +218,28 @@ async def _purge_job(state: AppState) -> int:
 
 
 RETENTION = Job("idempotency_keys", _purge_job)
+
+
+@asynccontextmanager
+async def renew_leases(state: AppState) -> AsyncIterator[None]:
+    """The app's hook that keeps this process's claims alive while it runs."""
+    every = state.db_settings.idempotency_lease_seconds / 5
+
+    async def loop() -> None:
+        owner = instance_id()
+        while True:
+            await asyncio.sleep(every)
+            try:
+                async with state.db.acquire() as conn:
+                    await renew(conn, owner)
+            except Exception:  # the next round tries again; a lease outlives four misses
+                log.exception("could not renew idempotency claims")
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        await stop(task)
 
 
 # -- the middleware --------------------------------------------------------------------------
@@ -205,9 +277,10 @@ class IdempotencyMiddleware:
             await self.app(scope, _replay(body, receive), send)
             return
         state: AppState = scope["state"][STATE_KEY]
-        ref = KeyRef(identity.tenant_id, identity.livemode, _scoped(identity, key))
+        ref = KeyRef(identity.tenant_id, identity.livemode, scoped_key(identity, key))
+        lease = timedelta(seconds=state.db_settings.idempotency_lease_seconds)
         async with state.db.acquire() as conn:
-            outcome = await claim(conn, ref, _hash(scope, body))
+            outcome = await claim(conn, ref, _hash(scope, body), lease=lease)
         if isinstance(outcome, Stored):
             await _send_stored(outcome, send)
             return
@@ -229,9 +302,11 @@ class IdempotencyMiddleware:
             )(scope, receive, send)
             return
         token = idempotency_key_var.set(key)
+        rerun = idempotency_rerun_var.set(outcome == "rerun")
         try:
             await self._run(scope, body, receive, send, state, ref)
         finally:
+            idempotency_rerun_var.reset(rerun)
             idempotency_key_var.reset(token)
 
     async def _run(
@@ -276,7 +351,7 @@ async def _finish(pool: Pool, ref: KeyRef, stored: Stored | None) -> None:
     try:
         async with pool.acquire() as conn:
             await finish(conn, ref, stored)
-    except Exception:  # the key stays claimed; it becomes takeable after STALE_AFTER
+    except Exception:  # the key stays claimed; it becomes takeable one lease later
         log.exception("could not record the idempotent result")
 
 

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared.access import Role
 from shared.errors import AuthenticationError
 from shared.responses import error_response
+from shared.v1 import Dialect
 
 HEADER = "x-micro-identity"
 _AUDIENCE = "micro-internal"
@@ -48,6 +49,8 @@ class Identity:
     request_id: str | None = None
     # The session (refresh-token family) a user's access token belongs to.
     session_id: str | None = None
+    # `stripe` when the request came in on a `/v1` path (shared/v1.py).
+    dialect: Dialect = "micro"
 
     @property
     def tenant_scope(self) -> str:
@@ -78,6 +81,7 @@ def verify(token: str, keys: Sequence[str]) -> Identity:
             role=None if role is None else Role(role),
             request_id=claims.get("request_id"),
             session_id=claims.get("session_id"),
+            dialect="stripe" if claims.get("dialect") == "stripe" else "micro",
         )
     except (KeyError, ValueError):
         raise AuthenticationError(

@@ -16,6 +16,15 @@ opened in the lifespan (`open_internal_client`); each call:
   attempts met no answer, a timeout or a 5xx, with exponential backoff and full jitter
   between them. Every caller makes only idempotent calls (an Idempotency-Key, a
   reference, a code), so an attempt whose answer was lost is safe to make again.
+- goes to the service's replicas in turn when its URL setting lists several
+  (`shared.balancer.Replicas`, docs/architecture.md "Replicas"), one attempt after another
+  along `order()`, by the gateway's rule of when to move on: after a refused connection
+  (nothing sent), at once and without the backoff while a replica is left untried; after
+  an answer lost on the way back, only if the call is replay-safe (otherwise the repeat
+  goes where the first was sent, as it always did); after a timeout, never (the same
+  replica is asked again: it may still be working, and takes the repeat as the same
+  call); after a 5xx or a "not now", on to the next. A replica that refused or dropped
+  the connection is tried last for `replica_down_seconds`.
 
 Two 4xx answers mean "not now" rather than "no", and are retried like a 5xx: 409
 `idempotency_key_in_use` (the same call is still running there) and 429.
@@ -37,11 +46,13 @@ import random
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import aiohttp
 from prometheus_client import Counter
 
+from shared.balancer import DOWN_SECONDS, Replicas, replay_safe
 from shared.context import current_request_id
 from shared.db import forbid_transaction
 from shared.errors import UpstreamError
@@ -120,27 +131,45 @@ class CallPolicy:
 @dataclass(frozen=True, slots=True)
 class _Request:
     method: str
-    url: str
+    path: str
     body: Mapping[str, Any] | None
     params: Mapping[str, str] | None
     idempotency_key: str | None
 
 
+class _Failure(Enum):
+    """How an attempt failed, which decides where the next one goes."""
+
+    NOT_SENT = "not_sent"  # refused or never connected: the replica did nothing
+    LOST = "lost"  # sent, then the connection broke: it may have done it
+    TIMEOUT = "timeout"  # sent, and no answer in time: it may still be doing it
+    ANSWERED = "answered"  # a 5xx or a "not now": it is up, and did not do it
+
+
 class _NotNow(Exception):
     """One attempt met no usable answer; the next may."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, failure: _Failure) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.failure = failure
 
 
 class Upstream:
-    """One service as this process calls it."""
+    """One service as this process calls it, over its replicas."""
 
-    def __init__(self, client: InternalClient, *, name: str, base_url: str) -> None:
+    def __init__(
+        self,
+        client: InternalClient,
+        *,
+        name: str,
+        base_url: str,
+        down_seconds: float = DOWN_SECONDS,
+    ) -> None:
         self.client = client
         self.name = name
-        self.base_url = base_url.rstrip("/")
+        # `base_url` is the setting: one URL, or the replicas' comma-separated.
+        self.replicas = Replicas.parse(name, base_url, down_seconds=down_seconds)
 
     async def call(
         self,
@@ -157,32 +186,56 @@ class Upstream:
         replaces the process's for a caller that must answer sooner."""
         policy = policy or self.client.policy
         limits = aiohttp.ClientTimeout(total=policy.timeout, sock_connect=policy.connect_timeout)
-        request = _Request(method, self.base_url + path, body, params, idempotency_key)
+        request = _Request(method, path, body, params, idempotency_key)
+        safe = replay_safe(method, idempotency_key=idempotency_key is not None)
         service = self.client.principal
+        order = self.replicas.order()
+        at = 0  # the replica of `order` this attempt goes to (wrapping round)
         for attempt in range(1, policy.attempts + 1):
+            base_url = order[at % len(order)]
             forbid_transaction(f"a call to the {self.name} service ({method} {path})")
             try:
-                answer = await self._attempt(request, scope, limits)
+                answer = await self._attempt(base_url, request, scope, limits)
             except _NotNow as failed:
                 CALLS.labels(service, self.name, "unavailable").inc()
+                if failed.failure in (_Failure.NOT_SENT, _Failure.LOST):
+                    self.replicas.failed(base_url)
+                elif failed.failure is _Failure.ANSWERED:
+                    self.replicas.succeeded(base_url)
                 if attempt == policy.attempts:
                     raise Unavailable(self.name, failed.detail) from None
                 log.info(
                     "internal call failed; retrying",
                     extra={"upstream": self.name, "path": path, "attempt": attempt,
-                           "reason": failed.detail},
+                           "replica": base_url, "reason": failed.detail},
                 )  # fmt: skip
-                await asyncio.sleep(policy.delay(attempt))
+                if failed.failure is _Failure.TIMEOUT or (
+                    failed.failure is _Failure.LOST and not safe
+                ):
+                    next_at = at  # the same replica: see the module's docstring
+                else:
+                    next_at = at + 1
+                # The backoff spares a struggling replica; one this call has not tried yet,
+                # after one that did nothing at all, is owed no wait.
+                if not (failed.failure is _Failure.NOT_SENT and next_at < len(order)):
+                    await asyncio.sleep(policy.delay(attempt))
+                at = next_at
             except Refused:
+                self.replicas.succeeded(base_url)
                 CALLS.labels(service, self.name, "refused").inc()
                 raise
             else:
+                self.replicas.succeeded(base_url)
                 CALLS.labels(service, self.name, "ok").inc()
                 return answer
         raise AssertionError("unreachable")
 
     async def _attempt(
-        self, request: _Request, scope: Scope | None, limits: aiohttp.ClientTimeout
+        self,
+        base_url: str,
+        request: _Request,
+        scope: Scope | None,
+        limits: aiohttp.ClientTimeout,
     ) -> Answer:
         # Signed per attempt: a retry late in a token's life gets a fresh one.
         headers = {"X-Micro-Identity": self.client.token(scope)}
@@ -193,24 +246,28 @@ class Upstream:
         try:
             async with self.client.http.request(
                 request.method,
-                request.url,
+                base_url + request.path,
                 json=request.body,
                 params=request.params,
                 headers=headers,
                 timeout=limits,
             ) as response:
                 status, raw = response.status, await response.read()
+        except aiohttp.ConnectionTimeoutError:
+            raise _NotNow(f"no connection in {limits.sock_connect:g}s", _Failure.NOT_SENT) from None
         except TimeoutError:
-            raise _NotNow(f"no answer in {limits.total:g}s") from None
+            raise _NotNow(f"no answer in {limits.total:g}s", _Failure.TIMEOUT) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise _NotNow(str(exc) or type(exc).__name__, _Failure.NOT_SENT) from None
         except aiohttp.ClientError as exc:
-            raise _NotNow(str(exc) or type(exc).__name__) from None
+            raise _NotNow(str(exc) or type(exc).__name__, _Failure.LOST) from None
         answer = _json_object(raw)
         if (
             status >= 500
             or status == 429
             or (status == 409 and _code(answer) == "idempotency_key_in_use")
         ):
-            raise _NotNow(f"answered {status} {_code(answer) or ''}".rstrip())
+            raise _NotNow(f"answered {status} {_code(answer) or ''}".rstrip(), _Failure.ANSWERED)
         if status >= 400:
             raise Refused(self.name, status, answer)
         return Answer(status, answer)
@@ -226,14 +283,17 @@ class InternalClient:
         principal: str,
         signing_key: str,
         policy: CallPolicy,
+        down_seconds: float = DOWN_SECONDS,
     ) -> None:
         self.http = http
         self.principal = principal
         self.policy = policy
+        self.down_seconds = down_seconds
         self._tokens = TokenCache(signing_key)
 
     def upstream(self, name: str, base_url: str) -> Upstream:
-        return Upstream(self, name=name, base_url=base_url)
+        """`base_url`: the service's URL setting, one URL or its replicas' comma-separated."""
+        return Upstream(self, name=name, base_url=base_url, down_seconds=self.down_seconds)
 
     def token(self, scope: Scope | None) -> str:
         identity = Identity(
@@ -261,6 +321,7 @@ async def open_internal_client(settings: ServiceSettings) -> AsyncIterator[Inter
             principal=settings.service,
             signing_key=signing_key(settings),
             policy=CallPolicy.of(settings),
+            down_seconds=settings.replica_down_seconds,
         )
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "Scope",
     "balance_code",
     "clearing_code",
+    "is_reserved_code",
     "open_account",
     "payments_accounts",
     "wallet_account",
@@ -38,6 +39,16 @@ __all__ = [
 ]
 
 # -- account codes ----------------------------------------------------------------------------
+
+# Codes under these are the books of payments and the wallet: what payments owes a tenant,
+# what a wallet holds. Only Micro's own services (an internal `service` identity) open them,
+# post to them or change them; a tenant that could would mint itself a balance to pay out.
+RESERVED_PREFIXES = ("payments.", "wallet.")
+
+
+def is_reserved_code(code: str | None) -> bool:
+    """Whether an account code belongs to payments or the wallet."""
+    return code is not None and code.startswith(RESERVED_PREFIXES)
 
 
 def clearing_code(currency: str) -> str:

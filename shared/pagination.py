@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from shared.body import validate
+from shared.identity import identity_of
+from shared.v1 import public_path
 
 T = TypeVar("T")
 
@@ -75,7 +77,8 @@ def list_response(
 ) -> JSONResponse:
     """One page of objects in the list envelope, its url the path that was asked for."""
     data = [item.model_dump(exclude=exclude) for item in items]
-    return JSONResponse(list_body(data, has_more=has_more, url=request.url.path))
+    url = public_path(request.url.path, identity_of(request).dialect)
+    return JSONResponse(list_body(data, has_more=has_more, url=url))
 
 
 def keyset(params: ListParams) -> tuple[str, str]:

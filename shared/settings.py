@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared import secrets
+from shared.balancer import DOWN_SECONDS, parse_urls
 from shared.redis_url import parse_sentinel
 
 SERVICES: tuple[str, ...] = ("auth", "payments", "ledger", "wallet", "events")
@@ -65,6 +66,14 @@ def dsn_user(dsn: str) -> str:
     return unquote(urlsplit(dsn).username or "")
 
 
+def check_upstream_urls(value: str) -> str:
+    """The validator of every setting that names another service (`*_url`): one base URL, or
+    a comma-separated list of the service's replicas (shared/balancer.py), refused at start
+    with the item at fault rather than at the first request."""
+    parse_urls(value)
+    return value
+
+
 # Values every process shares may be set once as MICRO_<FIELD> instead of per service.
 SHARED_FIELDS: tuple[str, ...] = ("redis_url", "identity_keys", "log_level")
 
@@ -101,6 +110,10 @@ class ServiceSettings(BaseSettings):
     internal_backoff: float = Field(default=0.1, ge=0)
     internal_backoff_max: float = Field(default=2.0, ge=0)
     internal_max_connections: int = Field(default=64, ge=1)
+    # Every `*_url` naming another service takes a comma-separated list of its replicas;
+    # calls go round-robin, and a replica that refused or dropped a connection is tried last
+    # for this many seconds, then again (shared/balancer.py).
+    replica_down_seconds: float = Field(default=DOWN_SECONDS, ge=0)
 
     @field_validator("identity_keys", mode="before")
     @classmethod
@@ -166,6 +179,10 @@ class DatabaseSettings(ServiceSettings):
     # outbox rows this many days (unpublished ones are never purged).
     retention_interval: float = 3600.0
     idempotency_retention_hours: float = Field(default=24.0, ge=24.0)
+    # Seconds a claimed Idempotency-Key stays claimed without its process renewing it (it
+    # renews five times a lease while the request runs): a replica that dies mid-request
+    # frees its keys for a retry this soon. Longer than any pause a live process may take.
+    idempotency_lease_seconds: float = Field(default=10.0, gt=0)
     outbox_retention_days: float = Field(default=7.0, gt=0)
 
     @model_validator(mode="before")

@@ -25,6 +25,12 @@ class DevSettings(BaseSettings):
     # Throwaway stacks (tests): no fsync, no Redis persistence.
     ephemeral: bool = False
     start_timeout: float = 90.0
+    # Processes of every app (`micro dev up --replicas N`): replica 1 on the ports above,
+    # the others on the next free ones.
+    replicas: int = Field(default=1, ge=1, le=16)
+    # A crashed child is started again after this many seconds, doubling up to the most.
+    restart_delay: float = Field(default=0.5, gt=0)
+    restart_delay_max: float = Field(default=30.0, gt=0)
 
     @property
     def state_file(self) -> Path:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Collection
+
+from cli.stack.errors import StackError
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -28,3 +31,17 @@ def port_is_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bo
             return True
     except OSError:
         return False
+
+
+def next_free_ports(count: int, *, after: int, taken: Collection[int] = ()) -> list[int]:
+    """The first `count` free ports above `after`, none of them in `taken` (ports already
+    planned for something else that is not listening yet)."""
+    found: list[int] = []
+    port = after
+    while len(found) < count:
+        port += 1
+        if port > 65535:
+            raise StackError(f"no {count} free ports above {after}")
+        if port not in taken and port_is_free(port):
+            found.append(port)
+    return found

@@ -1,10 +1,12 @@
 """The whole Micro stack on one machine, as `micro dev up` runs it.
 
 Order: check ports and binaries; start the five PostgreSQL servers and Redis; create the
-roles and databases; migrate as the owner; start the five services, each connecting as its
-own role; wait until each is ready; start the gateway; wait until its /health is 200. Any
-failure stops everything already started and reports one line saying what went wrong and how
-to fix it.
+roles and databases; migrate as the owner (once, whatever the number of replicas); start
+every replica of the five services, each connecting as its own role; wait until each is
+ready; start every gateway; wait until each answers /ready, then until its /health is 200
+(every service behind it ready). Any failure during start-up stops everything already
+started and reports one line saying what went wrong and how to fix it. Once running, a child
+that exits is started again (`cli/stack/supervisor.py`).
 """
 
 from __future__ import annotations
@@ -27,10 +29,15 @@ from cli.stack.errors import StackError
 from cli.stack.ports import port_is_free
 from cli.stack.postgres import PostgresServer
 from cli.stack.redis import RedisServer
+from cli.stack.replicas import Replica, plan_replicas, urls
+from cli.stack.restarts import RestartRules
 from cli.stack.secrets import stack_secrets
-from cli.stack.supervisor import Supervisor
+from cli.stack.supervisor import Child, ChildSpec, Probe, Supervisor
 from shared.migrations import MigrationError, migrate_service
 from shared.settings import DB_NAMES, SERVICES, app_role, database_url
+
+# Seconds the stack waits, at start, for each gateway's /health once it answers /ready.
+_HEALTH_WAIT = 5.0
 
 
 @dataclass(slots=True)
@@ -40,9 +47,20 @@ class Stack:
     supervisor: Supervisor = field(init=False)
     databases: dict[str, PostgresServer] = field(default_factory=dict)
     redis: RedisServer | None = None
+    # Every app's processes, by app (`--replicas`): planned once, when the stack is made.
+    replicas: dict[str, list[Replica]] = field(init=False)
+    _phase: str = "starting"
+    _started: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
-        self.supervisor = Supervisor(self.settings.log_dir, echo=self.echo)
+        rules = RestartRules(
+            first_delay=self.settings.restart_delay,
+            max_delay=max(self.settings.restart_delay, self.settings.restart_delay_max),
+        )
+        self.supervisor = Supervisor(
+            self.settings.log_dir, echo=self.echo, rules=rules, on_change=self._changed
+        )
+        self.replicas = plan_replicas(self.settings)
 
     # -- plan -------------------------------------------------------------------------------
 
@@ -50,9 +68,18 @@ class Stack:
         """Every port the stack will listen on, named for error messages."""
         named = {f"{s} postgres": p for s, p in self.settings.db_ports.items()}
         named["redis"] = self.settings.redis_port
-        named.update(self.settings.http_ports)
-        named["gateway metrics"] = self.settings.metrics_port
+        for replica in self.all_replicas():
+            named[replica.name] = replica.port
+            if replica.metrics_port is not None:
+                named[f"{replica.name} metrics"] = replica.metrics_port
         return named
+
+    def all_replicas(self) -> list[Replica]:
+        return [replica for replicas in self.replicas.values() for replica in replicas]
+
+    @property
+    def gateways(self) -> list[Replica]:
+        return self.replicas["gateway"]
 
     def secrets(self) -> dict[str, str]:
         """The stack's secrets (`.micro/secrets.env`), by variable name."""
@@ -65,20 +92,25 @@ class Stack:
         for app, port in self.settings.http_ports.items():
             env[f"MICRO_{app.upper()}_HOST"] = "127.0.0.1"
             env[f"MICRO_{app.upper()}_PORT"] = str(port)
+        # Each caller is given every replica of what it calls, and spreads its calls over them.
         for service in SERVICES:
             env[f"MICRO_{service.upper()}_DATABASE_URL"] = self.app_dsn(service)
             env[f"MICRO_{service.upper()}_MIGRATION_DATABASE_URL"] = self.dsn(service)
-            url = f"http://127.0.0.1:{self.settings.http_ports[service]}"
-            env[f"MICRO_GATEWAY_{service.upper()}_URL"] = url
+            env[f"MICRO_GATEWAY_{service.upper()}_URL"] = urls(self.replicas[service])
         env["MICRO_GATEWAY_METRICS_HOST"] = "127.0.0.1"
         env["MICRO_GATEWAY_METRICS_PORT"] = str(self.settings.metrics_port)
-        env["MICRO_PAYMENTS_LEDGER_URL"] = f"http://127.0.0.1:{self.settings.http_ports['ledger']}"
+        env["MICRO_PAYMENTS_LEDGER_URL"] = urls(self.replicas["ledger"])
         env["MICRO_PAYMENTS_PUBLIC_URL"] = f"http://localhost:{self.settings.http_ports['gateway']}"
-        env["MICRO_WALLET_LEDGER_URL"] = f"http://127.0.0.1:{self.settings.http_ports['ledger']}"
-        env["MICRO_WALLET_PAYMENTS_URL"] = (
-            f"http://127.0.0.1:{self.settings.http_ports['payments']}"
-        )
+        env["MICRO_WALLET_LEDGER_URL"] = urls(self.replicas["ledger"])
+        env["MICRO_WALLET_PAYMENTS_URL"] = urls(self.replicas["payments"])
         return env
+
+    def replica_env(self, replica: Replica, env: dict[str, str]) -> dict[str, str]:
+        """`env` (the stack's `app_env`), with this replica's own ports."""
+        own = {**env, f"MICRO_{replica.app.upper()}_PORT": str(replica.port)}
+        if replica.metrics_port is not None:
+            own["MICRO_GATEWAY_METRICS_PORT"] = str(replica.metrics_port)
+        return own
 
     def dsn(self, service: str) -> str:
         """As the owner (migrations, psql)."""
@@ -117,8 +149,10 @@ class Stack:
         await self._start_data_servers(binaries, root)
         await self._migrate()
         env = self.app_env()
-        await asyncio.gather(*(self._start_app(service, env) for service in SERVICES))
-        await self._start_app("gateway", env, path="/health")
+        services = [r for service in SERVICES for r in self.replicas[service]]
+        await asyncio.gather(*(self._start_app(replica, env) for replica in services))
+        await asyncio.gather(*(self._start_app(replica, env) for replica in self.gateways))
+        await asyncio.gather(*(self._healthy(gateway) for gateway in self.gateways))
 
     def _check_ports(self) -> None:
         for name, port in self.ports().items():
@@ -136,16 +170,20 @@ class Stack:
             binaries=binaries,
             persistent=not self.settings.ephemeral,
         )
-        waits = []
-        for db in self.databases.values():
-            # SIGINT is PostgreSQL's "fast" shutdown: no waiting for clients to leave.
-            process = await self.supervisor.spawn(
-                db.name, db.command(), user=db.run_as, stop_signal=signal.SIGINT
+        specs = [
+            # SIGINT is PostgreSQL's "fast" shutdown: no waiting for clients to leave. A
+            # server started again after a crash recovers from its WAL on the same folder.
+            ChildSpec(
+                db.name,
+                db.command(),
+                user=db.run_as,
+                stop_signal=signal.SIGINT,
+                probe=db.wait_ready,
             )
-            waits.append(db.wait_ready(process))
-        redis_process = await self.supervisor.spawn("redis", self.redis.command())
-        waits.append(self.redis.wait_ready(redis_process))
-        await asyncio.gather(*waits)
+            for db in self.databases.values()
+        ]
+        specs.append(ChildSpec("redis", self.redis.command(), probe=self.redis.wait_ready))
+        await asyncio.gather(*(self.supervisor.start(spec) for spec in specs))
         await asyncio.gather(
             *(
                 db.ensure_database(DB_NAMES[s], app_roles=[app_role(s)])
@@ -174,48 +212,132 @@ class Stack:
 
         await asyncio.gather(*(one(s) for s in SERVICES))
 
-    async def _start_app(self, app: str, env: dict[str, str], path: str = "/ready") -> None:
-        argv = [sys.executable, "-m", "cli", "serve", app]
-        process = await self.supervisor.spawn(app, argv, env=env)
-        url = f"http://127.0.0.1:{self.settings.http_ports[app]}{path}"
-        deadline = time.monotonic() + self.settings.start_timeout
-        async with httpx.AsyncClient(timeout=2) as client:
-            while True:
-                if process.returncode is not None:
-                    log = self.settings.log_dir / f"{app}.log"
-                    raise StackError(
-                        f"{app} exited with code {process.returncode} during start-up; see {log}"
-                    )
+    async def _start_app(self, replica: Replica, env: dict[str, str]) -> None:
+        argv = [sys.executable, "-m", "cli", "serve", replica.app]
+        spec = ChildSpec(
+            replica.name, argv, env=self.replica_env(replica, env), probe=self._probe(replica)
+        )
+        await self.supervisor.start(spec)
+
+    def _probe(self, replica: Replica) -> Probe:
+        """Ready: a service's /ready (its database and Redis answer); the gateway's /ready
+        (Redis), since its /health also asks every service, which a restarted gateway must
+        not wait on."""
+        url = f"{replica.url}/ready"
+        log = self.settings.log_dir / f"{replica.name}.log"
+
+        async def probe(process: asyncio.subprocess.Process) -> None:
+            deadline = time.monotonic() + self.settings.start_timeout
+            async with httpx.AsyncClient(timeout=2) as client:
+                while True:
+                    if process.returncode is not None:
+                        raise StackError(
+                            f"{replica.name} exited with code {process.returncode} "
+                            f"during start-up; see {log}"
+                        )
+                    try:
+                        if (await client.get(url)).status_code == 200:
+                            return
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise StackError(
+                            f"{replica.name} was not ready at {url} in time; see {log}"
+                        )
+                    await asyncio.sleep(0.1)
+
+        return probe
+
+    async def _healthy(self, gateway: Replica) -> None:
+        """The gateway reaches every service (its /health is 200): what the ready line
+        promises. A gateway that does not is a warning, not a failed start: every service
+        answered its own /ready already, and the gateway's words say which one it cannot
+        reach."""
+        url = f"{gateway.url}/health"
+        deadline = time.monotonic() + _HEALTH_WAIT
+        body = ""
+        async with httpx.AsyncClient(timeout=5) as client:
+            while time.monotonic() < deadline:
                 try:
-                    if (await client.get(url)).status_code == 200:
+                    response = await client.get(url)
+                except httpx.HTTPError as exc:
+                    body = exc.__class__.__name__
+                else:
+                    if response.status_code == 200:
                         return
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise StackError(f"{app} was not ready at {url} in time; see its log")
-                await asyncio.sleep(0.1)
+                    body = response.text
+                await asyncio.sleep(0.2)
+        if self.echo:
+            print(f"micro: warning: {gateway.name}: {url} is not 200: {body}", flush=True)
 
     # -- run and stop -----------------------------------------------------------------------
 
+    def supervise(self) -> None:
+        """From now on, restart what exits (with backoff), until `stop`."""
+        self._phase = "running"
+        self.supervisor.supervise()
+
     async def stop(self) -> None:
+        """Gateways first (no new requests), then the services, then the data servers."""
+        self._phase = "stopping"
+        # `micro dev status` meanwhile says so, rather than listing parts going down.
+        self.write_state(phase="stopping")
+        gateways = [r.name for r in self.gateways]
+        services = [r.name for service in SERVICES for r in self.replicas[service]]
         data = ["redis", *(db.name for db in self.databases.values())]
-        await self.supervisor.stop_all(groups=[["gateway"], list(SERVICES), data])
+        await self.supervisor.stop_all(groups=[gateways, services, data])
         self.settings.state_file.unlink(missing_ok=True)
         forget_location(self.settings)
 
+    def _changed(self) -> None:
+        if self._phase == "running":
+            self.write_state(phase="running")
+
     def write_state(self, *, phase: str) -> None:
+        children = {c.name: c for c in self.supervisor.children}
         state: dict[str, Any] = {
             "pid": os.getpid(),
             "phase": phase,
-            "started": time.time(),
+            "started": self._started,
             "http_ports": self.settings.http_ports,
             "db_ports": self.settings.db_ports,
             "redis_port": self.settings.redis_port,
             "metrics_port": self.settings.metrics_port,
-            "children": {c.name: c.process.pid for c in self.supervisor.children},
+            "children": {name: c.process.pid for name, c in children.items()},
+            "replica_count": self.settings.replicas,
+            "replicas": {
+                app: [
+                    {
+                        "name": r.name,
+                        "port": r.port,
+                        **({"metrics_port": r.metrics_port} if r.metrics_port else {}),
+                        **_child_state(children.get(r.name)),
+                    }
+                    for r in replicas
+                ]
+                for app, replicas in self.replicas.items()
+            },
+            "servers": [
+                {"name": name, "port": port, **_child_state(children.get(name))}
+                for name, port in self._server_ports().items()
+            ],
         }
-        self.settings.state_file.write_text(json.dumps(state, indent=2))
+        # Replaced whole: `micro dev status` may read it at any moment.
+        tmp = self.settings.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.settings.state_file)
         record_location(self.settings)
+
+    def _server_ports(self) -> dict[str, int]:
+        ports = {f"{s}-db": p for s, p in self.settings.db_ports.items()}
+        ports["redis"] = self.settings.redis_port
+        return ports
+
+
+def _child_state(child: Child | None) -> dict[str, Any]:
+    if child is None:
+        return {"pid": None, "restarts": 0, "crash_loop": None}
+    return {"pid": child.process.pid, "restarts": child.restarts, "crash_loop": child.crash_loop}
 
 
 def locate(settings: DevSettings) -> tuple[DevSettings, dict[str, Any] | None]:

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 
 from shared.aio import wait_event
+from shared.redis_url import connect as connect_redis
 
 log = logging.getLogger("micro.gateway.relay")
 
@@ -78,7 +79,7 @@ class Hub:
         """
         failures = 0
         while not stop.is_set():
-            client = aioredis.Redis.from_url(
+            client = connect_redis(
                 self.redis_url, socket_connect_timeout=self.timeout, health_check_interval=5
             )
             try:

@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from gateway.relay.hub import Hub
 from gateway.settings import GatewaySettings
 from shared import aio
+from shared.redis_url import connect as connect_redis
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class Relay:
 
 @asynccontextmanager
 async def open_relay(settings: GatewaySettings) -> AsyncIterator[Relay]:
-    redis = aioredis.Redis.from_url(
+    redis = connect_redis(
         settings.redis_url,
         socket_timeout=settings.relay_redis_timeout,
         socket_connect_timeout=settings.relay_redis_timeout,

@@ -31,7 +31,9 @@ Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
 Password = Annotated[
     str, StringConstraints(strip_whitespace=False, min_length=MIN_LENGTH, max_length=MAX_LENGTH)
 ]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+# Stripped first (str_strip_whitespace below): a name of only spaces or newlines is empty,
+# and the document says so with the pattern (at least one character that is not a space).
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 RateLimit = Annotated[int, Field(ge=1, le=1_000_000)]
 

@@ -5,7 +5,8 @@ NotFoundError (404 resource_missing)
 └── EndpointNotFoundError
 InvalidRequestError (400)
 ├── UrlNotAllowedError        url_not_allowed: not a URL, or outside live mode's allow-list
-└── EndpointLimitError        endpoint_limit: too many endpoints for one tenant and mode
+├── EndpointLimitError        endpoint_limit: too many endpoints for one tenant and mode
+└── MetadataLimitError        parameter_invalid: an update would leave more than 50 keys
 PermissionDeniedError (403 role_required)
 """
 
@@ -35,3 +36,8 @@ class EndpointLimitError(InvalidRequestError):
             f"A tenant may have at most {limit} webhook endpoints per mode.",
             code="endpoint_limit",
         )
+
+
+class MetadataLimitError(InvalidRequestError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Metadata can have at most {limit} keys.", param="metadata")

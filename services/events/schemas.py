@@ -10,11 +10,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     WithJsonSchema,
     field_validator,
 )
 
 from shared.pagination import ListParams
+from shared.text import LongFreeText
+from shared.webhooks import Scheme
 
 # `payment_intent.succeeded`, a family wildcard `payment_intent.*`, or `*` for everything.
 _EVENT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?$")
@@ -43,7 +46,7 @@ EnabledEvents = Annotated[
     Field(min_length=1, max_length=MAX_ENABLED_EVENTS),
     AfterValidator(_unique),
 ]
-Description = Annotated[str, Field(max_length=5000)]
+Description = LongFreeText
 # The service checks where a URL may point (services/events/service); the document states the
 # part a schema can: an http(s) URL.
 EndpointUrl = Annotated[
@@ -51,6 +54,17 @@ EndpointUrl = Annotated[
     Field(min_length=1),
     WithJsonSchema({"type": "string", "format": "uri", "pattern": r"^https?://[^\s/]+"}),
 ]
+
+
+# Stripe's limits: 50 keys, key names up to 40 characters, values up to 500. Kept as sent:
+# metadata is the tenant's own, so the models' whitespace stripping does not apply.
+MetadataKey = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=40)]
+MetadataValue = Annotated[str, StringConstraints(strip_whitespace=False, max_length=500)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)]
+MAX_METADATA_KEYS = 50
+# A Stripe API version: `2025-09-30.clover`, `2020-08-27`.
+API_VERSION_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(\.[a-z_]+)?$"
+ApiVersion = Annotated[str, Field(max_length=40, pattern=API_VERSION_PATTERN)]
 
 
 def patterns_matching(event_type: str) -> list[str]:
@@ -69,6 +83,12 @@ class CreateEndpointRequest(_Request):
     enabled_events: EnabledEvents
     description: Description | None = None
     disabled: bool = False
+    # `standard` (Standard Webhooks) or `stripe` (`Stripe-Signature`); by default `stripe`
+    # on Stripe's `/v1` path, `standard` on Micro's own.
+    signature: Scheme | None = None
+    metadata: Metadata | None = None
+    # The Stripe API version to record; by default the request's `Stripe-Version`, if any.
+    api_version: ApiVersion | None = None
 
 
 class UpdateEndpointRequest(_Request):
@@ -76,6 +96,10 @@ class UpdateEndpointRequest(_Request):
     enabled_events: EnabledEvents | None = None
     description: Description | None = None
     disabled: bool | None = None
+    signature: Scheme | None = None
+    # Merged into the endpoint's, as Stripe does: a key set to "" is removed, and
+    # `metadata=""` removes them all.
+    metadata: Metadata | Literal[""] | None = None
 
 
 # Longest time the previous secret keeps signing after a roll (Svix keeps it 24 h).
@@ -103,8 +127,13 @@ class CreatedRange(BaseModel):
     lte: Annotated[int, Field(ge=0)] | None = None
 
 
+MAX_TYPES = 20
+
+
 class EventListParams(ListParams):
     type: EventPattern | None = None
+    # Stripe's `types[]=a&types[]=b` (or `types[0]=a`): any of these (up to 20); not with `type`.
+    types: Annotated[list[EventPattern], Field(min_length=1, max_length=MAX_TYPES)] | None = None
     # `created=T` (exactly) or `created[gte]=T` and friends, in unix seconds.
     created: CreatedRange | None = None
     # Platform admins only: another tenant's events.
@@ -159,6 +188,11 @@ class WebhookEndpoint(BaseModel):
     # True for the endpoint kept from the tenant's `webhook_url`.
     default: bool
     created: int
+    # How deliveries are signed: `standard` (Standard Webhooks) or `stripe`.
+    signature: Scheme
+    metadata: dict[str, str]
+    # The Stripe-Version it was created with (Micro renders every event the same way).
+    api_version: str | None
     # Until when (unix seconds) the secret in force before the last roll signs too.
     previous_secret_expires: int | None = None
     # Shown when the endpoint is created and when its secret is rolled, never otherwise.

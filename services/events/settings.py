@@ -32,6 +32,9 @@ class EventsSettings(DatabaseSettings):
 
     # Seconds an endpoint has to answer one delivery.
     delivery_timeout: float = 15.0
+    # A claimed attempt is leased for `delivery_timeout` plus this many seconds: a replica
+    # that dies mid-attempt leaves it to another replica once that has passed.
+    delivery_lease_margin: float = Field(default=60.0, ge=0)
     # Multiplies every delay of RETRY_SCHEDULE (tests compress days into milliseconds).
     retry_scale: float = 1.0
     # Attempts run at once by one replica, and at most this many of them to one endpoint

@@ -4,11 +4,12 @@ NotFoundError (404)          AccountNotFoundError, TransactionNotFoundError
 InvalidRequestError (400)    UnbalancedError, TransactionStateError
 CardError-like (402)         InsufficientFundsError (invalid_request_error, 402)
 ConflictError (409)          ReferenceConflictError, CodeTakenError
+PermissionDeniedError (403)  ReservedAccountError
 """
 
 from __future__ import annotations
 
-from shared.errors import ConflictError, InvalidRequestError, NotFoundError
+from shared.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from shared.ids import is_id
 
 
@@ -65,6 +66,18 @@ class CodeTakenError(ConflictError):
     def __init__(self, code: str) -> None:
         super().__init__(
             f"An account with code {code!r} already exists.", code="code_taken", param="code"
+        )
+
+
+class ReservedAccountError(PermissionDeniedError):
+    """A tenant's caller on an account of payments or the wallet (shared/ledger_contract)."""
+
+    def __init__(self, ref: str, *, param: str) -> None:
+        super().__init__(
+            f"Account {ref!r} belongs to Micro's payments or wallet books: only those "
+            "services open, post to or change it. It can be read.",
+            code="account_reserved",
+            param=param,
         )
 
 

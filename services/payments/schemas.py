@@ -5,15 +5,22 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, RootModel
 
-from services.payments.providers.simulator import simulated_method
+from services.payments.providers.simulator import card_of, simulated_method
+from services.payments.repository.attempts import AttemptRow
+from services.payments.repository.customers import CustomerRow, PaymentMethodRow
 from services.payments.repository.intents import IntentRow
 from services.payments.repository.outbox import RefusedPostingRow
 from services.payments.repository.payouts import PayoutRow
 from services.payments.repository.refunds import RefundRow
+from shared.ids import is_id
 from shared.money import MAX_AMOUNT, WHOLE_NUMBER, Currency
+from shared.text import FreeText
 from shared.timeutil import unix
+
+# Free text, kept as the client wrote it (shared/text.py).
+Description = FreeText
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -39,16 +46,24 @@ WalletId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z
 
 
 def _known_method(value: str) -> str:
+    if is_id(value, "pm"):
+        return value  # a method attached to a customer: looked up where it is used
     method = simulated_method(value)
     if method is None:
         raise ValueError(
-            f"no such payment method {value!r} (test methods: pm_card_visa, ..., or a test "
-            "card number such as 4242424242424242)"
+            f"no such payment method {value!r} (test methods: pm_card_visa, ..., a test "
+            "card number such as 4242424242424242, or a pm_ attached to a customer)"
         )
     return method
 
 
-PaymentMethod = Annotated[str, AfterValidator(_known_method)]
+PaymentMethodId = Annotated[str, AfterValidator(_known_method)]
+CustomerId = Annotated[str, Field(min_length=1, max_length=100)]
+# `expand[]`: checked against what each object can expand (`service/expand.py`).
+Expand = Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=20)]
+# An expandable field: the id, or with `expand[]` the object itself.
+Expandable = str | dict[str, Any] | None
+ShortText = Annotated[str, Field(max_length=500)]
 
 
 class _Request(BaseModel):
@@ -58,38 +73,53 @@ class _Request(BaseModel):
 class CreateIntentRequest(_Request):
     amount: PaymentAmount
     currency: Currency
-    description: Annotated[str, Field(max_length=1000)] | None = None
+    description: Description | None = None
     metadata: Metadata = Field(default_factory=dict)
     receipt_email: EmailStr | None = None
     provider: ProviderName = "simulator"
-    payment_method: PaymentMethod | None = None
+    payment_method: PaymentMethodId | None = None
     confirm: bool = False
     capture_method: CaptureMethod = "automatic"
     wallet_id: WalletId | None = None
     # Where a hosted provider sends the customer back (default: our own return page).
     return_url: ReturnUrl | None = None
+    customer: CustomerId | None = None
+    expand: Expand = Field(default_factory=list)
 
 
 class UpdateIntentRequest(_Request):
     amount: PaymentAmount | None = None
     currency: Currency | None = None
-    description: Annotated[str, Field(max_length=1000)] | None = None
+    description: Description | None = None
     metadata: Metadata | None = None
     receipt_email: EmailStr | None = None
-    payment_method: PaymentMethod | None = None
+    payment_method: PaymentMethodId | None = None
+    customer: CustomerId | None = None
+    expand: Expand = Field(default_factory=list)
 
 
 class ConfirmIntentRequest(_Request):
-    payment_method: PaymentMethod | None = None
+    payment_method: PaymentMethodId | None = None
     return_url: ReturnUrl | None = None
+    expand: Expand = Field(default_factory=list)
 
 
 class CancelIntentRequest(_Request):
     cancellation_reason: CancellationReason | None = None
+    expand: Expand = Field(default_factory=list)
 
 
 class CaptureIntentRequest(_Request):
     amount_to_capture: Annotated[int, Field(gt=0, le=MAX_AMOUNT), WHOLE_NUMBER] | None = None
+    expand: Expand = Field(default_factory=list)
+
+
+class ExpandQuery(BaseModel):
+    """`expand[]` on a read, from the query string."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    expand: Expand = Field(default_factory=list)
 
 
 class PaymentIntent(BaseModel):
@@ -102,7 +132,10 @@ class PaymentIntent(BaseModel):
     status: PaymentIntentStatus
     capture_method: CaptureMethod
     provider: str
-    payment_method: str | None
+    payment_method: Expandable
+    customer: Expandable
+    # The charge of the latest attempt at a provider (`Charge`); null before the first.
+    latest_charge: Expandable
     description: str | None
     metadata: dict[str, Any]
     receipt_email: str | None
@@ -119,6 +152,7 @@ class PaymentIntent(BaseModel):
         return cls.model_validate(
             {
                 **_columns(row),
+                "customer": row.customer_id,
                 "canceled_at": unix(row.canceled_at) if row.canceled_at else None,
                 "created": unix(row.created_at),
             }
@@ -134,6 +168,14 @@ class RefundRequest(_Request):
     payment_intent: Annotated[str, Field(min_length=1, max_length=100)]
     amount: PaymentAmount | None = None
     reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    expand: Expand = Field(default_factory=list)
+
+
+class UpdateRefundRequest(_Request):
+    # Merged into the refund's (a key set to "" is removed), as Stripe updates metadata.
+    metadata: Annotated[dict[str, ShortText], Field(max_length=50)] | None = None
+    expand: Expand = Field(default_factory=list)
 
 
 class RefundFilters(BaseModel):
@@ -145,11 +187,15 @@ class RefundFilters(BaseModel):
 class Refund(BaseModel):
     id: str
     object: Literal["refund"] = "refund"
-    payment_intent: str
+    payment_intent: Expandable
     amount: int
     currency: str
     status: Literal["pending", "succeeded", "failed"]
     reason: str | None
+    # Why it failed (Stripe's values: declined, insufficient_funds, expired_or_canceled_card,
+    # merchant_request, unknown); null unless failed.
+    failure_reason: str | None = None
+    metadata: dict[str, Any]
     livemode: bool
     created: int
 
@@ -175,7 +221,7 @@ class PayoutRequest(_Request):
     currency: Currency
     destination: Destination
     provider: ProviderName = "simulator"
-    description: Annotated[str, Field(max_length=1000)] | None = None
+    description: Description | None = None
     metadata: Metadata = Field(default_factory=dict)
     # A wallet's withdrawal: the wallet service holds and settles the money in the ledger.
     wallet_id: WalletId | None = None
@@ -273,4 +319,238 @@ class LedgerPosting(BaseModel):
             failure=LedgerRefusal.model_validate(failure) if failure is not None else None,
             livemode=row.livemode,
             created=unix(row.created_at),
+        )
+
+
+# -- customers and their payment methods -------------------------------------------------------
+
+
+class CustomerRequest(_Request):
+    email: Annotated[str, Field(max_length=512)] | None = None
+    name: Annotated[str, Field(max_length=256)] | None = None
+    description: Description | None = None
+    phone: Annotated[str, Field(max_length=20)] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    expand: Expand = Field(default_factory=list)
+
+
+class UpdateCustomerRequest(_Request):
+    """Only the fields sent change; `metadata` is merged (a key set to "" is removed)."""
+
+    email: Annotated[str, Field(max_length=512)] | None = None
+    name: Annotated[str, Field(max_length=256)] | None = None
+    description: Description | None = None
+    phone: Annotated[str, Field(max_length=20)] | None = None
+    metadata: Annotated[dict[str, ShortText], Field(max_length=50)] | None = None
+    expand: Expand = Field(default_factory=list)
+
+
+class CustomerFilters(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    email: Annotated[str, Field(max_length=512)] | None = None
+
+
+class InvoiceSettings(BaseModel):
+    custom_fields: None = None
+    default_payment_method: None = None
+    footer: None = None
+    rendering_options: None = None
+
+
+class Customer(BaseModel):
+    id: str
+    object: Literal["customer"] = "customer"
+    address: None = None
+    balance: int = 0
+    created: int
+    currency: None = None
+    default_source: None = None
+    delinquent: bool = False
+    description: str | None
+    discount: None = None
+    email: str | None
+    invoice_settings: InvoiceSettings = Field(default_factory=InvoiceSettings)
+    livemode: bool
+    metadata: dict[str, Any]
+    name: str | None
+    phone: str | None
+    preferred_locales: list[str] = Field(default_factory=list)
+    shipping: None = None
+    tax_exempt: Literal["none"] = "none"
+
+    @classmethod
+    def from_row(cls, row: CustomerRow) -> Customer:
+        return cls.model_validate({**_columns(row), "created": unix(row.created_at)})
+
+
+class DeletedCustomer(BaseModel):
+    """What a deleted customer answers, by its id, ever after (as Stripe's)."""
+
+    id: str
+    object: Literal["customer"] = "customer"
+    deleted: Literal[True] = True
+
+
+class RetrievedCustomer(RootModel[Customer | DeletedCustomer]):
+    """What retrieving a customer answers: the customer, or the stub a deleted one leaves."""
+
+
+class AttachRequest(_Request):
+    customer: CustomerId
+    expand: Expand = Field(default_factory=list)
+
+
+class DetachRequest(_Request):
+    expand: Expand = Field(default_factory=list)
+
+
+class PaymentMethodFilters(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    customer: CustomerId | None = None
+    type: Annotated[str, Field(pattern=r"^[a-z_]{1,50}$")] | None = None
+
+
+class Card(BaseModel):
+    brand: str
+    country: str
+    exp_month: int
+    exp_year: int
+    funding: str
+    last4: str
+
+
+class BillingDetails(BaseModel):
+    address: None = None
+    email: None = None
+    name: None = None
+    phone: None = None
+
+
+class PaymentMethod(BaseModel):
+    """A test method (`pm_card_visa`: its id is its name) or one attached to a customer."""
+
+    id: str
+    object: Literal["payment_method"] = "payment_method"
+    type: Literal["card"] = "card"
+    card: Card
+    billing_details: BillingDetails = Field(default_factory=BillingDetails)
+    customer: Expandable
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    livemode: bool
+    created: int
+
+    @classmethod
+    def of_test_method(cls, method: str, *, livemode: bool, created: int) -> PaymentMethod:
+        card = card_of(method)
+        return cls(
+            id=method,
+            card=Card(
+                brand=card.brand, country=card.country, exp_month=card.exp_month,
+                exp_year=card.exp_year, funding=card.funding, last4=card.last4,
+            ),
+            customer=None,
+            livemode=livemode,
+            created=created,
+        )  # fmt: skip
+
+    @classmethod
+    def from_row(cls, row: PaymentMethodRow) -> PaymentMethod:
+        made = cls.of_test_method(row.card_of, livemode=row.livemode, created=unix(row.created_at))
+        return made.model_copy(update={"id": row.id, "customer": row.customer_id})
+
+
+class ChargeOutcome(BaseModel):
+    network_status: Literal["approved_by_network", "declined_by_network"] | None
+    reason: str | None
+    risk_level: Literal["normal"] = "normal"
+    seller_message: str
+    type: Literal["authorized", "issuer_declined", "manual_review"]
+
+
+class Charge(BaseModel):
+    """The latest attempt of a payment intent, shown as Stripe's charge (`expand[]=
+    latest_charge`); charges are not a resource of their own here."""
+
+    id: str
+    object: Literal["charge"] = "charge"
+    amount: int
+    amount_captured: int
+    amount_refunded: int
+    captured: bool
+    currency: str
+    customer: str | None
+    failure_code: str | None
+    failure_message: str | None
+    livemode: bool
+    metadata: dict[str, Any]
+    outcome: ChargeOutcome | None
+    paid: bool
+    payment_intent: str
+    payment_method: str | None
+    payment_method_details: dict[str, Any] | None
+    refunded: bool
+    status: Literal["succeeded", "pending", "failed"]
+    created: int
+
+
+# -- provider routes and payment attempts (failover, issue #16) --------------------------------
+
+
+class RouteRequest(_Request):
+    """The providers a currency's payments go to, in the order they are tried."""
+
+    # Each provider once (the service says so in a 400 invalid_route; the document too).
+    providers: Annotated[
+        list[Literal["paystack", "flutterwave"]],
+        Field(min_length=1, max_length=3, json_schema_extra={"uniqueItems": True}),
+    ] = Field(examples=[["paystack", "flutterwave"]])
+
+
+class ProviderRoute(BaseModel):
+    object: Literal["provider_route"] = "provider_route"
+    currency: str = Field(examples=["ngn"])
+    providers: list[str] = Field(examples=[["paystack", "flutterwave"]])
+    # "tenant": set with PUT /payments/routing/{currency}; "platform": the platform's default.
+    source: Literal["tenant", "platform"]
+    livemode: bool
+    updated: int | None
+
+
+class DeletedRoute(BaseModel):
+    object: Literal["provider_route"] = "provider_route"
+    currency: str = Field(examples=["ngn"])
+    deleted: Literal[True] = True
+
+
+AttemptStatus = Literal["pending", "requires_action", "succeeded", "failed", "canceled"]
+
+
+class PaymentAttempt(BaseModel):
+    """One time a PaymentIntent was sent to a provider; `id` is the `ch_` its
+    `latest_charge` showed while this attempt was the latest."""
+
+    id: str
+    object: Literal["payment_attempt"] = "payment_attempt"
+    payment_intent: str
+    number: int
+    provider: str
+    provider_reference: str
+    status: AttemptStatus
+    error_code: str | None
+    error_message: str | None
+    livemode: bool
+    created: int
+    updated: int
+
+    @classmethod
+    def from_row(cls, row: AttemptRow) -> PaymentAttempt:
+        return cls.model_validate(
+            {
+                **_columns(row),
+                "payment_intent": row.intent_id,
+                "created": unix(row.created_at),
+                "updated": unix(row.updated_at),
+            }
         )

@@ -118,15 +118,19 @@ class Payments(_Api):
         )
 
     async def find_payout(
-        self, scope: Scope, *, wallet_id: str, operation_id: str, pages: int = 5
-    ) -> dict[str, Any] | None:
-        """The wallet's payout made for an operation, among its newest ones."""
+        self, scope: Scope, *, wallet_id: str, operation_id: str, attempt: int = 1,
+        pages: int = 5,
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """The wallet's payout made for an operation's `attempt`, among its newest ones."""
         params = {"wallet_id": wallet_id, "limit": "100"}
         for _ in range(pages):
             body = await self._call("GET", "/payments/payouts", scope, params=params)
             found: list[dict[str, Any]] = body.get("data") or []
             for payout in found:
-                if (payout.get("metadata") or {}).get("wallet_operation") == operation_id:
+                metadata = payout.get("metadata") or {}
+                if metadata.get("wallet_operation") == operation_id and (
+                    payout_attempt(payout) == attempt
+                ):
                     return payout
             if not body.get("has_more") or not found:
                 return None
@@ -135,3 +139,16 @@ class Payments(_Api):
 
     async def payout(self, scope: Scope, payout_id: str) -> dict[str, Any]:
         return await self._call("GET", f"/payments/payouts/{payout_id}", scope)
+
+    async def refund(self, scope: Scope, refund_id: str) -> dict[str, Any]:
+        return await self._call("GET", f"/payments/refunds/{refund_id}", scope)
+
+
+def payout_attempt(payout: dict[str, Any]) -> int | None:
+    """Which of a withdrawal's payout attempts a payout was made for (payouts made before
+    withdrawals retried carry none: the first); None for an answer with no metadata."""
+    metadata = payout.get("metadata")
+    if metadata is None:
+        return None
+    value = str(metadata.get("wallet_attempt") or "1")
+    return int(value) if value.isdigit() else None

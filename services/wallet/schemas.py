@@ -18,7 +18,11 @@ from services.wallet.repository.operations import OperationRow, OperationStatus,
 from services.wallet.repository.wallets import WalletRow, WalletStatus
 from shared.money import WHOLE_NUMBER, Amount, Currency
 from shared.pagination import ListParams
+from shared.text import FreeText
 from shared.timeutil import unix
+
+# Free text, kept as the client wrote it (shared/text.py).
+Description = FreeText
 
 Metadata = Annotated[dict[str, str], Field(max_length=50)]
 WalletId = Annotated[str, Field(min_length=1, max_length=100)]
@@ -64,7 +68,7 @@ class DepositRequest(_Request):
     # none: the customer picks one on the provider's page (the deposit's next_action).
     payment_method: Annotated[str, Field(pattern=r"^pm_[A-Za-z0-9_]{1,100}$")] | None = None
     provider: Provider = "simulator"
-    description: Annotated[str, Field(max_length=1000)] | None = None
+    description: Description | None = None
 
     @model_validator(mode="after")
     def _default_method(self) -> Self:
@@ -77,7 +81,7 @@ class TransferRequest(_Request):
     from_wallet_id: WalletId
     to_wallet_id: WalletId
     amount: Amount
-    description: Annotated[str, Field(max_length=1000)] | None = None
+    description: Description | None = None
 
     @field_validator("to_wallet_id")
     @classmethod
@@ -101,7 +105,7 @@ class WithdrawRequest(_Request):
     amount: ExternalAmount
     destination: Destination
     provider: Provider = "simulator"
-    description: Annotated[str, Field(max_length=1000)] | None = None
+    description: Description | None = None
 
     @model_validator(mode="before")
     @classmethod

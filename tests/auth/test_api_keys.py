@@ -12,13 +12,13 @@ import redis.asyncio as aioredis
 
 from shared.credentials import KEY_CACHE_PREFIX, LAST_USED_HASH, REVOKED_PREFIX, secret_hash
 from tests.support.auth import (
-    as_key,
+    NOT_ADMIN_SESSIONS,
     as_session,
     gateway,
+    not_an_admin_session,
     platform_admin,
     refused,
     register,
-    signup,
 )
 
 
@@ -92,15 +92,9 @@ class TestCreate:
         assert limited.status_code == 200
         assert (await verify(auth, key["secret"])).json()["rate_limit"] == 7
 
-    @pytest.mark.parametrize("caller", ["user", "api_key"])
+    @pytest.mark.parametrize("caller", NOT_ADMIN_SESSIONS)
     async def test_only_an_admin_session_may(self, auth: httpx.AsyncClient, caller: str) -> None:
-        owner = await register(auth)
-        user = await signup(auth, owner["tenant"]["id"])
-        headers, code = (
-            (as_session(user["access_token"]), "role_required")
-            if caller == "user"
-            else (as_key("key_x", owner["tenant"]["id"]), "session_required")
-        )
+        headers, code = await not_an_admin_session(auth, caller)
         refused(await auth.post("/auth/api_keys", json={}, headers=headers), 403, code)
 
 

@@ -9,10 +9,11 @@ import redis.asyncio as aioredis
 
 from shared.credentials import REVOKED_PREFIX
 from tests.support.auth import (
+    NOT_ADMIN_SESSIONS,
     PASSWORD,
     anonymous,
-    as_key,
     as_session,
+    not_an_admin_session,
     platform_admin,
     refused,
     register,
@@ -53,15 +54,9 @@ class TestCreate:
         )
         refused(response, 409, "email_taken")
 
-    @pytest.mark.parametrize("caller", ["user", "api_key"])
+    @pytest.mark.parametrize("caller", NOT_ADMIN_SESSIONS)
     async def test_only_an_admin_session_may(self, auth: httpx.AsyncClient, caller: str) -> None:
-        owner = await register(auth)
-        user = await signup(auth, owner["tenant"]["id"])
-        headers, code = (
-            (as_session(user["access_token"]), "role_required")
-            if caller == "user"
-            else (as_key("key_x", owner["tenant"]["id"]), "session_required")
-        )
+        headers, code = await not_an_admin_session(auth, caller)
         response = await auth.post(
             "/auth/users", json={"email": unique_email(), "password": PASSWORD}, headers=headers
         )

@@ -39,6 +39,25 @@ class Result:
         )
 
 
+async def measure(
+    name: str, operation: Callable[[int], Awaitable[object]], *, concurrency: int, seconds: float
+) -> Result:
+    """`run` for work that is not an HTTP request (SQL, Redis): `operation(worker)` over
+    and over on `concurrency` workers for `seconds`; an exception fails the benchmark."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker(n: int) -> None:
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            await operation(n)
+            latencies.append((time.perf_counter() - began) * 1000)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    return Result(name, len(latencies), 0, time.perf_counter() - began, latencies)
+
+
 async def run(name: str, send: Send, *, concurrency: int, seconds: float) -> Result:
     latencies: list[float] = []
     errors = 0

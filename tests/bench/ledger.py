@@ -8,7 +8,6 @@ same through the gateway; (4) the batch endpoint, 100 and 1,000 transfers per re
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import itertools
 import json
@@ -20,9 +19,9 @@ import httpx
 
 from services.ledger.schemas.transactions import TransactionRequest
 from services.ledger.service.posting import post_transactions
-from shared.db import create_pool, in_transaction
+from shared.db import Pool, create_pool, in_transaction
 from shared.identity import Identity
-from tests.bench._load import Result, Send, run
+from tests.bench._load import Result, Send, measure, run
 from tests.bench._stack import BENCH_ENV, bench_stack, onboard, urls
 
 CONCURRENCY = 16
@@ -46,6 +45,41 @@ def pick(accounts: list[str], hot: str | None) -> tuple[str, str]:
     return (hot, second) if hot else (first, second)
 
 
+async def open_accounts(base: str, headers: dict[str, str], count: int) -> list[str]:
+    """`count` usd asset accounts, made through `base` (the gateway or the service)."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        accounts = []
+        for n in range(count):
+            created = await client.post(
+                "/ledger/accounts",
+                json={"name": f"bench {n}", "type": "asset", "currency": "usd"},
+                headers=headers,
+            )
+            assert created.status_code == 201, created.text
+            accounts.append(created.json()["id"])
+    return accounts
+
+
+async def posting_sql(
+    pool: Pool,
+    identity: Identity,
+    accounts: list[str],
+    hot_account: str | None,
+    *,
+    concurrency: int,
+    name: str,
+) -> Result:
+    """The posting code path over asyncpg, one posting per transaction, no HTTP."""
+
+    async def post(_: int) -> None:
+        item = TransactionRequest.model_validate(transfer_body(*pick(accounts, hot_account)))
+        await in_transaction(
+            pool, functools.partial(post_transactions, identity=identity, items=[item])
+        )
+
+    return await measure(name, post, concurrency=concurrency, seconds=SECONDS)
+
+
 async def main() -> None:
     async with bench_stack({**BENCH_ENV, "MICRO_LEDGER_POOL_MAX_SIZE": "32"}) as stack:
         gateway, ledger = urls(stack)["gateway"], urls(stack)["ledger"]
@@ -54,16 +88,7 @@ async def main() -> None:
         identity = Identity(
             principal="key_bench", principal_type="api_key", tenant_id=tenant.tenant_id
         )
-        async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
-            accounts = []
-            for n in range(ACCOUNTS):
-                created = await client.post(
-                    "/ledger/accounts",
-                    json={"name": f"bench {n}", "type": "asset", "currency": "usd"},
-                    headers=api,
-                )
-                assert created.status_code == 201, created.text
-                accounts.append(created.json()["id"])
+        accounts = await open_accounts(gateway, api, ACCOUNTS)
         hot = accounts[0]
 
         def http_sender(base: str, headers: dict[str, str], hot_account: str | None):  # type: ignore[no-untyped-def]
@@ -106,24 +131,10 @@ async def main() -> None:
         pool = await create_pool(stack.dsn("ledger"), application_name="bench", max_size=32)
 
         async def direct(hot_account: str | None) -> Result:
-            latencies: list[float] = []
-            deadline = time.perf_counter() + SECONDS
-
-            async def worker() -> None:
-                while time.perf_counter() < deadline:
-                    item = TransactionRequest.model_validate(
-                        transfer_body(*pick(accounts, hot_account))
-                    )
-                    began = time.perf_counter()
-                    await in_transaction(
-                        pool, functools.partial(post_transactions, identity=identity, items=[item])
-                    )
-                    latencies.append((time.perf_counter() - began) * 1000)
-
-            began = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
             name = "(1) posting SQL over asyncpg" + (", hot account" if hot_account else "")
-            return Result(name, len(latencies), 0, time.perf_counter() - began, latencies)
+            return await posting_sql(
+                pool, identity, accounts, hot_account, concurrency=CONCURRENCY, name=name
+            )
 
         print(f"{CONCURRENCY} concurrent clients, {SECONDS:.0f} s each, 2-entry transfers of 1")
         results: dict[str, Result] = {}
@@ -163,8 +174,8 @@ async def main() -> None:
         ceiling, service = results["direct"], results["service"]
         print("ratios:")
         print(f"  service / direct SQL:  {service.rate / ceiling.rate:6.1%}  (target >= 50%)")
-        hot = results["service-hot"].rate
-        print(f"  hot account through the service: {hot:6.0f}/s  (target >= 1,000/s)")
+        hot_rate = results["service-hot"].rate
+        print(f"  hot account through the service: {hot_rate:6.0f}/s  (target >= 1,000/s)")
         print(f"  gateway / service:               {results['gateway'].rate / service.rate:6.1%}")
         batch = results["batch-1000"].rate * 1000
         print(f"  batch of 1,000:                  {batch:8,.0f} transfers/s  (target >= 10,000/s)")

@@ -34,6 +34,7 @@ GATEWAY_COMMANDS: dict[str, list[str]] = {
     "api-keys list": [],
     "api-keys create": [],
     "api-keys revoke": ["key_00000000000000000000000000"],
+    "payments reconcile": ["--provider", "simulator", "--from", "2026-12-01", "--to", "2026-12-01"],
 }
 # Commands that never call the gateway (the local stack, databases, one app, secrets).
 LOCAL_COMMANDS = {

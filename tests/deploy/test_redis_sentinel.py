@@ -19,7 +19,8 @@ import redis.asyncio as aioredis
 from cli.stack.ports import free_port
 from shared.outbox import ALL_STREAM
 from shared.redis_url import connect
-from tests.support.asgi import ServiceClient, identity_headers
+from tests.support.asgi import ServiceClient, identity_headers, serve_with_uvicorn
+from tests.support.relay import assert_delivered, gateway_app, listening, new_tenant, publish
 from tests.support.secrets import TEST_SECRETS
 
 MASTER = "micro"
@@ -223,6 +224,24 @@ async def test_a_service_runs_on_redis_through_the_sentinel(
             await _until(streamed)
         finally:
             await master.aclose()
+
+
+async def test_the_gateway_relays_events_through_the_sentinel(topology: Topology) -> None:
+    """The gateway opens three Redis clients of its own besides the app's (the relay's stream
+    reader, its pub/sub hub, the credential-invalidation listener): all from the sentinel URL.
+    Before, they read MICRO_REDIS_URL with redis-py's from_url, which has no sentinel scheme,
+    so no event reached a `micro listen` behind a Sentinel."""
+    tenant = new_tenant()
+    master = aioredis.Redis(port=topology.master_port)
+    try:
+        async with (
+            serve_with_uvicorn(gateway_app(topology.url)) as host,
+            listening(host, tenant.token()) as listener,
+        ):
+            rows = await publish(master, tenant, 3)
+            assert_delivered(await listener.events(3), rows, tenant.secret)
+    finally:
+        await master.aclose()
 
 
 def test_an_unusable_sentinel_url_stops_the_app_at_start() -> None:

@@ -94,5 +94,19 @@ def create_key(
     return body
 
 
+def act_on_key(client: httpx.Client, caller: Account, key_id: str, action: str) -> httpx.Response:
+    """Revoke (`DELETE`) or roll (`POST .../roll`, no grace period) the key `key_id` as
+    `caller`; the answer, whatever it is."""
+    if action == "revoke":
+        return client.delete(f"/auth/api_keys/{key_id}", headers=caller.headers)
+    return client.post(f"/auth/api_keys/{key_id}/roll", json={}, headers=caller.headers)
+
+
 def key_headers(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
+
+
+def raise_rate_limit(client: httpx.Client, admin: Account, tenant_id: str, limit: int) -> None:
+    """The platform admin sets the tenant's rate limit (a tenant admin may not)."""
+    raised = client.put(f"/tenants/{tenant_id}", json={"rate_limit": limit}, headers=admin.headers)
+    assert raised.status_code == 200, raised.text

@@ -164,8 +164,10 @@ def interrupt(stack: RunningStack, timeout: float = 60) -> list[int]:
 
 
 @contextlib.contextmanager
-def running_stack(root: Path) -> Iterator[RunningStack]:
+def running_stack(root: Path, settings: dict[str, str] | None = None) -> Iterator[RunningStack]:
+    """`micro dev up` in `root`, on free ports, with `settings` added to its environment."""
     env, http_ports, db_ports, redis_port = stack_env(root)
+    env.update(settings or {})
     metrics_port = int(env["MICRO_DEV_METRICS_PORT"])
     process = start(root, env)
     # With the secrets `micro dev up` generated, so apps started beside it (extra gateways)

@@ -20,6 +20,7 @@ from services.auth.settings import DEV_ADMIN_EMAIL
 from tests.e2e.accounts import (
     PASSWORD,
     Account,
+    act_on_key,
     create_key,
     key_headers,
     platform_admin,
@@ -29,6 +30,7 @@ from tests.e2e.accounts import (
     unique_email,
 )
 from tests.e2e.stack import RunningStack
+from tests.support.refusals import error, login_status, refused
 from tests.support.secrets import TEST_ADMIN_PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -43,15 +45,6 @@ DENIED: Expect = (403, "role_required")
 HIDDEN: Expect = (404, "resource_missing")
 NO_CREDENTIAL: Expect = (401, "missing_credentials")
 NOT_A_SESSION: Expect = (403, "session_required")
-
-
-def error(response: httpx.Response) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    detail: dict[str, Any] = body["error"]
-    assert set(detail) >= {"type", "code", "message", "param", "request_id"}, detail
-    assert detail["request_id"] == response.headers["x-request-id"]
-    return detail
 
 
 @dataclass(frozen=True)
@@ -92,10 +85,6 @@ def make_tenant_a(client: httpx.Client) -> TenantA:
 def world(stack: RunningStack) -> Iterator[World]:
     with stack.client() as client:
         yield World(a=make_tenant_a(client), owner_b=register(client), admin=platform_admin(client))
-
-
-def login_status(client: httpx.Client, email: str) -> int:
-    return client.post("/auth/login", json={"email": email, "password": PASSWORD}).status_code
 
 
 @dataclass(frozen=True)
@@ -231,63 +220,64 @@ def test_role_matrix_through_seed_aliases(
     check_cell(gw, world, row, actor)
 
 
+def deactivated(client: httpx.Client) -> TenantA:
+    """A new tenant A whose USER was signed in, and was deactivated by its owner just now."""
+    a = make_tenant_a(client)
+    assert client.get("/auth/me", headers=a.user.headers).status_code == 200
+    assert client.delete(f"/auth/users/{a.user.user_id}", headers=a.owner.headers).is_success
+    return a
+
+
 class TestDeactivatedUser:
     def test_cannot_log_in(self, gw: httpx.Client) -> None:
-        a = make_tenant_a(gw)
-        assert gw.delete(f"/auth/users/{a.user.user_id}", headers=a.owner.headers).is_success
+        a = deactivated(gw)
         response = gw.post("/auth/login", json={"email": a.user.email, "password": PASSWORD})
-        assert response.status_code == 401
-        assert error(response)["code"] == "account_disabled"
+        refused(response, 401, "account_disabled")
 
     def test_its_access_token_stops_at_once(self, gw: httpx.Client) -> None:
-        a = make_tenant_a(gw)
-        assert gw.get("/auth/me", headers=a.user.headers).status_code == 200
-        assert gw.delete(f"/auth/users/{a.user.user_id}", headers=a.owner.headers).is_success
-        response = gw.get("/auth/me", headers=a.user.headers)
-        assert response.status_code == 401
-        assert error(response)["code"] == "session_revoked"
+        a = deactivated(gw)
+        refused(gw.get("/auth/me", headers=a.user.headers), 401, "session_revoked")
 
     def test_its_refresh_token_stops(self, gw: httpx.Client) -> None:
-        a = make_tenant_a(gw)
-        assert gw.delete(f"/auth/users/{a.user.user_id}", headers=a.owner.headers).is_success
+        a = deactivated(gw)
         response = gw.post("/auth/refresh", json={"refresh_token": a.user.refresh_token})
         assert response.status_code == 401
 
     def test_an_admin_cannot_deactivate_itself(self, gw: httpx.Client) -> None:
         owner = register(gw)
         response = gw.delete(f"/auth/users/{owner.user_id}", headers=owner.headers)
-        assert response.status_code == 409
-        assert error(response)["code"] == "cannot_deactivate_self"
+        refused(response, 409, "cannot_deactivate_self")
         assert login_status(gw, owner.email) == 200
+
+
+def deleted(client: httpx.Client, world: World) -> TenantA:
+    """A new tenant A, whose API key worked, deleted (disabled) by the platform admin."""
+    a = make_tenant_a(client)
+    assert client.get("/ledger/accounts", headers=key_headers(a.key)).status_code == 200
+    response = client.delete(f"/tenants/{a.owner.tenant_id}", headers=world.admin.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "disabled"
+    return a
 
 
 class TestDeletedTenant:
     def test_its_owner_cannot_log_in(self, gw: httpx.Client, world: World) -> None:
-        a = make_tenant_a(gw)
-        deleted = gw.delete(f"/tenants/{a.owner.tenant_id}", headers=world.admin.headers)
-        assert deleted.json()["status"] == "disabled"
+        a = deleted(gw, world)
         response = gw.post("/auth/login", json={"email": a.owner.email, "password": PASSWORD})
-        assert response.status_code == 401
-        assert error(response)["code"] == "account_disabled"
+        refused(response, 401, "account_disabled")
 
     def test_its_api_key_stops(self, gw: httpx.Client, world: World) -> None:
-        a = make_tenant_a(gw)
-        assert gw.get("/ledger/accounts", headers=key_headers(a.key)).status_code == 200
-        assert gw.delete(f"/tenants/{a.owner.tenant_id}", headers=world.admin.headers).is_success
+        a = deleted(gw, world)
         response = gw.get("/ledger/accounts", headers=key_headers(a.key))
         assert response.status_code == 401
         assert error(response)["type"] == "authentication_error"
 
     def test_its_owners_access_token_stops(self, gw: httpx.Client, world: World) -> None:
-        a = make_tenant_a(gw)
-        assert gw.delete(f"/tenants/{a.owner.tenant_id}", headers=world.admin.headers).is_success
-        response = gw.get("/auth/me", headers=a.owner.headers)
-        assert response.status_code == 401
-        assert error(response)["code"] == "session_revoked"
+        a = deleted(gw, world)
+        refused(gw.get("/auth/me", headers=a.owner.headers), 401, "session_revoked")
 
     def test_nobody_can_sign_up_to_it(self, gw: httpx.Client, world: World) -> None:
-        a = make_tenant_a(gw)
-        assert gw.delete(f"/tenants/{a.owner.tenant_id}", headers=world.admin.headers).is_success
+        a = deleted(gw, world)
         response = gw.post(
             "/auth/signup",
             json={"email": unique_email(), "password": PASSWORD, "tenant": a.slug},
@@ -312,8 +302,7 @@ class TestPlatformTenant:
 
     def test_the_platform_tenant_cannot_be_deleted(self, gw: httpx.Client, world: World) -> None:
         response = gw.delete(f"/tenants/{world.admin.tenant_id}", headers=world.admin.headers)
-        assert response.status_code == 400
-        assert error(response)["code"] == "tenant_protected"
+        refused(response, 400, "tenant_protected")
         assert gw.post("/auth/users", json=new_user(), headers=world.admin.headers).is_success
 
 
@@ -336,28 +325,22 @@ class TestTenantScoping:
         assert [key["id"] for key in response.json()["data"]] == [mine]
         assert gw.get("/auth/api_keys", headers=a.owner.headers).json()["data"][0]["id"] != mine
 
-    def test_another_tenants_key_cannot_be_revoked(self, gw: httpx.Client, world: World) -> None:
+    @pytest.mark.parametrize("action", ["revoke", "roll"])
+    def test_another_tenants_key_cannot_be_revoked_or_rolled(
+        self, gw: httpx.Client, world: World, action: str
+    ) -> None:
         a = make_tenant_a(gw)
         key_id = gw.get("/auth/api_keys", headers=a.owner.headers).json()["data"][0]["id"]
-        response = gw.delete(f"/auth/api_keys/{key_id}", headers=world.owner_b.headers)
-        assert response.status_code == 404
-        assert error(response)["code"] == "resource_missing"
-        assert gw.get("/ledger/accounts", headers=key_headers(a.key)).status_code == 200
-
-    def test_another_tenants_key_cannot_be_rolled(self, gw: httpx.Client, world: World) -> None:
-        a = make_tenant_a(gw)
-        key_id = gw.get("/auth/api_keys", headers=a.owner.headers).json()["data"][0]["id"]
-        response = gw.post(f"/auth/api_keys/{key_id}/roll", json={}, headers=world.owner_b.headers)
-        assert response.status_code == 404
+        refused(act_on_key(gw, world.owner_b, key_id, action), 404, "resource_missing")
         keys = gw.get("/auth/api_keys", headers=a.owner.headers).json()["data"]
-        assert [key["rolled_to"] for key in keys] == [None]
+        assert [(key["status"], key["rolled_to"]) for key in keys] == [("active", None)]
+        assert gw.get("/ledger/accounts", headers=key_headers(a.key)).status_code == 200
 
     def test_a_user_cannot_manage_keys(self, gw: httpx.Client) -> None:
         a = make_tenant_a(gw)
         key_id = gw.get("/auth/api_keys", headers=a.owner.headers).json()["data"][0]["id"]
         response = gw.delete(f"/auth/api_keys/{key_id}", headers=a.user.headers)
-        assert response.status_code == 403
-        assert error(response)["code"] == "role_required"
+        refused(response, 403, "role_required")
         assert gw.get("/ledger/accounts", headers=key_headers(a.key)).status_code == 200
 
     def test_a_tenant_admin_cannot_raise_its_own_rate_limit(self, gw: httpx.Client) -> None:
@@ -365,8 +348,7 @@ class TestTenantScoping:
         response = gw.put(
             f"/tenants/{owner.tenant_id}", json={"rate_limit": 1_000_000}, headers=owner.headers
         )
-        assert response.status_code == 403
-        assert error(response)["code"] == "role_required"
+        refused(response, 403, "role_required")
         tenant = gw.get(f"/tenants/{owner.tenant_id}", headers=owner.headers).json()
         assert tenant["rate_limit"] is None
 
@@ -394,8 +376,7 @@ class TestSignInDoors:
     def test_a_tenant_admin_is_refused_at_the_admin_door(self, gw: httpx.Client) -> None:
         owner = register(gw)
         response = gw.post("/auth/admin", json={"email": owner.email, "password": PASSWORD})
-        assert response.status_code == 403
-        assert error(response)["code"] == "not_platform_admin"
+        refused(response, 403, "not_platform_admin")
 
     def test_a_user_is_refused_at_the_admin_door(self, gw: httpx.Client, world: World) -> None:
         response = gw.post("/auth/admin", json={"email": world.a.user.email, "password": PASSWORD})
@@ -407,13 +388,11 @@ class TestSignInDoors:
         response = gw.post(
             "/auth/login", json={"email": DEV_ADMIN_EMAIL, "password": TEST_ADMIN_PASSWORD}
         )
-        assert response.status_code == 403
-        assert error(response)["code"] == "use_admin_login"
+        refused(response, 403, "use_admin_login")
 
     def test_the_admin_door_answers_a_wrong_password_with_401(self, gw: httpx.Client) -> None:
         response = gw.post("/auth/admin", json={"email": DEV_ADMIN_EMAIL, "password": "nope-nope"})
-        assert response.status_code == 401
-        assert error(response)["code"] == "invalid_credentials"
+        refused(response, 401, "invalid_credentials")
 
     def test_the_seed_admin_alias_signs_in_a_platform_admin(self, gw: httpx.Client) -> None:
         response = gw.post(

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.e2e.accounts import create_key, key_headers, register
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -61,16 +61,6 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def eventually(check: Callable[[], Any], *, within: float = 20, what: str = "condition") -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"{what} never happened"
-        time.sleep(0.1)
 
 
 def pay(gw: httpx.Client, headers: dict[str, str]) -> str:

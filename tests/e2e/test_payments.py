@@ -112,22 +112,27 @@ def test_a_decline_through_the_gateway_is_402(gw: httpx.Client) -> None:
 def test_a_wallet_deposit_is_in_the_balance_when_confirm_answers(gw: httpx.Client) -> None:
     owner = register(gw)
     headers = key_headers(create_key(gw, owner)["secret"])
-    account = gw.post(
+    wallet = gw.post("/wallet", json={"owner": "cus_e2e", "currency": "usd"}, headers=headers)
+    assert wallet.status_code == 201, wallet.text
+    wallet_id = wallet.json()["id"]
+    # Only the wallet service opens a wallet's ledger account: a key cannot make its own.
+    forged = gw.post(
         "/ledger/accounts",
         json={"name": "Wallet", "type": "liability", "currency": "usd",
               "code": "wallet.wal_e2e", "no_overdraft": True},
         headers=headers,
     )  # fmt: skip
-    assert account.status_code == 201, account.text
+    assert forged.status_code == 403, forged.text
+    assert forged.json()["error"]["code"] == "account_reserved"
     deposit = gw.post(
         "/payments/payment_intents",
         json={"amount": 1500, "currency": "usd", "payment_method": "pm_card_visa",
-              "confirm": True, "wallet_id": "wal_e2e"},
+              "confirm": True, "wallet_id": wallet_id},
         headers=headers,
     )  # fmt: skip
     assert deposit.json()["status"] == "succeeded", deposit.text
     # Read at once, no polling: the confirm waited for the ledger to take the posting.
-    assert balance(gw, "", "wallet.wal_e2e", headers)["posted"] == 1500
+    assert balance(gw, "", f"wallet.{wallet_id}", headers)["posted"] == 1500
     missing = gw.post(
         "/payments/payment_intents",
         json={"amount": 1500, "currency": "usd", "wallet_id": "wal_nope"},

@@ -22,8 +22,10 @@ from tests.support.events import (
     EventsService,
     attempts_of,
     create_endpoint,
+    delivered,
     event_row,
     events_service,
+    first_attempts,
     key,
     publish,
     tenant,
@@ -197,9 +199,7 @@ class TestRetries:
         owner = tenant()
         made = await create_endpoint(service.client, key(owner), receiver)
         receiver.secret = "whsec_" + "QUJD" * 8  # not the endpoint's
-        row = event_row(owner)
-        await publish(redis, row)
-        found = await attempts_of(service.client, row["event_id"], key(owner), bool)
+        found = await first_attempts(service.client, redis, owner)
         assert (found[0]["succeeded"], found[0]["status_code"]) == (False, 400)
         assert not receiver.received[0].verified
         # Roll the secret and give the receiver the new one: a retry goes through.
@@ -218,9 +218,7 @@ class TestDisabling:
         owner = tenant()
         made = await create_endpoint(service.client, key(owner), receiver)
         receiver.status = 410
-        row = event_row(owner)
-        await publish(redis, row)
-        found = await attempts_of(service.client, row["event_id"], key(owner), bool)
+        found = await first_attempts(service.client, redis, owner)
         assert found[0]["status_code"] == 410
         assert found[0]["next_attempt"] is None
         state = await endpoint_state(service.client, made["id"], key(owner))
@@ -253,27 +251,44 @@ class TestDisabling:
     async def test_a_success_resets_the_failure_clock(
         self, pg: PostgresHandle, templates: dict[str, str], redis_url: str, redis: aioredis.Redis
     ) -> None:
+        # Time passing is written into failing_since rather than slept through, so a slow
+        # machine cannot disable the endpoint: each failing spell is pushed 45 s into the
+        # past, three spells make 135 s against a 60 s limit, and only a success between
+        # them (which forgets failing_since) keeps the endpoint enabled.
         async with (
             events_service(
-                pg, templates, redis_url, disable_after_seconds=1.0, retry_scale=0.00002
+                pg, templates, redis_url, disable_after_seconds=60.0, retry_scale=0.0001
             ) as service,
             webhook_receiver() as receiver,
         ):
             owner = tenant()
             made = await create_endpoint(service.client, key(owner), receiver)
-            for _ in range(3):
-                receiver.status = 500
-                row = event_row(owner)
-                await publish(redis, row)
-                await attempts_of(service.client, row["event_id"], key(owner), bool)
-                await asyncio.sleep(0.5)
-                receiver.status = 200
-                await attempts_of(
-                    service.client,
-                    row["event_id"],
-                    key(owner),
-                    lambda a: any(x["succeeded"] for x in a),
-                )
+            conn = await asyncpg.connect(service.dsn)
+            try:
+                for _ in range(3):
+                    receiver.status = 500
+                    row = event_row(owner)
+                    await publish(redis, row)
+                    await attempts_of(service.client, row["event_id"], key(owner), bool)
+                    since = await conn.fetchval(
+                        "UPDATE webhook_endpoints SET failing_since = failing_since - "
+                        "interval '45 seconds' WHERE id = $1 RETURNING failing_since",
+                        made["id"],
+                    )
+                    assert since is not None
+                    receiver.status = 200
+                    await attempts_of(
+                        service.client,
+                        row["event_id"],
+                        key(owner),
+                        lambda a: any(x["succeeded"] for x in a),
+                    )
+                    forgotten = await conn.fetchval(
+                        "SELECT failing_since FROM webhook_endpoints WHERE id = $1", made["id"]
+                    )
+                    assert forgotten is None
+            finally:
+                await conn.close()
             state = await endpoint_state(service.client, made["id"], key(owner))
             assert state["status"] == "enabled"
 
@@ -312,9 +327,7 @@ class TestSsrfAtDelivery:
             )
         finally:
             await conn.close()
-        row = event_row(owner, livemode=True)
-        await publish(redis, row)
-        found = await attempts_of(service.client, row["event_id"], headers, bool)
+        found = await first_attempts(service.client, redis, owner, livemode=True)
         assert found[0]["error"].startswith("refused")
         assert found[0]["status_code"] is None
         assert receiver.received == []
@@ -340,9 +353,7 @@ class TestDefaultEndpoint:
             f"/webhook_endpoints/{default['id']}/roll_secret", headers=key(owner)
         )
         receiver.secret = rolled.json()["secret"]
-        row = event_row(owner)
-        await publish(redis, row)
-        await receiver.wait_until(lambda: row["event_id"] in receiver.accepted_ids())
+        await delivered(redis, receiver, owner)
         # A new URL moves it (same endpoint, same secret); an empty one removes it.
         async with webhook_receiver(secret=receiver.secret) as moved:
             await publish(redis, tenant_event(owner, moved.url))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -30,6 +31,18 @@ from tests.support.events import (
     wait_stored,
 )
 from tests.support.servers import PostgresHandle, scratch_dir
+
+
+async def stored_event(
+    service: EventsService, redis: aioredis.Redis, owner: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """One event of `owner` (a new tenant unless given) published, once the log holds it."""
+    owner = owner or tenant()
+    row = event_row(owner)
+    await publish(redis, row)
+    stored = await wait_stored(service.client, row["event_id"], key(owner))
+    assert stored.is_success, stored.text
+    return owner, row
 
 
 class TestConsumer:
@@ -95,27 +108,29 @@ class TestConsumer:
         redis = aioredis.Redis.from_url(other_db)
         try:
             async with events_service(pg, templates, other_db) as service:
-                owner = tenant()
-                first = event_row(owner)
-                await publish(redis, first)
-                assert (await wait_stored(service.client, first["event_id"], key(owner))).is_success
+                owner, _ = await stored_event(service, redis)
                 await redis.delete(outbox.ALL_STREAM)
                 await asyncio.sleep(0.3)
-                second = event_row(owner)
-                await publish(redis, second)
-                response = await wait_stored(service.client, second["event_id"], key(owner))
-                assert response.is_success
+                await stored_event(service, redis, owner)
         finally:
             await redis.flushdb()
             await redis.aclose()
+
+
+async def new_group(redis: aioredis.Redis) -> str:
+    """A consumer group of its own on the global stream, from now on: what other tests
+    publish before does not reach it, and the shared service's group never sees its
+    members."""
+    group = f"events-{secrets.token_hex(4)}"
+    await redis.xgroup_create(outbox.ALL_STREAM, group, id="$", mkstream=True)
+    return group
 
 
 class TestPendingEntries:
     async def test_a_dead_consumers_entries_are_taken_over(
         self, pg: PostgresHandle, templates: dict[str, str], redis_url: str, redis: aioredis.Redis
     ) -> None:
-        group = f"events-{secrets.token_hex(4)}"
-        await redis.xgroup_create(outbox.ALL_STREAM, group, id="$", mkstream=True)
+        group = await new_group(redis)
         owner = tenant()
         ms = time.time_ns() // 1_000_000
         rows = [event_row(owner, event_id=new_id("evt", at_ms=ms + i)) for i in range(3)]
@@ -137,8 +152,7 @@ class TestPendingEntries:
     async def test_departed_members_of_the_group_are_forgotten(
         self, pg: PostgresHandle, templates: dict[str, str], redis_url: str, redis: aioredis.Redis
     ) -> None:
-        group = f"events-{secrets.token_hex(4)}"
-        await redis.xgroup_create(outbox.ALL_STREAM, group, id="$", mkstream=True)
+        group = await new_group(redis)
         await redis.xgroup_createconsumer(outbox.ALL_STREAM, group, "gone-1")
         async with events_service(
             pg,
@@ -161,8 +175,7 @@ class TestPendingEntries:
     async def test_a_restarted_consumer_reads_back_its_own(
         self, pg: PostgresHandle, templates: dict[str, str], redis_url: str, redis: aioredis.Redis
     ) -> None:
-        group = f"events-{secrets.token_hex(4)}"
-        await redis.xgroup_create(outbox.ALL_STREAM, group, id="$", mkstream=True)
+        group = await new_group(redis)
         owner = tenant()
         row = event_row(owner)
         await publish(redis, row)
@@ -317,13 +330,19 @@ class TestList:
         assert (await service.client.get("/events")).status_code == 401
 
 
-async def stored_event(service: EventsService, redis: aioredis.Redis) -> tuple[str, dict[str, Any]]:
-    """A new tenant, and one event of it published and stored."""
-    owner = tenant()
-    row = event_row(owner)
-    await publish(redis, row)
-    await wait_stored(service.client, row["event_id"], key(owner))
-    return owner, row
+async def resent_without_stream(
+    service: EventsService, redis: aioredis.Redis, body: dict[str, Any]
+) -> httpx.Response:
+    """The answer to a resend of a stored event with `body`, once it is checked that the
+    tenant's stream got no entry from it."""
+    owner, row = await stored_event(service, redis)
+    stream = outbox.tenant_stream(owner, False)
+    before = await redis.xlen(stream)
+    response = await service.client.post(
+        f"/events/{row['event_id']}/resend", json=body, headers=key(owner)
+    )
+    assert await redis.xlen(stream) == before, response.text
+    return response
 
 
 class TestResendToListeners:
@@ -361,14 +380,8 @@ class TestResendToListeners:
     async def test_not_to_listeners_when_asked(
         self, service: EventsService, redis: aioredis.Redis
     ) -> None:
-        owner, row = await stored_event(service, redis)
-        stream = outbox.tenant_stream(owner, False)
-        before = await redis.xlen(stream)
-        response = await service.client.post(
-            f"/events/{row['event_id']}/resend", json={"live": False}, headers=key(owner)
-        )
+        response = await resent_without_stream(service, redis, {"live": False})
         assert response.status_code == 200
-        assert await redis.xlen(stream) == before
 
     @pytest.mark.parametrize(
         ("body", "status", "param"),
@@ -387,15 +400,9 @@ class TestResendToListeners:
         status: int,
         param: str,
     ) -> None:
-        owner, row = await stored_event(service, redis)
-        stream = outbox.tenant_stream(owner, False)
-        before = await redis.xlen(stream)
-        response = await service.client.post(
-            f"/events/{row['event_id']}/resend", json=body, headers=key(owner)
-        )
+        response = await resent_without_stream(service, redis, body)  # nothing half-done
         assert response.status_code == status, response.text
         assert response.json()["error"]["param"] == param
-        assert await redis.xlen(stream) == before  # nothing half-done
 
 
 class RestartableRedis:
@@ -431,20 +438,13 @@ async def test_a_redis_restart_is_waited_out(pg: PostgresHandle, templates: dict
             async with events_service(pg, templates, server.url) as service:
                 redis = aioredis.Redis.from_url(server.url)
                 try:
-                    owner = tenant()
-                    first = event_row(owner)
-                    await publish(redis, first)
-                    stored = await wait_stored(service.client, first["event_id"], key(owner))
-                    assert stored.is_success
+                    owner, _ = await stored_event(service, redis)
                     await server.stop()
                     await asyncio.sleep(1.0)  # the consumer fails and backs off meanwhile
                     await server.start()
                     await redis.aclose()
                     redis = aioredis.Redis.from_url(server.url)  # the old connection is dead
-                    second = event_row(owner)
-                    await publish(redis, second)
-                    stored = await wait_stored(service.client, second["event_id"], key(owner))
-                    assert stored.is_success
+                    await stored_event(service, redis, owner)
                 finally:
                     await redis.aclose()
         finally:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -22,13 +22,12 @@ from shared import webhooks
 from tests.support.events import (
     WEBHOOK_SECRETS_KEY,
     EventsService,
-    attempts_of,
     clone_database,
     create_endpoint,
-    event_row,
+    delivered,
     events_service,
+    first_attempts,
     key,
-    publish,
     tenant,
 )
 from tests.support.servers import PostgresHandle
@@ -117,70 +116,69 @@ class TestAtRest:
         receiver.secret = old
         async with events_service(pg, templates, redis_url, database_url=dsn):
             assert all(key_part(old) not in raw for raw in await stored_rows(dsn))
-            row = event_row(owner)
-            await publish(redis, row)
-            await receiver.wait_until(lambda: row["event_id"] in receiver.accepted_ids())
+            await delivered(redis, receiver, owner)
 
     async def test_a_rotated_key_still_reads_what_the_old_one_wrote(
-        self,
-        pg: PostgresHandle,
-        templates: dict[str, str],
-        redis_url: str,
-        redis: aioredis.Redis,
-        receiver: Receiver,
+        self, restarted_with_key: RestartWithKey, redis: aioredis.Redis, receiver: Receiver
     ) -> None:
         rotated = f"{Fernet.generate_key().decode()},{WEBHOOK_SECRETS_KEY}"
-        async with restarted_with_key(pg, templates, redis_url, receiver, rotated) as (_, owner):
-            row = event_row(owner)
-            await publish(redis, row)
-            await receiver.wait_until(lambda: row["event_id"] in receiver.accepted_ids())
+        async with restarted_with_key(rotated) as (_, owner):
+            await delivered(redis, receiver, owner)
 
     async def test_a_key_that_cannot_read_them_fails_the_attempt_clearly(
-        self,
-        pg: PostgresHandle,
-        templates: dict[str, str],
-        redis_url: str,
-        redis: aioredis.Redis,
-        receiver: Receiver,
+        self, restarted_with_key: RestartWithKey, redis: aioredis.Redis, receiver: Receiver
     ) -> None:
-        wrong = Fernet.generate_key().decode()
-        async with restarted_with_key(pg, templates, redis_url, receiver, wrong) as (
-            second,
-            owner,
-        ):
-            row = event_row(owner)
-            await publish(redis, row)
-            found = await attempts_of(second.client, row["event_id"], key(owner), bool)
+        async with restarted_with_key(Fernet.generate_key().decode()) as (second, owner):
+            found = await first_attempts(second.client, redis, owner)
             assert "webhook_secrets_key" in found[0]["error"]
             assert receiver.received == []
 
 
-@contextlib.asynccontextmanager
-async def restarted_with_key(
-    pg: PostgresHandle,
-    templates: dict[str, str],
-    redis_url: str,
-    receiver: Receiver,
-    webhook_secrets_key: str,
-) -> AsyncIterator[tuple[EventsService, str]]:
-    """An endpoint (of a new tenant) made by a service with the usual key, then the service
-    started again on the same database with `webhook_secrets_key`."""
-    dsn = await clone_database(pg, templates["events"])
-    owner = tenant()
-    async with events_service(pg, templates, redis_url, database_url=dsn) as first:
-        await create_endpoint(first.client, key(owner), receiver)
-    async with events_service(
-        pg, templates, redis_url, database_url=dsn, webhook_secrets_key=webhook_secrets_key
-    ) as second:
-        yield second, owner
+RestartWithKey = Callable[[str], contextlib.AbstractAsyncContextManager[tuple[EventsService, str]]]
+
+
+@pytest.fixture
+def restarted_with_key(
+    pg: PostgresHandle, templates: dict[str, str], redis_url: str, receiver: Receiver
+) -> RestartWithKey:
+    """Given a `webhook_secrets_key`: an endpoint (of a new tenant, at `receiver`) made by a
+    service with the usual key, then the service started again on the same database with
+    that key; the second service and the tenant."""
+
+    @contextlib.asynccontextmanager
+    async def restarted(webhook_secrets_key: str) -> AsyncIterator[tuple[EventsService, str]]:
+        dsn = await clone_database(pg, templates["events"])
+        owner = tenant()
+        async with events_service(pg, templates, redis_url, database_url=dsn) as first:
+            await create_endpoint(first.client, key(owner), receiver)
+        async with events_service(
+            pg, templates, redis_url, database_url=dsn, webhook_secrets_key=webhook_secrets_key
+        ) as second:
+            yield second, owner
+
+    return restarted
 
 
 async def roll(
     client: httpx.AsyncClient, endpoint_id: str, headers: dict[str, str], body: Any
 ) -> httpx.Response:
+    """`roll_secret` with `body` as JSON; None sends no body."""
     return await client.post(
         f"/webhook_endpoints/{endpoint_id}/roll_secret", json=body, headers=headers
     )
+
+
+async def quiet_endpoint(client: httpx.AsyncClient, owner: str) -> str:
+    """The id of an endpoint of `owner` at an address nothing listens on (the discard port):
+    for tests of the API alone, which never wait for a delivery."""
+    created = await client.post(
+        "/webhook_endpoints",
+        json={"url": "http://127.0.0.1:9/hook", "enabled_events": ["*"]},
+        headers=key(owner),
+    )
+    assert created.status_code == 200, created.text
+    endpoint_id: str = created.json()["id"]
+    return endpoint_id
 
 
 class TestRollWithExpiry:
@@ -203,24 +201,18 @@ class TestRollWithExpiry:
         # In the window: a receiver holding only the old secret and one holding only the new
         # both verify the same delivery.
         receiver.secret = old
-        during = event_row(owner)
-        await publish(redis, during)
-        await receiver.wait_until(lambda: during["event_id"] in receiver.accepted_ids())
-        delivered = receiver.accepted()[-1]
-        assert len(delivered.headers["webhook-signature"].split(" ")) == 2
-        assert verifies(old, delivered)
-        assert verifies(new, delivered)
+        delivery = await delivered(redis, receiver, owner)
+        assert len(delivery.headers["webhook-signature"].split(" ")) == 2
+        assert verifies(old, delivery)
+        assert verifies(new, delivery)
 
         # After it: only the new one.
         await asyncio.sleep(max(0.0, rolled["previous_secret_expires"] - time.time()) + 1.1)
         receiver.secret = new
-        after = event_row(owner)
-        await publish(redis, after)
-        await receiver.wait_until(lambda: after["event_id"] in receiver.accepted_ids())
-        delivered = receiver.accepted()[-1]
-        assert len(delivered.headers["webhook-signature"].split(" ")) == 1
-        assert verifies(new, delivered)
-        assert not verifies(old, delivered)
+        delivery = await delivered(redis, receiver, owner)
+        assert len(delivery.headers["webhook-signature"].split(" ")) == 1
+        assert verifies(new, delivery)
+        assert not verifies(old, delivery)
         shown = await service.client.get(f"/webhook_endpoints/{made['id']}", headers=key(owner))
         assert shown.json()["previous_secret_expires"] is None
 
@@ -230,20 +222,13 @@ class TestRollWithExpiry:
     ) -> None:
         owner = tenant()
         made = await create_endpoint(service.client, key(owner), receiver)
-        if body is None:  # no body at all, as before expires_in existed
-            response = await service.client.post(
-                f"/webhook_endpoints/{made['id']}/roll_secret", headers=key(owner)
-            )
-        else:
-            response = await roll(service.client, made["id"], key(owner), body)
+        # None: no body at all, as before expires_in existed.
+        response = await roll(service.client, made["id"], key(owner), body)
         assert response.status_code == 200, response.text
         assert response.json()["previous_secret_expires"] is None
         receiver.secret = response.json()["secret"]
-        row = event_row(owner)
-        await publish(redis, row)
-        await receiver.wait_until(lambda: row["event_id"] in receiver.accepted_ids())
-        delivered = receiver.accepted()[-1]
-        assert not verifies(made["secret"], delivered)
+        delivery = await delivered(redis, receiver, owner)
+        assert not verifies(made["secret"], delivery)
 
     async def test_rolling_again_retires_the_oldest(
         self, service: EventsService, redis: aioredis.Redis, receiver: Receiver
@@ -253,12 +238,9 @@ class TestRollWithExpiry:
         second = (await roll(service.client, made["id"], key(owner), {"expires_in": 600})).json()
         third = (await roll(service.client, made["id"], key(owner), {"expires_in": 600})).json()
         receiver.secret = third["secret"]
-        row = event_row(owner)
-        await publish(redis, row)
-        await receiver.wait_until(lambda: row["event_id"] in receiver.accepted_ids())
-        delivered = receiver.accepted()[-1]
-        assert verifies(second["secret"], delivered)
-        assert not verifies(made["secret"], delivered)
+        delivery = await delivered(redis, receiver, owner)
+        assert verifies(second["secret"], delivery)
+        assert not verifies(made["secret"], delivery)
 
     @pytest.mark.parametrize(
         ("body", "code"),
@@ -274,12 +256,8 @@ class TestRollWithExpiry:
     )
     async def test_bad_input(self, service: EventsService, body: Any, code: str) -> None:
         owner = tenant()
-        created = await service.client.post(
-            "/webhook_endpoints",
-            json={"url": "http://127.0.0.1:9/hook", "enabled_events": ["*"]},
-            headers=key(owner),
-        )
-        response = await roll(service.client, created.json()["id"], key(owner), body)
+        endpoint_id = await quiet_endpoint(service.client, owner)
+        response = await roll(service.client, endpoint_id, key(owner), body)
         assert response.status_code == 400, response.text
         error = response.json()["error"]
         assert (error["code"], error["param"]) == (
@@ -289,32 +267,34 @@ class TestRollWithExpiry:
 
     async def test_the_upper_bound_is_allowed(self, service: EventsService) -> None:
         owner = tenant()
-        created = await service.client.post(
-            "/webhook_endpoints",
-            json={"url": "http://127.0.0.1:9/hook", "enabled_events": ["*"]},
-            headers=key(owner),
-        )
+        endpoint_id = await quiet_endpoint(service.client, owner)
         response = await service.client.post(
-            f"/webhook_endpoints/{created.json()['id']}/roll_secret",
+            f"/webhook_endpoints/{endpoint_id}/roll_secret",
             content="expires_in=86400",
             headers={**key(owner), "Content-Type": "application/x-www-form-urlencoded"},
         )
         assert response.status_code == 200, response.text
         assert response.json()["previous_secret_expires"] >= int(time.time()) + 86399
 
-    async def test_unknown_and_other_tenants_endpoints(self, service: EventsService) -> None:
+    @pytest.mark.parametrize(
+        ("caller", "target"),
+        [
+            pytest.param("other-tenant", "own", id="other-tenant"),
+            pytest.param("live", "own", id="live"),
+            pytest.param("owner", "we_doesnotexist", id="unknown"),
+        ],
+    )
+    async def test_unknown_and_other_tenants_endpoints(
+        self, service: EventsService, caller: str, target: str
+    ) -> None:
         owner = tenant()
-        created = await service.client.post(
-            "/webhook_endpoints",
-            json={"url": "http://127.0.0.1:9/hook", "enabled_events": ["*"]},
-            headers=key(owner),
-        )
-        endpoint_id = created.json()["id"]
-        for headers, target in [
-            (key(tenant()), endpoint_id),
-            (key(owner, livemode=True), endpoint_id),
-            (key(owner), "we_doesnotexist"),
-        ]:
-            response = await roll(service.client, target, headers, {"expires_in": 60})
-            assert response.status_code == 404, response.text
-            assert response.json()["error"]["code"] == "resource_missing"
+        endpoint_id = await quiet_endpoint(service.client, owner)
+        headers = {
+            "other-tenant": key(tenant()),
+            "live": key(owner, livemode=True),
+            "owner": key(owner),
+        }[caller]
+        target = endpoint_id if target == "own" else target
+        response = await roll(service.client, target, headers, {"expires_in": 60})
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["code"] == "resource_missing"

@@ -17,10 +17,10 @@ from tests.conftest import ServiceClient
 from tests.support.dns import TableResolver
 from tests.support.events import (
     EventsService,
-    attempts_of,
     create_endpoint,
     event_row,
     events_service,
+    first_attempts,
     key,
     publish,
     tenant,
@@ -146,9 +146,7 @@ class TestAtDelivery:
         await live_endpoint_at(service, owner, f"http://rebind.example.org:{port}/hook")
         # ... loopback (where the receiver listens) by the time the event goes out.
         dns.table["rebind.example.org"] = ["127.0.0.1"]
-        row = event_row(owner, livemode=True)
-        await publish(redis, row)
-        found = await attempts_of(service.client, row["event_id"], key(owner, livemode=True), bool)
+        found = await first_attempts(service.client, redis, owner, livemode=True)
         assert found[0]["succeeded"] is False
         assert found[0]["status_code"] is None
         assert found[0]["error"].startswith("refused")
@@ -191,9 +189,7 @@ class TestAtDelivery:
         dns.table[name] = [PUBLIC]
         await live_endpoint_at(service, owner, f"http://{name}/hook")
         dns.table[name] = [PUBLIC, address]
-        row = event_row(owner, livemode=True)
-        await publish(redis, row)
-        found = await attempts_of(service.client, row["event_id"], key(owner, livemode=True), bool)
+        found = await first_attempts(service.client, redis, owner, livemode=True)
         assert found[0]["error"].startswith("refused")
         assert address in found[0]["error"]
 
@@ -213,9 +209,7 @@ class TestAtDelivery:
             )
         finally:
             await conn.close()
-        row = event_row(owner, livemode=True)
-        await publish(redis, row)
-        found = await attempts_of(service.client, row["event_id"], key(owner, livemode=True), bool)
+        found = await first_attempts(service.client, redis, owner, livemode=True)
         assert found[0]["error"].startswith("refused")
         assert receiver.received == []
 
@@ -230,9 +224,7 @@ class TestRedirects:
             redirecting.location = target.url
             owner = tenant()
             made = await create_endpoint(service.client, key(owner), redirecting, verify=False)
-            row = event_row(owner)
-            await publish(redis, row)
-            found = await attempts_of(service.client, row["event_id"], key(owner), bool)
+            found = await first_attempts(service.client, redis, owner)
             first = found[-1]
             assert (first["succeeded"], first["status_code"]) == (False, status)
             assert target.url in first["error"]

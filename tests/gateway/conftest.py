@@ -1,4 +1,5 @@
-"""The relay tests' servers: a gateway on a free port, one with auth behind it, a Redis client."""
+"""The gateway tests' servers: a gateway on a free port, one with auth behind it, a Redis
+client, and one whole in-process stack for the package."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from cli.apps import app_factory, settings_class
 from tests.support.asgi import serve_with_uvicorn
 from tests.support.relay import Gateway, Stack, gateway_app
 from tests.support.secrets import TEST_SECRET_FIELDS
-from tests.support.servers import CreateDb
+from tests.support.servers import CreateDb, PostgresHandle
+from tests.support.stacks import ServicesStack, services_stack
 
 
 @pytest.fixture
@@ -57,3 +59,14 @@ async def with_auth(create_db: CreateDb, redis_url: str) -> AsyncIterator[Stack]
             httpx.AsyncClient(base_url=f"http://{host}") as client,
         ):
             yield Stack(host, client, auth_url, redis_url)
+
+
+@pytest.fixture(scope="package")
+async def stack(
+    pg: PostgresHandle, templates: dict[str, str], redis_url: str
+) -> AsyncIterator[ServicesStack]:
+    """One stack for the modules that go through the outside door (live mode, the Stripe
+    dialect): every test makes its own tenants, so none sees another's, and the five apps
+    start once for the package instead of once per module."""
+    async with services_stack(pg, templates, redis_url) as running:
+        yield running

@@ -9,96 +9,22 @@ Redis, with Paystack played by the fake in `tests.fakes.providers`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from cli.apps import app_factory, settings_class
 from services.auth.settings import DEV_ADMIN_EMAIL
 from shared.ids import new_id
-from tests.fakes.providers import FakeProvider, serve
-from tests.support.asgi import serve_with_uvicorn
-from tests.support.secrets import TEST_ADMIN_PASSWORD, TEST_SECRET_FIELDS
-from tests.support.servers import PostgresHandle, databases
+from tests.support.asgi import identity_headers
+from tests.support.secrets import TEST_ADMIN_PASSWORD
+from tests.support.stacks import PAYSTACK_LIVE_KEY, ServicesStack
 
 PASSWORD = "correct horse battery"
-PAYSTACK_LIVE_KEY = "sk_live_fake_paystack_0123456789"
 BANK = {"account_number": "0123456789", "bank_code": "058"}
 INTENTS = "/payments/payment_intents"
-
-
-@dataclass
-class Stack:
-    gw: httpx.AsyncClient
-    paystack: FakeProvider
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    pg: PostgresHandle, templates: dict[str, str], redis_url: str
-) -> AsyncIterator[Stack]:
-    """One stack for the module: every test makes its own tenants, so none sees another's."""
-
-    def app(name: str, **values: Any) -> Any:
-        settings = settings_class(name).model_validate(
-            {"redis_url": redis_url, **TEST_SECRET_FIELDS, **values}
-        )
-        return app_factory(name)(settings)
-
-    async with contextlib.AsyncExitStack() as started:
-        create_db = await started.enter_async_context(databases(pg, templates))
-        paystack = await started.enter_async_context(
-            serve(FakeProvider("paystack", PAYSTACK_LIVE_KEY))
-        )
-        auth = await started.enter_async_context(
-            serve_with_uvicorn(app("auth", database_url=await create_db("auth"), bcrypt_rounds=4))
-        )
-        ledger = await started.enter_async_context(
-            serve_with_uvicorn(app("ledger", database_url=await create_db("ledger")))
-        )
-        payments = await started.enter_async_context(
-            serve_with_uvicorn(
-                app(
-                    "payments",
-                    database_url=await create_db("payments"),
-                    ledger_url=f"http://{ledger}",
-                    paystack_base_url=paystack.url,
-                    relay_interval=0.2,
-                )
-            )
-        )
-        wallet = await started.enter_async_context(
-            serve_with_uvicorn(
-                app(
-                    "wallet",
-                    database_url=await create_db("wallet"),
-                    ledger_url=f"http://{ledger}",
-                    payments_url=f"http://{payments}",
-                )
-            )
-        )
-        gateway = await started.enter_async_context(
-            serve_with_uvicorn(
-                app(
-                    "gateway",
-                    auth_url=f"http://{auth}",
-                    ledger_url=f"http://{ledger}",
-                    payments_url=f"http://{payments}",
-                    wallet_url=f"http://{wallet}",
-                    register_rate_limit=10_000,
-                    login_rate_limit=10_000,
-                )
-            )
-        )
-        gw = await started.enter_async_context(
-            httpx.AsyncClient(base_url=f"http://{gateway}", timeout=30)
-        )
-        yield Stack(gw, paystack)
 
 
 # -- people, keys and switches, made as a user would ---------------------------------------
@@ -206,7 +132,7 @@ async def status_within(
 
 
 class TestWithoutLiveMode:
-    async def test_a_live_key_is_403_and_told_how_to_ask(self, stack: Stack) -> None:
+    async def test_a_live_key_is_403_and_told_how_to_ask(self, stack: ServicesStack) -> None:
         gw = stack.gw
         owner = await register(gw)
         live = bearer(await create_key(gw, owner, "live"))
@@ -226,7 +152,7 @@ class TestWithoutLiveMode:
         assert (await gw.get("/ledger/accounts", headers=test)).status_code == 200
 
     async def test_a_session_sending_micro_mode_live_is_403_whatever_its_role(
-        self, stack: Stack
+        self, stack: ServicesStack
     ) -> None:
         gw = stack.gw
         owner = await register(gw)
@@ -246,7 +172,9 @@ class TestWithoutLiveMode:
         # Without the header the user reaches its own (test) wallets as before.
         assert (await gw.get("/wallet", headers=user)).status_code == 200
 
-    async def test_a_requested_but_not_enabled_tenant_is_still_403(self, stack: Stack) -> None:
+    async def test_a_requested_but_not_enabled_tenant_is_still_403(
+        self, stack: ServicesStack
+    ) -> None:
         gw = stack.gw
         owner = await register(gw)
         live = bearer(await create_key(gw, owner, "live"))
@@ -262,7 +190,7 @@ class TestWithoutLiveMode:
 
 class TestActivation:
     async def test_request_then_enable_then_disable_each_reaching_the_gateway_within_a_second(
-        self, stack: Stack
+        self, stack: ServicesStack
     ) -> None:
         gw = stack.gw
         owner = await register(gw)
@@ -301,7 +229,7 @@ class TestActivation:
         shown = (await gw.get(f"/tenants/{owner.tenant_id}", headers=owner.headers)).json()
         assert shown["live_mode"] == "off"
 
-    async def test_request_refuses_the_wrong_people(self, stack: Stack) -> None:
+    async def test_request_refuses_the_wrong_people(self, stack: ServicesStack) -> None:
         gw = stack.gw
         owner, stranger = await register(gw), await register(gw)
         user = bearer(await signup(gw, owner))
@@ -318,7 +246,7 @@ class TestActivation:
         shown = (await gw.get(f"/tenants/{owner.tenant_id}", headers=owner.headers)).json()
         assert shown["live_mode"] == "off"
 
-    async def test_only_a_platform_admin_switches_it(self, stack: Stack) -> None:
+    async def test_only_a_platform_admin_switches_it(self, stack: ServicesStack) -> None:
         gw = stack.gw
         owner = await register(gw)
         user = bearer(await signup(gw, owner))
@@ -347,7 +275,9 @@ class TestActivation:
             ({"enabled": True, "tenant_id": "ten_other"}, "tenant_id"),
         ],
     )
-    async def test_bad_bodies_are_400(self, stack: Stack, body: dict[str, Any], param: str) -> None:
+    async def test_bad_bodies_are_400(
+        self, stack: ServicesStack, body: dict[str, Any], param: str
+    ) -> None:
         gw = stack.gw
         owner = await register(gw)
         response = await gw.post(
@@ -359,7 +289,9 @@ class TestActivation:
         assert detail["type"] == "invalid_request_error"
         assert detail["param"] == param
 
-    async def test_unparsable_json_is_400_and_a_disabled_tenant_is_404(self, stack: Stack) -> None:
+    async def test_unparsable_json_is_400_and_a_disabled_tenant_is_404(
+        self, stack: ServicesStack
+    ) -> None:
         gw = stack.gw
         owner = await register(gw)
         admin = await platform_admin(gw)
@@ -380,7 +312,7 @@ class TestLivePayments:
         "method", ["pm_card_visa", "4242424242424242", "4242 4242 4242 4242", "pm_card_amex"]
     )
     async def test_a_test_card_is_declined_as_stripe_declines_it_and_moves_nothing(
-        self, stack: Stack, method: str
+        self, stack: ServicesStack, method: str
     ) -> None:
         gw = stack.gw
         live = await live_tenant(gw)
@@ -396,7 +328,9 @@ class TestLivePayments:
         await asyncio.sleep(0.5)  # the outbox relay would have posted by now
         assert (await gw.get("/ledger/accounts", headers=live)).json()["data"] == []
 
-    async def test_in_test_mode_a_test_card_number_is_its_test_method(self, stack: Stack) -> None:
+    async def test_in_test_mode_a_test_card_number_is_its_test_method(
+        self, stack: ServicesStack
+    ) -> None:
         gw = stack.gw
         owner = await register(gw)
         test = bearer(await create_key(gw, owner))
@@ -418,7 +352,7 @@ class TestLivePayments:
         )
         assert (unknown.status_code, error(unknown)["param"]) == (400, "payment_method")
 
-    async def test_a_live_wallet_is_not_funded_by_a_test_card(self, stack: Stack) -> None:
+    async def test_a_live_wallet_is_not_funded_by_a_test_card(self, stack: ServicesStack) -> None:
         gw = stack.gw
         live = await live_tenant(gw)
         wallet = await gw.post(
@@ -435,9 +369,13 @@ class TestLivePayments:
         balance = await gw.get(f"/wallet/{wallet_id}/balance", headers=live)
         assert (balance.json()["available"], balance.json()["posted"]) == (0, 0)
 
-    async def test_without_a_live_provider_every_path_is_400_naming_it(self, stack: Stack) -> None:
+    async def test_without_a_live_provider_every_path_is_400_naming_it(
+        self, stack: ServicesStack
+    ) -> None:
         gw = stack.gw
-        live = await live_tenant(gw)
+        owner = await register(gw)
+        await switch_live(gw, owner.tenant_id, enabled=True)
+        live = bearer(await create_key(gw, owner, "live"))
         for body, named in (
             ({"amount": 500, "currency": "usd"}, "simulator"),
             ({"amount": 500, "currency": "ngn", "provider": "paystack",
@@ -474,7 +412,7 @@ class TestLivePayments:
             headers=live,
         )
         assert "paystack" in refused(deposit, 400, "provider_not_configured")["message"]
-        await fund(gw, live, wallet_id, 3000)
+        await fund(stack, owner.tenant_id, wallet_id, 3000)
         withdrawal = await gw.post(
             "/wallet/withdraw",
             json={"wallet_id": wallet_id, "amount": 1000, "destination": BANK},
@@ -487,7 +425,7 @@ class TestLivePayments:
         assert (balance["available"], balance["posted"]) == (3000, 3000)
         assert len(stack.paystack.requests) == asked_paystack
 
-    async def test_a_real_provider_makes_live_work(self, stack: Stack) -> None:
+    async def test_a_real_provider_makes_live_work(self, stack: ServicesStack) -> None:
         gw = stack.gw
         live = await live_tenant(gw)
         put = "/payments/providers/paystack"
@@ -530,20 +468,25 @@ class TestLivePayments:
         assert payout.json()["id"] in stack.paystack.transfers
 
 
-async def fund(gw: httpx.AsyncClient, headers: dict[str, str], wallet_id: str, amount: int) -> None:
-    """Money into a wallet's ledger account straight through the ledger API."""
-    account = await gw.post(
-        "/ledger/accounts",
-        json={"name": "Bank", "type": "asset", "currency": "ngn", "code": "acc_bank"},
-        headers=headers,
+async def fund(stack: ServicesStack, tenant_id: str, wallet_id: str, amount: int) -> None:
+    """Money into a live wallet's ledger account as payments would credit it (a tenant's
+    key may not: the account is the wallet's), straight at the ledger."""
+    headers = identity_headers(
+        tenant_id=tenant_id, livemode=True, principal="payments", principal_type="service"
     )
-    assert account.status_code == 201, account.text
-    posted = await gw.post(
-        "/ledger/transactions",
-        json={"reference_id": new_id("ref"), "entries": [
-            {"account_id": "acc_bank", "amount": amount, "direction": "debit"},
-            {"account_id": f"wallet.{wallet_id}", "amount": amount, "direction": "credit"},
-        ]},
-        headers=headers,
-    )  # fmt: skip
-    assert posted.status_code in (200, 201), posted.text
+    async with httpx.AsyncClient(base_url=stack.ledger_url) as ledger:
+        account = await ledger.post(
+            "/ledger/accounts",
+            json={"name": "Bank", "type": "asset", "currency": "ngn", "code": "acc_bank"},
+            headers=headers,
+        )
+        assert account.status_code == 201, account.text
+        posted = await ledger.post(
+            "/ledger/transactions",
+            json={"reference_id": new_id("ref"), "entries": [
+                {"account_id": "acc_bank", "amount": amount, "direction": "debit"},
+                {"account_id": f"wallet.{wallet_id}", "amount": amount, "direction": "credit"},
+            ]},
+            headers=headers,
+        )  # fmt: skip
+        assert posted.status_code in (200, 201), posted.text

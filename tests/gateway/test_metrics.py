@@ -55,10 +55,9 @@ def test_metrics_only_on_the_internal_port(redis_url: str) -> None:
     assert port_is_free(metrics_port)
 
 
-def test_the_metrics_port_cannot_be_the_public_port(redis_url: str) -> None:
-    port = free_port()
-    env = gateway_env(redis_url, port, port)
-    result = subprocess.run(
+def serve_until_it_stops(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`micro serve gateway` with `env`, expected to stop on its own at start-up."""
+    return subprocess.run(
         [sys.executable, "-m", "cli", "serve", "gateway"],
         env=env,
         capture_output=True,
@@ -66,6 +65,11 @@ def test_the_metrics_port_cannot_be_the_public_port(redis_url: str) -> None:
         timeout=60,
         check=False,
     )
+
+
+def test_the_metrics_port_cannot_be_the_public_port(redis_url: str) -> None:
+    port = free_port()
+    result = serve_until_it_stops(gateway_env(redis_url, port, port))
     assert result.returncode != 0
     assert "metrics port must not be the public port" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -76,15 +80,7 @@ def test_a_taken_metrics_port_stops_the_whole_gateway(redis_url: str) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        env = gateway_env(redis_url, port, busy.getsockname()[1])
-        result = subprocess.run(
-            [sys.executable, "-m", "cli", "serve", "gateway"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = serve_until_it_stops(gateway_env(redis_url, port, busy.getsockname()[1]))
     assert result.returncode == 1
     assert "address already in use" in result.stderr
     assert port_is_free(port)  # the public listener was shut too, not left behind

@@ -19,6 +19,7 @@ from gateway import docs
 from gateway.app import create_app
 from gateway.routing import _ALIASES, Access, canonical, resolve
 from gateway.settings import GatewaySettings
+from shared import v1
 from shared.openapi import build_spec
 from shared.settings import SERVICES
 from tests.support.secrets import TEST_SECRET_FIELDS
@@ -56,6 +57,15 @@ def _template(path: str) -> str:
 
 def _is_alias(path: str) -> bool:
     return path.startswith("/api/")
+
+
+def _is_stripe(path: str) -> bool:
+    return v1.is_v1(path)
+
+
+def _native(path: str) -> str:
+    """The path the gateway forwards a documented path to."""
+    return v1.native_path(path) or path if _is_stripe(path) else canonical(path)
 
 
 _SECURITY: dict[Access, list[dict[str, list[str]]]] = {
@@ -109,7 +119,7 @@ class TestDocumentMatchesRoutes:
         }
         own = {_template(route.path) for route in docs.gateway_routes()} | {"/cli/listen"}
         for path, method, _ in _operations(spec):
-            real = canonical(path)
+            real = _native(path)
             if real in own or path == "/api/health":
                 continue
             assert resolve(real) is not None, path  # the gateway forwards it
@@ -152,7 +162,7 @@ class TestEveryOperation:
         for path, _, operation in _operations(spec):
             assert len(operation["tags"]) == 1, path
             assert operation["tags"][0] in tags, path
-            if _is_alias(path):
+            if _is_alias(path) or _is_stripe(path):
                 continue
             target = resolve(path)
             expected = target.rule.service if target else "gateway"
@@ -234,7 +244,7 @@ class TestEveryOperation:
     def test_lists_have_list_schemas(self, spec: dict[str, Any]) -> None:
         lists = 0
         for path, method, operation in _operations(spec):
-            if method != "get" or _is_alias(path):
+            if method != "get" or _is_alias(path) or _is_stripe(path):
                 continue
             names = {p["name"] for p in operation.get("parameters", [])}
             if "starting_after" not in names:
@@ -310,3 +320,88 @@ class TestRateLimits:
             assert name in spec["components"]["headers"]
         # Unlimited public routes promise no rate-limit headers.
         assert "headers" not in spec["paths"]["/health"]["get"]["responses"]["200"]
+
+
+class TestStripePaths:
+    """Stripe's `/v1` paths are the native operations under Stripe's names: proven here
+    operation by operation, so schemathesis need not spend its budget on them twice
+    (tests/e2e/schemathesis_exclusions.py STRIPE_ALIASES)."""
+
+    def test_every_native_operation_under_a_stripe_prefix_has_its_v1_path(
+        self, spec: dict[str, Any]
+    ) -> None:
+        expected = {
+            (v1.public_path(path, "stripe"), method)
+            for path, method, _ in _operations(spec)
+            if any(path == native or path.startswith(native + "/") for _, native in v1.PATHS)
+        }
+        documented = {(path, method) for path, method, _ in _operations(spec) if _is_stripe(path)}
+        assert documented == expected
+        assert {path for path, _ in documented} >= {
+            "/v1/payment_intents/{intent_id}/confirm",
+            "/v1/refunds/{refund_id}",
+            "/v1/payouts",
+            "/v1/balance",
+            "/v1/events/{event_id}",
+            "/v1/webhook_endpoints/{endpoint_id}",
+        }
+
+    def test_each_is_the_native_operation_plus_what_stripe_clients_are_owed(
+        self, spec: dict[str, Any]
+    ) -> None:
+        for path, method, alias in _operations(spec):
+            if not _is_stripe(path):
+                continue
+            native_path = _native(path)
+            native = spec["paths"][native_path][method]
+            assert alias["tags"] == [docs.STRIPE_TAG]
+            assert alias["operationId"] == native["operationId"] + "_v1"
+            assert f"(Stripe's path for {method.upper()} {native_path})." in alias["summary"]
+            assert alias["description"].endswith(native["description"])
+            assert alias["parameters"] == [*native.get("parameters", []), docs.STRIPE_VERSION]
+            assert alias["security"] == native["security"]
+            assert alias.get("requestBody") == native.get("requestBody")
+            assert alias["responses"].keys() == native["responses"].keys()
+            for status, response in alias["responses"].items():
+                theirs = dict(native["responses"][status])
+                theirs.pop("links", None)
+                if status.startswith("2"):
+                    headers = dict(response["headers"])
+                    assert headers.pop("Request-Id") == {"$ref": "#/components/headers/Request-Id"}
+                    assert headers == theirs.get("headers", {}), (method, path, status)
+                    response = {**response, "headers": headers}
+                    if not headers:
+                        del response["headers"]
+                assert response == theirs, (method, path, status)
+
+    def test_the_gateway_serves_each_by_the_native_route(self, spec: dict[str, Any]) -> None:
+        for path, _, _ in _operations(spec):
+            if not _is_stripe(path):
+                continue
+            target, native = resolve(path), resolve(_native(path))
+            assert target is not None, path
+            assert native is not None, path
+            assert (target.rule, target.path, target.dialect) == (
+                native.rule,
+                native.path,
+                "stripe",
+            )
+
+    def test_operations_added_later_get_their_v1_path_too(self) -> None:
+        # Not a fixed list: whatever a service documents under a prefix of shared.v1.PATHS.
+        operation = {"operationId": "x", "summary": "Do it.", "description": "D.", "responses": {}}
+        paths = {
+            "/payments/customers/{customer_id}": {"delete": operation},
+            "/payments/payment_methods/{method_id}/attach": {"post": operation},
+            "/payments/providers": {"get": operation},
+            "/ledger/accounts": {"get": operation},
+        }
+        assert set(docs.stripe_paths(paths)) == {
+            "/v1/customers/{customer_id}",
+            "/v1/payment_methods/{method_id}/attach",
+        }
+
+    def test_the_tag_says_what_differs(self, spec: dict[str, Any]) -> None:
+        [tag] = [tag for tag in spec["tags"] if tag["name"] == docs.STRIPE_TAG]
+        for word in ("`url`", "Stripe-Signature", "Request-Id", "Stripe-Version", "404"):
+            assert word in tag["description"], word

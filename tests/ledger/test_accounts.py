@@ -249,15 +249,17 @@ class TestUpdateAccount:
         assert_error(response, 400, "parameter_unknown", param)
         assert await get_account(client, as_tenant(), account["id"]) == account
 
+    @pytest.mark.parametrize(("tenant_id", "livemode"), ELSEWHERE)
     async def test_other_tenant_gets_404_and_changes_nothing(
-        self, client: httpx.AsyncClient
+        self, client: httpx.AsyncClient, tenant_id: str, livemode: bool
     ) -> None:
         account = await create_account(client, as_tenant())
-        for headers in (as_tenant(OTHER_TENANT), as_tenant(livemode=True)):
-            response = await client.post(
-                f"/ledger/accounts/{account['id']}", json={"name": "Mine now"}, headers=headers
-            )
-            assert_error(response, 404, "resource_missing", "id")
+        response = await client.post(
+            f"/ledger/accounts/{account['id']}",
+            json={"name": "Mine now"},
+            headers=as_tenant(tenant_id, livemode=livemode),
+        )
+        assert_error(response, 404, "resource_missing", "id")
         assert await get_account(client, as_tenant(), account["id"]) == account
 
     async def test_not_found(self, client: httpx.AsyncClient) -> None:
@@ -344,15 +346,20 @@ class TestListEntries:
         assert (back, more) == ([5, 4], False)
         await assert_verified(client)
 
-    async def test_other_tenant_and_mode_get_404(self, client: httpx.AsyncClient) -> None:
+    @pytest.mark.parametrize(("tenant_id", "livemode"), ELSEWHERE)
+    async def test_other_tenant_and_mode_get_404(
+        self, client: httpx.AsyncClient, tenant_id: str, livemode: bool
+    ) -> None:
         cash = await create_account(client, as_tenant())
         sales = await create_account(client, as_tenant(), type="revenue")
         await transfer(
             client, as_tenant(), debit=cash["id"], credit=sales["id"], amount=5, reference_id="r"
         )
-        for headers in (as_tenant(OTHER_TENANT), as_tenant(livemode=True)):
-            response = await client.get(f"/ledger/accounts/{cash['id']}/entries", headers=headers)
-            assert_error(response, 404, "resource_missing", "id")
+        response = await client.get(
+            f"/ledger/accounts/{cash['id']}/entries",
+            headers=as_tenant(tenant_id, livemode=livemode),
+        )
+        assert_error(response, 404, "resource_missing", "id")
 
     async def test_not_found(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/ledger/accounts/acc_missing/entries", headers=as_tenant())
@@ -428,11 +435,16 @@ class TestBalanceAt:
         )
         assert_error(response, 400, "parameter_invalid", "at")
 
-    async def test_other_tenant_and_mode_get_404(self, client: httpx.AsyncClient) -> None:
+    @pytest.mark.parametrize(("tenant_id", "livemode"), ELSEWHERE)
+    async def test_other_tenant_and_mode_get_404(
+        self, client: httpx.AsyncClient, tenant_id: str, livemode: bool
+    ) -> None:
         cash = await create_account(client, as_tenant())
-        for headers in (as_tenant(OTHER_TENANT), as_tenant(livemode=True)):
-            response = await client.get(f"/ledger/accounts/{cash['id']}/balance", headers=headers)
-            assert_error(response, 404, "resource_missing", "id")
+        response = await client.get(
+            f"/ledger/accounts/{cash['id']}/balance",
+            headers=as_tenant(tenant_id, livemode=livemode),
+        )
+        assert_error(response, 404, "resource_missing", "id")
 
     async def test_not_found(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/ledger/accounts/acc_missing/balance", headers=as_tenant())

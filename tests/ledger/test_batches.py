@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.ledger import (
     OTHER_TENANT,
@@ -24,6 +25,15 @@ from tests.support.ledger import (
     transfer,
     transfer_body,
 )
+
+
+async def a_thousand_transfers(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    """Fresh books, and the results of one batch of a thousand transfers of 1 from cash to
+    sales, once each is seen created."""
+    await open_books(client)
+    results = await batch(client, [transfer_body(f"t{n}", "cash", "sales", 1) for n in range(1000)])
+    assert {r["status"] for r in results} == {"created"}
+    return results
 
 
 class TestBatch:
@@ -144,50 +154,65 @@ class TestBatch:
         assert (await balances(client, "sales"))["sales"][0] == 10
         await assert_verified(client)
 
-    async def test_invalid_item_refuses_the_whole_batch(self, client: httpx.AsyncClient) -> None:
+    @pytest.mark.parametrize(
+        ("transactions", "code", "param"),
+        [
+            pytest.param(
+                [
+                    transfer_body("ok", "cash", "sales", 10),
+                    {"entries": transfer_body("x", "cash", "sales", 10)["entries"]},
+                ],
+                "parameter_missing",
+                "transactions[1][reference_id]",
+                id="an-item-without-its-reference",
+            ),
+            pytest.param(
+                [
+                    transfer_body("ok", "cash", "sales", 10),
+                    {
+                        "reference_id": "x",
+                        "entries": [
+                            {"account_id": "cash", "amount": 1.5, "direction": "debit"},
+                            {"account_id": "sales", "amount": 10, "direction": "credit"},
+                        ],
+                    },
+                ],
+                "parameter_invalid",
+                "transactions[1][entries][0][amount]",
+                id="the-nested-param-named",
+            ),
+            pytest.param(
+                [transfer_body(f"t{n}", "cash", "sales", 1) for n in range(1001)],
+                "parameter_invalid",
+                "transactions",
+                id="a-thousand-and-one-items",
+            ),
+        ],
+    )
+    async def test_an_invalid_batch_is_refused_whole(
+        self,
+        client: httpx.AsyncClient,
+        transactions: list[dict[str, Any]],
+        code: str,
+        param: str,
+    ) -> None:
         books = await open_books(client)
         before = await snapshot(client, books)
         response = await client.post(
-            "/ledger/transactions/batch",
-            json={
-                "transactions": [
-                    transfer_body("ok", "cash", "sales", 10),
-                    {"entries": transfer_body("x", "cash", "sales", 10)["entries"]},
-                ]
-            },
-            headers=as_tenant(),
+            "/ledger/transactions/batch", json={"transactions": transactions}, headers=as_tenant()
         )
-        assert_error(response, 400, "parameter_missing", "transactions[1][reference_id]")
+        assert_error(response, 400, code, param)
         assert await snapshot(client, books) == before
 
-    async def test_invalid_item_names_the_nested_param(self, client: httpx.AsyncClient) -> None:
-        await open_books(client)
-        bad = transfer_body("x", "cash", "sales", 10)
-        bad["entries"][0]["amount"] = 1.5
-        response = await client.post(
-            "/ledger/transactions/batch",
-            json={"transactions": [transfer_body("ok", "cash", "sales", 10), bad]},
-            headers=as_tenant(),
-        )
-        assert_error(response, 400, "parameter_invalid", "transactions[1][entries][0][amount]")
-
     async def test_thousand_items_are_accepted(self, client: httpx.AsyncClient) -> None:
-        await open_books(client)
-        results = await batch(
-            client, [transfer_body(f"t{n}", "cash", "sales", 1) for n in range(1000)]
-        )
-        assert {r["status"] for r in results} == {"created"}
+        results = await a_thousand_transfers(client)
         assert len({r["transaction_id"] for r in results}) == 1000
         cash = await get_account(client, as_tenant(), "cash")
         assert (cash["balance"]["posted"], cash["version"]) == (1000, 1000)
         assert (await get_account(client, as_tenant(), "sales"))["balance"]["posted"] == 1000
 
     async def test_thousand_item_batch_keeps_entry_order(self, client: httpx.AsyncClient) -> None:
-        await open_books(client)
-        results = await batch(
-            client, [transfer_body(f"t{n}", "cash", "sales", 1) for n in range(1000)]
-        )
-        assert {r["status"] for r in results} == {"created"}
+        await a_thousand_transfers(client)
         response = await client.get(
             "/ledger/accounts/cash/entries", params={"limit": 100}, headers=as_tenant()
         )
@@ -196,19 +221,6 @@ class TestBatch:
         now = await client.get("/ledger/accounts/cash/balance", headers=as_tenant())
         assert (now.json()["posted"], now.json()["version"]) == (1000, 1000)
         await assert_verified(client)
-
-    async def test_thousand_and_one_items_are_refused(self, client: httpx.AsyncClient) -> None:
-        books = await open_books(client)
-        before = await snapshot(client, books)
-        response = await client.post(
-            "/ledger/transactions/batch",
-            json={
-                "transactions": [transfer_body(f"t{n}", "cash", "sales", 1) for n in range(1001)]
-            },
-            headers=as_tenant(),
-        )
-        assert_error(response, 400, "parameter_invalid", "transactions")
-        assert await snapshot(client, books) == before
 
     async def test_many_transfers_on_one_account_sum_up(self, client: httpx.AsyncClient) -> None:
         await open_books(client)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import httpx
@@ -31,6 +31,43 @@ from tests.support.ledger import (
     transfer_body,
     wait_until,
 )
+
+Kind = Literal["hold", "posted"]
+# What each action settles: post and void a pending hold, reverse a posted transaction.
+SETTLES: dict[str, Kind] = {"post": "hold", "void": "hold", "reverse": "posted"}
+# The status each answers with: a reversal is a new transaction, the others change one.
+SETTLED = {"post": 200, "void": 200, "reverse": 201}
+
+
+async def books_with(
+    client: httpx.AsyncClient, kind: Kind
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Fresh books and one transaction of `kind`: a hold of 100 on a wallet funded with 1000,
+    or a posted payment of 300 from cash to sales."""
+    books = await open_books(client)
+    if kind == "hold":
+        await fund_wallet(client, 1000)
+        return books, await hold(client, 100)
+    paid = await transfer(
+        client, as_tenant(), debit="cash", credit="sales", amount=300, reference_id="pay"
+    )
+    return books, paid
+
+
+async def act(
+    client: httpx.AsyncClient,
+    transaction_id: str,
+    action: str,
+    headers: dict[str, str] | None = None,
+    **body: Any,
+) -> httpx.Response:
+    """`POST /ledger/transactions/{id}/{action}` as the tenant unless told otherwise; a JSON
+    body only when given one (a full post sends none)."""
+    return await client.post(
+        f"/ledger/transactions/{transaction_id}/{action}",
+        headers=as_tenant() if headers is None else headers,
+        json=body or None,
+    )
 
 
 class TestHold:
@@ -66,10 +103,8 @@ class TestHold:
 
 class TestPostPending:
     async def test_post_in_full(self, client: httpx.AsyncClient) -> None:
-        await open_books(client)
-        await fund_wallet(client, 1000)
-        held = await hold(client, 100)
-        response = await client.post(f"/ledger/transactions/{held['id']}/post", headers=as_tenant())
+        _, held = await books_with(client, "hold")
+        response = await act(client, held["id"], "post")
         assert response.status_code == 200, response.text
         posting = response.json()
         assert (posting["kind"], posting["status"], posting["parent_id"]) == (
@@ -87,12 +122,8 @@ class TestPostPending:
         await assert_verified(client)
 
     async def test_post_in_part_releases_the_rest(self, client: httpx.AsyncClient) -> None:
-        await open_books(client)
-        await fund_wallet(client, 1000)
-        held = await hold(client, 100)
-        response = await client.post(
-            f"/ledger/transactions/{held['id']}/post", json={"amount": 60}, headers=as_tenant()
-        )
+        _, held = await books_with(client, "hold")
+        response = await act(client, held["id"], "post", amount=60)
         assert response.status_code == 200, response.text
         assert sorted(e["amount"] for e in response.json()["entries"]) == [60, 60]
         found = await balances(client, "wallet", "merchant")
@@ -100,31 +131,25 @@ class TestPostPending:
         assert (await get_transaction(client, held["id"]))["status"] == "archived"
         await assert_verified(client)
 
-    async def test_post_more_than_held_is_refused(self, client: httpx.AsyncClient) -> None:
-        books = await open_books(client)
-        await fund_wallet(client, 1000)
-        held = await hold(client, 100)
+    @pytest.mark.parametrize(
+        ("amount", "code"),
+        [
+            pytest.param(101, "amount_too_large", id="more-than-held"),
+            (0, "parameter_invalid"),
+            (-5, "parameter_invalid"),
+            (1_000_000_000_000, "parameter_invalid"),
+            (1.5, "parameter_invalid"),
+        ],
+    )
+    async def test_a_partial_amount_it_cannot_post_is_refused(
+        self, client: httpx.AsyncClient, amount: Any, code: str
+    ) -> None:
+        books, held = await books_with(client, "hold")
         before = await snapshot(client, books)
-        response = await client.post(
-            f"/ledger/transactions/{held['id']}/post", json={"amount": 101}, headers=as_tenant()
-        )
-        assert_error(response, 400, "amount_too_large", "amount")
+        response = await act(client, held["id"], "post", amount=amount)
+        assert_error(response, 400, code, "amount")
         assert await snapshot(client, books) == before
         assert (await get_transaction(client, held["id"]))["status"] == "pending"
-
-    @pytest.mark.parametrize("amount", [0, -5, 1_000_000_000_000, 1.5])
-    async def test_invalid_partial_amount_is_refused(
-        self, client: httpx.AsyncClient, amount: Any
-    ) -> None:
-        books = await open_books(client)
-        await fund_wallet(client, 1000)
-        held = await hold(client, 100)
-        before = await snapshot(client, books)
-        response = await client.post(
-            f"/ledger/transactions/{held['id']}/post", json={"amount": amount}, headers=as_tenant()
-        )
-        assert_error(response, 400, "parameter_invalid", "amount")
-        assert await snapshot(client, books) == before
 
     async def test_partial_post_of_more_than_two_entries_is_refused(
         self, client: httpx.AsyncClient
@@ -142,13 +167,11 @@ class TestPostPending:
             ],
         )
         before = await snapshot(client, books)
-        response = await client.post(
-            f"/ledger/transactions/{held['id']}/post", json={"amount": 50}, headers=as_tenant()
-        )
+        response = await act(client, held["id"], "post", amount=50)
         assert_error(response, 400, "partial_post_unsupported", "amount")
         assert await snapshot(client, books) == before
         # In full it posts.
-        response = await client.post(f"/ledger/transactions/{held['id']}/post", headers=as_tenant())
+        response = await act(client, held["id"], "post")
         assert response.status_code == 200, response.text
         found = await balances(client, "cash", "sales", "merchant")
         assert [b[0] for b in found.values()] == [100, 60, 40]
@@ -157,10 +180,8 @@ class TestPostPending:
 
 class TestVoidPending:
     async def test_void_releases_the_hold(self, client: httpx.AsyncClient) -> None:
-        await open_books(client)
-        await fund_wallet(client, 1000)
-        held = await hold(client, 100)
-        response = await client.post(f"/ledger/transactions/{held['id']}/void", headers=as_tenant())
+        _, held = await books_with(client, "hold")
+        response = await act(client, held["id"], "void")
         assert response.status_code == 200, response.text
         voided = response.json()
         assert (voided["id"], voided["status"], voided["posted_by"]) == (
@@ -171,74 +192,6 @@ class TestVoidPending:
         found = await balances(client, "wallet", "merchant")
         assert found == {"wallet": (1000, 0, 0, 1000), "merchant": (0, 0, 0, 0)}
         await assert_verified(client)
-
-
-class TestSettlingAHold:
-    """What posting and voiding share: a hold settles once, and only the caller's own."""
-
-    @pytest.mark.parametrize(
-        ("first", "then", "code"),
-        [
-            ("post", "post", "transaction_archived"),
-            ("void", "post", "transaction_voided"),
-            ("void", "void", "transaction_voided"),
-            ("post", "void", "transaction_archived"),
-        ],
-    )
-    async def test_a_settled_hold_cannot_be_settled_again(
-        self, client: httpx.AsyncClient, first: str, then: str, code: str
-    ) -> None:
-        books = await open_books(client)
-        await fund_wallet(client, 1000)
-        held = await hold(client, 100)
-        done = await client.post(f"/ledger/transactions/{held['id']}/{first}", headers=as_tenant())
-        assert done.status_code == 200, done.text
-        before = await snapshot(client, books)
-        again = await client.post(f"/ledger/transactions/{held['id']}/{then}", headers=as_tenant())
-        assert_error(again, 400, code, "id")
-        assert await snapshot(client, books) == before
-        await assert_verified(client)
-
-    @pytest.mark.parametrize("action", ["post", "void"])
-    async def test_a_posted_transaction_is_refused(
-        self, client: httpx.AsyncClient, action: str
-    ) -> None:
-        books = await open_books(client)
-        done = await transfer(
-            client, as_tenant(), debit="cash", credit="sales", amount=10, reference_id="r"
-        )
-        before = await snapshot(client, books)
-        response = await client.post(
-            f"/ledger/transactions/{done['id']}/{action}", headers=as_tenant()
-        )
-        assert_error(response, 400, "transaction_unexpected_state", "id")
-        assert await snapshot(client, books) == before
-
-    @pytest.mark.parametrize("action", ["post", "void"])
-    @pytest.mark.parametrize(("tenant_id", "livemode"), ELSEWHERE)
-    async def test_other_tenant_and_mode_get_404(
-        self, client: httpx.AsyncClient, action: str, tenant_id: str, livemode: bool
-    ) -> None:
-        books = await open_books(client)
-        await fund_wallet(client, 1000)
-        held = await hold(client, 100)
-        before = await snapshot(client, books)
-        response = await client.post(
-            f"/ledger/transactions/{held['id']}/{action}",
-            headers=as_tenant(tenant_id, livemode=livemode),
-        )
-        assert_error(response, 404, "resource_missing", "id")
-        assert await snapshot(client, books) == before
-
-    @pytest.mark.parametrize("action", ["post", "void"])
-    async def test_unauthenticated(self, client: httpx.AsyncClient, action: str) -> None:
-        books = await open_books(client)
-        await fund_wallet(client, 1000)
-        held = await hold(client, 100)
-        before = await snapshot(client, books)
-        response = await client.post(f"/ledger/transactions/{held['id']}/{action}")
-        assert_error(response, 401, "identity_missing", None)
-        assert await snapshot(client, books) == before
 
 
 class TestExpiry:
@@ -259,10 +212,8 @@ class TestExpiry:
         await transfer(
             client, as_tenant(), debit="wallet", credit="sales", amount=1000, reference_id="all"
         )
-        response = await client.post(f"/ledger/transactions/{held['id']}/post", headers=as_tenant())
-        assert_error(response, 400, "transaction_expired", "id")
-        response = await client.post(f"/ledger/transactions/{held['id']}/void", headers=as_tenant())
-        assert_error(response, 400, "transaction_expired", "id")
+        assert_error(await act(client, held["id"], "post"), 400, "transaction_expired", "id")
+        assert_error(await act(client, held["id"], "void"), 400, "transaction_expired", "id")
         await assert_verified(client)
 
     async def test_the_sweeper_makes_the_expiry_final(
@@ -328,9 +279,7 @@ class TestExpiry:
                     [books["wallet"], books["merchant"]],
                 )
                 # The void reads the hold while it is still pending, then waits for the lock.
-                void = asyncio.create_task(
-                    client.post(f"/ledger/transactions/{lapsing['id']}/void", headers=as_tenant())
-                )
+                void = asyncio.create_task(act(client, lapsing["id"], "void"))
                 await wait_for(1)
                 assert time.time() < lapses_at
                 # Once lapsed, the sweeper reads the same hold and queues behind the void. On a
@@ -356,9 +305,7 @@ class TestReverse:
         paid = await transfer(
             client, as_tenant(), debit="wallet", credit="merchant", amount=300, reference_id="pay"
         )
-        response = await client.post(
-            f"/ledger/transactions/{paid['id']}/reverse", headers=as_tenant()
-        )
+        response = await act(client, paid["id"], "reverse")
         assert response.status_code == 201, response.text
         reversal = response.json()
         assert (reversal["kind"], reversal["status"], reversal["parent_id"]) == (
@@ -375,42 +322,10 @@ class TestReverse:
         assert found == {"wallet": (1000, 0, 0, 1000), "merchant": (0, 0, 0, 0)}
         await assert_verified(client)
 
-    async def test_second_reversal_is_refused(self, client: httpx.AsyncClient) -> None:
-        books = await open_books(client)
-        paid = await transfer(
-            client, as_tenant(), debit="cash", credit="sales", amount=300, reference_id="pay"
-        )
-        first = await client.post(f"/ledger/transactions/{paid['id']}/reverse", headers=as_tenant())
-        assert first.status_code == 201, first.text
-        before = await snapshot(client, books)
-        again = await client.post(f"/ledger/transactions/{paid['id']}/reverse", headers=as_tenant())
-        assert_error(again, 400, "transaction_already_reversed", "id")
-        assert await snapshot(client, books) == before
-        await assert_verified(client)
-
-    async def test_reversing_a_pending_transaction_is_refused(
-        self, client: httpx.AsyncClient
-    ) -> None:
-        books = await open_books(client)
-        await fund_wallet(client, 1000)
-        held = await hold(client, 100)
-        before = await snapshot(client, books)
-        response = await client.post(
-            f"/ledger/transactions/{held['id']}/reverse", headers=as_tenant()
-        )
-        assert_error(response, 400, "transaction_unexpected_state", "id")
-        assert await snapshot(client, books) == before
-        assert (await get_transaction(client, held["id"]))["status"] == "pending"
-
     async def test_reversing_the_posting_of_a_hold(self, client: httpx.AsyncClient) -> None:
-        await open_books(client)
-        await fund_wallet(client, 1000)
-        held = await hold(client, 100)
-        posted = await client.post(f"/ledger/transactions/{held['id']}/post", headers=as_tenant())
-        posting = posted.json()
-        response = await client.post(
-            f"/ledger/transactions/{posting['id']}/reverse", headers=as_tenant()
-        )
+        _, held = await books_with(client, "hold")
+        posting = (await act(client, held["id"], "post")).json()
+        response = await act(client, posting["id"], "reverse")
         assert response.status_code == 201, response.text
         assert (await get_transaction(client, posting["id"]))["reversed_by"] == response.json()[
             "id"
@@ -427,42 +342,74 @@ class TestReverse:
             client, as_tenant(), debit="wallet", credit="merchant", amount=100, reference_id="spent"
         )
         before = await snapshot(client, books)
-        response = await client.post(
-            f"/ledger/transactions/{funding['id']}/reverse", headers=as_tenant()
-        )
+        response = await act(client, funding["id"], "reverse")
         assert_error(response, 402, "insufficient_funds", "id")
         assert await snapshot(client, books) == before
         assert (await get_transaction(client, funding["id"]))["reversed_by"] is None
         await assert_verified(client)
 
+
+class TestWhatEverySettlementRefuses:
+    """What posting, voiding and reversing share: each settles a transaction once, only one
+    of the kind it applies to, and only the caller's own."""
+
+    @pytest.mark.parametrize(
+        ("first", "then", "code"),
+        [
+            ("post", "post", "transaction_archived"),
+            ("void", "post", "transaction_voided"),
+            ("void", "void", "transaction_voided"),
+            ("post", "void", "transaction_archived"),
+            ("reverse", "reverse", "transaction_already_reversed"),
+        ],
+    )
+    async def test_a_settled_transaction_cannot_be_settled_again(
+        self, client: httpx.AsyncClient, first: str, then: str, code: str
+    ) -> None:
+        books, target = await books_with(client, SETTLES[first])
+        done = await act(client, target["id"], first)
+        assert done.status_code == SETTLED[first], done.text
+        before = await snapshot(client, books)
+        again = await act(client, target["id"], then)
+        assert_error(again, 400, code, "id")
+        assert await snapshot(client, books) == before
+        await assert_verified(client)
+
+    @pytest.mark.parametrize(
+        ("action", "kind"), [("post", "posted"), ("void", "posted"), ("reverse", "hold")]
+    )
+    async def test_the_other_kind_of_transaction_is_refused(
+        self, client: httpx.AsyncClient, action: str, kind: Kind
+    ) -> None:
+        books, target = await books_with(client, kind)
+        before = await snapshot(client, books)
+        response = await act(client, target["id"], action)
+        assert_error(response, 400, "transaction_unexpected_state", "id")
+        assert await snapshot(client, books) == before
+        assert (await get_transaction(client, target["id"]))["status"] == target["status"]
+
+    @pytest.mark.parametrize("action", ["post", "void", "reverse"])
     @pytest.mark.parametrize(("tenant_id", "livemode"), ELSEWHERE)
     async def test_other_tenant_and_mode_get_404(
-        self, client: httpx.AsyncClient, tenant_id: str, livemode: bool
+        self, client: httpx.AsyncClient, action: str, tenant_id: str, livemode: bool
     ) -> None:
-        books = await open_books(client)
-        paid = await transfer(
-            client, as_tenant(), debit="cash", credit="sales", amount=300, reference_id="pay"
-        )
+        books, target = await books_with(client, SETTLES[action])
         before = await snapshot(client, books)
-        response = await client.post(
-            f"/ledger/transactions/{paid['id']}/reverse",
-            headers=as_tenant(tenant_id, livemode=livemode),
+        response = await act(
+            client, target["id"], action, headers=as_tenant(tenant_id, livemode=livemode)
         )
         assert_error(response, 404, "resource_missing", "id")
         assert await snapshot(client, books) == before
 
-    async def test_unauthenticated(self, client: httpx.AsyncClient) -> None:
-        books = await open_books(client)
-        paid = await transfer(
-            client, as_tenant(), debit="cash", credit="sales", amount=300, reference_id="pay"
-        )
+    @pytest.mark.parametrize("action", ["post", "void", "reverse"])
+    async def test_unauthenticated(self, client: httpx.AsyncClient, action: str) -> None:
+        books, target = await books_with(client, SETTLES[action])
         before = await snapshot(client, books)
-        response = await client.post(f"/ledger/transactions/{paid['id']}/reverse")
+        response = await act(client, target["id"], action, headers={})
         assert_error(response, 401, "identity_missing", None)
         assert await snapshot(client, books) == before
 
-
-@pytest.mark.parametrize("action", ["post", "void", "reverse"])
-async def test_not_found(client: httpx.AsyncClient, action: str) -> None:
-    response = await client.post(f"/ledger/transactions/txn_missing/{action}", headers=as_tenant())
-    assert_error(response, 404, "resource_missing", "id")
+    @pytest.mark.parametrize("action", ["post", "void", "reverse"])
+    async def test_not_found(self, client: httpx.AsyncClient, action: str) -> None:
+        response = await act(client, "txn_missing", action)
+        assert_error(response, 404, "resource_missing", "id")

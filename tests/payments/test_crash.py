@@ -37,6 +37,18 @@ async def count(dsn: str, query: str, *args: object) -> int:
         await conn.close()
 
 
+async def pay_by_card(port: int) -> httpx.Response:
+    """One card payment of 42.00, always under the same Idempotency-Key: sent again, it is
+    a replay of the first."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        return await http.post(
+            "/payments/payment_intents",
+            json={"amount": 4200, "currency": "usd", "payment_method": "pm_card_visa",
+                  "confirm": True},
+            headers={**identity_headers(tenant_id=TENANT), "Idempotency-Key": "crash-1"},
+        )  # fmt: skip
+
+
 async def test_killed_after_commit_the_payment_lands_exactly_once(
     create_db: CreateDb, redis_url: str, tmp_path: Path
 ) -> None:
@@ -54,13 +66,7 @@ async def test_killed_after_commit_the_payment_lands_exactly_once(
     }
     with serve_process("payments", payments_env, log) as payments:
         await healthy(payments_port, payments, log)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{payments_port}") as http:
-            response = await http.post(
-                "/payments/payment_intents",
-                json={"amount": 4200, "currency": "usd", "payment_method": "pm_card_visa",
-                      "confirm": True},
-                headers={**identity_headers(tenant_id=TENANT), "Idempotency-Key": "crash-1"},
-            )  # fmt: skip
+        response = await pay_by_card(payments_port)
         assert response.status_code == 200, response.text
         intent = response.json()
         assert intent["status"] == "succeeded"
@@ -91,13 +97,7 @@ async def test_killed_after_commit_the_payment_lands_exactly_once(
                 assert time.monotonic() < deadline, output(log)
                 await asyncio.sleep(0.1)
             # A few more relay rounds, and a retry of the same request: still one posting.
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{payments_port}") as http:
-                again = await http.post(
-                    "/payments/payment_intents",
-                    json={"amount": 4200, "currency": "usd", "payment_method": "pm_card_visa",
-                          "confirm": True},
-                    headers={**identity_headers(tenant_id=TENANT), "Idempotency-Key": "crash-1"},
-                )  # fmt: skip
+            again = await pay_by_card(payments_port)
             assert again.json()["id"] == intent["id"]
             await asyncio.sleep(1.0)
             assert await count(ledger_dsn, postings, intent["id"]) == 1

@@ -79,6 +79,16 @@ async def test_secrets_are_encrypted_at_rest_and_never_shown(
         assert raw.startswith(b"gAAAAA")  # a Fernet token
 
 
+async def confirmed_at_flutterwave(client: httpx.AsyncClient) -> httpx.Response:
+    """A new intent confirmed through Flutterwave: it needs the stored credentials read."""
+    return await client.post(
+        "/payments/payment_intents",
+        json={"amount": 100, "currency": "ngn", "provider": "flutterwave",
+              "receipt_email": "a@example.com", "confirm": True},
+        headers=key(),
+    )  # fmt: skip
+
+
 async def test_another_key_cannot_read_them(service_client: ServiceClient, dsn: str) -> None:
     async with payments_client(service_client, dsn, relay_interval=3600) as client:
         assert (await put(client)).status_code == 200
@@ -86,12 +96,7 @@ async def test_another_key_cannot_read_them(service_client: ServiceClient, dsn: 
     async with payments_client(
         service_client, dsn, relay_interval=3600, credentials_key=other
     ) as client:
-        response = await client.post(
-            "/payments/payment_intents",
-            json={"amount": 100, "currency": "ngn", "provider": "flutterwave",
-                  "receipt_email": "a@example.com", "confirm": True},
-            headers=key(),
-        )  # fmt: skip
+        response = await confirmed_at_flutterwave(client)
         assert response.status_code == 500
         assert response.json()["error"]["code"] == "credentials_unreadable"
         assert SECRET not in response.text
@@ -106,12 +111,7 @@ async def test_keys_rotate_without_re_encrypting(service_client: ServiceClient, 
         service_client, dsn, relay_interval=3600, flutterwave_base_url=fake.url,
         credentials_key=f"{new},{old}",
     ) as client:  # fmt: skip
-        response = await client.post(
-            "/payments/payment_intents",
-            json={"amount": 100, "currency": "ngn", "provider": "flutterwave",
-                  "receipt_email": "a@example.com", "confirm": True},
-            headers=key(),
-        )  # fmt: skip
+        response = await confirmed_at_flutterwave(client)
         assert response.json()["status"] == "requires_action", response.text
 
 

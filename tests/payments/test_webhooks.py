@@ -3,35 +3,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import ServiceClient
 from tests.fakes.providers import FakeProvider
 from tests.support.payments import (
     BASE,
     PAYSTACK_KEY,
     anonymous,
     key,
-    overrides,
-    payments_client,
     webhook,
 )
 
 TENANT_KEY = "sk_test_tenant_own_paystack_77"
 LIVE_KEY = "sk_live_tenant_own_paystack_88"
-
-
-@pytest.fixture
-async def client(
-    service_client: ServiceClient, dsn: str, paystack: FakeProvider, flutterwave: FakeProvider
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with payments_client(service_client, dsn, **overrides(paystack, flutterwave)) as http:
-        yield http
 
 
 async def started(
@@ -166,7 +154,7 @@ class TestReplaysAndOrder:
         response = await webhook(client, "paystack", paystack.sign(body))
         assert response.status_code == 200
         assert response.json()["outcome"] == "unknown_reference"
-        assert await recorded(dsn) == [("platform", "unknown_reference")]
+        assert await recorded(dsn) == [("platform/test", "unknown_reference")]
         assert await status(client, intent["id"]) == "requires_action"
 
     async def test_an_event_we_do_not_handle_is_recorded_and_ignored(
@@ -175,7 +163,7 @@ class TestReplaysAndOrder:
         body = b'{"event": "subscription.create", "data": {"id": 7}}'
         response = await webhook(client, "paystack", paystack.sign(body))
         assert response.json()["outcome"] == "ignored_type"
-        assert await recorded(dsn) == [("platform", "ignored_type")]
+        assert await recorded(dsn) == [("platform/test", "ignored_type")]
 
     @pytest.mark.parametrize(
         "body",
@@ -212,13 +200,21 @@ class TestAccounts:
         )
         assert response.status_code == 200, response.text
 
+    async def paid_at_paystack(
+        self, client: httpx.AsyncClient, paystack: FakeProvider
+    ) -> tuple[dict[str, Any], bytes]:
+        """An intent started through the tenant's own account and paid at Paystack; the
+        body of Paystack's charge webhook for it, unsigned."""
+        intent = await started(client)
+        paystack.complete(intent["id"])
+        body, _ = paystack.charge_webhook(intent["id"])
+        return intent, body
+
     async def test_tenant_webhooks_are_signed_with_the_tenant_key(
         self, client: httpx.AsyncClient, paystack: FakeProvider, dsn: str
     ) -> None:
         await self.own_account(client, PAYSTACK_KEY, live=False)  # the fake knows this key
-        intent = await started(client)
-        paystack.complete(intent["id"])
-        body, _ = paystack.charge_webhook(intent["id"])
+        intent, body = await self.paid_at_paystack(client, paystack)
         # The platform's door does not know this intent: it went through the tenant's account.
         platform = await webhook(client, "paystack", paystack.sign(body))
         assert platform.json()["outcome"] == "unknown_reference"
@@ -234,9 +230,7 @@ class TestAccounts:
         self, client: httpx.AsyncClient, paystack: FakeProvider
     ) -> None:
         await self.own_account(client, PAYSTACK_KEY, live=False)
-        intent = await started(client)
-        paystack.complete(intent["id"])
-        body, _ = paystack.charge_webhook(intent["id"])
+        intent, body = await self.paid_at_paystack(client, paystack)
         # Another tenant whose account happens to use the same key (say, a shared sandbox).
         other = await client.put(
             "/payments/providers/paystack",
@@ -253,9 +247,7 @@ class TestAccounts:
     ) -> None:
         await self.own_account(client, PAYSTACK_KEY, live=False)
         await self.own_account(client, LIVE_KEY, live=True)
-        intent = await started(client)
-        paystack.complete(intent["id"])
-        body, _ = paystack.charge_webhook(intent["id"])
+        intent, body = await self.paid_at_paystack(client, paystack)
         live = await webhook(
             client, "paystack", paystack.sign(body, secret=LIVE_KEY), "/ten_providers"
         )

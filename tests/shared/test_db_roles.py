@@ -50,6 +50,18 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "provider_events": {"SELECT", "INSERT", "UPDATE"},
         "refunds": {"SELECT", "INSERT"},
         "provider_credentials": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+        # Deleted and detached in place (Stripe answers a deleted customer's id): no DELETE.
+        "customers": {"SELECT", "INSERT", "UPDATE"},
+        "payment_methods": {"SELECT", "INSERT", "UPDATE"},
+        # Failover (0013): a tenant's routes are replaced and removed; the route an intent
+        # was created on never changes; an attempt's outcome columns only (COLUMN_ONLY_UPDATES).
+        "provider_routes": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+        "intent_routes": {"SELECT", "INSERT"},
+        "payment_attempts": {"SELECT", "INSERT"},
+        # Settlement runs: completed once; their lines only added.
+        "reconciliations": {"SELECT", "INSERT", "UPDATE"},
+        "reconciliation_lines": {"SELECT", "INSERT"},
+        "simulator_journal": {"SELECT", "INSERT", "UPDATE"},
     },
     "ledger": {
         # History: read and appended to, never changed.
@@ -82,6 +94,20 @@ ACCOUNT_COLUMNS = {
     "debits_pending",
     "credits_pending",
     "version",
+}
+
+# Column-only UPDATE grants: an account's changeable parts; a refund's metadata (Stripe's
+# refund update) and what its provider answers (status, its id, a failure's reason), never
+# its amount by the app role's hand.
+COLUMN_ONLY_UPDATES: dict[str, set[tuple[str, str]]] = {
+    "ledger": {("accounts", c) for c in ACCOUNT_COLUMNS},
+    "payments": {
+        *(
+            ("refunds", c)
+            for c in ("metadata", "status", "provider_refund_id", "failure_reason", "updated_at")
+        ),
+        *(("payment_attempts", c) for c in ("status", "error_code", "error_message", "updated_at")),
+    },
 }
 
 # What the ledger app's role must be refused, each with the reason PostgreSQL gives.
@@ -155,8 +181,7 @@ async def test_each_app_holds_exactly_the_privileges_its_service_uses(
             t for t, grants in (GRANTS[service] | SHARED_GRANTS).items() if "UPDATE" in grants
         }
         column_only = {(t, c) for t, c in updatable if t not in tables}
-        expected = {("accounts", c) for c in ACCOUNT_COLUMNS} if service == "ledger" else set()
-        assert column_only == expected
+        assert column_only == COLUMN_ONLY_UPDATES.get(service, set())
         sequences = await conn.fetch(
             "SELECT c.relname FROM pg_class c, aclexplode(c.relacl) p"
             " WHERE c.relkind = 'S' AND p.privilege_type = 'USAGE'"

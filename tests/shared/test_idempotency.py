@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -207,23 +208,32 @@ async def test_an_overlong_key_is_refused(service_client: ServiceClient) -> None
     assert response.json()["error"]["param"] == "Idempotency-Key"
 
 
-@pytest.fixture
-async def slow_client(redis_url: str, create_db: CreateDb) -> AsyncIterator[httpx.AsyncClient]:
-    """A service whose one endpoint takes a moment, and counts how often it ran."""
+@contextlib.asynccontextmanager
+async def slow_service(
+    redis_url: str, database_url: str, *, seconds: float, lease: float = 10.0
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A service whose one endpoint takes `seconds`, and counts how often it ran."""
     runs: list[str] = []
 
     async def slow(request: Request) -> JSONResponse:
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(seconds)
         runs.append(new_id("run"))
         return json_response({"runs": len(runs)}, status=201)
 
     settings = LedgerSettings(
         redis_url=redis_url,
-        database_url=await create_db("ledger"),
+        database_url=database_url,
         identity_keys=[TEST_IDENTITY_KEY],
+        idempotency_lease_seconds=lease,
     )
     app = create_service_app(settings, [Route("/slow", slow, methods=["POST"])], title="slow")
     async with serve_in_process(app) as client:
+        yield client
+
+
+@pytest.fixture
+async def slow_client(redis_url: str, create_db: CreateDb) -> AsyncIterator[httpx.AsyncClient]:
+    async with slow_service(redis_url, await create_db("ledger"), seconds=0.3) as client:
         yield client
 
 
@@ -255,14 +265,16 @@ async def test_a_stale_claim_can_be_taken_over(
     request_hash = _hash(scope, body)
     conn = await asyncpg.connect(dsn)
     try:
-        # The same request's earlier run died holding the key.
-        for minutes_ago, key in ((10, "orphan"), (1, "busy")):
+        # The same request's earlier run, in a process that died holding the key (its
+        # claim not renewed for 30 s), and one claimed a second ago.
+        for seconds_ago, key in ((30, "orphan"), (1, "busy")):
             await conn.execute(
                 "INSERT INTO idempotency_keys (tenant_id, livemode, key, request_hash, "
-                "locked_at) VALUES ('ten_idem', false, $1, $2, now() - $3::interval)",
+                "locked_at, locked_by) VALUES ('ten_idem', false, $1, $2, "
+                "now() - $3::interval, 'gone:1:dead')",
                 key,
                 request_hash,
-                timedelta(minutes=minutes_ago),
+                timedelta(seconds=seconds_ago),
             )
     finally:
         await conn.close()
@@ -274,8 +286,27 @@ async def test_a_stale_claim_can_be_taken_over(
         busy = await client.post(
             "/ledger/accounts", content=body, headers={**as_json, **headers("busy")}
         )
-    assert orphan.status_code == 201  # taken over after five minutes
-    assert busy.status_code == 409  # a minute old: still presumed running
+    assert orphan.status_code == 201  # taken over: not renewed for longer than the lease
+    assert busy.status_code == 409  # within its lease: still presumed running
+
+
+async def test_a_request_that_outlasts_the_lease_keeps_its_key(
+    redis_url: str, create_db: CreateDb
+) -> None:
+    """The running process renews its claim: a retry long after the lease (1 s here) is
+    still told the first is running, and the request runs once."""
+    dsn = await create_db("ledger")
+    async with slow_service(redis_url, dsn, seconds=3.0, lease=1.0) as client:
+        first = asyncio.create_task(client.post("/slow", json={"a": 1}, headers=headers("long")))
+        await asyncio.sleep(2.0)
+        retry = await client.post("/slow", json={"a": 1}, headers=headers("long"))
+        assert (retry.status_code, retry.json()["error"]["code"]) == (
+            409,
+            "idempotency_key_in_use",
+        )
+        assert (await first).json() == {"runs": 1}
+        replay = await client.post("/slow", json={"a": 1}, headers=headers("long"))
+    assert (replay.json(), replay.headers["idempotent-replayed"]) == ({"runs": 1}, "true")
 
 
 async def test_results_are_purged_after_their_time(

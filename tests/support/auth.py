@@ -99,6 +99,23 @@ async def platform_admin(client: httpx.AsyncClient) -> dict[str, str]:
     return as_session(response.json()["access_token"])
 
 
+# Who is refused where only an admin's session may act: the tenant's USER (its role is too
+# low) and an API key of the tenant (not a session at all); each with the code it gets.
+NOT_ADMIN_SESSIONS = ["user", "api_key"]
+
+
+async def not_an_admin_session(
+    client: httpx.AsyncClient, caller: str
+) -> tuple[dict[str, str], str]:
+    """One of NOT_ADMIN_SESSIONS, of a new tenant: its headers, and the code of its 403."""
+    owner = await register(client)
+    tenant_id: str = owner["tenant"]["id"]
+    if caller == "user":
+        user = await signup(client, tenant_id)
+        return as_session(user["access_token"]), "role_required"
+    return as_key("key_x", tenant_id), "session_required"
+
+
 def refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     """The shared error shape with this status and code; the error object."""
     assert response.status_code == status, response.text

@@ -23,12 +23,13 @@ from services.events.service.delivery import Deliverer
 from services.events.settings import EventsSettings
 from services.events.state import EventsState, events_state
 from shared import outbox
+from shared.identity import Identity, mint
 from shared.ids import new_id
 from shared.state import STATE_KEY, AppState
 from tests.support.asgi import _WithState, identity_headers
-from tests.support.secrets import TEST_SECRET_FIELDS
+from tests.support.secrets import TEST_IDENTITY_KEY, TEST_SECRET_FIELDS
 from tests.support.servers import PostgresHandle
-from tests.support.webhook_receiver import Receiver
+from tests.support.webhook_receiver import Received, Receiver, event_id
 
 _counter = itertools.count()
 # Generated per run: tests never rely on the source's development key.
@@ -113,6 +114,18 @@ def key(tenant_id: str, *, livemode: bool = False, **kwargs: Any) -> dict[str, s
     return identity_headers(tenant_id=tenant_id, livemode=livemode, **kwargs)
 
 
+def stripe_key(tenant_id: str, *, livemode: bool = False) -> dict[str, str]:
+    """An API key's identity as the gateway hands it on for a `/v1` path (the stripe dialect)."""
+    identity = Identity(
+        principal="key_test",
+        principal_type="api_key",
+        tenant_id=tenant_id,
+        livemode=livemode,
+        dialect="stripe",
+    )
+    return {"X-Micro-Identity": mint(identity, TEST_IDENTITY_KEY)}
+
+
 def event_row(
     tenant_id: str,
     *,
@@ -147,6 +160,14 @@ async def publish(redis: aioredis.Redis, *rows: dict[str, Any]) -> None:
     await outbox.publish(redis, list(rows), retention_seconds=7 * 86400)
 
 
+async def delivered(redis: aioredis.Redis, receiver: Receiver, tenant_id: str) -> Received:
+    """A new event of `tenant_id` published, once `receiver` has accepted its delivery."""
+    row = event_row(tenant_id)
+    await publish(redis, row)
+    await receiver.wait_until(lambda: row["event_id"] in receiver.accepted_ids())
+    return next(r for r in receiver.accepted() if event_id(r) == row["event_id"])
+
+
 async def wait_stored(
     client: httpx.AsyncClient, event_id: str, headers: dict[str, str], within: float = 15
 ) -> httpx.Response:
@@ -165,17 +186,20 @@ async def create_endpoint(
     *,
     enabled_events: list[str] | None = None,
     verify: bool = True,
+    **fields: Any,
 ) -> dict[str, Any]:
-    """An endpoint at `receiver`; `verify`: the receiver checks signatures with its secret."""
+    """An endpoint at `receiver`; `verify`: the receiver checks signatures with its secret,
+    in the endpoint's scheme."""
     response = await client.post(
         "/webhook_endpoints",
-        json={"url": receiver.url, "enabled_events": enabled_events or ["*"]},
+        json={"url": receiver.url, "enabled_events": enabled_events or ["*"], **fields},
         headers=headers,
     )
     assert response.status_code == 200, response.text
     created: dict[str, Any] = response.json()
     if verify:
         receiver.secret = created["secret"]
+        receiver.signature = created["signature"]
     return created
 
 
@@ -202,3 +226,12 @@ async def attempts_of(
             return found
         assert time.monotonic() < deadline, f"attempts never settled: {found}"
         await asyncio.sleep(0.05)
+
+
+async def first_attempts(
+    client: httpx.AsyncClient, redis: aioredis.Redis, tenant_id: str, *, livemode: bool = False
+) -> Attempts:
+    """The delivery attempts of a new event of `tenant_id`, published now, once it has one."""
+    row = event_row(tenant_id, livemode=livemode)
+    await publish(redis, row)
+    return await attempts_of(client, row["event_id"], key(tenant_id, livemode=livemode), bool)

@@ -29,6 +29,13 @@ def as_tenant(tenant_id: str = TENANT, *, livemode: bool = False) -> dict[str, s
     return identity_headers(tenant_id=tenant_id, livemode=livemode)
 
 
+def as_service(tenant_id: str = TENANT, *, livemode: bool = False) -> dict[str, str]:
+    """Payments or the wallet acting for a tenant: the only callers of its reserved accounts."""
+    return identity_headers(
+        tenant_id=tenant_id, livemode=livemode, principal="payments", principal_type="service"
+    )
+
+
 def as_platform_admin() -> dict[str, str]:
     return identity_headers(tenant_id="ten_platform", principal_type="user", role="PLATFORM_ADMIN")
 

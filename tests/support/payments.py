@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ import httpx
 from services.payments.service.provider_accounts import ProviderSource
 from services.payments.service.reconcile import reconcile_once
 from services.payments.settings import PaymentsSettings
+from shared.identity import Identity, mint
+from shared.v1 import Dialect
 from tests.fakes.providers import FakeProvider
 from tests.support.asgi import ServiceClient, identity_headers
-from tests.support.secrets import TEST_SECRET_FIELDS, TEST_SECRETS
+from tests.support.secrets import TEST_IDENTITY_KEY, TEST_SECRET_FIELDS, TEST_SECRETS
 
 BASE = "/payments/payment_intents"
 PAYSTACK_KEY = "sk_test_platform_paystack_0001"
@@ -58,6 +61,25 @@ def overrides(paystack: FakeProvider, flutterwave: FakeProvider) -> dict[str, An
 async def create(client: httpx.AsyncClient, **fields: Any) -> httpx.Response:
     body = {"amount": 5000, "currency": "ngn", "receipt_email": "ada@example.com", **fields}
     return await client.post(BASE, json=body, headers=key())
+
+
+async def confirm(client: httpx.AsyncClient, intent_id: str) -> httpx.Response:
+    return await client.post(f"{BASE}/{intent_id}/confirm", json={}, headers=key())
+
+
+async def pay_out(
+    client: httpx.AsyncClient, provider: str, amount: int, currency: str = "ngn"
+) -> httpx.Response:
+    """A payout of `amount` to the test bank account, through `provider`."""
+    body = {"amount": amount, "currency": currency, "destination": BANK, "provider": provider}
+    return await client.post("/payments/payouts", json=body, headers=key())
+
+
+async def get_payout(client: httpx.AsyncClient, payout_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = (
+        await client.get(f"/payments/payouts/{payout_id}", headers=key())
+    ).json()
+    return body
 
 
 async def get(client: httpx.AsyncClient, intent_id: str) -> dict[str, Any]:
@@ -149,3 +171,79 @@ async def payments_client(
     """The payments service in-process, on the database `dsn`."""
     async with service_client("payments", database_url=dsn, **overrides) as client:
         yield client
+
+
+class Caller(Mapping[str, str]):
+    """A tenant's API key as the gateway hands it on: on Micro's paths, or (`dialect=
+    "stripe"`) on Stripe's `/v1` ones. The identity token is minted whenever the headers are
+    read, so a caller made once per module outlives the token's minute."""
+
+    def __init__(
+        self,
+        tenant: str,
+        *,
+        livemode: bool,
+        dialect: Dialect,
+        idempotency: str | None,
+    ) -> None:
+        self.identity = Identity(
+            principal="key_test", principal_type="api_key", tenant_id=tenant,
+            livemode=livemode, dialect=dialect,
+        )  # fmt: skip
+        self.idempotency = idempotency
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"X-Micro-Identity": mint(self.identity, TEST_IDENTITY_KEY)}
+        if self.idempotency is not None:
+            headers["Idempotency-Key"] = self.idempotency
+        return headers
+
+    def __getitem__(self, name: str) -> str:
+        return self._headers()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return len(self._headers())
+
+
+def caller(
+    tenant: str = TENANT,
+    *,
+    livemode: bool = False,
+    dialect: Dialect = "micro",
+    idempotency: str | None = None,
+) -> Caller:
+    return Caller(tenant, livemode=livemode, dialect=dialect, idempotency=idempotency)
+
+
+async def made(response: httpx.Response) -> dict[str, Any]:
+    """The object a successful call answered."""
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def new_customer(
+    client: httpx.AsyncClient, headers: Mapping[str, str], **fields: Any
+) -> dict[str, Any]:
+    return await made(await client.post("/payments/customers", json=fields, headers=headers))
+
+
+async def attach(
+    client: httpx.AsyncClient, headers: Mapping[str, str], method: str, customer: str
+) -> dict[str, Any]:
+    return await made(
+        await client.post(
+            f"/payments/payment_methods/{method}/attach",
+            json={"customer": customer},
+            headers=headers,
+        )
+    )
+
+
+async def events_of(dsn: str, type: str) -> list[dict[str, Any]]:
+    """The events of `type` in the outbox, oldest first."""
+    rows = await fetch(dsn, "SELECT payload FROM outbox WHERE type = $1 ORDER BY seq", type)
+    return [json.loads(r["payload"]) for r in rows]

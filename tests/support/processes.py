@@ -1,5 +1,5 @@
-"""An app as a real process (`python -m cli serve APP`), started and stopped by a test, and
-one `micro` command run to its end."""
+"""An app as a real process (`python -m cli serve APP`), or several at once, started and
+stopped by a test, and one `micro` command run to its end."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 import httpx
@@ -30,21 +32,69 @@ def micro(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Start:
+    """One app process to start: its env (complete: nothing is added), app and port, and
+    where its output goes (a file the test can read, else a temporary one)."""
+
+    env: dict[str, str]
+    app: str
+    port: int
+    log: Path | None = None
+
+
 @contextmanager
-def serving(env: dict[str, str], app: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", app], env=env, stdout=log, stderr=log
-        )
-        try:
-            yield _started(process, log, app, port)
-        finally:
+def serving(
+    env: dict[str, str], app: str, port: int, *, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    with serving_all([Start(env, app, port, log)]) as (process,):
+        yield process
+
+
+@contextmanager
+def serving_all(starts: Sequence[Start]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Every process launched before any is waited on, so replicas race through their
+    start-up (migrations, bootstrap) as pods of one Deployment do; yields once all answer.
+    Stopped with SIGTERM (SIGKILL after 15 s); one killed by the test is only reaped."""
+    with ExitStack() as stack:
+        logs = [stack.enter_context(_output(start.log)) for start in starts]
+        processes: list[subprocess.Popen[bytes]] = []
+        stack.callback(_stop_all, processes)
+        for start, log in zip(starts, logs, strict=True):
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "cli", "serve", start.app],
+                    env=start.env,
+                    stdout=log,
+                    stderr=log,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
+        for start, process, log in zip(starts, processes, logs, strict=True):
+            _started(process, log, start.app, start.port)
+        yield processes
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[IO[bytes]]:
+    if path is None:
+        with tempfile.TemporaryFile() as log:
+            yield log
+    else:
+        with open(path, "ab") as log:
+            yield log
+
+
+def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    for process in processes:
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _started(

@@ -133,14 +133,15 @@ class Upstreams:
 
 
 @contextlib.asynccontextmanager
-async def upstreams(create_db: CreateDb, redis_url: str) -> AsyncIterator[Upstreams]:
-    """A real ledger and a real payments service (posting to that ledger)."""
+async def upstreams(
+    create_db: CreateDb, redis_url: str, **payments_settings: Any
+) -> AsyncIterator[Upstreams]:
+    """A real ledger and a real payments service (posting to that ledger), with
+    `payments_settings` (providers' URLs and keys, say)."""
     ledger_db, payments_db = await create_db("ledger"), await create_db("payments")
     async with serving(build("ledger", redis_url, database_url=ledger_db)) as ledger_url:
-        payments = build(
-            "payments", redis_url, database_url=payments_db, ledger_url=ledger_url,
-            relay_interval=0.05,
-        )  # fmt: skip
+        values = {"relay_interval": 0.05, **payments_settings, "ledger_url": ledger_url}
+        payments = build("payments", redis_url, database_url=payments_db, **values)
         async with serving(payments) as payments_url:
             yield Upstreams(ledger_url, payments_url, ledger_db, payments_db)
 
@@ -206,10 +207,19 @@ class World:
 
 @contextlib.asynccontextmanager
 async def world(
-    pg: PostgresHandle, templates: dict[str, str], redis_url: str, **overrides: Any
+    pg: PostgresHandle,
+    templates: dict[str, str],
+    redis_url: str,
+    *,
+    payments: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[World]:
-    """Ledger, payments and the wallet, each on its own fresh database."""
-    async with databases(pg, templates) as create_db, upstreams(create_db, redis_url) as ups:
+    """Ledger, payments (with `payments` settings) and the wallet (with `overrides`), each on
+    its own fresh database."""
+    async with (
+        databases(pg, templates) as create_db,
+        upstreams(create_db, redis_url, **(payments or {})) as ups,
+    ):
         wallet_db = await create_db("wallet")
         settings = wallet_settings(ups, redis_url, wallet_db, **overrides)
         async with wallet_app(settings) as app:

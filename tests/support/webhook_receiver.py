@@ -1,10 +1,12 @@
 """A webhook receiver for the tests: a real HTTP server on a free port that checks every
-delivery's signature with the public `standardwebhooks` library, as a tenant's app would."""
+delivery's signature as a tenant's app would: with the public `standardwebhooks` library, or
+(`signature="stripe"`) with stripe-python's `stripe.Webhook.construct_event`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from cli.stack.ports import free_port
+from shared.webhooks import Scheme
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,8 @@ class Receiver:
     url: str = ""
     # The secret the receiver verifies with (None: it does not check, and answers `status`).
     secret: str | None = None
+    # Which scheme it verifies: Standard Webhooks, or Stripe's `Stripe-Signature`.
+    signature: Scheme = "standard"
     # What it answers a verified delivery with; a bad signature always gets 400.
     status: int = 200
     # Sent as `Location` with the answer (a receiver that redirects).
@@ -45,11 +50,7 @@ class Receiver:
         headers = dict(request.headers)
         verified = False
         if self.secret is not None:
-            try:
-                Webhook(self.secret).verify(body, headers)
-                verified = True
-            except WebhookVerificationError:
-                verified = False
+            verified = self.verify(body, headers, self.secret)
         status = self.status if verified or self.secret is None else 400
         self.received.append(Received(body, headers, verified, status, time.time()))
         async with self._arrived:
@@ -64,11 +65,27 @@ class Receiver:
             answer.headers["Location"] = self.location
         return answer
 
+    def verify(self, body: bytes, headers: dict[str, str], secret: str) -> bool:
+        if self.signature == "stripe":
+            # Imported here: only the tests of Stripe's scheme need the SDK.
+            import stripe
+
+            try:
+                stripe.Webhook.construct_event(body, headers.get("Stripe-Signature"), secret)
+            except (stripe.SignatureVerificationError, ValueError):
+                return False
+            return True
+        try:
+            Webhook(secret).verify(body, headers)
+        except WebhookVerificationError:
+            return False
+        return True
+
     def accepted(self) -> list[Received]:
         return [r for r in self.received if 200 <= r.status < 300]
 
     def accepted_ids(self) -> list[str]:
-        return [r.headers["webhook-id"] for r in self.accepted()]
+        return [event_id(r) for r in self.accepted()]
 
     async def wait_for(self, count: int, *, accepted: bool = False, within: float = 20) -> None:
         """Until `count` deliveries (or accepted ones) have arrived."""
@@ -96,3 +113,12 @@ async def webhook_receiver(secret: str | None = None) -> AsyncIterator[Receiver]
         yield receiver
     finally:
         await runner.cleanup()
+
+
+def event_id(received: Received) -> str:
+    """The delivered event's id: its `webhook-id` header (Standard Webhooks) or, when signed
+    Stripe's way (no such header), the body's `id`."""
+    found = received.headers.get("webhook-id")
+    if found is None:
+        found = str(json.loads(received.body)["id"])
+    return found

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from cli.stack.ports import free_port
+from services.wallet.service import returns
 from services.wallet.service.recovery import recover_once
 from tests.support.asgi import identity_headers
 from tests.support.wallet import (
@@ -233,6 +234,90 @@ async def test_a_refunded_deposit_shows_in_the_history(
     assert "wallet.refund.succeeded" in [
         e["type"] for e in await events(services.wallet_db, tenant)
     ]
+
+
+async def test_a_refund_payments_failed_ends_failed_in_the_wallet_with_its_reason(
+    services: World, http: httpx.AsyncClient, tenant: str
+) -> None:
+    wallet = await create_wallet(http, key(tenant))
+    deposited = await fund(http, wallet["id"], 1000, key(tenant))
+    # A refund as payments leaves one whose posting the ledger refused for good (the wallet
+    # was emptied between payments' funds check and the posting, as
+    # tests/payments/test_refund_ledger.py makes happen): failed, with its reason, and
+    # never in the ledger.
+    conn = await asyncpg.connect(services.ups.payments_db)
+    try:
+        await conn.execute(
+            "INSERT INTO refunds (id, tenant_id, livemode, payment_intent_id, amount, currency, "
+            "status, provider, failure_reason) VALUES ('re_emptied', $1, false, $2, 400, 'usd', "
+            "'failed', 'simulator', 'insufficient_funds')",
+            tenant,
+            deposited["payment_intent"],
+        )
+    finally:
+        await conn.close()
+    # The wallet heard the refund announced succeeded first and recorded it.
+    row = await returns.record_refund(
+        services.app.state,
+        {"id": "re_emptied", "payment_intent": deposited["payment_intent"], "amount": 400},
+    )
+    assert row is not None
+    # Terminal with payments' reason, instead of waiting on the ledger for ever.
+    assert (row.status, row.failure_code) == ("failed", "insufficient_funds")
+    assert await recover(services) == 0
+    [line] = [x for x in await history(http, wallet["id"], key(tenant)) if x["type"] == "refund"]
+    assert line["status"] == "failed"
+    assert (await balance(http, wallet["id"], key(tenant)))["posted"] == 1000
+    assert "wallet.refund.failed" in [e["type"] for e in await events(services.wallet_db, tenant)]
+    # Heard again (its refund.failed event): nothing changes.
+    again = await returns.refund_failed(
+        services.app.state, {"id": "re_emptied"}, tenant_id=tenant, livemode=False
+    )
+    assert again is not None
+    assert again.status == "failed"
+
+
+async def test_a_refund_whose_posting_the_ledger_refused_ends_failed_in_the_wallet(
+    services: World, http: httpx.AsyncClient, tenant: str
+) -> None:
+    wallet = await create_wallet(http, key(tenant))
+    deposited = await fund(http, wallet["id"], 1000, key(tenant))
+    # A provider's refund confirmed in payments, whose posting out of the wallet the ledger
+    # refused for good (the wallet emptied meanwhile): it stays succeeded in payments (the
+    # money did go back), and payments announces the refused posting.
+    conn = await asyncpg.connect(services.ups.payments_db)
+    try:
+        await conn.execute(
+            "INSERT INTO refunds (id, tenant_id, livemode, payment_intent_id, amount, currency, "
+            "status, provider) VALUES ('re_refused', $1, false, $2, 400, 'usd', 'succeeded', "
+            "'paystack')",
+            tenant,
+            deposited["payment_intent"],
+        )
+    finally:
+        await conn.close()
+    state = services.app.state
+    row = await returns.record_refund(
+        state, {"id": "re_refused", "payment_intent": deposited["payment_intent"], "amount": 400}
+    )
+    assert row is not None
+    assert row.status == "pending"  # waiting for the posting
+    refusal = {"code": "insufficient_funds", "message": "The wallet holds too little."}
+    done = await returns.posting_refused(
+        state, {"reference_id": "re_refused", "failure": refusal}, tenant_id=tenant,
+        livemode=False,
+    )  # fmt: skip
+    assert done is not None
+    assert (done.status, done.failure_code) == ("failed", "insufficient_funds")
+    assert await recover(services) == 0
+    assert (await balance(http, wallet["id"], key(tenant)))["posted"] == 1000
+    # Another tenant's word about it changes nothing.
+    assert (
+        await returns.posting_refused(
+            state, {"reference_id": "re_refused"}, tenant_id="ten_other", livemode=False
+        )
+        is None
+    )
 
 
 async def _payments_ledger_errors(services: World) -> list[str]:

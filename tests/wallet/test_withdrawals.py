@@ -231,6 +231,31 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
+async def withdrawn_without(
+    services: World, tenant: str, wallet_id: str, upstream: str, **fields: Any
+) -> dict[str, Any]:
+    """A withdrawal by a process whose `upstream` setting (ledger_url, payments_url) points
+    where nothing listens: the saga stops at that step, as if the process had died there."""
+    broken = services.settings.model_copy(update={upstream: dead_url()})
+    async with wallet_app(broken) as crashed:
+        op: dict[str, Any] = (await withdraw(crashed.http, tenant, wallet_id, **fields)).json()
+    return op
+
+
+async def withdrawn_answer_lost(
+    services: World, tenant: str, wallet_id: str, **settings: Any
+) -> dict[str, Any]:
+    """A withdrawal by a process that gives up on payments' answer to the payout before it
+    comes (payments did pay it; only the answer is lost)."""
+    async with answer_lost(services.ups.payments_url, delay=1.5) as proxy:
+        slow = services.settings.model_copy(
+            update={"payments_url": proxy, "internal_timeout": 0.5, **settings}
+        )
+        async with wallet_app(slow) as timed_out:
+            op: dict[str, Any] = (await withdraw(timed_out.http, tenant, wallet_id)).json()
+    return op
+
+
 async def restarted_and_recovered(services: World, tenant: str, op_id: str) -> dict[str, Any]:
     """A fresh process on the same database, one recovery round, the operation after it."""
     async with wallet_app(services.settings) as fresh:
@@ -269,9 +294,7 @@ async def test_a_paid_withdrawal_the_bank_sends_back_is_reversed_once(
 class TestCrashes:
     async def test_killed_before_the_hold(self, services: World, tenant: str) -> None:
         wallet = await funded(services.http, tenant)
-        broken = services.settings.model_copy(update={"ledger_url": dead_url()})
-        async with wallet_app(broken) as crashed:
-            op = (await withdraw(crashed.http, tenant, wallet["id"])).json()
+        op = await withdrawn_without(services, tenant, wallet["id"], "ledger_url")
         assert (op["status"], op["ledger_transaction_id"]) == ("pending", None)
         assert (await restarted_and_recovered(services, tenant, op["id"]))["status"] == "succeeded"
         assert (await balance(services.http, wallet["id"], key(tenant)))["posted"] == 600
@@ -281,9 +304,7 @@ class TestCrashes:
         self, services: World, tenant: str
     ) -> None:
         wallet = await funded(services.http, tenant)
-        broken = services.settings.model_copy(update={"payments_url": dead_url()})
-        async with wallet_app(broken) as crashed:
-            op = (await withdraw(crashed.http, tenant, wallet["id"])).json()
+        op = await withdrawn_without(services, tenant, wallet["id"], "payments_url")
         assert op["status"] == "pending"
         assert op["ledger_transaction_id"] is not None
         assert (await balance(services.http, wallet["id"], key(tenant)))["available"] == 600
@@ -293,12 +314,7 @@ class TestCrashes:
 
     async def test_the_payout_answer_lost_to_a_timeout(self, services: World, tenant: str) -> None:
         wallet = await funded(services.http, tenant)
-        async with answer_lost(services.ups.payments_url, delay=1.5) as proxy:
-            slow = services.settings.model_copy(
-                update={"payments_url": proxy, "internal_timeout": 0.5}
-            )
-            async with wallet_app(slow) as timed_out:
-                op = (await withdraw(timed_out.http, tenant, wallet["id"])).json()
+        op = await withdrawn_answer_lost(services, tenant, wallet["id"])
         assert (op["status"], op["payout"]) == ("pending", None)
         # Payments did pay it: only the answer was lost.
         assert [p["status"] for p in await payouts(services, tenant)] == ["paid"]
@@ -307,12 +323,7 @@ class TestCrashes:
 
     async def test_the_payout_news_first_then_twice(self, services: World, tenant: str) -> None:
         wallet = await funded(services.http, tenant)
-        async with answer_lost(services.ups.payments_url, delay=1.5) as proxy:
-            slow = services.settings.model_copy(
-                update={"payments_url": proxy, "internal_timeout": 0.5}
-            )
-            async with wallet_app(slow) as timed_out:
-                op = (await withdraw(timed_out.http, tenant, wallet["id"])).json()
+        op = await withdrawn_answer_lost(services, tenant, wallet["id"])
         [payout] = await payouts(services, tenant)
         # The payout's news reaches the wallet before any answer did, and then again.
         state = services.app.state
@@ -335,13 +346,8 @@ class TestCrashes:
         self, services: World, tenant: str
     ) -> None:
         wallet = await funded(services.http, tenant)
-        async with answer_lost(services.ups.payments_url, delay=1.5) as proxy:
-            # The process that loses the answer is not the one that hears the news.
-            slow = services.settings.model_copy(
-                update={"payments_url": proxy, "internal_timeout": 0.5, "follow_events": False}
-            )
-            async with wallet_app(slow) as timed_out:
-                op = (await withdraw(timed_out.http, tenant, wallet["id"])).json()
+        # The process that loses the answer is not the one that hears the news.
+        op = await withdrawn_answer_lost(services, tenant, wallet["id"], follow_events=False)
         assert op["status"] == "pending"
         # No recovery round: payments' payout.paid event, read from the stream, settles it.
         found = await settled(services.http, op["id"], key(tenant))
@@ -352,9 +358,7 @@ class TestCrashes:
         self, services: World, tenant: str
     ) -> None:
         wallet = await funded(services.http, tenant)
-        broken = services.settings.model_copy(update={"payments_url": dead_url()})
-        async with wallet_app(broken) as crashed:
-            op = (await withdraw(crashed.http, tenant, wallet["id"])).json()
+        op = await withdrawn_without(services, tenant, wallet["id"], "payments_url")
         # Another process got as far as posting the hold, then died before writing it down.
         async with wallet_app(services.settings) as other:
             await other.state.ledger.post_pending(Scope(tenant, False), op["ledger_transaction_id"])
@@ -365,10 +369,9 @@ class TestCrashes:
         self, services: World, tenant: str
     ) -> None:
         wallet = await funded(services.http, tenant)
-        broken = services.settings.model_copy(update={"payments_url": dead_url()})
-        async with wallet_app(broken) as crashed:
-            op = (await withdraw(crashed.http, tenant, wallet["id"],
-                                 destination=FAILING_BANK)).json()  # fmt: skip
+        op = await withdrawn_without(
+            services, tenant, wallet["id"], "payments_url", destination=FAILING_BANK
+        )
         async with wallet_app(services.settings) as other:
             await other.state.ledger.void_pending(Scope(tenant, False), op["ledger_transaction_id"])
         found = await restarted_and_recovered(services, tenant, op["id"])
@@ -384,12 +387,7 @@ async def test_a_day_old_withdrawal_finds_its_payout_rather_than_paying_twice(
     # A world that hears no events: only the recovery job finishes what was left.
     async with world(pg, templates, redis_url, follow_events=False) as quiet:
         wallet = await funded(quiet.http, tenant)
-        async with answer_lost(quiet.ups.payments_url, delay=1.5) as proxy:
-            slow = quiet.settings.model_copy(
-                update={"payments_url": proxy, "internal_timeout": 0.5}
-            )
-            async with wallet_app(slow) as timed_out:
-                op = (await withdraw(timed_out.http, tenant, wallet["id"])).json()
+        op = await withdrawn_answer_lost(quiet, tenant, wallet["id"])
         assert (op["status"], op["payout"]) == ("pending", None)
         # A day on, payments no longer keeps the answer to the payout's Idempotency-Key.
         conn = await asyncpg.connect(quiet.ups.payments_db)

@@ -11,6 +11,7 @@ from shared.pagination import ListParams
 from shared.retention import delete_in_batches
 from shared.rows import rows
 from shared.scoped import ScopedTable
+from shared.webhooks import Scheme
 
 _ATTEMPT_COLUMNS = """
     id, delivery_id, event_id, endpoint_id, tenant_id, livemode, attempt, url, succeeded,
@@ -31,7 +32,7 @@ class NewDelivery:
 @dataclass(frozen=True, slots=True)
 class Claimed:
     """A delivery claimed for one attempt, with what sending it needs: the event's stored
-    JSON, the endpoint's URL and its (encrypted) secrets."""
+    JSON, the endpoint's URL, its signature scheme and its (encrypted) secrets."""
 
     id: str
     event_id: str
@@ -42,6 +43,7 @@ class Claimed:
     attempts: int
     payload: str
     url: str
+    signature: Scheme
     secret: bytes
     # The secret a roll replaced, only while it still signs.
     previous_secret: bytes | None
@@ -135,7 +137,7 @@ async def claim_due(
             FROM due, events e, webhook_endpoints w
             WHERE d.id = due.id AND e.id = d.event_id AND w.id = d.endpoint_id
             RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.livemode, d.attempts,
-                e.payload, w.url, w.secret,
+                e.payload, w.url, w.signature, w.secret,
                 CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END
                     AS previous_secret
             """,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,12 +14,14 @@ from shared.db import Connection
 from shared.pagination import ListParams
 from shared.rows import row, row_or_none, rows
 from shared.scoped import ScopedTable
+from shared.webhooks import Scheme
 
 # Never the secrets (encrypted bytes, read only to sign deliveries); the previous secret's
 # expiry only while it still signs.
 COLUMNS = """
     id, tenant_id, livemode, url, description, enabled_events, status, disabled_reason,
-    is_default, failing_since, created_at,
+    is_default, failing_since, created_at, signature, metadata::text AS metadata_json,
+    api_version,
     CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END
         AS previous_secret_expires_at
 """
@@ -40,8 +43,17 @@ class Endpoint:
     is_default: bool
     failing_since: datetime | None
     created_at: datetime
+    signature: Scheme
+    # The metadata object's JSON text (jsonb read back as text: the pool decodes no JSON).
+    metadata_json: str
+    api_version: str | None
     # Only while the previous secret still signs (None otherwise).
     previous_secret_expires_at: datetime | None
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        found: dict[str, str] = json.loads(self.metadata_json)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +91,21 @@ async def insert(
     enabled_events: list[str],
     disabled: bool,
     secret: bytes,
-) -> Endpoint:
+    signature: Scheme,
+    metadata: dict[str, str],
+    api_version: str | None,
+    idempotency_key: str | None = None,
+) -> Endpoint | None:
+    """The new endpoint; None when one was made under this Idempotency-Key already."""
     found = await conn.fetchrow(
         f"""
         INSERT INTO webhook_endpoints (id, tenant_id, livemode, url, description,
-            enabled_events, status, disabled_reason, secret)
+            enabled_events, status, disabled_reason, secret, signature, metadata, api_version,
+            idempotency_key)
         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN 'disabled' ELSE 'enabled' END,
-            CASE WHEN $7 THEN 'requested' END, $8)
+            CASE WHEN $7 THEN 'requested' END, $8, $9, $10::jsonb, $11, $12)
+        ON CONFLICT (tenant_id, livemode, idempotency_key) WHERE idempotency_key IS NOT NULL
+            DO NOTHING
         RETURNING {COLUMNS}
         """,
         endpoint_id,
@@ -96,8 +116,35 @@ async def insert(
         enabled_events,
         disabled,
         secret,
+        signature,
+        json.dumps(metadata),
+        api_version,
+        idempotency_key,
     )
-    return _returned(found)
+    return None if found is None else _returned(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """An endpoint made under an Idempotency-Key, with its (encrypted) secret to show again."""
+
+    endpoint: Endpoint
+    secret: bytes
+
+
+async def made_under_key(
+    conn: Connection, *, tenant_id: str, livemode: bool, idempotency_key: str
+) -> Made | None:
+    found = await conn.fetchrow(
+        f"SELECT {COLUMNS}, secret FROM webhook_endpoints"
+        " WHERE tenant_id = $1 AND livemode = $2 AND idempotency_key = $3",
+        tenant_id,
+        livemode,
+        idempotency_key,
+    )
+    if found is None:
+        return None
+    return Made(_returned(found), bytes(found["secret"]))
 
 
 async def count(conn: Connection, *, tenant_id: str, livemode: bool) -> int:
@@ -141,8 +188,11 @@ async def update(
     description: str | None,
     enabled_events: list[str] | None,
     disabled: bool | None,
+    signature: Scheme | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Endpoint:
-    """Change the given fields; enabling clears the failure history, disabling says why."""
+    """Change the given fields (`metadata`: the whole new object); enabling clears the
+    failure history, disabling says why."""
     found = await conn.fetchrow(
         f"""
         UPDATE webhook_endpoints SET
@@ -154,6 +204,8 @@ async def update(
             disabled_reason = CASE WHEN $5::boolean IS NULL THEN disabled_reason
                                    WHEN $5 THEN 'requested' END,
             failing_since = CASE WHEN $5 IS FALSE THEN NULL ELSE failing_since END,
+            signature = coalesce($6, signature),
+            metadata = coalesce($7::jsonb, metadata),
             updated_at = now()
         WHERE id = $1
         RETURNING {COLUMNS}
@@ -163,6 +215,8 @@ async def update(
         description,
         enabled_events,
         disabled,
+        signature,
+        None if metadata is None else json.dumps(metadata),
     )
     return _returned(found)
 

@@ -54,14 +54,22 @@ async def list_page(
     tenant_id: str,
     livemode: bool,
     params: ListParams,
-    type: str | None,
-    type_prefix: str | None,
+    types: Sequence[str] | None,
+    type_prefixes: Sequence[str] = (),
     created: Mapping[str, int],
 ) -> list[Event]:
-    """One page in walking order (see shared.pagination). `created` maps an operator
-    (one of < <= > >=) to unix seconds."""
+    """One page in walking order (see shared.pagination). `types`: None for every type,
+    else the events of one of these types or starting with one of `type_prefixes`.
+    `created` maps an operator (one of < <= > >=) to unix seconds."""
     op, order = keyset(params)
-    args: list[Any] = [tenant_id, livemode, params.cursor, params.fetch, type, type_prefix]
+    args: list[Any] = [
+        tenant_id,
+        livemode,
+        params.cursor,
+        params.fetch,
+        None if types is None else list(types),
+        list(type_prefixes),
+    ]
     conditions = ""
     for operator, seconds in created.items():
         if operator not in ("<", "<=", ">", ">="):
@@ -72,8 +80,8 @@ async def list_page(
         f"""
         SELECT {_COLUMNS} FROM events
         WHERE tenant_id = $1 AND livemode = $2 AND ($3::text IS NULL OR id {op} $3)
-          AND ($5::text IS NULL OR type = $5)
-          AND ($6::text IS NULL OR starts_with(type, $6))
+          AND ($5::text[] IS NULL OR type = ANY($5::text[])
+               OR EXISTS (SELECT 1 FROM unnest($6::text[]) AS p WHERE starts_with(type, p)))
           {conditions}
         ORDER BY id {order} LIMIT $4
         """,

@@ -15,6 +15,7 @@ from services.events.service import endpoints
 from services.events.service.access import scope_of
 from services.events.state import events_state
 from shared.body import parse
+from shared.idempotency import creation_key
 from shared.identity import identity_of
 from shared.openapi import Link, documented
 from shared.pagination import list_params, list_response
@@ -36,6 +37,7 @@ def _id(request: Request) -> str:
         "url": "https://acme.example/webhooks/micro",
         "enabled_events": ["payment_intent.succeeded", "payout.*"],
         "description": "Order fulfilment",
+        "metadata": {"team": "orders"},
     },
     links={
         "roll_secret": Link(
@@ -53,12 +55,15 @@ def _id(request: Request) -> str:
 async def create_endpoint(request: Request) -> JSONResponse:
     """Create a webhook endpoint; its signing secret is in this answer only.
 
-    Micro POSTs each selected event to `url`, signed as Standard Webhooks describes
-    (`webhook-id`, `webhook-timestamp`, `webhook-signature` with the `whsec_` secret),
-    retrying with backoff until a 2xx. `enabled_events` takes types, `family.*` or `*`.
+    Micro POSTs each selected event to `url`, signed with the `whsec_` secret, retrying with
+    backoff until a 2xx. `signature` picks how: `standard` (Standard Webhooks:
+    `webhook-id`, `webhook-timestamp`, `webhook-signature`), the default on this path, or
+    `stripe` (`Stripe-Signature: t=...,v1=...`, what Stripe's SDKs verify), the default on
+    `/v1/webhook_endpoints`. `enabled_events` takes types, `family.*` or `*`.
     """
     body = await parse(request, CreateEndpointRequest)
-    scope = scope_of(identity_of(request))
+    identity = identity_of(request)
+    scope = scope_of(identity)
     own = events_state(request)
     endpoint = await endpoints.create_endpoint(
         app_state(request).db,
@@ -67,6 +72,9 @@ async def create_endpoint(request: Request) -> JSONResponse:
         policy=own.url_policy,
         max_endpoints=own.settings.max_endpoints,
         cipher=own.cipher,
+        dialect=identity.dialect,
+        stripe_version=request.headers.get("stripe-version"),
+        idempotency_key=creation_key(identity),
     )
     return json_response(endpoint.model_dump(), headers=NO_STORE)
 
@@ -98,12 +106,14 @@ async def get_endpoint(request: Request) -> JSONResponse:
     request=UpdateEndpointRequest,
     response=WebhookEndpoint,
     body_required=False,
-    example={"enabled_events": ["*"], "disabled": False},
+    example={"enabled_events": ["*"], "disabled": False, "signature": "stripe"},
 )
 async def update_endpoint(request: Request) -> JSONResponse:
-    """Change a webhook endpoint's url, enabled_events, description, or disable it.
+    """Change a webhook endpoint's url, enabled_events, description, signature, metadata,
+    or disable it.
 
     Only the fields sent change; `disabled: true` stops deliveries until enabled again.
+    `metadata` is merged key by key as Stripe does ("" removes a key, or all of them).
     """
     body = await parse(request, UpdateEndpointRequest)
     scope = scope_of(identity_of(request))

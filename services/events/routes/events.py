@@ -15,6 +15,7 @@ from shared.identity import identity_of
 from shared.openapi import documented
 from shared.pagination import list_params, list_response
 from shared.state import app_state
+from shared.v1 import public_path
 
 
 def _raw(payload: str) -> Response:
@@ -24,17 +25,20 @@ def _raw(payload: str) -> Response:
 
 def _list_of_raw(request: Request, payloads: list[str], *, has_more: bool) -> Response:
     """The list envelope around stored texts spliced in unparsed: they are JSON already,
-    and stay byte for byte what was emitted."""
+    and stay byte for byte what was emitted. Its `url` is the path the client asked for
+    (`/v1/events` for Stripe's clients, whose pagination GETs it)."""
+    url = public_path(request.url.path, identity_of(request).dialect)
     body = (
         f'{{"object":"list","data":[{",".join(payloads)}],'
-        f'"has_more":{json.dumps(has_more)},"url":{json.dumps(request.url.path)}}}'
+        f'"has_more":{json.dumps(has_more)},"url":{json.dumps(url)}}}'
     )
     return Response(body, media_type="application/json")
 
 
 @documented(response=Event, listing=True, query=EventListParams)
 async def list_events(request: Request) -> Response:
-    """List events, newest first. Filters: `type` (or `family.*`), `created[gt|gte|lt|lte]`;
+    """List events, newest first. Filters: `type` (or `family.*`), or `types[]` (any of up
+    to 20), and `created` (`created=T` or `created[gt|gte|lt|lte]=T`, unix seconds);
     platform admins may pass `tenant_id`."""
     params = validate(EventListParams, decode_form(request.url.query.encode()))
     scope = scope_of(identity_of(request), tenant_id=params.tenant_id)

@@ -27,6 +27,7 @@ from services.events.service.events import ingest, parse_event
 from services.events.service.urls import UrlPolicy
 from services.events.settings import EventsSettings
 from shared.cipher import Cipher
+from shared.consumer_groups import forget_departed
 from shared.db import Pool, transaction
 from shared.outbox import ALL_STREAM
 
@@ -155,18 +156,13 @@ class StreamConsumer:
         return len(entries)
 
     async def _forget_departed(self) -> None:
-        """Drop group members that hold nothing and have been silent for long: every
-        restart joins under a new name, and the group would otherwise only grow."""
-        members: Any = await self.redis.xinfo_consumers(self.stream, self.settings.consumer_group)
-        for member in members:
-            name = member["name"]
-            name = name.decode() if isinstance(name, bytes) else str(name)
-            if (
-                name != self.settings.consumer_name
-                and member["pending"] == 0
-                and member["idle"] >= self.settings.forget_consumers_after_ms
-            ):
-                await self.redis.xgroup_delconsumer(self.stream, self.settings.consumer_group, name)
+        await forget_departed(
+            self.redis,
+            self.stream,
+            self.settings.consumer_group,
+            me=self.settings.consumer_name,
+            silent_ms=self.settings.forget_consumers_after_ms,
+        )
 
     async def handle(self, entries: Sequence[Entry]) -> None:
         """Store a batch, then acknowledge it. Entries that are not events are logged and

@@ -1,8 +1,9 @@
 """Signed deliveries to webhook endpoints, retried on `RETRY_SCHEDULE` (settings.py).
 
 A worker claims due deliveries in small batches (`FOR UPDATE SKIP LOCKED` plus a lease, so
-two replicas never run the same attempt), POSTs the event's stored bytes with Standard
-Webhooks headers, and records the attempt. 2xx is delivered; anything else is tried again
+two replicas never run the same attempt), POSTs the event's stored bytes signed in the
+endpoint's scheme (Standard Webhooks headers, or `Stripe-Signature`: shared/webhooks.py), and
+records the attempt. 2xx is delivered; anything else is tried again
 after the next delay of the schedule until it runs out. 410 Gone disables the endpoint at
 once; an endpoint that has failed without a single success for `disable_after_seconds` is
 disabled too. Either way the tenant gets a `webhook_endpoint.disabled` event.
@@ -42,8 +43,6 @@ log = logging.getLogger("micro.events.delivery")
 
 ATTEMPT_PREFIX = "whatt"
 USER_AGENT = "Micro-Webhooks/1.0"
-# Seconds past the timeout before a claimed attempt counts as abandoned by a dead worker.
-_LEASE_MARGIN = 60.0
 _MAX_ERROR = 500
 
 
@@ -157,11 +156,12 @@ class Deliverer:
             room = self.settings.delivery_concurrency - len(self._running)
             if room <= 0:
                 return  # a finishing attempt wakes the worker
+            lease = self.settings.delivery_timeout + self.settings.delivery_lease_margin
             async with transaction(self.pool) as conn:
                 claimed = await deliveries_repo.claim_due(
                     conn,
                     limit=room,
-                    lease_seconds=self.settings.delivery_timeout + _LEASE_MARGIN,
+                    lease_seconds=lease,
                     per_endpoint=self.settings.endpoint_concurrency,
                     running=self._per_endpoint,
                 )
@@ -215,7 +215,7 @@ class Deliverer:
         try:
             secrets = signing_secrets(claimed, self.cipher)
             headers = {
-                **webhooks.headers(secrets, claimed.event_id, body),
+                **webhooks.signed_headers(claimed.signature, secrets, claimed.event_id, body),
                 "Content-Type": "application/json",
                 "User-Agent": USER_AGENT,
             }

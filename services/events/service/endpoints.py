@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import logging
+import re
+from typing import Literal
 
-from services.events.errors import EndpointLimitError, EndpointNotFoundError, UrlNotAllowedError
+from services.events.errors import (
+    EndpointLimitError,
+    EndpointNotFoundError,
+    MetadataLimitError,
+    UrlNotAllowedError,
+)
 from services.events.repository import deliveries as deliveries_repo
 from services.events.repository import endpoints as endpoints_repo
 from services.events.schemas import (
+    API_VERSION_PATTERN,
+    MAX_METADATA_KEYS,
     CreateEndpointRequest,
     DeletedEndpoint,
     UpdateEndpointRequest,
@@ -19,13 +28,49 @@ from services.events.service.urls import UrlPolicy, check_url
 from shared import outbox
 from shared.cipher import Cipher
 from shared.db import Connection, Pool, in_transaction, transaction
+from shared.idempotency import key_reused
 from shared.ids import is_id, new_id
 from shared.pagination import ListParams, page
 from shared.timeutil import unix
+from shared.v1 import Dialect
+from shared.webhooks import Scheme
 
 log = logging.getLogger("micro.events.endpoints")
 
 ENDPOINT_PREFIX = "we"
+_API_VERSION = re.compile(API_VERSION_PATTERN)
+
+
+def default_signature(dialect: Dialect) -> Scheme:
+    """What signs a new endpoint's deliveries unless it says: Stripe's clients verify
+    `Stripe-Signature`, Micro's own paths keep Standard Webhooks."""
+    return "stripe" if dialect == "stripe" else "standard"
+
+
+def recorded_api_version(asked: str | None, stripe_version: str | None) -> str | None:
+    """The api_version a new endpoint records: the one asked for, else the request's
+    `Stripe-Version` when it is one (a malformed header is not recorded)."""
+    if asked is not None:
+        return asked
+    if stripe_version is not None and _API_VERSION.match(stripe_version.strip()):
+        return stripe_version.strip()
+    return None
+
+
+def merged_metadata(
+    current: dict[str, str], patch: dict[str, str] | Literal[""] | None
+) -> dict[str, str] | None:
+    """Stripe's metadata update: keys are set one by one, a key set to "" is removed, and ""
+    for the whole object removes every key. None: metadata was not sent."""
+    if patch is None:
+        return None
+    if patch == "":
+        return {}
+    merged = {**current, **patch}
+    kept = {name: value for name, value in merged.items() if value != ""}
+    if len(kept) > MAX_METADATA_KEYS:
+        raise MetadataLimitError(MAX_METADATA_KEYS)
+    return kept
 
 
 def webhook_endpoint(
@@ -44,6 +89,9 @@ def webhook_endpoint(
         livemode=endpoint.livemode,
         default=endpoint.is_default,
         created=unix(endpoint.created_at),
+        signature=endpoint.signature,
+        metadata=endpoint.metadata,
+        api_version=endpoint.api_version,
         previous_secret_expires=unix(previous) if previous is not None else None,
         secret=secret,
     )
@@ -57,10 +105,29 @@ async def create_endpoint(
     policy: UrlPolicy,
     max_endpoints: int,
     cipher: Cipher,
+    dialect: Dialect = "micro",
+    stripe_version: str | None = None,
+    idempotency_key: str | None = None,
 ) -> WebhookEndpoint:
+    """`dialect` picks the default signature scheme; `stripe_version` (the request's
+    `Stripe-Version` header) is the default api_version.
+
+    The answer shows the secret, so the idempotency layer does not store it: a retry under
+    the same `idempotency_key` runs again, finds the endpoint its first run made and answers
+    it again, secret included (as Stripe replays it), rather than making a second one.
+    """
     # Checked before the transaction opens: the check may resolve the host name.
     url = await check_url(request.url, livemode=scope.livemode, policy=policy)
     async with transaction(pool) as conn:
+        if idempotency_key is not None:
+            made = await endpoints_repo.made_under_key(
+                conn,
+                tenant_id=scope.tenant_id,
+                livemode=scope.livemode,
+                idempotency_key=idempotency_key,
+            )
+            if made is not None:
+                return _made_again(made, request, url, cipher)
         existing = await endpoints_repo.count(
             conn, tenant_id=scope.tenant_id, livemode=scope.livemode
         )
@@ -77,8 +144,38 @@ async def create_endpoint(
             enabled_events=request.enabled_events,
             disabled=request.disabled,
             secret=encrypted,
+            signature=request.signature or default_signature(dialect),
+            metadata=merged_metadata({}, request.metadata) or {},
+            api_version=recorded_api_version(request.api_version, stripe_version),
+            idempotency_key=idempotency_key,
         )
+        if created is None:  # the key's first run committed while this one ran
+            assert idempotency_key is not None
+            made = await endpoints_repo.made_under_key(
+                conn,
+                tenant_id=scope.tenant_id,
+                livemode=scope.livemode,
+                idempotency_key=idempotency_key,
+            )
+            assert made is not None
+            return _made_again(made, request, url, cipher)
     return webhook_endpoint(created, secret=secret)
+
+
+def _made_again(
+    made: endpoints_repo.Made, request: CreateEndpointRequest, url: str, cipher: Cipher
+) -> WebhookEndpoint:
+    """The endpoint a key's first run made, if this request is the same create."""
+    endpoint = made.endpoint
+    same = (
+        endpoint.url == url
+        and endpoint.enabled_events == request.enabled_events
+        and endpoint.description == request.description
+        and (request.signature is None or endpoint.signature == request.signature)
+    )
+    if not same:
+        raise key_reused()
+    return webhook_endpoint(endpoint, secret=cipher.decrypt(made.secret))
 
 
 async def list_endpoints(
@@ -129,7 +226,7 @@ async def update_endpoint(
     if request.url is not None:
         url = await check_url(request.url, livemode=scope.livemode, policy=policy)
     async with transaction(pool) as conn:
-        await _endpoint(conn, scope, endpoint_id, lock=True)
+        current = await _endpoint(conn, scope, endpoint_id, lock=True)
         updated = await endpoints_repo.update(
             conn,
             endpoint_id,
@@ -137,6 +234,8 @@ async def update_endpoint(
             description=request.description,
             enabled_events=request.enabled_events,
             disabled=request.disabled,
+            signature=request.signature,
+            metadata=merged_metadata(current.metadata, request.metadata),
         )
         if request.disabled:
             await deliveries_repo.cancel_pending(conn, endpoint_id)

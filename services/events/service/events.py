@@ -140,23 +140,32 @@ def _owe(event: events_repo.Event, endpoint_id: str) -> deliveries_repo.NewDeliv
     )
 
 
+def type_filter(params: EventListParams) -> tuple[list[str] | None, list[str]]:
+    """`type` or `types` as (exact types, family prefixes); (None, []) selects every type.
+    `family.*` selects the types that start with `family.`, `*` every type."""
+    if params.type is not None and params.types is not None:
+        raise InvalidRequestError("You may pass either type or types, but not both.", param="types")
+    patterns = params.types if params.types is not None else [params.type] if params.type else []
+    if not patterns or "*" in patterns:
+        return None, []
+    exact = [pattern for pattern in patterns if not pattern.endswith(".*")]
+    prefixes = [pattern[:-1] for pattern in patterns if pattern.endswith(".*")]
+    return exact, prefixes
+
+
 async def list_events(
     pool: Pool, scope: Scope, *, params: EventListParams
 ) -> tuple[list[str], bool]:
     """A page of events as their stored JSON texts, newest first."""
-    exact: str | None = params.type
-    prefix: str | None = None
-    if exact is not None and exact.endswith(".*"):
-        prefix = exact[:-1]
-        exact = None
+    types, prefixes = type_filter(params)
     async with transaction(pool) as conn:
         found = await events_repo.list_page(
             conn,
             tenant_id=scope.tenant_id,
             livemode=scope.livemode,
             params=params,
-            type=None if exact == "*" else exact,
-            type_prefix=prefix,
+            types=types,
+            type_prefixes=prefixes,
             created=params.created_bounds(),
         )
     shown, has_more = page(found, params)

@@ -78,6 +78,23 @@ async def get(conn: Connection, *, tenant_id: str, livemode: bool, ref: str) -> 
     return None if found is None else _account(found)
 
 
+async def coded_under(
+    conn: Connection, *, tenant_id: str, livemode: bool, prefix: str
+) -> list[AccountRow]:
+    """The tenant's accounts whose code starts with `prefix`, by currency."""
+    found = await conn.fetch(
+        _SELECT
+        + """
+        WHERE a.tenant_id = $1 AND a.livemode = $2 AND starts_with(a.code, $3)
+        ORDER BY a.currency
+        """,
+        tenant_id,
+        livemode,
+        prefix,
+    )
+    return [_account(record) for record in found]
+
+
 async def list_page(
     conn: Connection,
     *,

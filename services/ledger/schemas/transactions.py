@@ -17,6 +17,10 @@ from pydantic import (
 from services.ledger.schemas.accounts import Metadata
 from shared.money import MAX_AMOUNT, WHOLE_NUMBER, Amount
 from shared.pagination import ListParams
+from shared.text import FreeText
+
+# Free text, kept as the client wrote it (shared/text.py).
+Description = FreeText
 
 Direction = Literal["debit", "credit"]
 TransactionKind = Literal["standard", "pending", "posting", "reversal"]
@@ -45,7 +49,7 @@ class TransactionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     reference_id: Annotated[str, Field(min_length=1, max_length=255)]
-    description: Annotated[str, Field(max_length=1000)] | None = None
+    description: Description | None = None
     metadata: Metadata = Field(default_factory=dict)
     entries: Annotated[list[EntryRequest], Field(min_length=2, max_length=100)]
     pending: bool = False
@@ -94,7 +98,7 @@ class ReverseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reference_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    description: Annotated[str, Field(max_length=1000)] | None = None
+    description: Description | None = None
 
 
 class Entry(BaseModel):

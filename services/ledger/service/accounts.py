@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.ledger.errors import AccountNotFoundError, CodeTakenError
+from services.ledger.errors import AccountNotFoundError, CodeTakenError, ReservedAccountError
 from services.ledger.repository import accounts as accounts_repo
 from services.ledger.repository import entries as entries_repo
 from services.ledger.repository.rows import AccountRow
@@ -17,12 +17,13 @@ from services.ledger.schemas.accounts import (
     HistoricalBalance,
 )
 from services.ledger.schemas.transactions import Entry
-from services.ledger.service.locking import state_of
+from services.ledger.service.locking import may_touch_reserved, state_of
 from services.ledger.service.reading import entry_of
 from services.ledger.state import LedgerState
 from shared.db import Connection, transaction
 from shared.identity import Identity
 from shared.ids import new_id
+from shared.ledger_contract import is_reserved_code
 from shared.pagination import ListParams, page
 from shared.timeutil import unix
 
@@ -30,6 +31,8 @@ from shared.timeutil import unix
 async def create_account(
     ledger: LedgerState, identity: Identity, request: AccountCreateRequest
 ) -> Account:
+    if is_reserved_code(request.code) and not may_touch_reserved(identity):
+        raise ReservedAccountError(request.code or "", param="code")
     account_id = new_id("acc")
     async with transaction(ledger.pool) as conn:
         created = await accounts_repo.insert(
@@ -75,6 +78,8 @@ async def update_account(
 ) -> Account:
     async with transaction(ledger.pool) as conn:
         account = await _account(conn, identity, ref)
+        if is_reserved_code(account.code) and not may_touch_reserved(identity):
+            raise ReservedAccountError(ref, param="id")
         await accounts_repo.update(
             conn,
             tenant_id=identity.tenant_scope,

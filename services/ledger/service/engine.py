@@ -31,6 +31,8 @@ class AccountState:
     expired_debits: int
     expired_credits: int
     version: int
+    # Payments' or the wallet's (shared/ledger_contract.is_reserved_code).
+    reserved: bool = False
 
     @property
     def debit_normal(self) -> bool:

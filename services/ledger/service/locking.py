@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from services.ledger.errors import ReservedAccountError
 from services.ledger.repository import accounts as accounts_repo
 from services.ledger.repository.rows import AccountRow
 from services.ledger.service.engine import AccountState
 from shared.db import Connection
+from shared.identity import Identity
+from shared.ledger_contract import is_reserved_code
 
 
 def state_of(account: AccountRow) -> AccountState:
@@ -23,7 +26,23 @@ def state_of(account: AccountRow) -> AccountState:
         expired_debits=account.expired_debits,
         expired_credits=account.expired_credits,
         version=account.version,
+        reserved=is_reserved_code(account.code),
     )
+
+
+def may_touch_reserved(identity: Identity) -> bool:
+    """Payments and the wallet (internal service identities) keep the reserved accounts;
+    a tenant's key or session only reads them."""
+    return identity.principal_type == "service"
+
+
+def refuse_reserved(identity: Identity, states: Iterable[AccountState], *, param: str) -> None:
+    """A change by a tenant's caller that would move money in a reserved account."""
+    if may_touch_reserved(identity):
+        return
+    for state in states:
+        if state.reserved:
+            raise ReservedAccountError(state.id, param=param)
 
 
 async def lock_accounts(

@@ -16,6 +16,7 @@ from typing import Literal
 from services.ledger.errors import (
     AccountNotFoundError,
     ReferenceConflictError,
+    ReservedAccountError,
 )
 from services.ledger.repository import accounts as accounts_repo
 from services.ledger.repository import transactions as transactions_repo
@@ -30,7 +31,7 @@ from services.ledger.service.engine import (
     apply,
     check_balanced,
 )
-from services.ledger.service.locking import lock_accounts
+from services.ledger.service.locking import lock_accounts, may_touch_reserved
 from services.ledger.service.reading import read_transaction
 from services.ledger.state import LedgerState
 from shared.db import Connection, RetryableError, in_transaction, transaction
@@ -125,6 +126,7 @@ async def post_transactions(
     created transaction for the answer (a batch only needs ids); `events`: write a
     `ledger.transaction.created` for each one."""
     tenant_id, livemode = identity.tenant_scope, identity.livemode
+    internal = may_touch_reserved(identity)
     results: list[ItemResult | None] = [None] * len(items)
     hashes = [item.body_hash() for item in items]
     existing = await transactions_repo.existing_references(
@@ -186,7 +188,9 @@ async def post_transactions(
                     failure = index
                 continue
             try:
-                txn = _plan_item(items[index], hashes[index], states, by_ref, plan, now)
+                txn = _plan_item(
+                    items[index], hashes[index], states, by_ref, plan, now, internal=internal
+                )
             except MicroError as exc:
                 results[index] = ItemResult("failed", error=exc)
                 failure = index
@@ -306,6 +310,8 @@ def _plan_item(
     by_ref: dict[str, str],
     plan: Plan,
     now: datetime,
+    *,
+    internal: bool,
 ) -> NewTransaction:
     if item.pending and item.expires_at is not None and item.expires_at <= now:
         raise InvalidRequestError(
@@ -316,6 +322,8 @@ def _plan_item(
         account_id = by_ref.get(entry.account_id)
         if account_id is None:
             raise AccountNotFoundError(entry.account_id, param=f"entries[{position}][account_id]")
+        if states[account_id].reserved and not internal:
+            raise ReservedAccountError(entry.account_id, param=f"entries[{position}][account_id]")
         legs.append(
             Leg(
                 account_id=account_id,

@@ -17,7 +17,7 @@ from services.ledger.repository.rows import HoldRow, NewTransaction, Transaction
 from services.ledger.schemas.transactions import PostRequest, ReverseRequest, Transaction
 from services.ledger.service import events as ledger_events
 from services.ledger.service.engine import Leg, Plan, account_changes, apply
-from services.ledger.service.locking import lock_accounts
+from services.ledger.service.locking import lock_accounts, refuse_reserved
 from services.ledger.service.reading import read_transaction, status_of
 from services.ledger.state import LedgerState
 from shared.db import Connection, RetryableError, in_transaction
@@ -76,7 +76,9 @@ async def _post_pending(
     events: bool,
 ) -> Transaction:
     pending = await _pending(conn, identity, transaction_id, action="post")
-    holds = await transactions_repo.holds_of(conn, transaction_id)
+    holds = await _locked_holds(conn, identity, transaction_id)
+    if not holds:
+        raise RetryableError("resolved concurrently")
     amount = request.amount
     if amount is not None:
         _check_partial(holds, amount)
@@ -113,7 +115,9 @@ async def _void_pending(
     conn: Connection, *, identity: Identity, transaction_id: str, events: bool
 ) -> Transaction:
     await _pending(conn, identity, transaction_id, action="void")
-    holds = await transactions_repo.holds_of(conn, transaction_id)
+    holds = await _locked_holds(conn, identity, transaction_id)
+    if not holds:
+        raise RetryableError("resolved concurrently")
     await _settle(conn, identity, [_release(hold) for hold in holds], None)
     if not await transactions_repo.resolve(
         conn, pending_id=transaction_id, outcome="voided", posting_id=None
@@ -130,12 +134,12 @@ async def expire_pending(
 ) -> bool:
     """Make a lapsed hold final (the sweeper, in its own database transaction). False if
     something else resolved it first."""
-    holds = await transactions_repo.holds_of(conn, transaction_id)
-    if not holds:
-        return False
     scope = Identity(
         principal="sweeper", principal_type="service", tenant_id=tenant_id, livemode=livemode
     )
+    holds = await _locked_holds(conn, scope, transaction_id)
+    if not holds:
+        return False
     await _settle(conn, scope, [_release(hold) for hold in holds], None)
     if not await transactions_repo.resolve(
         conn, pending_id=transaction_id, outcome="expired", posting_id=None
@@ -234,6 +238,24 @@ async def _pending(
     return found
 
 
+async def _locked_holds(conn: Connection, identity: Identity, transaction_id: str) -> list[HoldRow]:
+    """A pending transaction's holds, read again once their accounts are locked. Two
+    resolutions may start on one hold at once (two sweepers in two replicas, a post racing
+    the sweeper); each locks the accounts before it resolves, so what is read after the lock
+    is what committed: no holds left means another resolution won, and releasing them again
+    would take the pending totals below zero."""
+    holds = await transactions_repo.holds_of(conn, transaction_id)
+    if not holds:
+        return holds
+    await lock_accounts(
+        conn,
+        tenant_id=identity.tenant_scope,
+        livemode=identity.livemode,
+        refs=[hold.account_id for hold in holds],
+    )
+    return await transactions_repo.holds_of(conn, transaction_id)
+
+
 async def _settle(
     conn: Connection, identity: Identity, legs: list[Leg], transaction: NewTransaction | None
 ) -> None:
@@ -244,6 +266,8 @@ async def _settle(
         livemode=identity.livemode,
         refs=[leg.account_id for leg in legs],
     )
+    # Posting, voiding or reversing what payments or the wallet wrote is theirs to do.
+    refuse_reserved(identity, states.values(), param="id")
     original = {account_id: state.snapshot() for account_id, state in states.items()}
     plan = Plan()
     apply(transaction.id if transaction else "", legs, states, plan)

@@ -2,13 +2,15 @@
 
 A provider never raises for a business answer (a decline is an `Outcome`). A call that does
 not come back in time is answered `pending`: the money may or may not have moved, so the
-intent or payout waits, and `verify`/`verify_transfer` ask again later (by our own
-reference, never by starting again, so asking twice can never charge twice).
+intent, payout or refund waits, and `verify`/`verify_transfer`/`verify_refund` ask again
+later (by our own reference, never by starting again, so asking twice can never charge
+twice).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 
@@ -41,6 +43,19 @@ class TransferOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundOutcome:
+    """What a provider said about giving a payment's money back (Stripe's statuses)."""
+
+    kind: Literal["succeeded", "failed", "pending"]
+    # The provider's own id for the refund, once it named one (its webhooks carry it).
+    provider_id: str | None = None
+    # Stripe's values: declined, insufficient_funds, expired_or_canceled_card,
+    # merchant_request, unknown.
+    failure_reason: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Payer:
     """What a hosted page needs about the customer and where to send them afterwards."""
 
@@ -53,6 +68,32 @@ class BankAccount:
     account_number: str
     bank_code: str
     account_name: str | None = None
+
+
+# -- settlement (issue #16): what a provider lists for a period ---------------------------------
+
+SettledKind = Literal["charge", "refund", "transfer"]
+# Every provider's words, in three: the money moved, it did not and will not, not yet.
+SettledStatus = Literal["succeeded", "failed", "pending"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One transaction, refund or transfer as a provider lists it, in Micro's terms.
+
+    `reference` is what the provider echoes of ours: an attempt reference for a charge, a
+    payout id for a transfer; for a refund, the charge's reference (None when the provider
+    names only its own transaction id). `provider_id` is the provider's own id (a refund is
+    matched by it first). `amount` is None when the provider wrote no whole number of minor
+    units (reported as a mismatch, never rounded)."""
+
+    kind: SettledKind
+    reference: str | None
+    provider_id: str | None
+    amount: int | None
+    currency: str | None
+    status: SettledStatus
+    created: datetime | None = None
 
 
 def attempt_reference(intent_id: str, attempt: int) -> str:
@@ -91,3 +132,24 @@ class Provider(Protocol):
     async def verify_transfer(
         self, *, payout_id: str, provider_id: str | None
     ) -> TransferOutcome: ...
+
+    # -- refunds (issue #16) ----------------------------------------------------------------
+
+    async def refund(
+        self, *, refund_id: str, reference: str, amount: int, currency: str
+    ) -> RefundOutcome:
+        """Give back `amount` of the payment made under `reference` (our attempt's
+        reference). A refusal is a `failed` outcome; no answer in time is `pending` (the
+        refund may exist: it is verified later, never asked for again)."""
+        ...
+
+    async def verify_refund(
+        self, *, refund_id: str, reference: str, provider_id: str | None
+    ) -> RefundOutcome:
+        """How a refund asked for earlier stands (`pending` while unknown)."""
+        ...
+
+    async def list_settled(self, *, start: datetime, end: datetime) -> list[Settled]:
+        """Every charge, refund and transfer the provider records from `start` to `end`
+        (all pages; the caller holds no transaction unless the provider is in-process)."""
+        ...

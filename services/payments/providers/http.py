@@ -2,6 +2,8 @@
 
 - `ProviderUnreachable`: the request never left (connection refused, DNS): nothing happened,
   so the caller may fail cleanly.
+- `ProviderRateLimited` (an answer of 429, raised by a provider's `authorize`): turned away
+  unprocessed, so as safe as unreachable.
 - `ProviderTimeout`: the request may have arrived and acted: the outcome is unknown and must
   be re-verified later, never assumed.
 - An answer, whatever its status, is returned with its JSON body (decimals as `Decimal`:
@@ -11,11 +13,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
+from services.payments.providers.base import RefundOutcome
 from shared.db import forbid_transaction
 from shared.errors import InvalidRequestError, UpstreamError
 
@@ -23,6 +27,14 @@ from shared.errors import InvalidRequestError, UpstreamError
 class ProviderUnreachable(UpstreamError):
     status = 502
     default_code = "provider_unavailable"
+
+
+class ProviderRateLimited(ProviderUnreachable):
+    """The provider answered 429: it turned the request away unprocessed (nothing
+    happened), so another provider may be asked at once."""
+
+    status = 503
+    default_code = "provider_rate_limited"
 
 
 class ProviderRequestError(InvalidRequestError):
@@ -80,3 +92,22 @@ class ProviderClient:
             # A provider's own failure: it may have acted before failing, so ask again later.
             raise ProviderTimeout(f"{self.name} answered {status}")
         return status, parsed
+
+
+async def ask_refund(
+    client: ProviderClient,
+    path: str,
+    provider_id: str,
+    outcome: Callable[[dict[str, Any]], RefundOutcome],
+) -> RefundOutcome:
+    """A provider's refund, read by its id: pending while the provider gives no answer to go
+    by (a timeout, an error status), else what its refund object says (`outcome` of its
+    `data`)."""
+    try:
+        status, answer = await client.call("GET", path)
+    except ProviderTimeout:
+        return RefundOutcome("pending")
+    data = answer.get("data")
+    if status >= 400 or not isinstance(data, dict):
+        return RefundOutcome("pending", provider_id=provider_id)
+    return outcome(data)

@@ -44,6 +44,9 @@ class IntentRow:
     provider_account: str
     # Confirmations sent to a provider so far (each names its own provider reference).
     attempts: int
+    customer_id: str | None
+    # The `ch_` id the latest attempt is shown under; None before the first.
+    latest_charge: str | None
 
 
 _INTENT_COLUMNS = """
@@ -51,7 +54,7 @@ _INTENT_COLUMNS = """
     capture_method, provider, payment_method, description, metadata::text AS metadata,
     receipt_email, wallet_id, last_payment_error::text AS last_payment_error,
     next_action::text AS next_action, cancellation_reason, canceled_at, created_at,
-    provider_account, attempts
+    provider_account, attempts, customer_id, latest_charge
 """
 # The columns a state change may set; jsonb ones take JSON text.
 _UPDATABLE = {
@@ -69,6 +72,11 @@ _UPDATABLE = {
     "cancellation_reason": "",
     "canceled_at": "",
     "attempts": "",
+    "customer_id": "",
+    "latest_charge": "",
+    # A routed intent moves to the provider of its current attempt (service/failover.py).
+    "provider": "",
+    "provider_account": "",
 }
 
 _TABLE = ScopedTable("payment_intents", _INTENT_COLUMNS)
@@ -95,13 +103,16 @@ def _json(value: str | None) -> dict[str, Any] | None:
     return decoded
 
 
-async def insert_intent(conn: Connection, **values: Any) -> IntentRow:
+async def insert_intent(conn: Connection, **values: Any) -> IntentRow | None:
+    """The new intent; None when one was made under the same Idempotency-Key already."""
     record = await conn.fetchrow(
         f"""
         INSERT INTO payment_intents (id, tenant_id, livemode, amount, currency, status,
             capture_method, provider, payment_method, description, metadata, receipt_email,
-            wallet_id, provider_account)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14)
+            wallet_id, provider_account, idempotency_key, customer_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15, $16)
+        ON CONFLICT (tenant_id, livemode, idempotency_key) WHERE idempotency_key IS NOT NULL
+            DO NOTHING
         RETURNING {_INTENT_COLUMNS}
         """,
         values["id"],
@@ -118,9 +129,23 @@ async def insert_intent(conn: Connection, **values: Any) -> IntentRow:
         values["receipt_email"],
         values["wallet_id"],
         values["provider_account"],
+        values["idempotency_key"],
+        values["customer_id"],
     )
-    assert record is not None
-    return _intent(record)
+    return _intent_or_none(record)
+
+
+async def lock_intent_by_key(
+    conn: Connection, *, tenant_id: str, livemode: bool, idempotency_key: str
+) -> IntentRow | None:
+    record = await conn.fetchrow(
+        f"SELECT {_INTENT_COLUMNS} FROM payment_intents "
+        "WHERE tenant_id = $1 AND livemode = $2 AND idempotency_key = $3 FOR UPDATE",
+        tenant_id,
+        livemode,
+        idempotency_key,
+    )
+    return _intent_or_none(record)
 
 
 async def lock_intent(
@@ -153,9 +178,12 @@ async def lock_intent_for_account(
     if account == "platform":
         record = await conn.fetchrow(
             f"SELECT {_INTENT_COLUMNS} FROM payment_intents WHERE id = $1 AND provider = $2 "
-            "AND provider_account = 'platform' FOR UPDATE",
+            # A platform account serves one mode: its webhooks name that mode's objects.
+            "AND provider_account = 'platform' AND ($3::boolean IS NULL OR livemode = $3) "
+            "FOR UPDATE",
             intent_id,
             provider,
+            livemode,
         )
         return _intent_or_none(record)
     record = await conn.fetchrow(

@@ -60,13 +60,15 @@ def _payout_or_none(record: asyncpg.Record | None) -> PayoutRow | None:
     return None if record is None else _payout(record)
 
 
-async def insert_payout(conn: Connection, **values: Any) -> PayoutRow:
+async def insert_payout(conn: Connection, **values: Any) -> PayoutRow | None:
+    """The new payout; None when one was made under the same Idempotency-Key already."""
     record = await conn.fetchrow(
         "INSERT INTO payouts (id, tenant_id, livemode, amount, currency, status, provider, "
         "destination, description, metadata, failure_code, failure_message, provider_account, "
-        "provider_transfer_id, wallet_id) VALUES "
-        "($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb, $11, $12, $13, $14, $15) "
-        f"RETURNING {_PAYOUT_COLUMNS}",
+        "provider_transfer_id, wallet_id, idempotency_key) VALUES "
+        "($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb, $11, $12, $13, $14, $15, $16) "
+        "ON CONFLICT (tenant_id, livemode, idempotency_key) WHERE idempotency_key IS NOT NULL "
+        f"DO NOTHING RETURNING {_PAYOUT_COLUMNS}",
         values["id"],
         values["tenant_id"],
         values["livemode"],
@@ -82,9 +84,22 @@ async def insert_payout(conn: Connection, **values: Any) -> PayoutRow:
         values["provider_account"],
         values["provider_transfer_id"],
         values["wallet_id"],
+        values["idempotency_key"],
     )
-    assert record is not None
-    return _payout(record)
+    return _payout_or_none(record)
+
+
+async def get_payout_by_key(
+    conn: Connection, *, tenant_id: str, livemode: bool, idempotency_key: str
+) -> PayoutRow | None:
+    record = await conn.fetchrow(
+        f"SELECT {_PAYOUT_COLUMNS} FROM payouts "
+        "WHERE tenant_id = $1 AND livemode = $2 AND idempotency_key = $3",
+        tenant_id,
+        livemode,
+        idempotency_key,
+    )
+    return _payout_or_none(record)
 
 
 async def list_payouts(
@@ -124,9 +139,12 @@ async def lock_payout_for_account(
     if account == "platform":
         record = await conn.fetchrow(
             f"SELECT {_PAYOUT_COLUMNS} FROM payouts WHERE id = $1 AND provider = $2 "
-            "AND provider_account = 'platform' FOR UPDATE",
+            # A platform account serves one mode: its webhooks name that mode's objects.
+            "AND provider_account = 'platform' AND ($3::boolean IS NULL OR livemode = $3) "
+            "FOR UPDATE",
             payout_id,
             provider,
+            livemode,
         )
         return _payout_or_none(record)
     record = await conn.fetchrow(

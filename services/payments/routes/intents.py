@@ -6,20 +6,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from services.payments.routes.expansion import listed, query_expand
 from services.payments.schemas import (
     CancelIntentRequest,
     CaptureIntentRequest,
     ConfirmIntentRequest,
     CreateIntentRequest,
+    ExpandQuery,
     PaymentIntent,
     UpdateIntentRequest,
 )
-from services.payments.service import intents, steps
+from services.payments.service import expand, intents, steps
 from services.payments.state import payments_state
 from shared.body import parse
 from shared.identity import identity_of
 from shared.openapi import Link, documented
-from shared.pagination import list_params, list_response
+from shared.pagination import ListParams, list_params
 from shared.responses import json_response
 
 # What can be done next with the intent an operation answers (OpenAPI links).
@@ -62,37 +64,42 @@ async def create_intent(request: Request) -> JSONResponse:
     `pm_card_visa` succeeds; `pm_card_chargeDeclined` and friends decline (402).
     """
     body = await parse(request, CreateIntentRequest)
+    fields = expand.check(body.expand, expand.INTENT)
     intent = await steps.create_intent(payments_state(request), identity_of(request), body)
-    return json_response(intent.model_dump())
+    return await _shown(request, intent, fields)
 
 
-@documented(response=PaymentIntent, listing=True)
+class IntentListParams(ListParams, ExpandQuery):
+    """The list's query: paging and `expand[]=data.<field>`."""
+
+
+@documented(response=PaymentIntent, listing=True, query=IntentListParams)
 async def list_intents(request: Request) -> JSONResponse:
     """List PaymentIntents, newest first.
 
     In the credential's mode.
     """
     params = list_params(request)
+    fields = expand.check(query_expand(request), expand.INTENT, listing=True)
     found, has_more = await intents.list_intents(
         payments_state(request).pool, identity_of(request), params=params
     )
-    return list_response(request, found, has_more=has_more)
+    data = await expand.intents(payments_state(request).pool, identity_of(request), found, fields)
+    return listed(request, data, has_more=has_more)
 
 
-@documented(
-    response=PaymentIntent,
-    links=INTENT_LINKS,
-)
+@documented(response=PaymentIntent, query=ExpandQuery, links=INTENT_LINKS)
 async def get_intent(request: Request) -> JSONResponse:
     """Retrieve a PaymentIntent.
 
     Its `status` tells the next step: `requires_confirmation`, `requires_action` (follow
     `next_action`), `requires_capture`, `succeeded` or `canceled`.
     """
+    fields = expand.check(query_expand(request), expand.INTENT)
     intent = await intents.get_intent(
         payments_state(request).pool, identity_of(request), _id(request)
     )
-    return json_response(intent.model_dump())
+    return await _shown(request, intent, fields)
 
 
 @documented(
@@ -107,10 +114,11 @@ async def update_intent(request: Request) -> JSONResponse:
     Only before it is confirmed; only the fields sent change.
     """
     body = await parse(request, UpdateIntentRequest)
+    fields = expand.check(body.expand, expand.INTENT)
     intent = await steps.update_intent(
         payments_state(request), identity_of(request), _id(request), body
     )
-    return json_response(intent.model_dump())
+    return await _shown(request, intent, fields)
 
 
 @documented(
@@ -129,10 +137,11 @@ async def confirm_intent(request: Request) -> JSONResponse:
     confirmable again with another method.
     """
     body = await parse(request, ConfirmIntentRequest)
+    fields = expand.check(body.expand, expand.INTENT)
     intent = await steps.confirm_intent(
         payments_state(request), identity_of(request), _id(request), body
     )
-    return json_response(intent.model_dump())
+    return await _shown(request, intent, fields)
 
 
 @documented(
@@ -147,10 +156,11 @@ async def cancel_intent(request: Request) -> JSONResponse:
     Any status before `succeeded`; held money (manual capture) is released.
     """
     body = await parse(request, CancelIntentRequest)
+    fields = expand.check(body.expand, expand.INTENT)
     intent = await steps.cancel_intent(
         payments_state(request), identity_of(request), _id(request), body
     )
-    return json_response(intent.model_dump())
+    return await _shown(request, intent, fields)
 
 
 @documented(
@@ -166,10 +176,18 @@ async def capture_intent(request: Request) -> JSONResponse:
     `amount_to_capture` defaults to the whole `amount_capturable`; the rest is released.
     """
     body = await parse(request, CaptureIntentRequest)
+    fields = expand.check(body.expand, expand.INTENT)
     intent = await steps.capture_intent(
         payments_state(request), identity_of(request), _id(request), body
     )
-    return json_response(intent.model_dump())
+    return await _shown(request, intent, fields)
+
+
+async def _shown(request: Request, intent: PaymentIntent, fields: list[str]) -> JSONResponse:
+    if not fields:
+        return json_response(intent.model_dump())
+    body = await expand.intent(payments_state(request).pool, identity_of(request), intent, fields)
+    return json_response(body)
 
 
 def _id(request: Request) -> str:

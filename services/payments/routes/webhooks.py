@@ -28,7 +28,10 @@ class WebhookReceived(BaseModel):
 @documented(
     response=WebhookReceived,
     operation_id="receive_provider_webhook",
-    errors={400: "The signature does not verify, or the body is not the provider's format"},
+    errors={
+        400: "The body is not the provider's format",
+        401: "The provider's signature is missing or does not match (`invalid_signature`)",
+    },
 )
 async def receive(request: Request) -> JSONResponse:
     """A provider tells us about a payment or a transfer.

@@ -12,7 +12,8 @@ A confirmation through a real provider is an `Attempt`: the intent is claimed (`
 the attempt counted, which names its provider reference) and committed, the provider is
 asked with no connection held, and `apply_attempt` applies the answer in a second
 transaction (see `service/steps.py`). The simulator answers in-process, so its confirmation
-stays one transaction.
+stays one transaction. Every attempt is recorded (`service/attempts.py`); a routed intent
+(`service/routing.py`) moves to the provider of its current attempt (`service/failover.py`).
 """
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.payments.errors import CardDeclinedError, PaymentIntentNotFoundError
+from services.payments.errors import (
+    CardDeclinedError,
+    PaymentIntentNotFoundError,
+    PaymentMethodNotFoundError,
+)
 from services.payments.providers.base import Outcome, Payer, Provider, attempt_reference
 from services.payments.repository import intents as intents_repo
 from services.payments.repository import outbox as outbox_repo
+from services.payments.repository import routes as routes_repo
+from services.payments.repository import simulator_journal
 from services.payments.repository.intents import IntentRow
 from services.payments.schemas import (
     CancelIntentRequest,
@@ -36,11 +43,20 @@ from services.payments.schemas import (
     PaymentIntent,
     UpdateIntentRequest,
 )
-from services.payments.service import events
+from services.payments.service import attempts, customers, events, routing
 from services.payments.service.changes import Changed
+from services.payments.service.keys import creation_key, made_before
 from services.payments.service.ledger_reader import LedgerAccounts
-from services.payments.service.lifecycle import action_token, check_action, judge
+from services.payments.service.lifecycle import (
+    CONFIRMABLE,
+    CONFIRMED,
+    action_token,
+    check_action,
+    current_reference,
+    judge,
+)
 from services.payments.service.provider_accounts import ProviderSource
+from shared.context import is_idempotent_rerun
 from shared.db import Connection, Pool, transaction
 from shared.errors import InvalidRequestError
 from shared.identity import Identity
@@ -66,6 +82,15 @@ class Attempt:
     public_url: str
     # Where the intent goes back to when the provider refused the request outright.
     previous_status: str
+    tenant_id: str
+    livemode: bool
+    # The `ch_` id (and payment_attempts row) of this attempt.
+    charge: str
+    # The return URL the client asked for (the payer's is built per provider otherwise).
+    return_url: str | None
+    # The route the intent was created on (`service/routing.py`): the providers it may be
+    # failed over to; None when it named its provider.
+    route: tuple[str, ...] | None = None
 
     async def call(self) -> Outcome:
         return await self.provider.authorize(
@@ -98,13 +123,24 @@ async def create_intent(
     providers: ProviderSource,
     *,
     public_url: str = "",
+    route: tuple[str, ...] | None = None,
 ) -> Changed[PaymentIntent] | Attempt:
-    """Create it (checked by `check_new_intent` first) and, with `confirm`, confirm it."""
+    """Create it (checked by `check_new_intent` first) and, with `confirm`, confirm it.
+    `route`: the providers it was routed over (`routing.routed_request`), its first one
+    in `request.provider`."""
     provider, owner = await providers.choose(
         conn, tenant_id=identity.tenant_scope, livemode=identity.livemode,
         provider=request.provider, payment_method=request.payment_method,
     )  # fmt: skip
     ready = request.payment_method is not None or provider.hosted
+    if request.customer is not None:
+        await customers.named_customer(conn, identity, request.customer)
+    if request.payment_method is not None:
+        await customers.card_to_charge(
+            conn, tenant_id=identity.tenant_scope, livemode=identity.livemode,
+            method=request.payment_method, customer_id=request.customer,
+        )  # fmt: skip
+    scoped = creation_key(identity)
     row = await intents_repo.insert_intent(
         conn,
         id=new_id("pi"),
@@ -121,12 +157,42 @@ async def create_intent(
         receipt_email=request.receipt_email,
         wallet_id=request.wallet_id,
         provider_account=owner,
+        idempotency_key=scoped,
+        customer_id=request.customer,
     )
+    if row is None:
+        assert scoped is not None  # only a keyed create can meet its own key
+        return await _made_before(conn, identity, scoped, request, provider, public_url)
     await _announce(conn, "payment_intent.created", row)
+    if route is not None:
+        await routes_repo.insert_intent_route(conn, intent_id=row.id, providers=list(route))
     if request.confirm:
         return await _confirm(
             conn, row, provider, payment_method=None, return_url=request.return_url,
-            public_url=public_url,
+            public_url=public_url, route=route,
+        )  # fmt: skip
+    return _shown(row)
+
+
+async def _made_before(
+    conn: Connection,
+    identity: Identity,
+    key: str,
+    request: CreateIntentRequest,
+    provider: Provider,
+    public_url: str,
+) -> Changed[PaymentIntent] | Attempt:
+    """A create under a key an intent was already made with (services/payments/service/
+    keys.py): that intent, confirmed now if the first run died before confirming it."""
+    row = made_before(
+        await intents_repo.lock_intent_by_key(
+            conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, idempotency_key=key
+        )
+    )
+    if request.confirm and row.status in CONFIRMABLE:
+        return await _confirm(
+            conn, row, provider, payment_method=None, return_url=request.return_url,
+            public_url=public_url, route=await routes_repo.intent_route(conn, row.id),
         )  # fmt: skip
     return _shown(row)
 
@@ -154,7 +220,20 @@ async def update_intent(
 ) -> Changed[PaymentIntent]:
     row = await _locked(conn, identity, intent_id)
     check_action(row, "update")
-    changes: dict[str, Any] = request.model_dump(exclude_unset=True, exclude_none=True)
+    changes: dict[str, Any] = request.model_dump(
+        exclude_unset=True, exclude_none=True, exclude={"expand", "customer"}
+    )
+    customer_id = row.customer_id
+    if request.customer is not None:
+        customer_id = (await customers.named_customer(conn, identity, request.customer)).id
+        if customer_id != row.customer_id:
+            changes["customer_id"] = customer_id
+    method = changes.get("payment_method", row.payment_method)
+    if method is not None and row.provider == "simulator":
+        await customers.card_to_charge(
+            conn, tenant_id=row.tenant_id, livemode=row.livemode, method=method,
+            customer_id=customer_id,
+        )  # fmt: skip
     if row.wallet_id and changes.get("currency", row.currency) != row.currency:
         # The wallet's ledger account holds one currency, checked when the intent was made.
         raise InvalidRequestError(
@@ -186,6 +265,8 @@ async def authenticate(
     if row is None or expected is None or not hmac.compare_digest(expected, token):
         raise PaymentIntentNotFoundError(intent_id)
     check_action(row, "authenticate")
+    # The simulator's page is its bank's: its own book learns the answer too.
+    await simulator_journal.settle_charge(conn, current_reference(row), succeeded=approve)
     if not approve:
         updated = await _transition(
             conn,
@@ -214,15 +295,27 @@ async def confirm_intent(
     public_url: str = "",
 ) -> Changed[PaymentIntent] | Attempt:
     row = await _locked(conn, identity, intent_id)
+    if is_idempotent_rerun() and row.status in CONFIRMED:
+        # This confirm's first run died after its commit, before its answer was stored.
+        return _shown(row)
     check_action(row, "confirm")
-    provider = await providers.of(
-        conn,
-        tenant_id=row.tenant_id,
-        livemode=row.livemode,
-        provider=row.provider,
-        owner=row.provider_account,
-        payment_method=request.payment_method or row.payment_method,
-    )
+    route = await routes_repo.intent_route(conn, row.id)
+    owner: str | None = None
+    provider: Provider | None
+    if route is not None:
+        # A routed intent's confirm starts over at its route's first usable provider.
+        provider, owner, _ = await routing.first_usable(
+            conn, providers, route, tenant_id=row.tenant_id, livemode=row.livemode
+        )
+    else:
+        provider = await providers.of(
+            conn,
+            tenant_id=row.tenant_id,
+            livemode=row.livemode,
+            provider=row.provider,
+            owner=row.provider_account,
+            payment_method=request.payment_method or row.payment_method,
+        )
     if provider is None:
         raise InvalidRequestError(
             f"The {row.provider} account this PaymentIntent was created with is no longer "
@@ -231,10 +324,10 @@ async def confirm_intent(
             param="provider",
         )
     if request.payment_method is not None and provider.hosted:
-        raise _hosted_method_error(row.provider)
+        raise _hosted_method_error(provider.name)
     return await _confirm(
         conn, row, provider, payment_method=request.payment_method,
-        return_url=request.return_url, public_url=public_url,
+        return_url=request.return_url, public_url=public_url, route=route, owner=owner,
     )  # fmt: skip
 
 
@@ -338,7 +431,11 @@ async def _confirm(
     payment_method: str | None,
     return_url: str | None,
     public_url: str = "",
+    route: tuple[str, ...] | None = None,
+    owner: str | None = None,
 ) -> Changed[PaymentIntent] | Attempt:
+    """Confirm on `provider` (for a routed intent, its route's first usable one, whose
+    account is `owner`)."""
     intent_id = row.id
     check_action(row, "confirm")
     method = payment_method or row.payment_method
@@ -355,31 +452,77 @@ async def _confirm(
             code="parameter_missing",
             param="receipt_email",
         )
-    payer = Payer(
-        email=row.receipt_email,
-        return_url=return_url or f"{public_url}/webhooks/{provider.name}/return/{intent_id}",
-    )
+    if owner is not None and (provider.name, owner) != (row.provider, row.provider_account):
+        # A routed intent starts over at its route's first usable provider.
+        row = await intents_repo.update_intent(
+            conn, intent_id, provider=provider.name, provider_account=owner
+        )
+    if not provider.in_process:
+        return await claim(
+            conn, row, provider, method=method, return_url=return_url, public_url=public_url,
+            route=route, previous_status=row.status,
+        )  # fmt: skip
+    # The simulator: computed here, without I/O, so asked and applied in this one transaction.
     attempt = row.attempts + 1
-    reference = attempt_reference(intent_id, attempt) if provider.hosted else intent_id
-    if provider.in_process:
-        # Computed here, without I/O: asked and applied in this one transaction.
-        outcome = await provider.authorize(
-            reference=reference, amount=row.amount, currency=row.currency,
-            payment_method=method, payer=payer,
-        )  # fmt: skip
-        return await _apply(
-            conn, row, outcome, method=method, hosted=False, public_url=public_url,
-            attempts=attempt,
-        )  # fmt: skip
-    # The claim: committed before the provider is asked, so no transaction waits on it and a
-    # crash leaves the attempt `processing`, which the reconciler verifies by its reference.
-    # No event yet: the provider's answer, applied in a moment, is what the client hears of.
-    await intents_repo.update_intent(conn, intent_id, status="processing", attempts=attempt)
-    return Attempt(
-        intent_id=intent_id, number=attempt, reference=reference, provider=provider,
-        amount=row.amount, currency=row.currency, payment_method=method, payer=payer,
-        public_url=public_url, previous_status=row.status,
+    charge = new_id("ch")  # each attempt is shown as a charge of its own (`latest_charge`)
+    await attempts.record(
+        conn, row, attempt_id=charge, number=attempt, provider=provider.name, reference=intent_id
+    )
+    # A method attached to a customer is charged as the test card it was made from.
+    card = method and await customers.card_to_charge(
+        conn, tenant_id=row.tenant_id, livemode=row.livemode, method=method,
+        customer_id=row.customer_id,
     )  # fmt: skip
+    outcome = await provider.authorize(
+        reference=intent_id, amount=row.amount, currency=row.currency, payment_method=card,
+        payer=_payer(row, provider, return_url, public_url),
+    )  # fmt: skip
+    return await _apply(
+        conn, row, outcome, method=method, hosted=False, public_url=public_url,
+        attempts=attempt, latest_charge=charge,
+    )  # fmt: skip
+
+
+async def claim(
+    conn: Connection,
+    row: IntentRow,
+    provider: Provider,
+    *,
+    method: str | None,
+    return_url: str | None,
+    public_url: str,
+    route: tuple[str, ...] | None,
+    previous_status: str,
+) -> Attempt:
+    """Claim the intent's next attempt at `provider` (the intent's provider already): the
+    claim is committed before the provider is asked, so no transaction waits on it and a
+    crash leaves the attempt `processing`, which the reconciler verifies by its reference.
+    No intent event yet: the provider's answer, applied in a moment, is what the client
+    hears of; the attempt is announced (`payment_attempt.created`)."""
+    number = row.attempts + 1
+    reference = attempt_reference(row.id, number) if provider.hosted else row.id
+    # Each attempt is shown as a charge of its own (`latest_charge`).
+    charge = new_id("ch")
+    await intents_repo.update_intent(
+        conn, row.id, status="processing", attempts=number, latest_charge=charge
+    )
+    await attempts.record(
+        conn, row, attempt_id=charge, number=number, provider=provider.name, reference=reference
+    )
+    return Attempt(
+        intent_id=row.id, number=number, reference=reference, provider=provider,
+        amount=row.amount, currency=row.currency, payment_method=method,
+        payer=_payer(row, provider, return_url, public_url), public_url=public_url,
+        previous_status=previous_status, tenant_id=row.tenant_id, livemode=row.livemode,
+        charge=charge, return_url=return_url, route=route,
+    )  # fmt: skip
+
+
+def _payer(row: IntentRow, provider: Provider, return_url: str | None, public_url: str) -> Payer:
+    return Payer(
+        email=row.receipt_email,
+        return_url=return_url or f"{public_url}/webhooks/{provider.name}/return/{row.id}",
+    )
 
 
 async def apply_attempt(
@@ -475,8 +618,23 @@ async def _declined(
             outcome.message or "Your card was declined.",
             decline_code=outcome.decline_code or "generic_decline",
             intent=intent.model_dump(),
+            charge=updated.latest_charge,
+            payment_method=await _method_shown(conn, updated, method),
         ),
     )
+
+
+async def _method_shown(
+    conn: Connection, row: IntentRow, method: str | None
+) -> dict[str, Any] | None:
+    """The payment method a decline names, as the object (Stripe's error carries it)."""
+    if method is None:
+        return None
+    identity = Identity("payments", "service", tenant_id=row.tenant_id, livemode=row.livemode)
+    try:
+        return (await customers.method_of(conn, identity, method)).model_dump()
+    except PaymentMethodNotFoundError:
+        return None
 
 
 async def _authorized(
@@ -549,6 +707,7 @@ async def _transition(conn: Connection, row: IntentRow, **changes: Any) -> Inten
         await _announce(conn, "payment_intent.payment_failed", updated)
     elif updated.status != row.status and updated.status in events.INTENT_STATUS_EVENTS:
         await _announce(conn, events.INTENT_STATUS_EVENTS[updated.status], updated)
+    await attempts.follow(conn, updated)
     return updated
 
 

@@ -13,7 +13,9 @@ then), posts it through the internal client, and records what happened:
 - refused, a 4xx (an unknown account, not enough funds in a wallet): the same posting
   would be refused forever, so it is never sent again. It is marked failed with the
   ledger's error, announced as `ledger.posting.failed`, counted in
-  `micro_ledger_postings_refused_total` and shown by `micro dev status`, for an operator;
+  `micro_ledger_postings_refused_total` and shown by `micro dev status`, for an operator
+  (a simulator refund's refused posting also fails the refund itself, with its reason:
+  `refunds.fail_refused_posting`);
 - unavailable (no answer or a 5xx, after the client's own retries): tried again later,
   after an exponential backoff capped at five minutes.
 
@@ -38,7 +40,7 @@ from prometheus_client import Counter, Gauge
 from services.payments.repository import outbox as outbox_repo
 from services.payments.repository.outbox import PostingRow
 from services.payments.schemas import LedgerPosting
-from services.payments.service import events
+from services.payments.service import events, refunds
 from services.payments.settings import PaymentsSettings
 from shared.aio import wait_event
 from shared.db import Pool, transaction
@@ -197,6 +199,10 @@ class LedgerRelay:
                 tenant_id=failed.tenant_id,
                 livemode=failed.livemode,
             )
+            if row.reference_id.startswith("re_"):
+                # A simulator refund out of a wallet emptied since its funds were checked
+                # ends failed with the reason, rather than succeeded with no posting.
+                await refunds.fail_refused_posting(conn, row.reference_id, code=refused.reason_code)
         code = refused.reason_code if _CODE.match(refused.reason_code) else "other"
         REFUSED.labels(self.settings.service, code).inc()
         FAILED.labels(self.settings.service).inc()

@@ -19,6 +19,8 @@ from services.payments.repository.intents import IntentRow
 Action = Literal["update", "confirm", "authenticate", "cancel", "capture", "refund"]
 
 CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation"})
+# What a confirm leaves an intent in.
+CONFIRMED = frozenset({"requires_action", "processing", "requires_capture", "succeeded"})
 UPDATABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
 CANCELABLE = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}

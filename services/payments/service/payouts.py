@@ -23,6 +23,7 @@ from services.payments.repository.payouts import PayoutRow
 from services.payments.schemas import Payout, PayoutRequest
 from services.payments.service import events
 from services.payments.service.changes import Changed
+from services.payments.service.keys import creation_key, key_reused, rerun_key
 from services.payments.service.provider_accounts import ProviderSource
 from shared.db import Connection, Pool, transaction
 from shared.errors import MicroError, NotFoundError
@@ -58,6 +59,13 @@ async def create_payout(
 ) -> Changed[Payout] | Transfer:
     """The payout made (with the posting it owes the ledger, if paid), or the transfer
     still to ask a real provider for."""
+    if (key := rerun_key(identity)) is not None:
+        found = await payouts_repo.get_payout_by_key(
+            conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, idempotency_key=key
+        )
+        if found is not None:  # made by this request's first run, which died answering;
+            # a pending one is the reconciler's to verify by its id
+            return Changed(Payout.from_row(found))
     provider, owner = await providers.choose(
         conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, provider=request.provider
     )
@@ -75,6 +83,7 @@ async def create_payout(
     )
     # Computed here, without I/O, when the provider is the simulator: one transaction.
     outcome = await transfer.call() if provider.in_process else TransferOutcome("pending")
+    key = creation_key(identity)
     row = await payouts_repo.insert_payout(
         conn,
         id=payout_id,
@@ -92,7 +101,12 @@ async def create_payout(
         provider_account=owner,
         provider_transfer_id=outcome.provider_id,
         wallet_id=request.wallet_id,
+        idempotency_key=key,
     )
+    if row is None:
+        # A rerun found its first run's payout above: the key came back for another
+        # request after its stored answer was purged.
+        raise key_reused()
     await _announce(conn, "payout.created", row)
     if not provider.in_process:
         # Committed before the provider is asked: a crash leaves it `pending`, which the
@@ -113,14 +127,22 @@ async def apply_transfer(
     word (a webhook may have settled it meanwhile: final states stay final)."""
     row = await payouts_repo.lock_payout(conn, transfer.payout_id)
     assert row is not None  # payouts are never deleted
-    if outcome.provider_id and row.provider_transfer_id is None:
-        # Flutterwave's verify call needs its own id, pending or not.
-        row = await payouts_repo.update_payout(
-            conn, row.id, status=row.status, failure_code=row.failure_code,
-            failure_message=row.failure_message, provider_transfer_id=outcome.provider_id,
-        )  # fmt: skip
+    row = await remember_transfer_id(conn, row, outcome)
     change, _ = await settle(conn, row, outcome)
     return change
+
+
+async def remember_transfer_id(
+    conn: Connection, row: PayoutRow, outcome: TransferOutcome
+) -> PayoutRow:
+    """The provider's own id for the transfer, kept once known: Flutterwave's verify call
+    needs it, pending or not."""
+    if not outcome.provider_id or row.provider_transfer_id is not None:
+        return row
+    return await payouts_repo.update_payout(
+        conn, row.id, status=row.status, failure_code=row.failure_code,
+        failure_message=row.failure_message, provider_transfer_id=outcome.provider_id,
+    )  # fmt: skip
 
 
 async def refuse_transfer(conn: Connection, transfer: Transfer, error: MicroError) -> None:

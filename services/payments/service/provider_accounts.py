@@ -9,8 +9,11 @@ Live mode is real money, and every path that moves it resolves its provider here
 rules live here: the simulator and its test methods exist in test mode only. In live mode a
 known test method or card is declined as Stripe declines it (402 `card_declined`,
 decline_code `live_mode_test_card`), and the simulator, or a provider with no live account
-for the tenant or the platform, is a 400 `provider_not_configured`. A platform account
-serves the mode its secret key says (Paystack `sk_live_`, Flutterwave `FLWSECK-` are live).
+for the tenant or the platform, is a 400 `provider_not_configured`. The platform has an
+account per provider and mode (settings `<provider>_test_secret_key`/`_live_secret_key`, or
+the single `<provider>_secret_key`, which serves the mode its prefix says: Paystack
+`sk_live_`, Flutterwave `FLWSECK-` are live); each knows its mode, so a platform webhook
+signed with one mode's secret applies to that mode's objects only.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from services.payments.providers.paystack import Paystack
 from services.payments.providers.simulator import Simulator, simulated_method
 from services.payments.repository import providers as providers_repo
 from services.payments.repository.providers import CredentialsRow
+from services.payments.repository.simulator_journal import SimulatorJournal
 from services.payments.settings import PaymentsSettings
+from services.payments.settings import is_live_key as is_live_key  # where callers found it
 from shared.cipher import Cipher
 from shared.db import Connection
 from shared.errors import CardError, InvalidRequestError
@@ -49,15 +54,6 @@ class LiveModeTestCardError(CardError):
 class ProviderNotConfiguredError(InvalidRequestError):
     def __init__(self, message: str) -> None:
         super().__init__(message, code="provider_not_configured", param="provider")
-
-
-def is_live_key(provider: str, secret_key: str) -> bool:
-    """Whether a provider's secret key is for its live mode, as the provider marks it."""
-    if provider == "paystack":
-        return secret_key.startswith("sk_live_")
-    if provider == "flutterwave":
-        return secret_key.startswith("FLWSECK-")
-    return False
 
 
 def refuse_in_live_mode(*, livemode: bool, provider: str, payment_method: str | None) -> None:
@@ -83,7 +79,7 @@ class Account:
     owner: Owner
     secret_key: str
     webhook_secret: str | None
-    livemode: bool | None = None  # a tenant's account is for one mode
+    livemode: bool | None = None  # the mode the account serves
 
 
 class ProviderSource:
@@ -116,27 +112,18 @@ class ProviderSource:
         )
         return Paystack(client) if provider == "paystack" else Flutterwave(client)
 
-    def platform(self, provider: str, *, livemode: bool | None = None) -> Account | None:
-        """The platform's default account; with `livemode`, only if its key is for that
-        mode."""
-        account = self._platform(provider)
-        if account is None or livemode is None:
-            return account
-        return account if is_live_key(provider, account.secret_key) == livemode else None
+    def platform(self, provider: str, *, livemode: bool) -> Account | None:
+        """The platform's default account for a provider in one mode."""
+        found = self.settings.platform_secrets(provider, livemode=livemode)
+        if found is None:
+            return None
+        key, hook = found
+        return Account(provider, "platform", key, hook, livemode=livemode)
 
-    def _platform(self, provider: str) -> Account | None:
-        if provider == "paystack" and self.settings.paystack_secret_key:
-            # Paystack signs its webhooks with the secret key itself.
-            key = self.settings.paystack_secret_key
-            return Account(provider, "platform", key, key)
-        if provider == "flutterwave" and self.settings.flutterwave_secret_key:
-            return Account(
-                provider,
-                "platform",
-                self.settings.flutterwave_secret_key,
-                self.settings.flutterwave_secret_hash or None,
-            )
-        return None
+    def platform_accounts(self, provider: str) -> list[Account]:
+        """The platform's accounts for a provider, test mode's first."""
+        found = (self.platform(provider, livemode=livemode) for livemode in (False, True))
+        return [account for account in found if account is not None]
 
     async def tenant(
         self, conn: Connection, *, tenant_id: str, livemode: bool, provider: str
@@ -175,7 +162,10 @@ class ProviderSource:
         """The account a new intent or payout uses: the tenant's own, else the platform's."""
         refuse_in_live_mode(livemode=livemode, provider=provider, payment_method=payment_method)
         if provider == "simulator":
-            return Simulator(), "platform"
+            # It writes down what it does in its own book (reconciled against later).
+            return Simulator(SimulatorJournal(conn, tenant_id=tenant_id, livemode=livemode)), (
+                "platform"
+            )
         account = await self.tenant(conn, tenant_id=tenant_id, livemode=livemode, provider=provider)
         account = account or self.platform(provider, livemode=livemode)
         if account is None:
@@ -204,7 +194,11 @@ class ProviderSource:
         if provider == "simulator":
             # A live object on the simulator (made before live mode meant real money) has
             # no provider that could move its money.
-            return None if livemode else Simulator()
+            return (
+                None
+                if livemode
+                else Simulator(SimulatorJournal(conn, tenant_id=tenant_id, livemode=livemode))
+            )
         account = (
             await self.tenant(conn, tenant_id=tenant_id, livemode=livemode, provider=provider)
             if owner == "tenant"

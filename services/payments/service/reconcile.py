@@ -2,7 +2,8 @@
 
 Each round (every `reconcile_interval` seconds, in every replica) re-verifies with its
 provider every hosted intent left in `requires_action`/`processing` and every payout left
-`pending` for longer than `reconcile_after`, and cancels intents nobody finished within
+`pending` for longer than `reconcile_after`, and every provider refund left `pending` that
+long since last heard of (by the provider's refund id), and cancels intents nobody finished within
 `abandon_after` (cancellation_reason "abandoned", as Stripe does), including ones still
 `processing` then whose provider has no payment for them. An intent a crash left
 `processing` between its claim and its outcome is among them: its attempt's reference is
@@ -22,6 +23,7 @@ import asyncpg
 
 from services.payments.repository import intents as intents_repo
 from services.payments.repository import payouts as payouts_repo
+from services.payments.repository import refunds as refunds_repo
 from services.payments.service import intents, steps
 from services.payments.service.changes import Changed
 from services.payments.service.lifecycle import ABANDONABLE
@@ -58,6 +60,7 @@ async def reconcile_once(
             )
         )
         pending = await payouts_repo.stale_payouts(conn, older_than=settings.reconcile_after)
+        refunding = await refunds_repo.stale_refunds(conn, older_than=settings.reconcile_after)
     for intent_id in stuck:
         # In steps (`service/steps.py`): the provider is asked with no connection held.
         reverified = await steps.reverify_intent(
@@ -82,6 +85,13 @@ async def reconcile_once(
         settled, what = reverified_payout
         owes.extend(settled.owes)
         done[f"payout_{what}"] += 1
+    for refund_id in refunding:
+        reverified_refund = await steps.reverify_refund(pool, source, refund_id)
+        if reverified_refund is None:
+            continue
+        refunded, what = reverified_refund
+        owes.extend(refunded.owes)
+        done[f"refund_{what}"] += 1
     return Changed(done, owes=tuple(owes))
 
 

@@ -17,10 +17,15 @@ webhooks included. So each such change runs as
    one: a webhook, the customer's return or the reconciler may have settled it meanwhile,
    and nothing is applied twice or undone.
 
-A crash between 1 and 3 leaves the claim `processing`/`pending`; the reconciler asks the
-provider about it by its reference (`reverify_intent`, `reverify_payout`), in the same steps.
-The simulator answers in-process without I/O, so its changes stay one transaction. Reading
-a wallet's ledger account happens before the transaction that needs it, for the same reason.
+A refund through a real provider is claimed the same way (recorded `pending`, its amount
+held). A crash between 1 and 3 leaves the claim `processing`/`pending`; the reconciler asks
+the provider about it by its reference (`reverify_intent`, `reverify_payout`,
+`reverify_refund`), in the same steps.
+A routed intent's confirm that fails at its provider without taking money is claimed again
+on the route's next provider, a step of its own in the same pattern (`_attempt`,
+`service/failover.py`). The simulator answers in-process without I/O, so its changes stay
+one transaction. Reading a wallet's ledger account happens before the transaction that
+needs it, for the same reason.
 
 Every change says what it owes the ledger in one shape (`service/changes.Changed`); once
 its transaction has committed, `hand_over` wakes the relay for those postings (an intent's
@@ -35,25 +40,42 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, TypeVar
 
 from services.payments.errors import PaymentIntentNotFoundError
-from services.payments.providers.base import Provider
+from services.payments.providers.base import Outcome, Provider
 from services.payments.providers.http import ProviderRequestError, ProviderUnreachable
 from services.payments.repository import intents as intents_repo
 from services.payments.repository import payouts as payouts_repo
+from services.payments.repository import refunds as refunds_repo
 from services.payments.repository.intents import IntentRow
 from services.payments.repository.payouts import PayoutRow
+from services.payments.repository.refunds import RefundRow
 from services.payments.schemas import (
+    AttachRequest,
     CancelIntentRequest,
     CaptureIntentRequest,
     ConfirmIntentRequest,
     CreateIntentRequest,
+    Customer,
+    CustomerRequest,
+    DeletedCustomer,
     PaymentIntent,
+    PaymentMethod,
     Payout,
     PayoutRequest,
     Refund,
     RefundRequest,
+    UpdateCustomerRequest,
     UpdateIntentRequest,
+    UpdateRefundRequest,
 )
-from services.payments.service import intents, payouts, refunds, webhooks
+from services.payments.service import (
+    customers,
+    failover,
+    intents,
+    payouts,
+    refunds,
+    routing,
+    webhooks,
+)
 from services.payments.service.changes import Changed
 from services.payments.service.intents import Attempt
 from services.payments.service.lifecycle import current_reference
@@ -69,6 +91,7 @@ if TYPE_CHECKING:
     from services.payments.state import PaymentsState
 
 T = TypeVar("T")
+Answer = TypeVar("Answer")
 
 # What a provider answers when nothing happened at its end: the claim is let go.
 _NOTHING_HAPPENED = (ProviderUnreachable, ProviderRequestError)
@@ -83,12 +106,15 @@ IntentChange = Callable[[Connection], Awaitable[Changed[PaymentIntent] | Attempt
 async def create_intent(
     payments: PaymentsState, identity: Identity, request: CreateIntentRequest
 ) -> PaymentIntent:
+    # No provider named: the currency's route, if it has one, chooses (service/routing.py).
+    request, route = await routing.routed_request(payments, identity, request)
     # The wallet's ledger account is looked up before anything is locked.
     await intents.check_new_intent(identity, request, ledger=payments.ledger)
+    providers, public_url = payments.providers, payments.public_url
     return await change_intent(
         payments,
         lambda conn: intents.create_intent(
-            conn, identity, request, payments.providers, public_url=payments.public_url
+            conn, identity, request, providers, public_url=public_url, route=route
         ),
     )
 
@@ -144,7 +170,7 @@ async def change_intent(payments: PaymentsState, change: IntentChange) -> Paymen
     attempt at a provider, the call and its outcome follow. Then the ledger posting a
     success owes, and a decline is raised (committed first, answered as an error)."""
     step = await in_transaction(payments.pool, change)
-    result = step if isinstance(step, Changed) else await _attempt(payments.pool, step)
+    result = step if isinstance(step, Changed) else await _attempt(payments, step)
     return await _finish(payments, result, deliver=True)
 
 
@@ -170,17 +196,34 @@ async def customer_return(payments: PaymentsState, provider: str, intent_id: str
 async def create_refund(
     payments: PaymentsState, identity: Identity, request: RefundRequest
 ) -> Refund:
-    """No provider is asked (refunds go through the simulator only), but a refund out of a
-    wallet asks the ledger for the wallet's funds: before the refund's transaction."""
+    """A refund out of a wallet asks the ledger for the wallet's funds first, before the
+    refund's transaction. Through a real provider the refund is claimed `pending` (its
+    amount held), the provider asked with no connection held, and its answer applied in a
+    second transaction (`refunds.apply_refund`)."""
+    earlier = await in_transaction(
+        payments.pool, lambda conn: refunds.made_by_dead_run(conn, identity)
+    )
+    if earlier is not None:
+        return earlier
     debit = await in_transaction(
         payments.pool, lambda conn: refunds.check_refund(conn, identity, request)
     )
     if debit is not None:
         await refunds.check_wallet_funds(payments.ledger, debit)
-    refund = await in_transaction(
-        payments.pool, lambda conn: refunds.create_refund(conn, identity, request)
+    step = await in_transaction(
+        payments.pool,
+        lambda conn: refunds.create_refund(conn, identity, request, payments.providers),
     )
-    return await _finish(payments, refund)
+    if isinstance(step, Changed):
+        return await _finish(payments, step)
+    call = step
+    applied = await _call_and_apply(
+        payments.pool,
+        call.call,
+        refuse=lambda conn, refused: refunds.refuse_refund(conn, call, refused),
+        apply=lambda conn, outcome: refunds.apply_refund(conn, call, outcome),
+    )
+    return await _finish(payments, applied)
 
 
 async def create_payout(
@@ -193,15 +236,34 @@ async def create_payout(
     if isinstance(step, Changed):
         return await _finish(payments, step)
     transfer = step
-    try:
-        outcome = await transfer.call()
-    except _NOTHING_HAPPENED as refused:
-        await in_transaction(payments.pool, functools.partial(_refuse, transfer, refused))
-        raise
-    paid = await in_transaction(
-        payments.pool, lambda conn: payouts.apply_transfer(conn, transfer, outcome)
+    paid = await _call_and_apply(
+        payments.pool,
+        transfer.call,
+        refuse=lambda conn, refused: payouts.refuse_transfer(conn, transfer, refused),
+        apply=lambda conn, outcome: payouts.apply_transfer(conn, transfer, outcome),
     )
     return await _finish(payments, paid)
+
+
+async def _call_and_apply(
+    pool: Pool,
+    call: Callable[[], Awaitable[Answer]],
+    *,
+    refuse: Callable[[Connection, MicroError], Awaitable[object]],
+    apply: Callable[[Connection, Answer], Awaitable[Changed[T]]],
+) -> Changed[T]:
+    """Steps 2 and 3 of a claimed refund or payout: the provider asked with no connection
+    held; an answer that nothing happened there lets the claim go (`refuse`, in its own
+    transaction) and is raised; any other answer is applied. Any other failure (a crash, a
+    cancellation) leaves the claim pending, for its webhook or the reconciler: the provider
+    may have acted."""
+    try:
+        outcome = await call()
+    except _NOTHING_HAPPENED as refused:
+        error: MicroError = refused
+        await in_transaction(pool, lambda conn: refuse(conn, error))
+        raise
+    return await in_transaction(pool, lambda conn: apply(conn, outcome))
 
 
 async def receive_webhook(
@@ -271,8 +333,47 @@ async def reverify_payout(
     async def apply(conn: Connection) -> tuple[Changed[Payout], str]:
         locked = await payouts_repo.lock_payout(conn, payout_id)
         assert locked is not None
+        # A transfer found by its reference is named now, pending or not (next rounds ask
+        # for it by that name).
+        locked = await payouts.remember_transfer_id(conn, locked, outcome)
         # Final states stay final (but for a reversal): `settle` sorts out what changed.
         return await payouts.settle(conn, locked, outcome)
+
+    return await in_transaction(pool, apply)
+
+
+async def reverify_refund(
+    pool: Pool, source: ProviderSource, refund_id: str
+) -> tuple[Changed[Refund], str] | None:
+    """Ask a pending refund's provider how it stands and apply the answer under the
+    refund's lock: (the change, what was done); None when it is no longer pending."""
+
+    async def look(conn: Connection) -> tuple[RefundRow, str, Provider | None] | None:
+        row = await refunds_repo.lock_refund_by_id(conn, refund_id)
+        if row is None or row.status != "pending" or row.provider == "simulator":
+            return None
+        # Read, not locked: the refund's lock is the one its answer is applied under.
+        intent = await intents_repo.get_intent(
+            conn, tenant_id=row.tenant_id, livemode=row.livemode, intent_id=row.payment_intent_id
+        )
+        assert intent is not None
+        return row, current_reference(intent), await _provider_of(conn, source, intent)
+
+    looked = await in_transaction(pool, look)
+    if looked is None:
+        return None
+    row, reference, provider = looked
+    if provider is None:
+        return Changed(Refund.from_row(row)), "no_provider"
+    outcome = await provider.verify_refund(
+        refund_id=row.id, reference=reference, provider_id=row.provider_refund_id
+    )
+
+    async def apply(conn: Connection) -> tuple[Changed[Refund], str]:
+        locked = await refunds_repo.lock_refund_by_id(conn, refund_id)
+        assert locked is not None
+        # A webhook may have settled it meanwhile: `settle` leaves a final refund be.
+        return await refunds.settle(conn, locked, outcome)
 
     return await in_transaction(pool, apply)
 
@@ -301,19 +402,54 @@ async def _finish(payments: PaymentsState, change: Changed[T], *, deliver: bool 
     return change.value
 
 
-async def _refuse(transfer: payouts.Transfer, refused: MicroError, conn: Connection) -> None:
-    await payouts.refuse_transfer(conn, transfer, refused)
-
-
-async def _attempt(pool: Pool, attempt: Attempt) -> Changed[PaymentIntent]:
-    try:
-        outcome = await attempt.call()
-    except _NOTHING_HAPPENED:
-        await in_transaction(pool, lambda conn: intents.release_attempt(conn, attempt))
-        raise
-    # Any other failure (a crash, a cancellation) leaves the claim `processing`, for the
-    # reconciler: the provider may have acted.
-    return await in_transaction(pool, lambda conn: intents.apply_attempt(conn, attempt, outcome))
+async def _attempt(payments: PaymentsState, attempt: Attempt) -> Changed[PaymentIntent]:
+    """Ask the provider about a claimed attempt and apply its answer; for a routed intent,
+    a failure that took no money is tried on the next provider (service/failover.py), each
+    step claimed in a transaction of its own, every call made with no connection held."""
+    pool, source = payments.pool, payments.providers
+    while True:
+        try:
+            outcome = await attempt.call()
+        except _NOTHING_HAPPENED as refused:
+            failure = failover.refusal(refused)
+            following = await in_transaction(
+                pool, functools.partial(failover.fail_over, source=source, attempt=attempt,
+                                        failure=failure),
+            )  # fmt: skip
+            if isinstance(following, Attempt):
+                attempt = following
+                continue
+            raise
+        # Any other failure (a crash, a cancellation) leaves the claim `processing`, for the
+        # reconciler: the provider may have acted.
+        if outcome.kind == "pending" and failover.can_fail_over(attempt):
+            # The answer was lost and the request may have acted: ask by its reference
+            # before any other provider is, and move on only if nothing was taken.
+            checked = await attempt.provider.verify(
+                reference=attempt.reference, amount=attempt.amount, currency=attempt.currency
+            )
+            if checked.kind != "declined":
+                return await in_transaction(
+                    pool, functools.partial(failover.apply_verified, attempt=attempt,
+                                            outcome=checked),
+                )  # fmt: skip
+            failure = failover.lost_answer(outcome, attempt.provider.name)
+            following = await in_transaction(
+                pool, functools.partial(failover.fail_over, source=source, attempt=attempt,
+                                        failure=failure),
+            )  # fmt: skip
+            if isinstance(following, Attempt):
+                attempt = following
+                continue
+            if following == "exhausted":
+                raise ProviderUnreachable(
+                    "No provider of this payment's route could take it; nothing was charged. "
+                    "Try again."
+                )
+            outcome = Outcome("pending")  # stale: shown as it now stands
+        return await in_transaction(
+            pool, functools.partial(intents.apply_attempt, attempt=attempt, outcome=outcome)
+        )
 
 
 async def _provider_of(
@@ -353,3 +489,55 @@ async def _reverify(
         return result, done
 
     return await in_transaction(pool, apply)
+
+
+# -- customers, payment methods, refund updates: one transaction each, no call ---------------
+
+
+async def create_customer(
+    payments: PaymentsState, identity: Identity, request: CustomerRequest
+) -> Customer:
+    return await in_transaction(
+        payments.pool, lambda conn: customers.create_customer(conn, identity, request)
+    )
+
+
+async def update_customer(
+    payments: PaymentsState, identity: Identity, customer_id: str, request: UpdateCustomerRequest
+) -> Customer:
+    return await in_transaction(
+        payments.pool,
+        lambda conn: customers.update_customer(conn, identity, customer_id, request),
+    )
+
+
+async def delete_customer(
+    payments: PaymentsState, identity: Identity, customer_id: str
+) -> DeletedCustomer:
+    return await in_transaction(
+        payments.pool, lambda conn: customers.delete_customer(conn, identity, customer_id)
+    )
+
+
+async def attach_method(
+    payments: PaymentsState, identity: Identity, method_id: str, request: AttachRequest
+) -> PaymentMethod:
+    return await in_transaction(
+        payments.pool, lambda conn: customers.attach(conn, identity, method_id, request)
+    )
+
+
+async def detach_method(
+    payments: PaymentsState, identity: Identity, method_id: str
+) -> PaymentMethod:
+    return await in_transaction(
+        payments.pool, lambda conn: customers.detach(conn, identity, method_id)
+    )
+
+
+async def update_refund(
+    payments: PaymentsState, identity: Identity, refund_id: str, request: UpdateRefundRequest
+) -> Refund:
+    return await in_transaction(
+        payments.pool, lambda conn: refunds.update_refund(conn, identity, refund_id, request)
+    )

@@ -7,6 +7,12 @@ whichever mode's credentials signed it): Paystack signs the raw body with HMAC-S
 secret key (`x-paystack-signature`); Flutterwave echoes the configured secret hash
 (`verif-hash`). Then it is recorded once by its event id (a replay changes nothing), and
 applied through the same rules as every other provider answer, which tolerate any order.
+
+A refund's webhook (Paystack `refund.pending|processing|processed|failed`, Flutterwave
+`refund.completed`) names the refund by the provider's own id; when Micro never learned it
+(the create call's answer was lost), by our refund id echoed in Flutterwave's comments, or
+by the transaction's reference and the amount (Paystack): always within the provider
+account the payment went through.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ from decimal import Decimal
 from typing import Any
 
 from services.payments.providers import flutterwave, paystack
-from services.payments.providers.base import Outcome, TransferOutcome, intent_of
+from services.payments.providers.base import Outcome, RefundOutcome, TransferOutcome, intent_of
 from services.payments.repository import intents as intents_repo
 from services.payments.repository import payouts as payouts_repo
 from services.payments.repository import providers as providers_repo
-from services.payments.service import intents, payouts
+from services.payments.repository import refunds as refunds_repo
+from services.payments.service import intents, payouts, refunds
 from services.payments.service.changes import Changed
 from services.payments.service.provider_accounts import Account, ProviderSource
 from shared.db import Connection
@@ -41,6 +48,12 @@ class ProviderEvent:
     reference: str | None
     charge: Outcome | None = None
     transfer: TransferOutcome | None = None
+    refund: RefundOutcome | None = None
+    # Where a refund's webhook may name it besides the provider's id: our own refund id
+    # (Flutterwave echoes the comments we sent), the refunded amount (Paystack names the
+    # transaction, for a refund whose create answer was lost).
+    refund_id: str | None = None
+    amount: int | None = None
 
 
 async def receive(
@@ -59,13 +72,14 @@ async def receive(
     if tenant_id is not None:
         accounts = await source.tenant_accounts(conn, tenant_id=tenant_id, provider=provider)
     else:
-        platform = source.platform(provider)
-        accounts = [platform] if platform is not None else []
+        # The platform's test and live accounts: the one whose secret signed it says the mode.
+        accounts = source.platform_accounts(provider)
     account = signed_by(provider, accounts, body, headers)
     event = parse_event(provider, body)
     key = tenant_id or "platform"
-    # Events are told apart per account: one tenant's test and live accounts are two.
-    book = "platform" if tenant_id is None else f"{tenant_id}/{_mode(account.livemode)}"
+    # Events are told apart per account: one tenant's (or the platform's) test and live
+    # accounts are two, so news signed by the wrong mode's secret never shadows the right one.
+    book = f"{tenant_id or 'platform'}/{_mode(account.livemode)}"
     fresh = await providers_repo.record_provider_event(
         conn,
         provider=provider,
@@ -137,6 +151,14 @@ def _paystack_event(kind: str, data: dict[str, Any], body: bytes) -> ProviderEve
     reference = str(data["reference"]) if data.get("reference") is not None else None
     if kind.startswith("charge.") and kind.count(".") == 1:
         return ProviderEvent(event_id, kind, reference, charge=paystack.charge_outcome(data))
+    if kind in _PAYSTACK_REFUNDS:
+        # The event's name is the refund's state; it names the transaction by reference.
+        refund = paystack.refund_outcome({**data, "status": _PAYSTACK_REFUNDS[kind]})
+        transaction = data.get("transaction_reference")
+        return ProviderEvent(
+            event_id, kind, str(transaction) if transaction is not None else None,
+            refund=refund, amount=_whole(data.get("amount")),
+        )  # fmt: skip
     if kind in _PAYSTACK_TRANSFERS:
         # The event's name is the transfer's fate, whatever `data.status` says.
         transfer = paystack.transfer_outcome({**data, "status": _PAYSTACK_TRANSFERS[kind]})
@@ -144,6 +166,12 @@ def _paystack_event(kind: str, data: dict[str, Any], body: bytes) -> ProviderEve
     return ProviderEvent(event_id, kind, reference)
 
 
+_PAYSTACK_REFUNDS = {
+    "refund.pending": "pending",
+    "refund.processing": "processing",
+    "refund.processed": "processed",
+    "refund.failed": "failed",
+}
 _PAYSTACK_TRANSFERS = {
     "transfer.success": "success",
     "transfer.failed": "failed",
@@ -159,12 +187,40 @@ def _flutterwave_event(kind: str, data: dict[str, Any]) -> ProviderEvent:
     if kind == "transfer.completed":
         reference = str(data["reference"]) if data.get("reference") is not None else None
         return ProviderEvent(event_id, kind, reference, transfer=flutterwave.transfer_outcome(data))
+    if kind == "refund.completed":
+        refund = flutterwave.refund_outcome(data)
+        ours = flutterwave.refund_of_comment(data.get("comments"))
+        return ProviderEvent(event_id, kind, ours, refund=refund, refund_id=ours)
     return ProviderEvent(event_id, kind, None)
+
+
+def _whole(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and int(value) == Decimal(str(value)) else None
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+
+
+async def _apply_refund(
+    conn: Connection, provider: str, key: str, account: Account, event: ProviderEvent
+) -> Changed[str]:
+    assert event.refund is not None
+    row = await refunds_repo.lock_refund_for_account(
+        conn, provider=provider, account=key, livemode=account.livemode,
+        provider_refund_id=event.refund.provider_id, refund_id=event.refund_id,
+        reference=event.reference, amount=event.amount,
+    )  # fmt: skip
+    if row is None:
+        return Changed("unknown_reference")
+    settled, done = await refunds.settle(conn, row, event.refund)
+    return Changed(done, owes=settled.owes)
 
 
 async def _apply(
     conn: Connection, provider: str, key: str, account: Account, event: ProviderEvent
 ) -> Changed[str]:
+    if event.refund is not None:
+        return await _apply_refund(conn, provider, key, account, event)
     if event.reference is None or (event.charge is None and event.transfer is None):
         return Changed("ignored_type")
     if event.charge is not None:

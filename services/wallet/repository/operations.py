@@ -16,7 +16,8 @@ _COLUMNS = """
     id, tenant_id, livemode, type, wallet_id, to_wallet_id, amount, currency, description,
     status, stage, ledger_transaction_id, payment_intent_id, payout_id, source_id, provider,
     payment_method, destination::text AS destination, next_action::text AS next_action,
-    failure_code, failure_message, idempotency_key, created_at, updated_at
+    failure_code, failure_message, idempotency_key, created_at, updated_at, payout_attempt,
+    retries, next_attempt_at, last_error_code, last_error_message
 """
 _JSON_FIELDS = frozenset({"destination", "next_action"})
 
@@ -54,6 +55,13 @@ class OperationRow:
     idempotency_key: str | None
     created_at: datetime
     updated_at: datetime
+    # A withdrawal's payout tries (migration 0005): which payout it asks for now, how many
+    # failed for want of a reachable provider, when to try next, and the last reason.
+    payout_attempt: int = 1
+    retries: int = 0
+    next_attempt_at: datetime | None = None
+    last_error_code: str | None = None
+    last_error_message: str | None = None
 
 
 def _operation(record: asyncpg.Record) -> OperationRow:
@@ -137,6 +145,19 @@ async def get_operation(
         tenant_id,
     )
     return _operation_or_none(record)
+
+
+async def find_by_key(
+    conn: Connection, *, tenant_id: str, livemode: bool, idempotency_key: str
+) -> OperationRow | None:
+    record = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM wallet_operations "
+        "WHERE tenant_id = $1 AND livemode = $2 AND idempotency_key = $3",
+        tenant_id,
+        livemode,
+        idempotency_key,
+    )
+    return None if record is None else _operation(record)
 
 
 async def find_operation(conn: Connection, operation_id: str) -> OperationRow | None:
@@ -224,14 +245,16 @@ async def update_operation(conn: Connection, operation_id: str, **changes: Any) 
 
 
 async def claim_due(conn: Connection, *, grace: timedelta, limit: int) -> list[str]:
-    """Pending operations nobody touched for `grace` and no live driver holds, marked as
-    touched now, so that another replica's round skips them for a while."""
+    """Pending operations nobody touched for `grace`, that no live driver holds and whose
+    next try (a withdrawal backing off) is due, marked as touched now, so that another
+    replica's round skips them for a while."""
     records = await conn.fetch(
         """
         UPDATE wallet_operations SET updated_at = now() WHERE id IN (
             SELECT id FROM wallet_operations
             WHERE status = 'pending' AND updated_at < now() - $1::interval
               AND (driver_until IS NULL OR driver_until < now())
+              AND (next_attempt_at IS NULL OR next_attempt_at <= now())
             ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)
         RETURNING id
         """,

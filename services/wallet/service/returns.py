@@ -3,7 +3,9 @@
 - refund: a deposit's card payment is refunded through payments, which takes the money
   back out of the wallet's ledger account (reference = the refund id). The wallet records
   it when payments announces the refund, and calls it succeeded once the posting is in the
-  ledger.
+  ledger, or failed (with payments' `failure_reason`, e.g. `insufficient_funds` when the
+  wallet was emptied before the posting) once payments says the refund failed: it is never
+  waited on for ever.
 - reversal: the bank sends a paid withdrawal back (payments marks the payout failed); the
   wallet credits itself from the withdrawals account (reference = the reversal's id).
 
@@ -29,6 +31,7 @@ from shared.ledger_contract import Posting, wallet_code, withdrawals_code
 
 _POLL = 0.05
 EVENTS = {"refund": "wallet.refund.succeeded", "reversal": "wallet.withdrawal.reversed"}
+REFUND_FAILED = "wallet.refund.failed"
 
 
 async def record_refund(state: WalletState, refund: dict[str, Any]) -> OperationRow | None:
@@ -45,6 +48,53 @@ async def record_refund(state: WalletState, refund: dict[str, Any]) -> Operation
             counterparty=refund_id,
         )  # fmt: skip
     return await drive(state, row.id, wait=state.settings.deposit_wait)
+
+
+async def refund_failed(
+    state: WalletState, refund: dict[str, Any], *, tenant_id: str, livemode: bool
+) -> OperationRow | None:
+    """A payments refund failed: its refund operation here (if one was recorded when it
+    was announced succeeded) is driven to its end now."""
+    refund_id = refund.get("id")
+    if not refund_id or not tenant_id:
+        return None
+    async with transaction(state.pool) as conn:
+        row = await operations_repo.find_by_key(
+            conn, tenant_id=tenant_id, livemode=livemode, idempotency_key=f"refund:{refund_id}"
+        )
+    if row is None:
+        return None
+    return await drive(state, row.id)
+
+
+async def posting_refused(
+    state: WalletState, posting: dict[str, Any], *, tenant_id: str, livemode: bool
+) -> OperationRow | None:
+    """The ledger refused a refund's posting for good (`ledger.posting.failed`): the money
+    never left the wallet's account, so its refund operation ends failed with the ledger's
+    reason instead of waiting for a posting that will never come. (A simulator refund also
+    fails in payments then; a provider's refund that did give the money back stays
+    succeeded there, and the refused posting is an operator's to settle.)"""
+    reference = str(posting.get("reference_id") or "")
+    if not reference.startswith("re_") or not tenant_id:
+        return None
+    async with transaction(state.pool) as conn:
+        row = await operations_repo.find_by_key(
+            conn, tenant_id=tenant_id, livemode=livemode, idempotency_key=f"refund:{reference}"
+        )
+    if row is None:
+        return None
+    failure_of = posting.get("failure") or {}
+    code = str(failure_of.get("code") or "ledger_refused")
+    failure = (code, str(failure_of.get("message") or "The ledger refused the refund."))
+    async with operations.driving(state, row.id) as driver:
+        if not driver.leased:
+            return driver.row
+        return await driver.apply(
+            lambda conn, row: operations.finish(
+                conn, row, "failed", failure=failure, event=REFUND_FAILED
+            )
+        )
 
 
 async def reverse_withdrawal(
@@ -99,6 +149,19 @@ async def drive(state: WalletState, operation_id: str, *, wait: float = 0.0) -> 
             assert row.source_id is not None, "a refund names its payments refund"
             posting = await _posted(state, scope, row.source_id, wait=wait)
             if posting is None:
+                try:
+                    refund = await state.payments.refund(scope, row.source_id)
+                except Refused:
+                    return row  # not payments' to say (yet): the recovery job looks again
+                if refund.get("status") == "failed":
+                    # Payments gave up on it (the ledger refused its posting): terminal.
+                    reason = str(refund.get("failure_reason") or "unknown")
+                    failure = (reason, f"The refund {row.source_id} failed: {reason}.")
+                    return await driver.apply(
+                        lambda conn, row: operations.finish(
+                            conn, row, "failed", failure=failure, event=REFUND_FAILED
+                        )
+                    )
                 return row  # payments has not posted it yet: the recovery job looks again
         else:
             try:

@@ -5,6 +5,17 @@
                     \\--refused at once----------------> failed (hold voided)
     new --not enough funds--> failed (nothing held)
     succeeded, then the bank sends the money back --> a reversal (see returns.py)
+    paying --failed, provider unreachable--> held (again, later, under a new payout)
+
+A payout that failed because payments could not reach its provider (`provider_unavailable`:
+the request never got there, no money moved) does not fail the withdrawal: it is asked for
+again under a new payout (attempt n+1, its own Idempotency-Key), once
+`payout_retry_base` x 2^(tries - 1) seconds (at most `payout_retry_max`) have passed, by the
+recovery job, which skips a withdrawal until its `next_attempt_at`. Once
+`withdrawal_deadline` has passed since the withdrawal was made, such a failure fails it with
+the provider's reason and voids the hold. When payments itself does not answer, nothing is
+known about the payout: the next recovery round asks again (same key), and it is never
+failed on that account: the money stays held until payments says what became of it.
 
 Each arrow is one step: a remote call made with no transaction open, then its outcome
 written in a short transaction of its own by the operation's one driver (see
@@ -17,21 +28,30 @@ the synchronous answer, settles once.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.wallet.clients import payout_attempt
 from services.wallet.errors import InsufficientFundsError, WalletFrozenError
 from services.wallet.repository import history as history_repo
 from services.wallet.repository import operations as operations_repo
 from services.wallet.repository.operations import OperationRow
 from services.wallet.schemas import WalletOperation, WithdrawRequest
 from services.wallet.service import access, operations, returns
+from services.wallet.settings import WalletSettings
 from services.wallet.state import WalletState
 from shared.db import Connection, transaction
 from shared.errors import InvalidRequestError
 from shared.identity import Identity
 from shared.internal_client import Refused, Unavailable
 from shared.ledger_contract import Posting, wallet_code, withdrawals_code
+
+log = logging.getLogger("micro.wallet.withdrawals")
+
+# Payments' failure codes for a payout whose provider was never reached: nothing moved, so
+# another payout may be asked for.
+RETRYABLE = frozenset({"provider_unavailable"})
 
 
 async def withdraw(
@@ -80,11 +100,16 @@ async def drive(state: WalletState, operation_id: str) -> OperationRow:
                 await _hold(state, driver)
                 continue
             if row.stage == "held":
+                if _backing_off(row):
+                    return row  # the recovery job asks again at `next_attempt_at`
                 payout = await _ask_payout(state, driver)
             else:
                 assert row.payout_id is not None, "a paying withdrawal knows its payout"
                 payout = await state.payments.payout(operations.scope_of(row), row.payout_id)
-            return await _settle(state, driver, payout)
+            settled = await _settle(state, driver, payout)
+            if settled.stage != "held":
+                return settled
+            # A payout whose provider was unreachable: the loop sees whether to ask again.
         return driver.row
 
 
@@ -148,18 +173,28 @@ async def _hold(state: WalletState, driver: operations.Driver) -> None:
     await driver.apply(held)
 
 
+def _backing_off(row: OperationRow) -> bool:
+    return row.next_attempt_at is not None and row.next_attempt_at > datetime.now(UTC)
+
+
+def payout_key(row: OperationRow) -> str:
+    """The payout's Idempotency-Key: the first attempt's is what it always was."""
+    attempt = row.payout_attempt
+    return f"wallet-{row.id}" if attempt == 1 else f"wallet-{row.id}-{attempt}"
+
+
 async def _ask_payout(state: WalletState, driver: operations.Driver) -> dict[str, Any]:
+    """The payout of the current attempt, asked for (or found)."""
     row = driver.row
     scope = operations.scope_of(row)
     age = (datetime.now(UTC) - row.created_at).total_seconds()
     if age > state.settings.payout_lookup_after:
         # The Idempotency-Key's answer may be gone at payments: never pay out twice.
         found = await state.payments.find_payout(
-            scope, wallet_id=row.wallet_id, operation_id=row.id
+            scope, wallet_id=row.wallet_id, operation_id=row.id, attempt=row.payout_attempt
         )
         if found is not None:
-            await driver.apply(lambda conn, row: _record_payout(conn, row, found))
-            return found
+            return await _recorded(driver, found)
     try:
         payout = await state.payments.create_payout(
             scope,
@@ -170,16 +205,67 @@ async def _ask_payout(state: WalletState, driver: operations.Driver) -> dict[str
                 "provider": row.provider,
                 "wallet_id": row.wallet_id,
                 "description": row.description or f"Wallet withdrawal {row.id}",
-                "metadata": {"wallet_operation": row.id},
+                "metadata": {"wallet_operation": row.id, "wallet_attempt": str(row.payout_attempt)},
             },
-            idempotency_key=f"wallet-{row.id}",
+            idempotency_key=payout_key(row),
         )
     except Refused as refused:
         # Payments made no payout: the money goes back to the wallet.
         return {"id": None, "status": "failed", "failure_code": refused.reason_code,
                 "failure_message": refused.reason}  # fmt: skip
-    await driver.apply(lambda conn, row: _record_payout(conn, row, payout))
+    except Unavailable:
+        # A 5xx (stored with the key, so asking again answers the same) or no answer: see
+        # whether payments made the payout, and how it ended (its provider unreachable
+        # leaves it failed). Payments not answering at all is left to the next round.
+        found = await state.payments.find_payout(
+            scope, wallet_id=row.wallet_id, operation_id=row.id, attempt=row.payout_attempt
+        )
+        if found is None:
+            raise
+        return await _recorded(driver, found)
+    return await _recorded(driver, payout)
+
+
+async def _recorded(driver: operations.Driver, payout: dict[str, Any]) -> dict[str, Any]:
+    if payout["status"] != "failed":
+        await driver.apply(lambda conn, row: _record_payout(conn, row, payout))
     return payout
+
+
+def next_attempt(row: OperationRow, settings: WalletSettings, retries: int) -> datetime:
+    """When to ask again after `retries` failed tries: a doubling wait, capped, and never
+    past the deadline (where one last try decides)."""
+    delay = min(settings.payout_retry_max, settings.payout_retry_base * 2 ** (retries - 1))
+    return min(datetime.now(UTC) + timedelta(seconds=delay), _deadline(row, settings))
+
+
+def _deadline(row: OperationRow, settings: WalletSettings) -> datetime:
+    return row.created_at + timedelta(seconds=settings.withdrawal_deadline)
+
+
+async def _back_off(
+    conn: Connection, row: OperationRow, settings: WalletSettings, error: tuple[str, str]
+) -> OperationRow:
+    """Count a failed try and wait before the next, which asks for a new payout (the
+    current one failed, having moved nothing)."""
+    retries = row.retries + 1
+    next_at = next_attempt(row, settings, retries)
+    log.warning(
+        "withdrawal payout failed for want of its provider; asking again later",
+        extra={"operation": row.id, "attempt": row.payout_attempt, "reason": error[1],
+               "next_attempt_at": next_at.isoformat()},
+    )  # fmt: skip
+    return await operations_repo.update_operation(
+        conn,
+        row.id,
+        stage="held",
+        payout_id=None,
+        payout_attempt=row.payout_attempt + 1,
+        retries=retries,
+        next_attempt_at=next_at,
+        last_error_code=error[0],
+        last_error_message=error[1],
+    )
 
 
 async def _record_payout(
@@ -222,12 +308,18 @@ async def _settle(
             )
 
         return await driver.apply(succeeded)
+    if payout_attempt(payout) not in (None, row.payout_attempt):
+        return row  # an earlier attempt's payout, failed already: the current one decides
     if payout["status"] == "failed":
-        await state.ledger.void_pending(scope, hold_id)
         failure = (
             payout.get("failure_code") or "payout_failed",
             payout.get("failure_message") or "The bank did not accept the payout.",
         )
+        if failure[0] in RETRYABLE and datetime.now(UTC) < _deadline(row, state.settings):
+            return await driver.apply(
+                lambda conn, row: _back_off(conn, row, state.settings, failure)
+            )
+        await state.ledger.void_pending(scope, hold_id)
         return await driver.apply(
             lambda conn, row: operations.finish(
                 conn,

@@ -105,6 +105,9 @@ def endpoint_row(**changes: Any) -> endpoints_repo.Endpoint:
         "is_default": True,
         "failing_since": None,
         "created_at": AT,
+        "signature": "standard",
+        "metadata_json": '{"team": "orders"}',
+        "api_version": None,
         "previous_secret_expires_at": None,
         **changes,
     }
@@ -125,6 +128,9 @@ class TestViews:
             "livemode": False,
             "default": True,
             "created": CREATED,
+            "signature": "standard",
+            "metadata": {"team": "orders"},
+            "api_version": None,
             "previous_secret_expires": None,
             "secret": None,
         }

@@ -35,6 +35,7 @@ def claimed(secret: bytes, previous: bytes | None = None) -> deliveries_repo.Cla
         attempts=1,
         payload=BODY.decode(),
         url="https://hooks.example.com/",
+        signature="standard",
         secret=secret,
         previous_secret=previous,
     )

@@ -121,9 +121,11 @@ class TestCreateIntent:
         body = {"amount": 1, "currency": "usd", "wallet_id": wallet}
         assert refused(CreateIntentRequest, body) == ([] if ok else ["wallet_id"])
 
-    def test_strings_are_stripped(self) -> None:
-        body = {"amount": 1, "currency": "usd", "description": "  Order 7  "}
-        assert CreateIntentRequest.model_validate(body).description == "Order 7"
+    def test_codes_are_stripped_and_free_text_is_kept(self) -> None:
+        # A description is the client's own text (shared/text.py); codes and ids are not.
+        body = {"amount": 1, "currency": " usd ", "description": "  Order 7  "}
+        parsed = CreateIntentRequest.model_validate(body)
+        assert (parsed.currency, parsed.description) == ("usd", "  Order 7  ")
 
 
 class TestOtherBodies:
@@ -182,14 +184,19 @@ class TestShown:
             description=None, metadata={"order": "7"}, receipt_email=None, wallet_id=None,
             last_payment_error=None, next_action=None, cancellation_reason=None,
             canceled_at=None, created_at=CREATED, provider_account="platform", attempts=1,
+            customer_id="cus_1", latest_charge="ch_1",
         )  # fmt: skip
         shown = PaymentIntent.from_row(row).model_dump()
         assert shown["object"] == "payment_intent"
         assert shown["created"] == int(CREATED.timestamp())
         assert shown["canceled_at"] is None
         assert shown["metadata"] == {"order": "7"}
+        # Stripe's names: the customer as `customer`, the latest attempt as `latest_charge`.
+        assert (shown["customer"], shown["latest_charge"]) == ("cus_1", "ch_1")
         # What stays with us.
-        assert not {"tenant_id", "provider_account", "attempts", "created_at"} & set(shown)
+        assert not {"tenant_id", "provider_account", "attempts", "created_at", "customer_id"} & set(
+            shown
+        )
 
     def test_a_payout_shows_only_the_last_four_digits(self) -> None:
         row = PayoutRow(
@@ -207,10 +214,13 @@ class TestShown:
     def test_a_refund_names_its_payment(self) -> None:
         row = RefundRow(
             id="re_1", tenant_id="ten_1", livemode=True, payment_intent_id="pi_1", amount=10,
-            currency="usd", status="succeeded", reason=None, created_at=CREATED,
+            currency="usd", status="succeeded", reason=None, metadata={"k": "v"},
+            created_at=CREATED, provider="paystack", provider_refund_id="3018284",
+            failure_reason=None, updated_at=CREATED,
         )  # fmt: skip
         assert Refund.from_row(row).model_dump() == {
             "id": "re_1", "object": "refund", "payment_intent": "pi_1", "amount": 10,
-            "currency": "usd", "status": "succeeded", "reason": None, "livemode": True,
+            "currency": "usd", "status": "succeeded", "reason": None, "failure_reason": None,
+            "metadata": {"k": "v"}, "livemode": True,
             "created": int(CREATED.timestamp()),
         }  # fmt: skip

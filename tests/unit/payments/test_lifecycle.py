@@ -40,6 +40,7 @@ def intent(**changes: Any) -> IntentRow:
         receipt_email="ada@example.com", wallet_id=None, last_payment_error=None,
         next_action=None, cancellation_reason=None, canceled_at=None,
         created_at=datetime(2026, 1, 1, tzinfo=UTC), provider_account="platform", attempts=1,
+        customer_id=None, latest_charge=None,
     )  # fmt: skip
     return dataclasses.replace(base, **changes)
 

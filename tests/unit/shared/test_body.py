@@ -137,6 +137,25 @@ def test_json_is_validated_strictly() -> None:
     assert (caught.value.code, caught.value.param) == ("parameter_invalid", "amount")
 
 
+@pytest.mark.parametrize(
+    ("raw", "amount"),
+    [(b'{"amount": 9085.0}', 9085), (b'{"amount": 9.085e3}', 9085), (b'{"amount": 1E2}', 100)],
+)
+def test_a_json_number_with_a_zero_fraction_is_an_integer(raw: bytes, amount: int) -> None:
+    # JSON Schema counts 9085.0 as an integer, so the OpenAPI document's clients may send it.
+    params = decode_params(raw, "application/json")
+    assert validate(Order, params.values, typed=params.typed).amount == amount
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"amount": 9085.5}', b'{"amount": 1e400}', b'{"amount": 1e99999}']
+)
+def test_a_fraction_or_a_number_past_any_amount_is_not_an_integer(raw: bytes) -> None:
+    params = decode_params(raw, "application/json")
+    with pytest.raises(InvalidRequestError, match="Invalid amount"):
+        validate(Order, params.values, typed=params.typed)
+
+
 def test_form_text_is_read_as_the_fields_types() -> None:
     order = validate(Order, {"amount": "5", "capture": "False", "tags": "one"})
     assert (order.amount, order.capture, order.tags) == (5, False, ["one"])
