@@ -222,8 +222,12 @@ class Stack:
     def _probe(self, replica: Replica) -> Probe:
         """Ready: a service's /ready (its database and Redis answer); the gateway's /ready
         (Redis), since its /health also asks every service, which a restarted gateway must
-        not wait on."""
-        url = f"{replica.url}/ready"
+        not wait on, and then its metrics listener. That one opens just after the app, and
+        a gateway that cannot bind it exits: asked only once the app answered, a port taken
+        meanwhile would pass as a good start and crash-loop afterwards."""
+        urls = [f"{replica.url}/ready"]
+        if replica.metrics_port is not None:
+            urls.append(f"http://127.0.0.1:{replica.metrics_port}/metrics")
         log = self.settings.log_dir / f"{replica.name}.log"
 
         async def probe(process: asyncio.subprocess.Process) -> None:
@@ -236,13 +240,15 @@ class Stack:
                             f"during start-up; see {log}"
                         )
                     try:
-                        if (await client.get(url)).status_code == 200:
-                            return
+                        while urls and (await client.get(urls[0])).status_code == 200:
+                            urls.pop(0)
                     except httpx.HTTPError:
                         pass
+                    if not urls:
+                        return
                     if time.monotonic() > deadline:
                         raise StackError(
-                            f"{replica.name} was not ready at {url} in time; see {log}"
+                            f"{replica.name} was not ready at {urls[0]} in time; see {log}"
                         )
                     await asyncio.sleep(0.1)
 

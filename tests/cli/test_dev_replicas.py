@@ -4,8 +4,10 @@ port, each caller given every replica of what it calls; the state file, the read
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +19,15 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cli.stack.config import DevSettings
+from cli.stack.errors import StackError
 from cli.stack.ports import free_port, port_is_open
-from cli.stack.replicas import plan_replicas
-from cli.stack.stack import pid_alive
+from cli.stack.replicas import Replica, plan_replicas
+from cli.stack.stack import Stack, pid_alive
 from shared.settings import APPS, SERVICES
 from tests.e2e.accounts import create_key, key_headers, register
 from tests.e2e.stack import RunningStack, interrupt, leftovers, micro, running_stack
 from tests.support.devstack import StatusRow, answers_ready, children, status_rows
+from tests.support.polling import eventually
 from tests.support.servers import scratch_dir
 
 runner = CliRunner()
@@ -73,6 +77,42 @@ def test_replica_one_keeps_the_configured_ports_and_the_others_take_free_ones() 
     assert metrics[0] == settings.metrics_port
     assert len({*metrics, *ports}) == 21
     assert all(r.metrics_port is None for name in SERVICES for r in plan[name])
+
+
+async def _serving(root: Path, port: int, *paths: str) -> asyncio.subprocess.Process:
+    """A plain HTTP server answering 200 on each of `paths`, and 404 elsewhere."""
+    for path in paths:
+        (root / path).write_text("ok")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+        "--directory", str(root), stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await asyncio.to_thread(eventually, lambda: port_is_open(port), within=10, what="the server")
+    return process
+
+
+async def test_a_gateway_is_started_only_once_its_metrics_listener_answers(
+    tmp_path: Path,
+) -> None:
+    # A gateway that cannot bind its metrics port exits just after its app answered /ready;
+    # counted as started then, it would crash-loop behind a stack that says "running".
+    port = free_port()
+    settings = DevSettings(
+        http_ports={name: free_port() for name in APPS}, metrics_port=free_port(),
+        start_timeout=1.5, dir=tmp_path / ".micro",
+    )  # fmt: skip
+    stack = Stack(settings, echo=False)
+    process = await _serving(tmp_path, port, "ready", "metrics")
+    try:
+        silent = Replica("gateway", 2, port, metrics_port=free_port())
+        with pytest.raises(StackError, match=f"127.0.0.1:{silent.metrics_port}/metrics"):
+            await stack._probe(silent)(process)
+        # Both listeners answering (here one server on one port): started.
+        await stack._probe(Replica("gateway", 2, port, metrics_port=port))(process)
+    finally:
+        process.kill()
+        await process.wait()
 
 
 @pytest.mark.parametrize(

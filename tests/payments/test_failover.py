@@ -282,7 +282,6 @@ class TestFailover:
     ) -> None:  # fmt: skip
         # Paystack started the transaction, but its answer never came back in time.
         paystack.lost_answers.add("initialize")
-        paystack.delay = 2.0
         intent = (await routed(client)).json()
         # Asked, Paystack knows the transaction (not paid yet): it may still take money, so
         # no other provider is asked; the reconciler follows it up.
@@ -304,7 +303,6 @@ class TestFailover:
     ) -> None:
         # Paystack hangs past our patience and never starts the transaction.
         paystack.slow.add("initialize")
-        paystack.delay = 2.0
         intent = (await routed(client)).json()
         assert (intent["status"], intent["provider"]) == ("requires_action", "flutterwave")
         assert intent["id"] not in paystack.charges
@@ -407,7 +405,6 @@ class TestFailover:
     ) -> None:  # fmt: skip
         paystack.fail("initialize", 503)
         flutterwave.lost_answers.add("initialize")
-        flutterwave.delay = 2.0
         intent = (await routed(client)).json()
         # No provider after Flutterwave: its lost answer waits for the reconciler, which
         # asks Flutterwave about the current attempt by its own reference.
@@ -429,7 +426,6 @@ class TestFailover:
     ) -> None:  # fmt: skip
         paystack.fail("initialize", 503)
         flutterwave.slow.add("initialize")
-        flutterwave.delay = 5.0
         intent = (await routed(client, confirmed=False)).json()
         # The confirm dies while Flutterwave is being asked (attempt 2 claimed, committed).
         confirming = asyncio.create_task(confirm(client, intent["id"]))

@@ -32,7 +32,6 @@ async def test_a_lost_create_answer_is_found_by_reference_and_paid_once(
 ) -> None:
     # Flutterwave made the transfer; its answer never came back in time.
     flutterwave.lost_answers.add("transfer")
-    flutterwave.delay = 2.0
     payout = (await pay_out(client, "flutterwave", 2550)).json()
     assert payout["status"] == "pending"
     assert await transfer_id(dsn, payout["id"]) is None
@@ -55,7 +54,6 @@ async def test_found_pending_it_is_named_and_then_asked_by_its_id(
 ) -> None:
     flutterwave.transfer_status = "pending"
     flutterwave.lost_answers.add("transfer")
-    flutterwave.delay = 2.0
     payout = (await pay_out(client, "flutterwave", 900)).json()
     flutterwave.lost_answers.clear()
     assert await reconcile(dsn, paystack, flutterwave) == {"payout_still_pending": 1}
@@ -74,7 +72,6 @@ async def test_a_create_that_never_arrived_fails_the_payout(
 ) -> None:
     # The request hangs and Flutterwave does nothing with it.
     flutterwave.slow.add("transfer")
-    flutterwave.delay = 2.0
     payout = (await pay_out(client, "flutterwave", 2550)).json()
     assert payout["status"] == "pending"
     # Younger than reconcile_after: not asked about yet.
@@ -95,7 +92,6 @@ async def test_a_paystack_transfer_that_never_arrived_fails_the_payout(
 ) -> None:
     # Paystack's verify by our reference answers 404 for a transfer it never received.
     paystack.slow.add("transfer")
-    paystack.delay = 2.0
     payout = (await pay_out(client, "paystack", 2550)).json()
     assert payout["status"] == "pending"
     assert await reconcile(dsn, paystack, flutterwave, reconcile_after=3600) == {}
@@ -111,7 +107,6 @@ async def test_an_error_answer_from_the_list_changes_nothing(
     client: httpx.AsyncClient, paystack: FakeProvider, flutterwave: FakeProvider, dsn: str
 ) -> None:
     flutterwave.slow.add("transfer")
-    flutterwave.delay = 2.0
     payout = (await pay_out(client, "flutterwave", 2550)).json()
     flutterwave.unavailable.add("list_transfers")
     assert await reconcile(dsn, paystack, flutterwave) == {"payout_still_pending": 1}

@@ -308,7 +308,6 @@ class TestReconciler:
         intent = await paid(client, fake)
         # The provider makes the refund; its answer never arrives in time.
         fake.lost_answers.add("refund")
-        fake.delay = 2.0
         made = (await refund(client, intent["id"], amount=1500)).json()
         assert made["status"] == "pending"
         assert len(fake.refunds) == 1

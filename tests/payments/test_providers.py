@@ -31,7 +31,6 @@ async def processing_at_paystack(
     """An intent confirmed while Paystack's answer to `initialize` was lost: Paystack did
     start the transaction, Micro cannot know, so the intent waits in `processing`."""
     paystack.lost_answers.add("initialize")
-    paystack.delay = 2.0
     intent: dict[str, Any] = (await create(client, provider="paystack", confirm=True)).json()
     assert intent["status"] == "processing"
     return intent
@@ -183,7 +182,6 @@ class TestPaystack:
         dsn: str,
     ) -> None:  # fmt: skip
         paystack.lost_answers.add("transfer")
-        paystack.delay = 2.0
         payout = (await pay_out(client, "paystack", 900)).json()
         assert payout["status"] == "pending"
         paystack.lost_answers.clear()
@@ -261,7 +259,6 @@ class TestFlutterwave:
         dsn: str,
     ) -> None:  # fmt: skip
         flutterwave.slow.add("initialize")
-        flutterwave.delay = 2.0
         intent = (await create(client, provider="flutterwave", confirm=True)).json()
         assert intent["status"] == "processing"
         # It never reached Flutterwave's books: the verify says so, and it can be retried.
@@ -321,7 +318,6 @@ class TestReconciliation:
     ) -> None:  # fmt: skip
         intent = (await create(client, provider="paystack", confirm=True)).json()
         paystack.slow.add("verify")
-        paystack.delay = 1.0
         done = await reconcile(dsn, paystack, flutterwave)
         assert done == {"intent_still_pending": 1}
         assert (await get(client, intent["id"]))["status"] == "requires_action"

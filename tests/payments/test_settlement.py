@@ -317,7 +317,6 @@ class TestProviders:
         self, world: World, fake: FakeProvider
     ) -> None:
         fake.slow.add("list_transactions")
-        fake.delay = 1.0
         report = await reconcile(world, fake.kind)
         assert report["status"] == "failed"
         assert fake.kind.capitalize() in report["failure_message"]

@@ -44,6 +44,12 @@ def anonymous() -> dict[str, str]:
     return identity_headers(tenant_id=None, principal="anonymous", principal_type="anonymous")
 
 
+# How long the service waits for a provider's fake. Generous: on a loaded CI machine the fake
+# took more than 0.5 s to answer (a confirm then timed out in a test about something else).
+# A fake that is made to hang (`slow`, `lost_answers`) hangs for its `delay`, well past this.
+PROVIDER_TIMEOUT = 1.5
+
+
 def overrides(paystack: FakeProvider, flutterwave: FakeProvider) -> dict[str, Any]:
     return {
         "paystack_base_url": paystack.url,
@@ -51,7 +57,7 @@ def overrides(paystack: FakeProvider, flutterwave: FakeProvider) -> dict[str, An
         "paystack_secret_key": PAYSTACK_KEY,
         "flutterwave_secret_key": FLUTTERWAVE_KEY,
         "flutterwave_secret_hash": flutterwave.secret_hash,
-        "provider_timeout": 0.5,
+        "provider_timeout": PROVIDER_TIMEOUT,
         "relay_interval": 3600,
         "reconcile_interval": 3600,
         "reconcile_after": 0,

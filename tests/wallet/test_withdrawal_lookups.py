@@ -60,7 +60,6 @@ def flutterwave(fakes: tuple[FakeProvider, FakeProvider]) -> FakeProvider:
     fake = fakes[1]
     fake.lost_answers.clear()
     fake.slow.clear()
-    fake.delay = 2.0
     return fake
 
 
