@@ -225,12 +225,14 @@ class Stack:
         not wait on, and then its metrics listener. That one opens just after the app, and
         a gateway that cannot bind it exits: asked only once the app answered, a port taken
         meanwhile would pass as a good start and crash-loop afterwards."""
-        urls = [f"{replica.url}/ready"]
+        wanted = [f"{replica.url}/ready"]
         if replica.metrics_port is not None:
-            urls.append(f"http://127.0.0.1:{replica.metrics_port}/metrics")
+            wanted.append(f"http://127.0.0.1:{replica.metrics_port}/metrics")
         log = self.settings.log_dir / f"{replica.name}.log"
 
         async def probe(process: asyncio.subprocess.Process) -> None:
+            # Each start asks again (the probe is kept for every restart of the child).
+            urls = list(wanted)
             deadline = time.monotonic() + self.settings.start_timeout
             async with httpx.AsyncClient(timeout=2) as client:
                 while True:

@@ -109,7 +109,18 @@ async def test_a_gateway_is_started_only_once_its_metrics_listener_answers(
         with pytest.raises(StackError, match=f"127.0.0.1:{silent.metrics_port}/metrics"):
             await stack._probe(silent)(process)
         # Both listeners answering (here one server on one port): started.
-        await stack._probe(Replica("gateway", 2, port, metrics_port=port))(process)
+        both = stack._probe(Replica("gateway", 2, port, metrics_port=port))
+        await both(process)
+    finally:
+        process.kill()
+        await process.wait()
+    # The same child started again (its probe is kept for every restart), and now only its
+    # app answers: not started, however the first start went.
+    (tmp_path / "metrics").unlink()
+    process = await _serving(tmp_path, port, "ready")
+    try:
+        with pytest.raises(StackError, match=f"127.0.0.1:{port}/metrics"):
+            await both(process)
     finally:
         process.kill()
         await process.wait()
