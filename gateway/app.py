@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from gateway import docs
+from gateway.dashboard.routes import routes as dashboard_routes
 from gateway.handler import proxy
 from gateway.health import health
 from gateway.relay.routes import routes as relay_routes
@@ -35,6 +36,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             Route("/api/health", health, methods=["GET"]),
             *docs.routes,
             *relay_routes,
+            *dashboard_routes,
             Route(CATCH_ALL, proxy, methods=_METHODS, include_in_schema=False),
         ],
     )
