@@ -10,8 +10,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.dashboard.views import home, signin
+from gateway.dashboard.web import EVERYONE, Page, not_found, page
 
 STATIC = Path(__file__).parent / "static"
+
+
+@page(EVERYONE)
+async def _missing(request: Request, ctx: Page) -> Response:
+    """Any other path under /dashboard: the dashboard's own 404 page (after sign-in, so a
+    signed-out browser learns nothing of which pages exist)."""
+    return not_found(ctx)
+
 
 _pages: list[BaseRoute] = [
     *signin.routes,
@@ -30,6 +39,7 @@ routes: list[BaseRoute] = [
         routes=[
             Mount("/static", app=StaticFiles(directory=STATIC), name="dashboard-static"),
             *_pages,
+            Route("/{rest:path}", _missing, methods=["GET", "POST"]),
         ],
     ),
 ]

@@ -1,8 +1,9 @@
 """Signing in and out of the dashboard, and the test/live switch.
 
 Sign-in posts the email and password to the API's own doors, from the browser's address, so
-the per-IP login limit and every refusal are the API's: first `/auth/login` (tenant users),
-then `/auth/admin` (platform admins) when the first does not know the pair. Sign-out ends
+the per-IP login limit and every refusal are the API's: `/auth/login` (tenant users), and
+`/auth/admin` when the first says the password is a platform admin's (`use_admin_login`): a
+wrong password costs one attempt of the limit, not two. Sign-out ends
 the API session (`/auth/logout`), so the tokens stop working everywhere, not only here.
 """
 
@@ -89,7 +90,8 @@ async def signin(request: Request) -> Response:
     async with api.http:
         body = {"email": email, "password": password}
         answer = await api.call("POST", "/auth/login", json=body, anonymous=True)
-        if answer.status == 401:
+        if answer.error.get("code") == "use_admin_login":
+            # The password matched a platform admin's, whose door is the other one.
             answer = await api.call("POST", "/auth/admin", json=body, anonymous=True)
     if not answer.ok:
         return _form(request, answer.status if answer.status in (400, 401, 403, 429) else 502,
