@@ -237,6 +237,17 @@ class TestSessions:
         assert other.url.path == "/dashboard/", text_of(other.text)[:300]
 
 
+def test_live_mode_is_not_switched_on_for_a_tenant_without_it(
+    stack: RunningStack, gw: httpx.Client
+) -> None:
+    owner = register(gw)
+    with DashboardClient(stack.gateway) as browser:
+        browser.sign_in(owner.email)
+        page = browser.submit("/dashboard/", "/dashboard/mode")
+        assert "Live mode is not enabled for this tenant yet" in text_of(page.text)
+        assert "test mode" in text_of(page.text)
+
+
 def test_an_unknown_dashboard_page_is_the_dashboards_404(
     stack: RunningStack, gw: httpx.Client
 ) -> None:

@@ -139,9 +139,18 @@ async def switch_mode(request: Request, ctx: Page) -> Response:
     mode = ctx.field("mode")
     if mode not in ("test", "live"):
         return ctx.redirect("/", "Choose test or live mode.")
-    ctx.session.mode = "live" if mode == "live" else "test"
     back = ctx.field("back")
     target = back if back.startswith(PREFIX + "/") and "\\" not in back else url("/")
+    if mode == "live" and ctx.session.tenant_id is not None:
+        # Asked first, so the switch does not turn every page into live mode's refusal.
+        tenant = await ctx.api.get(f"/tenants/{ctx.session.tenant_id}")
+        if tenant.get("live_mode") != "on":
+            return ctx.redirect(
+                target,
+                "Live mode is not enabled for this tenant yet: a tenant admin requests it "
+                "in Settings and a platform admin turns it on.",
+            )
+    ctx.session.mode = "live" if mode == "live" else "test"
     return ctx.redirect(target, f"Now in {mode} mode.")
 
 
