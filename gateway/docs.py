@@ -200,6 +200,7 @@ UNDOCUMENTED: dict[str, str] = {
     "/docs/static": "Swagger UI's own files, loaded by the /docs page",
     "/metrics": "Prometheus scrapes it; it is for operators, not API clients",
     "/{path:path}": "the proxy: each path it reaches is documented by its service",
+    "/dashboard": "the dashboard: HTML pages for people, each a client of the documented API",
 }
 
 
