@@ -143,7 +143,10 @@ class TestInABrowser:
         cells = [cell.text for cell in line.find_elements(By.CSS_SELECTOR, "td")]
         assert cells[1] == cells[2] == money(usd["debits"], "usd")
         assert cells[3] == "0.00 USD"
-        assert cells[4] == "balanced"
+        assert cells[4] == money(usd["debit_balances"], "usd")
+        assert cells[5] == money(usd["credit_balances"], "usd")
+        assert usd["debit_balances"] == usd["credit_balances"]
+        assert cells[6] == "balanced"
         screenshot(browser, "ledger-trial-balance")
 
         browser.get(f"{stack.gateway}/dashboard/ledger/accounts/{wallet['ledger_account_id']}")
