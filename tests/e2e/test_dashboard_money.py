@@ -13,6 +13,8 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
 
 from gateway.dashboard.formats import money
 from tests.e2e.accounts import Account, register, signup_user
@@ -67,6 +69,20 @@ def csrf_of(client: DashboardClient) -> str:
     return form_to(client.get("/dashboard/wallets").text, "/dashboard/logout")["csrf_token"]
 
 
+def press(browser: WebDriver, label: str) -> None:
+    """Press a form's button and wait for the page it leads to (not the one it was on)."""
+    page = browser.find_element(By.TAG_NAME, "main")
+    click_button(browser, label)
+    wait(browser).until(ec.staleness_of(page))
+
+
+def follow(browser: WebDriver, link: WebElement) -> None:
+    """Follow a link and wait for the page it leads to."""
+    page = browser.find_element(By.TAG_NAME, "main")
+    link.click()
+    wait(browser).until(ec.staleness_of(page))
+
+
 def badge(browser: WebDriver) -> str:
     return str(browser.find_element(By.ID, "wallet-status").text)
 
@@ -83,7 +99,7 @@ class TestInABrowser:
         assert heading(browser) == "Wallets"
         browser.find_element(By.ID, "owner").send_keys("customer_42")
         browser.find_element(By.ID, "currency").send_keys("usd")
-        click_button(browser, "Open wallet")
+        press(browser, "Open wallet")
         wait(browser).until(lambda d: "/dashboard/wallets/wal_" in d.current_url)
         wallet_id = browser.current_url.rsplit("/", 1)[-1]
         assert f"Wallet {wallet_id} opened (USD)" in notice(browser)
@@ -104,12 +120,12 @@ class TestInABrowser:
         screenshot(browser, "wallets-detail")
 
         # Freeze and unfreeze: the badge says it, and the API agrees.
-        click_button(browser, "Freeze wallet")
+        press(browser, "Freeze wallet")
         assert "is frozen" in notice(browser)
         assert badge(browser) == "frozen"
         assert status_of(gw, owner, wallet_id) == "frozen"
         screenshot(browser, "wallets-frozen")
-        click_button(browser, "Unfreeze wallet")
+        press(browser, "Unfreeze wallet")
         assert "active again" in notice(browser)
         assert badge(browser) == "active"
         assert status_of(gw, owner, wallet_id) == "active"
@@ -132,7 +148,7 @@ class TestInABrowser:
         assert "50.00 USD" in account.text
         screenshot(browser, "ledger-accounts")
 
-        browser.find_element(By.LINK_TEXT, "see the sums").click()
+        follow(browser, browser.find_element(By.LINK_TEXT, "see the sums"))
         assert heading(browser) == "Trial balance"
         assert "balanced" in browser.find_element(By.ID, "trial-verdict").text
         trial = ok(gw.get("/ledger/trial_balance", headers=owner.headers))
@@ -155,7 +171,7 @@ class TestInABrowser:
         assert len(entries) == 1
         assert "credit" in entries[0].text
         screenshot(browser, "ledger-account")
-        entries[0].find_element(By.CSS_SELECTOR, "a").click()
+        follow(browser, entries[0].find_element(By.CSS_SELECTOR, "a"))
         assert heading(browser).startswith("Transaction txn_")
         assert "posted" in browser.find_element(By.TAG_NAME, "main").text
         screenshot(browser, "ledger-transaction")
@@ -188,7 +204,7 @@ class TestInABrowser:
         assert not browser.find_elements(By.ID, "owner")  # no opening wallets for others
         screenshot(browser, "wallets-user")
 
-        browser.find_element(By.LINK_TEXT, mine["id"]).click()
+        follow(browser, browser.find_element(By.LINK_TEXT, mine["id"]))
         assert heading(browser) == f"Wallet {mine['id']}"
         assert browser.find_element(By.ID, "available").text == "12.34 USD"
         assert not browser.find_elements(By.XPATH, "//button[normalize-space()='Freeze wallet']")
@@ -296,6 +312,7 @@ class TestWithoutJavaScript:
             page = text_of(answer.text)
             assert said in page
             assert 'role="alert"' in answer.text
+            assert 'aria-describedby="currency-help wallet-error"' in answer.text
             # What was typed stays in the form, to be mended.
             assert form_to(answer.text, "/dashboard/wallets/new")["owner"] == "customer_1"
         assert ok(gw.get("/wallet", headers=owner.headers))["data"] == []
