@@ -250,10 +250,13 @@ class TestWithoutJavaScript:
         owner, stranger = register(gw), register(gw)
         wallet = open_wallet(gw, owner)
         deposit(gw, owner, wallet["id"], 700)
+        (posted, *_) = ok(gw.get("/ledger/transactions", headers=owner.headers))["data"]
         with signed_in(stack, stranger) as client:
             for path in (
                 f"/wallets/{wallet['id']}",
                 f"/ledger/accounts/{wallet['ledger_account_id']}",
+                f"/ledger/transactions/{posted['id']}",
+                "/wallets/not%20an%20id",
             ):
                 seen = client.get(f"/dashboard{path}")
                 assert seen.status_code == 404, path
