@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from services.ledger.repository.rows import AccountRow
+from services.ledger.repository.rows import AccountRow, CurrencyTotalsRow
 from shared.db import Connection
 from shared.pagination import ListParams, keyset
 from shared.rows import row
@@ -93,6 +93,31 @@ async def coded_under(
         prefix,
     )
     return [_account(record) for record in found]
+
+
+async def currency_totals(
+    conn: Connection, *, tenant_id: str, livemode: bool
+) -> list[CurrencyTotalsRow]:
+    """Per currency, over every account of the tenant and mode: the posted debits and credits,
+    and the accounts' net balances on each side (a trial balance's two columns)."""
+    found = await conn.fetch(
+        """
+        SELECT currency, count(*)::bigint AS accounts,
+               coalesce(sum(debits_posted), 0)::bigint AS debits,
+               coalesce(sum(credits_posted), 0)::bigint AS credits,
+               coalesce(sum(greatest(debits_posted - credits_posted, 0)), 0)::bigint
+                   AS debit_balances,
+               coalesce(sum(greatest(credits_posted - debits_posted, 0)), 0)::bigint
+                   AS credit_balances
+        FROM accounts
+        WHERE tenant_id = $1 AND livemode = $2
+        GROUP BY currency
+        ORDER BY currency
+        """,
+        tenant_id,
+        livemode,
+    )
+    return [row(CurrencyTotalsRow, record) for record in found]
 
 
 async def list_page(

@@ -126,3 +126,15 @@ class NewHold:
     account_id: str
     direction: str
     amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyTotalsRow:
+    """One currency's posted totals over a tenant's accounts (the trial balance)."""
+
+    currency: str
+    accounts: int
+    debits: int
+    credits: int
+    debit_balances: int
+    credit_balances: int

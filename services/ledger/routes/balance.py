@@ -4,7 +4,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.ledger.schemas.balance import TenantBalance
+from services.ledger.schemas.balance import TenantBalance, TrialBalance
 from services.ledger.service import balance as balance_service
 from services.ledger.state import ledger_state
 from shared.identity import identity_of
@@ -34,4 +34,40 @@ async def balance(request: Request) -> JSONResponse:
     return json_response(found.model_dump())
 
 
-routes = [Route("/ledger/balance", balance, methods=["GET"])]
+@documented(
+    response=TrialBalance,
+    operation_id="ledger_trial_balance",
+    response_example={
+        "object": "ledger.trial_balance",
+        "currencies": [
+            {
+                "currency": "usd",
+                "accounts": 3,
+                "debits": 12500,
+                "credits": 12500,
+                "difference": 0,
+                "debit_balances": 7500,
+                "credit_balances": 7500,
+                "balanced": True,
+            }
+        ],
+        "balanced": True,
+        "livemode": False,
+    },
+)
+async def trial_balance(request: Request) -> JSONResponse:
+    """The trial balance: per currency, the posted debits and credits of all your accounts.
+
+    Summed over every ledger account of the tenant in the credential's mode (wallets' and
+    payments' accounts included). Every transaction balances, so per currency `debits`
+    equals `credits` (`difference` is 0, `balanced` is true), and the accounts' net debit
+    balances equal their net credit balances. Pending holds are not in it until posted.
+    """
+    found = await balance_service.trial_balance(ledger_state(request), identity_of(request))
+    return json_response(found.model_dump())
+
+
+routes = [
+    Route("/ledger/balance", balance, methods=["GET"]),
+    Route("/ledger/trial_balance", trial_balance, methods=["GET"]),
+]

@@ -30,3 +30,35 @@ class TenantBalance(BaseModel):
         "it is posted."
     )
     livemode: bool
+
+
+class TrialBalanceCurrency(BaseModel):
+    currency: str = Field(examples=["usd"])
+    accounts: int = Field(description="How many of the tenant's accounts hold this currency.")
+    debits: int = Field(
+        examples=[5000], description="The sum of every posted debit to those accounts."
+    )
+    credits: int = Field(
+        examples=[5000], description="The sum of every posted credit to those accounts."
+    )
+    difference: int = Field(
+        examples=[0], description="`debits - credits`: zero in a ledger that balances."
+    )
+    debit_balances: int = Field(
+        description="The sum of the accounts' net balances on the debit side (debits beyond "
+        "credits)."
+    )
+    credit_balances: int = Field(
+        description="The sum of the accounts' net balances on the credit side (credits beyond "
+        "debits); equal to `debit_balances` in a ledger that balances."
+    )
+    balanced: bool = Field(description="True when `difference` is zero.")
+
+
+class TrialBalance(BaseModel):
+    object: Literal["ledger.trial_balance"] = "ledger.trial_balance"
+    currencies: list[TrialBalanceCurrency] = Field(
+        description="One line per currency the tenant has accounts in, by currency code."
+    )
+    balanced: bool = Field(description="True when every currency's line balances.")
+    livemode: bool

@@ -12,7 +12,13 @@ money is the wallet owners', not the tenant's.
 from __future__ import annotations
 
 from services.ledger.repository import accounts as accounts_repo
-from services.ledger.schemas.balance import BalanceAmount, BalanceSourceTypes, TenantBalance
+from services.ledger.schemas.balance import (
+    BalanceAmount,
+    BalanceSourceTypes,
+    TenantBalance,
+    TrialBalance,
+    TrialBalanceCurrency,
+)
 from services.ledger.service.locking import state_of
 from services.ledger.state import LedgerState
 from shared.db import transaction
@@ -41,4 +47,31 @@ async def tenant_balance(ledger: LedgerState, identity: Identity) -> TenantBalan
 def _amount(amount: int, currency: str) -> BalanceAmount:
     return BalanceAmount(
         amount=amount, currency=currency, source_types=BalanceSourceTypes(card=amount)
+    )
+
+
+async def trial_balance(ledger: LedgerState, identity: Identity) -> TrialBalance:
+    """Per currency, the posted debits and credits over every account of the tenant and mode
+    (summed in the database): a double-entry ledger's two columns are equal."""
+    async with transaction(ledger.pool) as conn:
+        totals = await accounts_repo.currency_totals(
+            conn, tenant_id=identity.tenant_scope, livemode=identity.livemode
+        )
+    lines = [
+        TrialBalanceCurrency(
+            currency=line.currency,
+            accounts=line.accounts,
+            debits=line.debits,
+            credits=line.credits,
+            difference=line.debits - line.credits,
+            debit_balances=line.debit_balances,
+            credit_balances=line.credit_balances,
+            balanced=line.debits == line.credits,
+        )
+        for line in totals
+    ]
+    return TrialBalance(
+        currencies=lines,
+        balanced=all(line.balanced for line in lines),
+        livemode=identity.livemode,
     )
