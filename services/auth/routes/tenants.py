@@ -8,6 +8,7 @@ from services.auth.schemas import (
     LiveModeRequest,
     Tenant,
     TenantCreateRequest,
+    TenantFilters,
     TenantUpdateRequest,
 )
 from services.auth.service import tenants
@@ -19,13 +20,14 @@ from shared.pagination import list_params, list_response
 from shared.responses import json_response
 
 
-@documented(response=Tenant, listing=True)
+@documented(response=Tenant, listing=True, query=TenantFilters)
 async def list_tenants(request: Request) -> JSONResponse:
-    """List every tenant (platform admins).
+    """List every tenant (platform admins), or those matching `q`.
 
-    Platform admins only; newest first.
+    Platform admins only; newest first. `q` keeps the tenants whose name or slug contains
+    it, in any case.
     """
-    params = list_params(request)
+    params = list_params(request, TenantFilters)
     found, has_more = await tenants.list_tenants(
         auth_state(request), identity_of(request), params=params
     )
