@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.dashboard.views import home, signin
+from gateway.dashboard.views import home, keys, platform, settings, signin, team
 from gateway.dashboard.web import EVERYONE, Page, not_found, page
 
 STATIC = Path(__file__).parent / "static"
@@ -25,6 +25,10 @@ async def _missing(request: Request, ctx: Page) -> Response:
 _pages: list[BaseRoute] = [
     *signin.routes,
     *home.routes,
+    *keys.routes,
+    *team.routes,
+    *settings.routes,
+    *platform.routes,
 ]
 
 

@@ -8,10 +8,10 @@ from services.auth.schemas import User, UserCreateRequest, UserFilters
 from services.auth.service import users
 from services.auth.state import auth_state
 from shared.access import Role
-from shared.body import parse
+from shared.body import parse, validate
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_params, list_response
+from shared.pagination import list_response
 from shared.responses import json_response
 
 
@@ -22,7 +22,7 @@ async def list_users(request: Request) -> JSONResponse:
     Tenant admins see their tenant's users; newest first. Platform admins name any tenant
     with `tenant_id` (their own, the platform tenant, without it).
     """
-    params = list_params(request, UserFilters)
+    params = validate(UserFilters, dict(request.query_params))
     found, has_more = await users.list_users(
         auth_state(request), identity_of(request), params=params
     )
