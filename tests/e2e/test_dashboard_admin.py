@@ -162,7 +162,7 @@ class TestInBrowser:
         assert added["role"] == "TENANT_ADMIN"
         assert added["is_active"]
         assert "TENANT_ADMIN" in row_text(browser, f"user-{added['id']}")
-        screenshot(browser, "team")
+        screenshot(browser, "team-members")
 
         click_button(browser, "Deactivate")
         notice_says(browser, f"Deactivated {email}")
@@ -175,7 +175,7 @@ class TestInBrowser:
         click_button(browser, "Request live mode")
         notice_says(browser, "Live mode requested")
         assert browser.find_element(By.ID, "live-mode").text == "requested"
-        screenshot(browser, "settings")
+        screenshot(browser, "settings-tenant")
 
     def test_the_platform_admin_finds_a_tenant_turns_live_mode_on_and_checks_the_system(
         self, browser: WebDriver, stack: RunningStack, gw: httpx.Client
