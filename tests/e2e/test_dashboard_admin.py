@@ -222,6 +222,8 @@ class TestInBrowser:
         assert browser.find_element(By.ID, "health-status").text == "ok"
         for service in ("auth", "payments", "ledger", "wallet", "events"):
             assert "ready" in row_text(browser, f"service-{service}")
+        assert browser.find_element(By.ID, "outbox-failed").text.isdigit()
+        assert browser.find_element(By.ID, "outbox-pending").text.replace(",", "").isdigit()
         screenshot(browser, "platform-health")
 
         browser.get(f"{stack.gateway}/dashboard/platform/ledger")

@@ -115,9 +115,13 @@ async def health(request: Request, ctx: Page) -> Response:
     # 503 is an answer too: its body says which service is not ready.
     answer = await ctx.api.call("GET", "/health")
     body = answer.body if isinstance(answer.body, dict) else {}
+    # A service that is down says so in the table above; its figures are then unknown.
+    outbox = await ctx.api.call("GET", "/payments/ledger_outbox")
     return ctx.render(
         "platform/health.html", title="System health", status_word=body.get("status", "unknown"),
         services=body.get("services", {}), http_status=answer.status,
+        outbox=outbox.body if outbox.ok else None,
+        outbox_error=None if outbox.ok else outbox.message,
     )  # fmt: skip
 
 
