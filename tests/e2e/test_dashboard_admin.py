@@ -465,3 +465,56 @@ class TestSecrets:
         name = gw.get(f"/tenants/{owner.tenant_id}", headers=owner.headers).json()["name"]
         found = gw.get("/tenants", params={"q": name.lower()}, headers=admin.headers).json()
         assert [t["id"] for t in found["data"]] == [owner.tenant_id]
+
+
+class TestPlatformActions:
+    def test_disabling_a_tenant_ends_its_credentials(
+        self, stack: RunningStack, gw: httpx.Client, owner: Account
+    ) -> None:
+        key = create_key(gw, owner)
+        page = f"/dashboard/platform/tenants/{owner.tenant_id}"
+        with signed_in(stack, DEV_ADMIN_EMAIL, TEST_ADMIN_PASSWORD) as client:
+            answer = client.submit(page, f"{page}/disable")
+            assert answer.status_code == 200
+            said = text_of(answer.text)
+            assert "its users, sessions and API keys stopped working" in said
+            assert "Disable tenant" not in said  # nothing more to do to it
+            assert "disabled" in said
+        assert (
+            gw.get("/payments/payment_intents", headers=key_headers(key["secret"])).status_code
+            == 401
+        )
+        assert gw.get("/auth/me", headers=owner.headers).status_code == 401
+
+    def test_live_mode_is_declined_and_turned_off(
+        self, stack: RunningStack, gw: httpx.Client, owner: Account
+    ) -> None:
+        gw.post(f"/auth/tenants/{owner.tenant_id}/live_mode/request", headers=owner.headers)
+        page = f"/dashboard/platform/tenants/{owner.tenant_id}"
+        action = f"{page}/live_mode"
+
+        def live_mode() -> str:
+            found: str = gw.get(f"/tenants/{owner.tenant_id}", headers=owner.headers).json()[
+                "live_mode"
+            ]
+            return found
+
+        with signed_in(stack, DEV_ADMIN_EMAIL, TEST_ADMIN_PASSWORD) as client:
+            assert "The tenant asked for live mode." in text_of(client.get(page).text)
+            client.submit(page, action, enabled="off")
+            assert live_mode() == "off"
+            client.submit(page, action, enabled="on")
+            assert live_mode() == "on"
+            bad = client.submit(page, action, enabled="maybe")
+            assert bad.status_code == 400
+            assert "Turn live mode on or off." in text_of(bad.text)
+            assert live_mode() == "on"
+
+    def test_an_unknown_tenant_on_the_users_page_is_said(self, stack: RunningStack) -> None:
+        with signed_in(stack, DEV_ADMIN_EMAIL, TEST_ADMIN_PASSWORD) as client:
+            answer = client.get("/dashboard/platform/users?tenant=no-such-tenant")
+            assert answer.status_code == 404
+            assert "No tenant has the id or slug 'no-such-tenant'." in text_of(answer.text)
+            own = client.get("/dashboard/platform/users")
+            assert own.status_code == 200
+            assert DEV_ADMIN_EMAIL in text_of(own.text)
