@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.dashboard.api import Answer
+from gateway.dashboard.views.team import refusal
 from gateway.dashboard.web import TENANT_ADMINS, Page, page, query
 
 _ENVIRONMENTS = ("test", "live")
@@ -38,12 +38,6 @@ async def list_keys(request: Request, ctx: Page) -> Response:
     return await _page(ctx, request)
 
 
-def _refused(answer: Answer) -> str:
-    error = answer.error
-    param = error.get("param")
-    return answer.message + (f" ({param})" if param else "")
-
-
 @page(TENANT_ADMINS)
 async def create_key(request: Request, ctx: Page) -> Response:
     environment = ctx.field("environment")
@@ -56,7 +50,7 @@ async def create_key(request: Request, ctx: Page) -> Response:
         body["name"] = name
     answer = await ctx.api.call("POST", "/auth/api_keys", json=body, idempotency_key=ctx.form_key())
     if not answer.ok:
-        return await _page(ctx, request, answer.status, error=_refused(answer), name=name)
+        return await _page(ctx, request, answer.status, error=refusal(answer), name=name)
     return ctx.render("keys/secret.html", title="Your new API key", key=answer.body, rolled=None)
 
 
