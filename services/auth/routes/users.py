@@ -15,7 +15,12 @@ from shared.pagination import list_response
 from shared.responses import json_response
 
 
-@documented(response=User, listing=True, query=UserFilters)
+@documented(
+    response=User,
+    listing=True,
+    query=UserFilters,
+    errors={404: "`tenant_id` names no tenant the caller reaches (`resource_missing`)"},
+)
 async def list_users(request: Request) -> JSONResponse:
     """List the users of the caller's tenant (tenant admins), or of `tenant_id`.
 
