@@ -45,7 +45,15 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
+def masked(secret: Any) -> str | None:
+    """A secret as a page may show it: its last 4 characters, never more (None if unset)."""
+    if secret in (None, ""):
+        return None
+    return "••••" + str(secret)[-4:]
+
+
 def install(env: Environment) -> None:
     env.filters["money"] = money
     env.filters["when"] = when
     env.filters["pretty"] = pretty
+    env.filters["masked"] = masked

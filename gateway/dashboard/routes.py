@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.dashboard.views import home, ledger, signin, wallets
+from gateway.dashboard.views import home, keys, ledger, platform, settings, signin, team, wallets
 from gateway.dashboard.web import EVERYONE, Page, not_found, page
 
 STATIC = Path(__file__).parent / "static"
@@ -27,6 +27,10 @@ _pages: list[BaseRoute] = [
     *home.routes,
     *wallets.routes,
     *ledger.routes,
+    *keys.routes,
+    *team.routes,
+    *settings.routes,
+    *platform.routes,
 ]
 
 

@@ -17,6 +17,7 @@ from pydantic import (
 
 from services.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from shared.access import GrantableRole, Role, RoleName
+from shared.pagination import ListParams
 
 TenantStatus = Literal["active", "disabled"]
 LiveMode = Literal["off", "requested", "on"]
@@ -96,6 +97,16 @@ class TenantUpdateRequest(_Request):
     name: Name | None = None
     webhook_url: HttpUrl | Literal[""] | None = None
     rate_limit: RateLimit | None = None
+
+
+class TenantFilters(ListParams):
+    # Tenants whose name or slug contains this text (any case).
+    q: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+
+class UserFilters(ListParams):
+    # Platform admins only: another tenant's users (a tenant admin may name only its own).
+    tenant_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
 
 class UserCreateRequest(_Request):

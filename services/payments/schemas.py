@@ -285,6 +285,21 @@ class ProviderCredentials(BaseModel):
     updated: int | None
 
 
+class LedgerOutboxSummary(BaseModel):
+    """The postings payments owes the ledger, across every tenant (platform admins)."""
+
+    object: Literal["ledger_outbox.summary"] = "ledger_outbox.summary"
+    pending: int = Field(description="Postings not taken yet, still being tried.", examples=[0])
+    failed: int = Field(
+        description="Postings the ledger refused, never sent again, waiting for an operator.",
+        examples=[0],
+    )
+    oldest_pending_seconds: float | None = Field(
+        description="How long the oldest pending posting has waited; null when none waits.",
+        examples=[None],
+    )
+
+
 class LedgerRefusal(BaseModel):
     """What the ledger answered when it refused a posting (its shared error JSON)."""
 

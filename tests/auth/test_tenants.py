@@ -65,6 +65,26 @@ class TestCreateAndList:
         assert [t["id"] for t in body["data"]] == [created[1]["id"], created[0]["id"]]
         assert body["has_more"] is True
 
+    async def test_q_finds_tenants_by_name_or_slug_in_any_case(
+        self, auth: httpx.AsyncClient
+    ) -> None:
+        admin = await platform_admin(auth)
+        made = {}
+        for name, slug in (("Zebra Foods", "zf-1"), ("Other 100%", "zebra-two"), ("Plain", "p-1")):
+            response = await auth.post("/tenants", json={"name": name, "slug": slug}, headers=admin)
+            made[slug] = response.json()["id"]
+
+        async def found(q: str) -> list[str]:
+            response = await auth.get("/tenants", params={"q": q, "limit": 100}, headers=admin)
+            assert response.status_code == 200, response.text
+            return [t["id"] for t in response.json()["data"]]
+
+        assert await found("ZEBRA") == [made["zebra-two"], made["zf-1"]]
+        assert await found("100%") == [made["zebra-two"]]
+        assert await found("_") == []  # a plain character, not a wildcard
+        bad = await auth.get("/tenants", params={"q": ""}, headers=admin)
+        assert bad.status_code == 400, bad.text
+
     async def test_a_taken_slug_is_409(self, auth: httpx.AsyncClient) -> None:
         admin = await platform_admin(auth)
         first = await auth.post("/tenants", json={"name": "A", "slug": "taken"}, headers=admin)

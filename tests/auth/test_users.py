@@ -82,6 +82,38 @@ class TestList:
         response = await auth.get("/auth/users", headers=await platform_admin(auth))
         assert [u["role"] for u in response.json()["data"]] == ["PLATFORM_ADMIN"]
 
+    async def test_the_platform_admin_lists_any_tenants_users(
+        self, auth: httpx.AsyncClient
+    ) -> None:
+        owner = await register(auth)
+        user = await signup(auth, owner["tenant"]["id"])
+        response = await auth.get(
+            "/auth/users",
+            params={"tenant_id": owner["tenant"]["id"]},
+            headers=await platform_admin(auth),
+        )
+        assert response.status_code == 200, response.text
+        assert [u["id"] for u in response.json()["data"]] == [
+            user["user"]["id"],
+            owner["user"]["id"],
+        ]
+
+    async def test_a_tenant_admin_names_only_its_own_tenant(self, auth: httpx.AsyncClient) -> None:
+        owner = await register(auth)
+        other = await register(auth)
+        headers = as_session(owner["access_token"])
+        own = await auth.get(
+            "/auth/users", params={"tenant_id": owner["tenant"]["id"]}, headers=headers
+        )
+        assert [u["id"] for u in own.json()["data"]] == [owner["user"]["id"]]
+        refused(
+            await auth.get(
+                "/auth/users", params={"tenant_id": other["tenant"]["id"]}, headers=headers
+            ),
+            404,
+            "resource_missing",
+        )
+
 
 class TestDeactivate:
     async def test_the_user_is_kept_inactive_and_its_sessions_end(

@@ -42,13 +42,20 @@ async def get_by_slug(conn: Connection, slug: str) -> TenantRow | None:
     return row_or_none(TenantRow, record)
 
 
-async def list_page(conn: Connection, params: ListParams) -> Sequence[TenantRow]:
+async def list_page(
+    conn: Connection, params: ListParams, *, search: str | None = None
+) -> Sequence[TenantRow]:
+    """A page of tenants; with `search`, those whose name or slug contains it (any case;
+    `strpos`, so `%` and `_` are plain characters)."""
     op, order = keyset(params)
     records = await conn.fetch(
         f"SELECT {COLUMNS} FROM tenants WHERE ($1::text IS NULL OR id {op} $1) "
+        "AND ($3::text IS NULL OR strpos(lower(name), lower($3)) > 0 "
+        "OR strpos(slug, lower($3)) > 0) "
         f"ORDER BY id {order} LIMIT $2",
         params.cursor,
         params.fetch,
+        search,
     )
     return rows(TenantRow, records)
 

@@ -8,24 +8,26 @@ from services.auth.schemas import (
     LiveModeRequest,
     Tenant,
     TenantCreateRequest,
+    TenantFilters,
     TenantUpdateRequest,
 )
 from services.auth.service import tenants
 from services.auth.state import auth_state
-from shared.body import parse
+from shared.body import parse, validate
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_params, list_response
+from shared.pagination import list_response
 from shared.responses import json_response
 
 
-@documented(response=Tenant, listing=True)
+@documented(response=Tenant, listing=True, query=TenantFilters)
 async def list_tenants(request: Request) -> JSONResponse:
-    """List every tenant (platform admins).
+    """List every tenant (platform admins), or those matching `q`.
 
-    Platform admins only; newest first.
+    Platform admins only; newest first. `q` keeps the tenants whose name or slug contains
+    it, in any case.
     """
-    params = list_params(request)
+    params = validate(TenantFilters, dict(request.query_params))
     found, has_more = await tenants.list_tenants(
         auth_state(request), identity_of(request), params=params
     )

@@ -4,24 +4,30 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.auth.schemas import User, UserCreateRequest
+from services.auth.schemas import User, UserCreateRequest, UserFilters
 from services.auth.service import users
 from services.auth.state import auth_state
 from shared.access import Role
-from shared.body import parse
+from shared.body import parse, validate
 from shared.identity import identity_of
 from shared.openapi import documented
-from shared.pagination import list_params, list_response
+from shared.pagination import list_response
 from shared.responses import json_response
 
 
-@documented(response=User, listing=True)
+@documented(
+    response=User,
+    listing=True,
+    query=UserFilters,
+    errors={404: "`tenant_id` names no tenant the caller reaches (`resource_missing`)"},
+)
 async def list_users(request: Request) -> JSONResponse:
-    """List the users of the caller's tenant (tenant admins).
+    """List the users of the caller's tenant (tenant admins), or of `tenant_id`.
 
-    Tenant admins see their tenant's users; newest first.
+    Tenant admins see their tenant's users; newest first. Platform admins name any tenant
+    with `tenant_id` (their own, the platform tenant, without it).
     """
-    params = list_params(request)
+    params = validate(UserFilters, dict(request.query_params))
     found, has_more = await users.list_users(
         auth_state(request), identity_of(request), params=params
     )

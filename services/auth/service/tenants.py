@@ -16,6 +16,7 @@ from services.auth.schemas import (
     LiveModeRequest,
     Tenant,
     TenantCreateRequest,
+    TenantFilters,
     TenantUpdateRequest,
 )
 from services.auth.service.access import (
@@ -31,7 +32,7 @@ from shared.db import Connection, transaction
 from shared.errors import InvalidRequestError, PermissionDeniedError
 from shared.identity import Identity
 from shared.ids import new_id
-from shared.pagination import ListParams, page
+from shared.pagination import page
 
 # The tenant of the platform admins; its people come from settings only.
 PLATFORM_SLUG = "platform"
@@ -59,11 +60,11 @@ async def insert_with_free_slug(conn: Connection, *, name: str) -> TenantRow:
 
 
 async def list_tenants(
-    auth: AuthState, identity: Identity, *, params: ListParams
+    auth: AuthState, identity: Identity, *, params: TenantFilters
 ) -> tuple[list[Tenant], bool]:
     require_platform_admin(identity)
     async with transaction(auth.pool) as conn:
-        found = await tenants_repo.list_page(conn, params)
+        found = await tenants_repo.list_page(conn, params, search=params.q)
     shown, has_more = page(found, params)
     return [Tenant.model_validate(tenant) for tenant in shown], has_more
 

@@ -9,8 +9,8 @@ from services.auth.repository import tenants as tenants_repo
 from services.auth.repository import users as users_repo
 from services.auth.repository.rows import UserRow
 from services.auth.revocation import Revocations
-from services.auth.schemas import User, UserCreateRequest
-from services.auth.service.access import require_tenant_admin
+from services.auth.schemas import User, UserCreateRequest, UserFilters
+from services.auth.service.access import require_tenant_access, require_tenant_admin
 from services.auth.service.tenants import PLATFORM_SLUG
 from services.auth.settings import AuthSettings
 from services.auth.state import AuthState
@@ -19,15 +19,20 @@ from shared.db import Connection, Pool, transaction
 from shared.errors import ConflictError
 from shared.identity import Identity
 from shared.ids import new_id
-from shared.pagination import ListParams, page
+from shared.pagination import page
 
 
 async def list_users(
-    auth: AuthState, identity: Identity, *, params: ListParams
+    auth: AuthState, identity: Identity, *, params: UserFilters
 ) -> tuple[list[User], bool]:
     require_tenant_admin(identity)
+    tenant_id = identity.tenant_scope
+    if params.tenant_id is not None:
+        # Platform admins reach any tenant; a tenant admin only its own (another is 404).
+        require_tenant_access(identity, params.tenant_id)
+        tenant_id = params.tenant_id
     async with transaction(auth.pool) as conn:
-        found = await users_repo.list_page(conn, tenant_id=identity.tenant_scope, params=params)
+        found = await users_repo.list_page(conn, tenant_id=tenant_id, params=params)
     shown, has_more = page(found, params)
     return [User.model_validate(user) for user in shown], has_more
 

@@ -165,3 +165,28 @@ async def count_refused(conn: Connection) -> int:
     return int(
         await conn.fetchval("SELECT count(*) FROM ledger_outbox WHERE failed_at IS NOT NULL")
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxSummary:
+    pending: int
+    failed: int
+    oldest_pending_seconds: float | None
+
+
+async def summary(conn: Connection) -> OutboxSummary:
+    """Every tenant's rows still owed (pending) or refused for good (failed)."""
+    record = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE posted_at IS NULL AND failed_at IS NULL) AS pending, "
+        "count(*) FILTER (WHERE failed_at IS NOT NULL) AS failed, "
+        "extract(epoch FROM now() - min(created_at) "
+        "FILTER (WHERE posted_at IS NULL AND failed_at IS NULL))::float8 AS oldest "
+        "FROM ledger_outbox WHERE posted_at IS NULL"
+    )
+    assert record is not None
+    oldest = record["oldest"]
+    return OutboxSummary(
+        pending=int(record["pending"]),
+        failed=int(record["failed"]),
+        oldest_pending_seconds=None if oldest is None else max(0.0, float(oldest)),
+    )

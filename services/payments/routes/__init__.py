@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.payments.routes.customers import routes as customer_routes
 from services.payments.routes.intents import routes as intent_routes
+from services.payments.routes.ledger_outbox import routes as ledger_outbox_routes
 from services.payments.routes.payouts import routes as payout_routes
 from services.payments.routes.providers import routes as provider_routes
 from services.payments.routes.reconciliations import routes as reconciliation_routes
@@ -20,6 +21,7 @@ routes = [
     *provider_routes,
     *routing_routes,
     *reconciliation_routes,
+    *ledger_outbox_routes,
     *simulator_routes,
     *webhook_routes,
 ]
