@@ -89,7 +89,7 @@ class TestInTheBrowser:
             events_field.clear()
             events_field.send_keys("payment_intent.succeeded")
             click_button(browser, "Add endpoint")
-            secret = browser.find_element(By.ID, "secret-value").text
+            secret = wait(browser).until(lambda d: d.find_element(By.ID, "secret-value")).text
             assert SECRET.fullmatch(secret)
             hook.secret = secret  # the receiver now verifies every signature with it
             endpoint_id = heading(browser).removeprefix("Webhook endpoint ")
@@ -156,7 +156,7 @@ class TestInTheBrowser:
 
             # Roll: the new secret once, then never again.
             click_button(browser, "Roll secret")
-            rolled = browser.find_element(By.ID, "secret-value").text
+            rolled = wait(browser).until(lambda d: d.find_element(By.ID, "secret-value")).text
             assert SECRET.fullmatch(rolled)
             assert rolled != secret
             screenshot(browser, "webhooks-rolled")
