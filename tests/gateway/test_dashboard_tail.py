@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import pytest
@@ -43,7 +43,7 @@ class Tail:
         self.grant = ListenGrant(tenant.id, tenant.livemode, "usr_1", 0, "sess_" + tenant.id)
         self.types = TypeFilter(types)
 
-    async def open(self, after: str | None = None) -> AsyncIterator[str]:
+    async def open(self, after: str | None = None) -> AsyncGenerator[str]:
         self.cookie = await self.sessions.create(
             DashboardSession("at", "rt", 0, "usr_1", "a@example.com", Role.TENANT_ADMIN, "t")
         )

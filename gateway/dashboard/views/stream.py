@@ -22,7 +22,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
@@ -117,7 +117,7 @@ class _Tail:
         # The last stream entry read (sent, or skipped by the type filter).
         self.cursor = "0-0"
 
-    async def messages(self, after: str | None) -> AsyncIterator[str]:
+    async def messages(self, after: str | None) -> AsyncGenerator[str]:
         grant = self.grant
         # Watched before the check, as the relay does: a revocation in between is not missed.
         with self.watchers.watch(
