@@ -4,13 +4,14 @@ event's exact payload with its webhook deliveries, and resend."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.dashboard.api import ApiFailure
-from gateway.dashboard.views.stream import event_stream
+from gateway.dashboard.views.stream import cursor_now, event_stream
 from gateway.dashboard.web import TENANT_ADMINS, Page, page, query
 
 PAGE_SIZE = 25
@@ -43,8 +44,14 @@ async def event_list(request: Request, ctx: Page) -> Response:
     kind = params.get("type", "")
     # The live tail only on the newest page: older pages stay as they were.
     live = not (params.get("starting_after") or params.get("ending_before")) and error is None
+    tail = None
+    if live:
+        tail = {"after": await cursor_now(request, ctx.session)}
+        if kind:
+            tail["type"] = kind
     return ctx.render(
         "events/list.html",
+        tail=urlencode({k: v for k, v in (tail or {}).items() if v}),
         title="Events",
         events=found["data"],
         kind=kind,

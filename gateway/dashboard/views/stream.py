@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from gateway.dashboard.api import Api, SignedOut, client_for
-from gateway.dashboard.session import COOKIE, Sessions
+from gateway.dashboard.session import COOKIE, DashboardSession, Sessions
 from gateway.dashboard.web import SECURITY_HEADERS, TENANT_ADMINS, client_ip, sessions_of
 from gateway.relay.state import Relay
 from gateway.relay.stream import TypeFilter, parse_stream_id
@@ -96,6 +96,22 @@ async def event_stream(request: Request) -> Response:
     return StreamingResponse(tail.messages(after), media_type="text/event-stream", headers=_HEADERS)
 
 
+async def cursor_now(request: Request, session: DashboardSession) -> str | None:
+    """Where the session's stream ends now, for a page to start its tail from (`after=`),
+    so the events between drawing the page and opening the stream are not missed. Only a
+    position: the stream itself is the tenant and mode the API grants."""
+    if session.tenant_id is None:
+        return None
+    relay = gateway_state(request).relay
+    try:
+        newest: list[_Entry] = await relay.redis.xrevrange(  # type: ignore[assignment]
+            tenant_stream(session.tenant_id, session.mode == "live"), "+", "-", count=1
+        )
+    except (RedisError, OSError, TimeoutError):
+        return None
+    return _text(newest[0][0]) if newest else "0-0"
+
+
 class _Tail:
     def __init__(
         self,
@@ -131,7 +147,9 @@ class _Tail:
                     self.cursor = after or await self._latest()
                 except (RedisError, OSError, TimeoutError):
                     return  # EventSource reconnects in RETRY_MS
-                yield f"retry: {RETRY_MS}\n: live tail of {self.stream}\n\n"
+                # The cursor as the last event id: a reconnect resumes here, even before the
+                # first event (an `id:` without data sets it and dispatches nothing).
+                yield f"retry: {RETRY_MS}\nid: {self.cursor}\n\n"
                 closes = time.monotonic() + MAX_SECONDS
                 beat = time.monotonic() + HEARTBEAT_SECONDS
                 while True:
@@ -156,7 +174,7 @@ class _Tail:
                         if now >= closes:
                             return
                         beat = now + HEARTBEAT_SECONDS
-                        yield ": heartbeat\n\n"
+                        yield f": heartbeat\nid: {self.cursor}\n\n"
 
     async def _read(self) -> AsyncIterator[str]:
         """Each matching entry after the cursor as a message, moving the cursor past it."""
