@@ -88,6 +88,7 @@ class TestInTheBrowser:
             events_field = browser.find_element(By.ID, "enabled_events")
             events_field.clear()
             events_field.send_keys("payment_intent.succeeded")
+            screenshot(browser, "webhooks-new")
             click_button(browser, "Add endpoint")
             secret = wait(browser).until(lambda d: d.find_element(By.ID, "secret-value")).text
             assert SECRET.fullmatch(secret)
@@ -165,6 +166,10 @@ class TestInTheBrowser:
             assert rolled not in browser.page_source
             assert not browser.find_elements(By.ID, "secret-value")
 
+            browser.get(f"{base}/dashboard/webhooks/{endpoint_id}/edit")
+            assert heading(browser) == "Edit webhook endpoint"
+            assert browser.find_element(By.ID, "url").get_attribute("value") == hook.url
+            screenshot(browser, "webhooks-edit")
             browser.get(f"{base}/dashboard/webhooks")
             assert hook.url in browser.find_element(By.ID, f"endpoint-{endpoint_id}").text
             screenshot(browser, "webhooks-list")
@@ -441,3 +446,29 @@ class TestWithoutJavaScript:
             assert first not in re.findall(r'<tr id="event-(evt_[a-z0-9]+)">', older.text)
             assert "data-tail" not in older.text
             assert "Newer</a>" in older.text
+
+    def test_a_failing_receivers_answers_are_shown(
+        self, stack: RunningStack, gw: httpx.Client
+    ) -> None:
+        owner = register(gw)
+        keyed = key_headers(create_key(gw, owner)["secret"])
+        with receiver() as hook:  # it knows no secret: every delivery is answered 400
+            made = gw.post(
+                "/webhook_endpoints",
+                json={"url": hook.url, "enabled_events": ["payment_intent.succeeded"]},
+                headers=owner.headers,
+            ).json()
+            event = an_event(gw, keyed, pay(gw, keyed))
+            with signed_in(stack, owner) as client:
+
+                def shown() -> str | None:
+                    html = client.get(f"/dashboard/webhooks/{made['id']}").text
+                    return html if 'class="attempt"' in html else None
+
+                page = text_of(eventually(shown, within=30, what="the failed attempt"))
+                assert event["id"] in page
+                assert "failed" in page
+                assert "HTTP 400: " in page  # the start of the receiver's answer
+                detail = text_of(client.get(f"/dashboard/events/{event['id']}").text)
+                assert made["id"] in detail
+                assert "HTTP 400: " in detail
