@@ -165,6 +165,10 @@ class TestInTheBrowser:
             assert heading(browser) == f"Webhook endpoint {endpoint_id}"
             assert rolled not in browser.page_source
             assert not browser.find_elements(By.ID, "secret-value")
+            # A reload of the roll's own address shows the endpoint, the secret hidden.
+            browser.get(f"{base}/dashboard/webhooks/{endpoint_id}/roll")
+            assert heading(browser) == f"Webhook endpoint {endpoint_id}"
+            assert rolled not in browser.page_source
 
             browser.get(f"{base}/dashboard/webhooks/{endpoint_id}/edit")
             assert heading(browser) == "Edit webhook endpoint"

@@ -4,7 +4,7 @@ event's exact payload with its webhook deliveries, and resend."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -95,10 +95,17 @@ async def resend(request: Request, ctx: Page) -> Response:
     return ctx.redirect(f"/events/{event_id}", f"Event {event_id} sent again {where}.")
 
 
+@page(TENANT_ADMINS)
+async def to_event(request: Request, ctx: Page) -> Response:
+    """A GET of the resend form's action (a reload, the mode switch's way back)."""
+    return ctx.redirect(f"/events/{quote(request.path_params['event_id'], safe='')}")
+
+
 routes = [
     # Before /events/{event_id}: "stream" is not an event id.
     Route("/events/stream", event_stream, methods=["GET"]),
     Route("/events", event_list, methods=["GET"]),
     Route("/events/{event_id}", event_detail, methods=["GET"]),
     Route("/events/{event_id}/resend", resend, methods=["POST"]),
+    Route("/events/{event_id}/resend", to_event, methods=["GET"]),
 ]

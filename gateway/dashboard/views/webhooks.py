@@ -196,6 +196,13 @@ async def resend(request: Request, ctx: Page) -> Response:
     return ctx.redirect(f"/webhooks/{endpoint_id}", said)
 
 
+@page(TENANT_ADMINS)
+async def to_endpoint(request: Request, ctx: Page) -> Response:
+    """A GET of a form's action (a reload, the mode switch's way back): the endpoint's page,
+    its secret hidden."""
+    return ctx.redirect(f"/webhooks/{quote(request.path_params['endpoint_id'], safe='')}")
+
+
 _ID = "/webhooks/{endpoint_id}"
 routes = [
     Route("/webhooks", endpoint_list, methods=["GET"]),
@@ -209,4 +216,8 @@ routes = [
     Route(_ID + "/roll", roll, methods=["POST"]),
     Route(_ID + "/delete", delete, methods=["POST"]),
     Route(_ID + "/resend", resend, methods=["POST"]),
+    *(
+        Route(_ID + f"/{action}", to_endpoint, methods=["GET"])
+        for action in ("disable", "enable", "roll", "delete", "resend")
+    ),
 ]
