@@ -122,3 +122,18 @@ async def test_ends_at_once_when_auth_announces_the_credential_revoked(relay: Re
     assert "user_deactivated" in ended
     with pytest.raises(StopAsyncIteration):
         await next_of(messages)
+
+
+async def test_ends_when_the_session_switches_mode(
+    relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "HEARTBEAT_SECONDS", 0.1)
+    tail = Tail(relay, new_tenant())
+    messages = await tail.open()
+    session = await tail.sessions.load(tail.cookie)
+    assert session is not None
+    session.mode = "live"
+    await tail.sessions.save(tail.cookie, session)
+    ended = await next_of(messages)
+    assert ended.startswith("event: ended\n")
+    assert "mode_switched" in ended

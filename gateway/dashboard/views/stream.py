@@ -46,6 +46,11 @@ MAX_SECONDS = 30 * 60
 # How long EventSource waits before reconnecting (milliseconds).
 RETRY_MS = 3000
 _Entry = tuple[bytes, dict[bytes, bytes]]
+# Why a tail ends that the relay's watchers do not know.
+_OWN_REASONS = {
+    "session_ended": "session_ended: this dashboard session was signed out or expired",
+    "mode_switched": "mode_switched: the dashboard switched to the other mode; reload",
+}
 
 _HEADERS = {
     **SECURITY_HEADERS,
@@ -168,13 +173,27 @@ class _Tail:
                             return
                     now = time.monotonic()
                     if now >= beat:
-                        if await self.sessions.load(self.cookie) is None:
-                            yield _ended("session_ended")
+                        ended = await self._session_ended()
+                        if ended:
+                            yield _ended(ended)
                             return
                         if now >= closes:
                             return
                         beat = now + HEARTBEAT_SECONDS
                         yield f": heartbeat\nid: {self.cursor}\n\n"
+
+    async def _session_ended(self) -> str | None:
+        """Why the dashboard session no longer wants this stream: gone (signed out here, or
+        expired), or switched to the other mode; None while it does (or Redis is away)."""
+        try:
+            session = await self.sessions.load(self.cookie)
+        except (RedisError, OSError, TimeoutError):
+            return None
+        if session is None:
+            return "session_ended"
+        if (session.mode == "live") != self.grant.livemode:
+            return "mode_switched"
+        return None
 
     async def _read(self) -> AsyncIterator[str]:
         """Each matching entry after the cursor as a message, moving the cursor past it."""
@@ -212,7 +231,8 @@ def _message(stream_id: str, payload: str) -> str:
 
 
 def _ended(reason: str) -> str:
-    return f"event: ended\ndata: {json.dumps({'reason': describe(reason)})}\n\n"
+    said = _OWN_REASONS.get(reason) or describe(reason)
+    return f"event: ended\ndata: {json.dumps({'reason': said})}\n\n"
 
 
 async def _either(first: asyncio.Event, second: asyncio.Event, seconds: float) -> None:
