@@ -6,8 +6,8 @@ protocol's type filter), with the same ending. The grant comes from the API, not
 dashboard: the page asks `POST /cli/sessions` as the signed-in user in the session's mode
 (so the API's access policy, revocation and live-mode checks decide), and the stream is
 that grant's tenant and mode only. It ends when auth announces the credential revoked
-(sign-out anywhere, a user deactivated, a tenant disabled) or the dashboard session record
-is gone, checked at every heartbeat.
+(sign-out anywhere, a user deactivated, a tenant disabled), or when the dashboard session
+record is gone or has switched to the other mode (checked at every heartbeat).
 
 Each message is one event: `id:` its stream entry (so EventSource resumes with
 `Last-Event-ID` without a gap) and `data:` the event JSON exactly as emitted. A comment
