@@ -9,7 +9,18 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.dashboard.views import home, keys, ledger, platform, settings, signin, team, wallets
+from gateway.dashboard.views import (
+    events,
+    home,
+    keys,
+    ledger,
+    platform,
+    settings,
+    signin,
+    team,
+    wallets,
+    webhooks,
+)
 from gateway.dashboard.web import EVERYONE, Page, not_found, page
 
 STATIC = Path(__file__).parent / "static"
@@ -31,6 +42,8 @@ _pages: list[BaseRoute] = [
     *team.routes,
     *settings.routes,
     *platform.routes,
+    *events.routes,
+    *webhooks.routes,
 ]
 
 

@@ -447,6 +447,66 @@ class TestResend:
         assert response.json()["error"]["code"] == "endpoint_disabled"
 
 
+class TestEndpointDeliveries:
+    async def test_an_endpoints_attempts_of_every_event_newest_first(
+        self, service: EventsService, redis: aioredis.Redis
+    ) -> None:
+        owner = tenant()
+        async with webhook_receiver() as first, webhook_receiver() as second:
+            one = await create_endpoint(service.client, key(owner), first)
+            other = await create_endpoint(service.client, key(owner), second)
+            rows_ = [event_row(owner), event_row(owner)]
+            for row in rows_:
+                await publish(redis, row)
+            await first.wait_for(2)
+            await second.wait_for(2)
+            path = f"/webhook_endpoints/{one['id']}/deliveries"
+            deadline = time.monotonic() + 15
+            while True:
+                response = await service.client.get(path, headers=key(owner))
+                assert response.status_code == 200, response.text
+                body = response.json()
+                # Each attempt is recorded once its answer is in.
+                if len(body["data"]) >= 2 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+            assert body["object"] == "list"
+            assert body["url"] == path
+            found = body["data"]
+            assert {a["webhook_endpoint"] for a in found} == {one["id"]}
+            assert {a["event_id"] for a in found} == {r["event_id"] for r in rows_}
+            assert [a["id"] for a in found] == sorted((a["id"] for a in found), reverse=True)
+            assert all(a["succeeded"] and a["status_code"] == 200 for a in found)
+            # Paginated like every list.
+            page_one = await service.client.get(path, params={"limit": 1}, headers=key(owner))
+            assert page_one.json()["has_more"] is True
+            assert len(page_one.json()["data"]) == 1
+            other_path = f"/webhook_endpoints/{other['id']}/deliveries"
+            theirs = (await service.client.get(other_path, headers=key(owner))).json()["data"]
+            assert not {a["id"] for a in theirs} & {a["id"] for a in found}
+
+    @pytest.mark.parametrize("endpoint_id", ["we_nope", "evt_01", "x" * 300, new_id("we")])
+    async def test_unknown_or_another_tenants_endpoint_is_404(
+        self, service: EventsService, endpoint_id: str
+    ) -> None:
+        response = await service.client.get(
+            f"/webhook_endpoints/{endpoint_id}/deliveries", headers=key(tenant())
+        )
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["code"] == "resource_missing"
+
+    async def test_not_another_tenants_or_modes(
+        self, service: EventsService, receiver: Receiver
+    ) -> None:
+        owner = tenant()
+        made = await create_endpoint(service.client, key(owner), receiver)
+        path = f"/webhook_endpoints/{made['id']}/deliveries"
+        assert (await service.client.get(path, headers=key(owner))).status_code == 200
+        assert (await service.client.get(path, headers=key(tenant()))).status_code == 404
+        live = key(owner, livemode=True)
+        assert (await service.client.get(path, headers=live)).status_code == 404
+
+
 class TestFairness:
     async def test_a_slow_endpoint_does_not_hold_every_slot(
         self, pg: PostgresHandle, templates: dict[str, str], redis_url: str, redis: aioredis.Redis

@@ -211,14 +211,22 @@ async def cancel_pending(conn: Connection, endpoint_id: str) -> int:
 
 
 async def list_attempts(
-    conn: Connection, *, tenant_id: str, livemode: bool, event_id: str, params: ListParams
+    conn: Connection,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    params: ListParams,
+    event_id: str | None = None,
+    endpoint_id: str | None = None,
 ) -> list[Attempt]:
+    """The attempts of one event, or of one endpoint, newest first."""
+    filters = [
+        (column, value)
+        for column, value in (("event_id", event_id), ("endpoint_id", endpoint_id))
+        if value is not None
+    ]
     found = await _ATTEMPTS.page(
-        conn,
-        tenant_id=tenant_id,
-        livemode=livemode,
-        params=params,
-        filters=[("event_id", event_id)],
+        conn, tenant_id=tenant_id, livemode=livemode, params=params, filters=filters
     )
     return rows(Attempt, found)
 

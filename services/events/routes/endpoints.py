@@ -7,11 +7,12 @@ from starlette.routing import Route
 from services.events.schemas import (
     CreateEndpointRequest,
     DeletedEndpoint,
+    DeliveryAttempt,
     RollSecretRequest,
     UpdateEndpointRequest,
     WebhookEndpoint,
 )
-from services.events.service import endpoints
+from services.events.service import endpoints, events
 from services.events.service.access import scope_of
 from services.events.state import events_state
 from shared.body import parse
@@ -161,6 +162,21 @@ async def roll_secret(request: Request) -> JSONResponse:
     return json_response(endpoint.model_dump(), headers=NO_STORE)
 
 
+@documented(response=DeliveryAttempt, listing=True)
+async def list_deliveries(request: Request) -> JSONResponse:
+    """Every delivery attempt to a webhook endpoint, of every event, newest first.
+
+    Each attempt's event, status code, duration and the start of the answer: what a
+    receiver was sent and what it said.
+    """
+    params = list_params(request)
+    scope = scope_of(identity_of(request))
+    attempts, has_more = await events.list_endpoint_attempts(
+        app_state(request).db, scope, _id(request), params=params
+    )
+    return list_response(request, attempts, has_more=has_more)
+
+
 _BASE = "/webhook_endpoints"
 routes = [
     Route(_BASE, create_endpoint, methods=["POST"]),
@@ -170,4 +186,5 @@ routes = [
     Route(_BASE + "/{endpoint_id}", update_endpoint, methods=["POST", "PUT", "PATCH"]),
     Route(_BASE + "/{endpoint_id}", delete_endpoint, methods=["DELETE"]),
     Route(_BASE + "/{endpoint_id}/roll_secret", roll_secret, methods=["POST"]),
+    Route(_BASE + "/{endpoint_id}/deliveries", list_deliveries, methods=["GET"]),
 ]

@@ -284,3 +284,26 @@ async def list_attempts(
         )
     shown, has_more = page(found, params)
     return [delivery_attempt(attempt) for attempt in shown], has_more
+
+
+async def list_endpoint_attempts(
+    pool: Pool, scope: Scope, endpoint_id: str, *, params: ListParams
+) -> tuple[list[DeliveryAttempt], bool]:
+    """Every delivery attempt to the endpoint (of every event), newest first."""
+    async with transaction(pool) as conn:
+        found: endpoints_repo.Endpoint | None = None
+        if is_id(endpoint_id, ENDPOINT_PREFIX):
+            found = await endpoints_repo.get(
+                conn, tenant_id=scope.tenant_id, livemode=scope.livemode, endpoint_id=endpoint_id
+            )
+        if found is None:
+            raise EndpointNotFoundError(endpoint_id)
+        attempts = await deliveries_repo.list_attempts(
+            conn,
+            tenant_id=scope.tenant_id,
+            livemode=scope.livemode,
+            endpoint_id=endpoint_id,
+            params=params,
+        )
+    shown, has_more = page(attempts, params)
+    return [delivery_attempt(attempt) for attempt in shown], has_more
