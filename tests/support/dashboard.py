@@ -16,7 +16,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.accounts import PASSWORD
-from tests.support.browser import artifacts_dir, save_artifacts
+from tests.support.browser import artifacts_dir
 
 SCREENSHOTS = "dashboard"
 
@@ -58,7 +58,11 @@ def notice(driver: WebDriver) -> str:
 
 def screenshot(driver: WebDriver, name: str) -> Path:
     """A page's screenshot kept as a test artifact (`<artifacts>/dashboard/<name>.png`)."""
-    return save_artifacts(driver, f"{SCREENSHOTS}/{name}")
+    folder = screenshots_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    png = folder / f"{name}.png"
+    driver.save_screenshot(str(png))
+    return png
 
 
 def screenshots_dir() -> Path:

@@ -20,6 +20,12 @@
     var filter = body.getAttribute("data-type") || "";
     source.onopen = function () { if (status) { status.textContent = "Live: new events appear at the top."; } };
     source.onerror = function () { if (status) { status.textContent = "Reconnecting to the live tail…"; } };
+    // The server ends the tail when the session is over (signed out, revoked, mode
+    // switched): stop reconnecting and say so.
+    source.addEventListener("ended", function () {
+      source.close();
+      if (status) { status.textContent = "The live tail has ended: reload the page to resume."; }
+    });
     source.onmessage = function (message) {
       var event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
