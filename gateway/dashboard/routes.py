@@ -9,13 +9,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.dashboard.views import home, signin
+from gateway.dashboard.views import home, payments, signin
 
 STATIC = Path(__file__).parent / "static"
 
 _pages: list[BaseRoute] = [
     *signin.routes,
     *home.routes,
+    *payments.routes,
 ]
 
 
