@@ -183,3 +183,50 @@ class TestVolume:
         response = await client.get(f"{BASE}/volume", params={"days": days}, headers=key())
         assert response.status_code == 400, response.text
         assert response.json()["error"]["param"] == "days"
+
+
+class TestTenThousand:
+    """A tenant with 10,000 payments: a filtered page and the week's volume read a page's
+    worth of rows through the list indexes, not the tenant's whole history."""
+
+    async def test_filtered_pages_use_the_indexes(
+        self, client: httpx.AsyncClient, dsn: str
+    ) -> None:
+        statuses = ["succeeded", "canceled", "requires_payment_method", "requires_capture"]
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(
+                """
+                INSERT INTO payment_intents (id, tenant_id, livemode, amount, amount_received,
+                    currency, status, provider, created_at)
+                SELECT 'pi_bulk' || lpad(n::text, 6, '0'), 'ten_filters', false, 1000 + n,
+                    CASE WHEN n % 4 = 0 THEN 1000 + n ELSE 0 END, 'usd',
+                    ($1::text[])[n % 4 + 1],
+                    CASE WHEN n % 10 = 0 THEN 'paystack' ELSE 'simulator' END,
+                    now() - make_interval(secs => (10000 - n) * 30)
+                FROM generate_series(1, 10000) AS n
+                """,
+                statuses,
+            )
+            await conn.execute("ANALYZE payment_intents")
+            head = "EXPLAIN (FORMAT JSON) SELECT id FROM payment_intents WHERE tenant_id = $1 "
+            tail = " = $2 ORDER BY id DESC LIMIT 26"
+            for query, value, index in (
+                (head + "AND livemode = false AND status" + tail, "canceled",
+                 "payment_intents_status_list_idx"),
+                (head + "AND livemode = false AND provider" + tail, "paystack",
+                 "payment_intents_provider_list_idx"),
+            ):  # fmt: skip
+                plan = await conn.fetchval(query, "ten_filters", value)
+                assert index in plan, plan
+        finally:
+            await conn.close()
+
+        page = await listed(client, status="canceled", limit=25)
+        assert len(page) == 25
+        assert page[0] == "pi_bulk009997"
+        more = await listed(client, status="canceled", limit=25, starting_after=page[-1])
+        assert more[0] == "pi_bulk009897"
+        assert len(await listed(client, provider="paystack", limit=100)) == 100
+        volume = (await client.get(f"{BASE}/volume", headers=key())).json()
+        assert sum(d["count"] for d in volume["data"]) == 2500
