@@ -171,7 +171,7 @@ async def test_payment(request: Request, ctx: Page) -> Response:
     elif form["capture_method"] not in ("automatic", "manual"):
         problem = "Choose automatic or manual capture."
     if problem is not None:
-        return _list_page(ctx, {}, [], has_more=False, status=400, form=form, form_error=problem)
+        return await _form_again(ctx, form, problem, 400)
     body = {
         "amount": amount,
         "currency": currency,
@@ -194,9 +194,17 @@ async def test_payment(request: Request, ctx: Page) -> Response:
     if answer.status == 402 and isinstance(declined, dict) and "id" in declined:
         code = answer.error.get("decline_code") or answer.error.get("code") or "declined"
         return ctx.redirect(f"/payments/{declined['id']}", f"Declined: {answer.message} ({code})")
+    return await _form_again(
+        ctx, form, answer.message, answer.status if answer.status < 500 else 502
+    )
+
+
+async def _form_again(ctx: Page, form: dict[str, str], problem: str, status: int) -> Response:
+    """The list's first page with the test payment form as it was sent, and what is wrong."""
+    first = await ctx.api.get("/payments/payment_intents", limit=PAGE_SIZE)
     return _list_page(
-        ctx, {}, [], has_more=False, status=answer.status if answer.status < 500 else 502,
-        form=form, form_error=answer.message,
+        ctx, {}, first["data"], has_more=bool(first["has_more"]), status=status,
+        form=form, form_error=problem,
     )  # fmt: skip
 
 
