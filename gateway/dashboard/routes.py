@@ -14,6 +14,7 @@ from gateway.dashboard.views import (
     home,
     keys,
     ledger,
+    payments,
     platform,
     settings,
     signin,
@@ -36,6 +37,7 @@ async def _missing(request: Request, ctx: Page) -> Response:
 _pages: list[BaseRoute] = [
     *signin.routes,
     *home.routes,
+    *payments.routes,
     *wallets.routes,
     *ledger.routes,
     *keys.routes,

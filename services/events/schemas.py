@@ -138,6 +138,8 @@ class EventListParams(ListParams):
     created: CreatedRange | None = None
     # Platform admins only: another tenant's events.
     tenant_id: Annotated[str, Field(max_length=100)] | None = None
+    # Only the events about this object (`data.object.id`, e.g. a PaymentIntent's id).
+    object_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
     @field_validator("created", mode="before")
     @classmethod

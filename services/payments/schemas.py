@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, RootModel
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    RootModel,
+    field_validator,
+)
 
 from services.payments.providers.simulator import card_of, simulated_method
 from services.payments.repository.attempts import AttemptRow
@@ -18,6 +26,9 @@ from shared.ids import is_id
 from shared.money import MAX_AMOUNT, WHOLE_NUMBER, Currency
 from shared.text import FreeText
 from shared.timeutil import unix
+
+# Latest unix time a `created` filter takes (year 9999).
+MAX_UNIX = 253402300799
 
 # Free text, kept as the client wrote it (shared/text.py).
 Description = FreeText
@@ -176,6 +187,75 @@ class UpdateRefundRequest(_Request):
     # Merged into the refund's (a key set to "" is removed), as Stripe updates metadata.
     metadata: Annotated[dict[str, ShortText], Field(max_length=50)] | None = None
     expand: Expand = Field(default_factory=list)
+
+
+class CreatedRange(BaseModel):
+    """`created[gte]=T` and friends, in unix seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gt: Annotated[int, Field(ge=0, le=MAX_UNIX)] | None = None
+    gte: Annotated[int, Field(ge=0, le=MAX_UNIX)] | None = None
+    lt: Annotated[int, Field(ge=0, le=MAX_UNIX)] | None = None
+    lte: Annotated[int, Field(ge=0, le=MAX_UNIX)] | None = None
+
+
+class IntentFilters(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: PaymentIntentStatus | None = None
+    provider: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    # `created=T` (exactly) or `created[gte]=T`, `created[lte]=T` (and gt, lt), unix seconds.
+    created: CreatedRange | None = None
+
+    @field_validator("created", mode="before")
+    @classmethod
+    def _exact_created(cls, value: Any) -> Any:
+        return value if isinstance(value, dict) else {"gte": value, "lte": value}
+
+    def created_bounds(self) -> dict[str, int]:
+        """Comparison operator -> unix seconds."""
+        if self.created is None:
+            return {}
+        ops = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+        return {
+            ops[name]: value
+            for name, value in self.created.model_dump().items()
+            if value is not None
+        }
+
+
+# Most days the volume summary covers.
+MAX_VOLUME_DAYS = 90
+
+
+class VolumeQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    # The last this many days (UTC), today included.
+    days: Annotated[int, Field(ge=1, le=MAX_VOLUME_DAYS)] = 7
+
+
+class VolumeDay(BaseModel):
+    """Succeeded payments created on one UTC day, in one currency."""
+
+    object: Literal["payment_volume.day"] = "payment_volume.day"
+    # The day, `YYYY-MM-DD` (UTC).
+    date: str
+    currency: str
+    count: int
+    # The sum of `amount_received`, in minor units.
+    amount: int
+
+
+class PaymentVolume(BaseModel):
+    object: Literal["payment_volume"] = "payment_volume"
+    days: int
+    # Unix seconds: the start (UTC midnight) of the first day covered.
+    since: int
+    livemode: bool
+    # One row per day and currency that had succeeded payments, oldest day first.
+    data: list[VolumeDay]
 
 
 class RefundFilters(BaseModel):

@@ -238,6 +238,47 @@ class TestList:
         assert await listed(limit=2, starting_after=ids[2]) == [ids[1], ids[0]]
         assert await listed(ending_before=ids[1]) == [ids[3], ids[2]]
 
+    async def test_the_list_filters_by_object_id(
+        self, service: EventsService, redis: aioredis.Redis
+    ) -> None:
+        owner, other = tenant(), tenant()
+        ms = int(time.time() * 1000)
+        mine = [
+            event_row(owner, type=kind, object_id=obj, event_id=new_id("evt", at_ms=ms + i))
+            for i, (kind, obj) in enumerate(
+                [
+                    ("payment_intent.created", "pi_a"),
+                    ("payment_intent.created", "pi_b"),
+                    ("payment_intent.succeeded", "pi_a"),
+                ]
+            )
+        ]
+        theirs = event_row(other, object_id="pi_a")
+        await publish(redis, *mine, theirs)
+        await wait_stored(service.client, theirs["event_id"], key(other))
+        await wait_stored(service.client, mine[-1]["event_id"], key(owner))
+
+        async def listed(headers: dict[str, str], **params: Any) -> list[str]:
+            response = await service.client.get("/events", params=params, headers=headers)
+            assert response.status_code == 200, response.text
+            return [event["id"] for event in response.json()["data"]]
+
+        ids = [row["event_id"] for row in mine]
+        assert await listed(key(owner), object_id="pi_a") == [ids[2], ids[0]]
+        assert await listed(key(owner), object_id="pi_b") == [ids[1]]
+        assert await listed(key(owner), object_id="pi_a", type="payment_intent.created") == [ids[0]]
+        assert await listed(key(owner), object_id="pi_a", limit=1, starting_after=ids[2]) == [
+            ids[0]
+        ]
+        assert await listed(key(owner), object_id="pi_nothing") == []
+        # Another tenant's events about an object of the same id stay theirs.
+        assert await listed(key(other), object_id="pi_a") == [theirs["event_id"]]
+        refused = await service.client.get(
+            "/events", params={"object_id": "x" * 101}, headers=key(owner)
+        )
+        assert refused.status_code == 400
+        assert refused.json()["error"]["param"].startswith("object_id")
+
     async def test_the_list_holds_the_exact_events(
         self, service: EventsService, redis: aioredis.Redis
     ) -> None:

@@ -133,6 +133,7 @@ def event_row(
     livemode: bool = False,
     created: int | None = None,
     event_id: str | None = None,
+    object_id: str = "pi_1",
 ) -> dict[str, Any]:
     """An event as the outbox would hold it (the publisher's row shape)."""
     event_id = event_id or new_id("evt")
@@ -141,7 +142,7 @@ def event_row(
         type=type,
         tenant_id=tenant_id,
         livemode=livemode,
-        data={"id": "pi_1", "object": "payment_intent", "amount": 5000, "note": "é ✓"},
+        data={"id": object_id, "object": "payment_intent", "amount": 5000, "note": "é ✓"},
         request_id="req_1",
         idempotency_key=None,
         created=created,

@@ -13,6 +13,8 @@ from shared.retention import delete_in_batches
 from shared.rows import row_or_none, rows
 
 _COLUMNS = "id, tenant_id, livemode, type, payload, created_at"
+# The id of the object an event is about, as events_object_idx indexes it.
+OBJECT_ID = "((payload::jsonb) #>> '{data,object,id}')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +59,12 @@ async def list_page(
     types: Sequence[str] | None,
     type_prefixes: Sequence[str] = (),
     created: Mapping[str, int],
+    object_id: str | None = None,
 ) -> list[Event]:
     """One page in walking order (see shared.pagination). `types`: None for every type,
     else the events of one of these types or starting with one of `type_prefixes`.
-    `created` maps an operator (one of < <= > >=) to unix seconds."""
+    `created` maps an operator (one of < <= > >=) to unix seconds; `object_id` keeps the
+    events whose `data.object.id` it is (served by events_object_idx)."""
     op, order = keyset(params)
     args: list[Any] = [
         tenant_id,
@@ -76,6 +80,9 @@ async def list_page(
             raise ValueError(operator)
         args.append(seconds)
         conditions += f" AND created_at {operator} to_timestamp(${len(args)})"
+    if object_id is not None:
+        args.append(object_id)
+        conditions += f" AND {OBJECT_ID} = ${len(args)}"
     found = await conn.fetch(
         f"""
         SELECT {_COLUMNS} FROM events

@@ -38,8 +38,9 @@ def _list_of_raw(request: Request, payloads: list[str], *, has_more: bool) -> Re
 @documented(response=Event, listing=True, query=EventListParams)
 async def list_events(request: Request) -> Response:
     """List events, newest first. Filters: `type` (or `family.*`), or `types[]` (any of up
-    to 20), and `created` (`created=T` or `created[gt|gte|lt|lte]=T`, unix seconds);
-    platform admins may pass `tenant_id`."""
+    to 20), `created` (`created=T` or `created[gt|gte|lt|lte]=T`, unix seconds) and
+    `object_id` (the events about one object, e.g. a PaymentIntent); platform admins may
+    pass `tenant_id`."""
     params = validate(EventListParams, decode_form(request.url.query.encode()))
     scope = scope_of(identity_of(request), tenant_id=params.tenant_id)
     payloads, has_more = await events.list_events(app_state(request).db, scope, params=params)

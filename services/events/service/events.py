@@ -167,6 +167,7 @@ async def list_events(
             types=types,
             type_prefixes=prefixes,
             created=params.created_bounds(),
+            object_id=params.object_id,
         )
     shown, has_more = page(found, params)
     return [event.payload for event in shown], has_more

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
 from shared.db import Connection
-from shared.pagination import ListParams
+from shared.pagination import ListParams, keyset
 from shared.rows import row
 from shared.scoped import ScopedTable
 
@@ -227,10 +227,74 @@ async def update_intent(conn: Connection, intent_id: str, **changes: Any) -> Int
 
 
 async def list_intents(
-    conn: Connection, *, tenant_id: str, livemode: bool, params: ListParams
+    conn: Connection,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    params: ListParams,
+    status: str | None = None,
+    provider: str | None = None,
+    created: Mapping[str, int] | None = None,
 ) -> list[IntentRow]:
-    records = await _TABLE.page(conn, tenant_id=tenant_id, livemode=livemode, params=params)
+    """One page in walking order (see shared.pagination). `status` and `provider` are
+    equality filters (each served by its own (tenant, mode, column, id) index); `created`
+    maps an operator (one of < <= > >=) to unix seconds."""
+    filters = [
+        *([("status", status)] if status is not None else []),
+        *([("provider", provider)] if provider is not None else []),
+    ]
+    if not created:
+        records = await _TABLE.page(
+            conn, tenant_id=tenant_id, livemode=livemode, params=params, filters=filters
+        )
+        return [_intent(record) for record in records]
+    op, order = keyset(params)
+    args: list[Any] = [tenant_id, livemode, params.cursor, params.fetch]
+    conditions = ""
+    for column, value in filters:
+        args.append(value)
+        conditions += f" AND {column} = ${len(args)}"
+    for operator, seconds in created.items():
+        if operator not in ("<", "<=", ">", ">="):
+            raise ValueError(operator)
+        args.append(seconds)
+        conditions += f" AND created_at {operator} to_timestamp(${len(args)})"
+    records = await conn.fetch(
+        f"SELECT {_INTENT_COLUMNS} FROM payment_intents "
+        f"WHERE tenant_id = $1 AND livemode = $2 AND ($3::text IS NULL OR id {op} $3)"
+        f"{conditions} ORDER BY id {order} LIMIT $4",
+        *args,
+    )
     return [_intent(record) for record in records]
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeRow:
+    day: date
+    currency: str
+    count: int
+    amount: int
+
+
+async def succeeded_volume(
+    conn: Connection, *, tenant_id: str, livemode: bool, since: datetime
+) -> list[VolumeRow]:
+    """Succeeded intents created since `since`, counted and summed (amount received) per UTC
+    day and currency, oldest day first."""
+    records = await conn.fetch(
+        """
+        SELECT (created_at AT TIME ZONE 'UTC')::date AS day, currency,
+               count(*) AS count, sum(amount_received)::bigint AS amount
+        FROM payment_intents
+        WHERE tenant_id = $1 AND livemode = $2 AND status = 'succeeded' AND created_at >= $3
+        GROUP BY day, currency
+        ORDER BY day, currency
+        """,
+        tenant_id,
+        livemode,
+        since,
+    )
+    return [row(VolumeRow, record) for record in records]
 
 
 async def get_intent(

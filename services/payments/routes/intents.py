@@ -13,12 +13,15 @@ from services.payments.schemas import (
     ConfirmIntentRequest,
     CreateIntentRequest,
     ExpandQuery,
+    IntentFilters,
     PaymentIntent,
+    PaymentVolume,
     UpdateIntentRequest,
+    VolumeQuery,
 )
 from services.payments.service import expand, intents, steps
 from services.payments.state import payments_state
-from shared.body import parse
+from shared.body import decode_form, parse, validate
 from shared.identity import identity_of
 from shared.openapi import Link, documented
 from shared.pagination import ListParams, list_params
@@ -69,23 +72,40 @@ async def create_intent(request: Request) -> JSONResponse:
     return await _shown(request, intent, fields)
 
 
-class IntentListParams(ListParams, ExpandQuery):
-    """The list's query: paging and `expand[]=data.<field>`."""
+class IntentListParams(ListParams, IntentFilters, ExpandQuery):
+    """The list's query: paging, filters and `expand[]=data.<field>`."""
 
 
 @documented(response=PaymentIntent, listing=True, query=IntentListParams)
 async def list_intents(request: Request) -> JSONResponse:
-    """List PaymentIntents, newest first.
+    """List PaymentIntents, newest first (filters: status, provider, created).
 
-    In the credential's mode.
+    In the credential's mode. Filters: `status`, `provider`, and `created` (`created=T` or
+    `created[gt|gte|lt|lte]=T`, unix seconds).
     """
     params = list_params(request)
+    filters = validate(IntentFilters, decode_form(request.url.query.encode()))
     fields = expand.check(query_expand(request), expand.INTENT, listing=True)
     found, has_more = await intents.list_intents(
-        payments_state(request).pool, identity_of(request), params=params
+        payments_state(request).pool, identity_of(request), params=params, filters=filters
     )
     data = await expand.intents(payments_state(request).pool, identity_of(request), found, fields)
     return listed(request, data, has_more=has_more)
+
+
+@documented(response=PaymentVolume, query=VolumeQuery)
+async def intent_volume(request: Request) -> JSONResponse:
+    """Payment volume: succeeded PaymentIntents per day and currency (count and amount).
+
+    The last `days` UTC days (default 7, at most 90), today included, by the day each
+    intent was created, in the credential's mode; days without a succeeded payment are left
+    out. `amount` sums `amount_received`.
+    """
+    query = validate(VolumeQuery, dict(request.query_params))
+    found = await intents.volume(
+        payments_state(request).pool, identity_of(request), days=query.days
+    )
+    return json_response(found.model_dump())
 
 
 @documented(response=PaymentIntent, query=ExpandQuery, links=INTENT_LINKS)
@@ -198,6 +218,7 @@ _BASE = "/payments/payment_intents"
 routes = [
     Route(_BASE, create_intent, methods=["POST"]),
     Route(_BASE, list_intents, methods=["GET"]),
+    Route(_BASE + "/volume", intent_volume, methods=["GET"]),
     Route(_BASE + "/{intent_id}", get_intent, methods=["GET"]),
     Route(_BASE + "/{intent_id}", update_intent, methods=["POST"]),
     Route(_BASE + "/{intent_id}/confirm", confirm_intent, methods=["POST"]),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.payments.errors import (
@@ -40,8 +40,11 @@ from services.payments.schemas import (
     CaptureIntentRequest,
     ConfirmIntentRequest,
     CreateIntentRequest,
+    IntentFilters,
     PaymentIntent,
+    PaymentVolume,
     UpdateIntentRequest,
+    VolumeDay,
 )
 from services.payments.service import attempts, customers, events, routing
 from services.payments.service.changes import Changed
@@ -378,14 +381,45 @@ async def get_intent(pool: Pool, identity: Identity, intent_id: str) -> PaymentI
 
 
 async def list_intents(
-    pool: Pool, identity: Identity, *, params: ListParams
+    pool: Pool,
+    identity: Identity,
+    *,
+    params: ListParams,
+    filters: IntentFilters | None = None,
 ) -> tuple[list[PaymentIntent], bool]:
+    filters = filters or IntentFilters()
     async with transaction(pool) as conn:
         rows = await intents_repo.list_intents(
-            conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, params=params
+            conn,
+            tenant_id=identity.tenant_scope,
+            livemode=identity.livemode,
+            params=params,
+            status=filters.status,
+            provider=filters.provider,
+            created=filters.created_bounds(),
         )
     shown, has_more = page(rows, params)
     return [PaymentIntent.from_row(row) for row in shown], has_more
+
+
+async def volume(pool: Pool, identity: Identity, *, days: int) -> PaymentVolume:
+    """Succeeded payments of the last `days` UTC days (today included), per day and
+    currency."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    since = today - timedelta(days=days - 1)
+    async with transaction(pool) as conn:
+        found = await intents_repo.succeeded_volume(
+            conn, tenant_id=identity.tenant_scope, livemode=identity.livemode, since=since
+        )
+    return PaymentVolume(
+        days=days,
+        since=int(since.timestamp()),
+        livemode=identity.livemode,
+        data=[
+            VolumeDay(date=r.day.isoformat(), currency=r.currency, count=r.count, amount=r.amount)
+            for r in found
+        ],
+    )
 
 
 # -- what a provider said, wherever it said it -------------------------------------------------
