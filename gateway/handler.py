@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +28,19 @@ from shared.identity import Identity
 from shared.v1 import Dialect
 
 ROUTE_LABEL_KEY = "micro.route"
+# Set on the API calls a dashboard page makes in this process (gateway/dashboard/api.py),
+# never by a client: the page is one request of its session, not one per call it makes.
+PAGE_CHARGE_KEY = "micro.dashboard.page"
+
+
+@dataclass(slots=True)
+class PageCharge:
+    """One dashboard page's share of its session's rate limit: its first API call counts,
+    the rest only check that the session was not revoked."""
+
+    counted: bool = False
+
+
 ANONYMOUS = Identity(principal="anonymous", principal_type="anonymous")
 
 
@@ -121,9 +134,15 @@ async def _authorize(
             session_id=claims["sid"],
             livemode=mode == "live",
         )
-        decision = await gateway.limiter.hit(
-            f"user:{claims['sub']}", settings.session_rate_limit, revocation=claims["sid"]
-        )
+        page = request.scope.get(PAGE_CHARGE_KEY)
+        if isinstance(page, PageCharge) and page.counted:
+            decision = await gateway.limiter.revoked(claims["sid"])
+        else:
+            decision = await gateway.limiter.hit(
+                f"user:{claims['sub']}", settings.session_rate_limit, revocation=claims["sid"]
+            )
+            if isinstance(page, PageCharge):
+                page.counted = True
         if decision is not None and decision.revoked:
             AUTH_FAILURES.labels("session_revoked").inc()
             raise AuthenticationError(

@@ -154,6 +154,19 @@ class RateLimiter:
             reset_seconds=max(1, -(-int(reset_ms) // 1000)),
         )
 
+    async def revoked(self, revocation: str) -> Decision | None:
+        """Only whether a credential was revoked, counting nothing: a refusal if it was,
+        else None (as `hit` answers when Redis is unavailable: nothing to add or refuse)."""
+        if not self.guard.available:
+            self.guard.skipped("rate_limit")
+            return None
+        try:
+            found = await self.redis.exists(f"{REVOKED_PREFIX}{revocation}")
+        except (RedisError, OSError, TimeoutError):
+            self.guard.failed("rate_limit")
+            return None
+        return Decision(False, True, limit=0, remaining=0, reset_seconds=0) if found else None
+
     async def _flush(self) -> None:
         try:
             while self._queue:

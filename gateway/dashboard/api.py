@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.dashboard.session import DashboardSession, Sessions, expires_at
+from gateway.handler import PAGE_CHARGE_KEY, PageCharge
 
 # The host name sub-requests carry; only this process ever sees it.
 _BASE = "http://gateway.dashboard"
@@ -64,10 +65,12 @@ class ApiFailure(Exception):
 
 def _with_state(app: ASGIApp, state: dict[str, Any]) -> ASGIApp:
     """The app, given the lifespan state the server gives every request (httpx's transport
-    starts no lifespan of its own)."""
+    starts no lifespan of its own), and one page's share of the session's rate limit: the
+    calls of one page count as one request (a person asked for one page)."""
+    charge = PageCharge()
 
     async def call(scope: Scope, receive: Receive, send: Send) -> None:
-        await app({**scope, "state": dict(state)}, receive, send)
+        await app({**scope, "state": dict(state), PAGE_CHARGE_KEY: charge}, receive, send)
 
     return call
 

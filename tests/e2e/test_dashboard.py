@@ -269,3 +269,19 @@ def test_sign_in_helper_works_for_other_modules(
     sign_in(browser, stack.gateway, owner.email)
     assert heading(browser) == "Home"
     screenshot(browser, "home")
+
+
+def test_a_page_is_one_request_of_its_sessions_rate_limit(
+    stack: RunningStack, gw: httpx.Client
+) -> None:
+    # Home makes two API calls (balance, recent payments): six pages under a limit of six a
+    # minute, then the seventh refused, as six requests of the API would be.
+    owner = register(gw)
+    with (
+        extra_gateway(stack, session_rate_limit="6") as gateway,
+        DashboardClient(gateway.url) as browser,
+    ):
+        browser.sign_in(owner.email)  # its landing page is the first of the six
+        pages = [browser.get("/dashboard/") for _ in range(6)]
+    assert [p.status_code for p in pages] == [200] * 5 + [429]
+    assert "Too many requests" in text_of(pages[-1].text)
