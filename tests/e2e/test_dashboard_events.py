@@ -19,7 +19,6 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.e2e.accounts import Account, create_key, key_headers, register, signup_user
 from tests.e2e.stack import RunningStack
-from tests.e2e.test_events import pay, receiver
 from tests.support.dashboard import (
     DashboardClient,
     click_button,
@@ -31,6 +30,7 @@ from tests.support.dashboard import (
     text_of,
     wait,
 )
+from tests.support.endpoint_app import pay, receiver
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e

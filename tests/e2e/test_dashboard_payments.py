@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
-from tests.e2e.accounts import Account, register
+from tests.e2e.accounts import Account, platform_admin, register
 from tests.e2e.stack import RunningStack
 from tests.support.dashboard import (
     DashboardClient,
@@ -239,6 +239,11 @@ class TestWithoutJavaScript:
     def test_live_mode_has_no_test_payment_form(
         self, stack: RunningStack, gw: httpx.Client, owner: Account
     ) -> None:
+        # Live mode is the tenant's once a platform admin turned it on.
+        admin = platform_admin(gw)
+        on = gw.post(f"/auth/tenants/{owner.tenant_id}/live_mode", json={"enabled": True},
+                     headers=admin.headers)  # fmt: skip
+        assert on.status_code == 200, on.text
         with signed_in(stack, owner) as client:
             csrf = form_to(client.get("/dashboard/payments").text, "/dashboard/payments/test")
             switched = client.submit("/dashboard/payments", "/dashboard/mode", mode="live")
