@@ -9,7 +9,7 @@ from starlette.routing import Route
 from gateway import docs
 from gateway.dashboard.routes import routes as dashboard_routes
 from gateway.handler import proxy
-from gateway.health import health
+from gateway.health import health, outboxes
 from gateway.relay.routes import routes as relay_routes
 from gateway.settings import GatewaySettings
 from gateway.state import gateway_lifespan
@@ -34,6 +34,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         metrics=False,
         extra_routes=[
             Route("/api/health", health, methods=["GET"]),
+            Route("/system/outboxes", outboxes, methods=["GET"]),
             *docs.routes,
             *relay_routes,
             *dashboard_routes,

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.health import health
+from gateway.health import OUTBOXES_RULE, health, outboxes
 from gateway.relay import sessions
 from gateway.relay.listen import (
     CLOSE_BAD_REQUEST,
@@ -278,7 +278,7 @@ def _own(path: str, operation: dict[str, Any]) -> dict[str, Any]:
 
 
 _PUBLIC = Rule("/", "gateway", Access.PUBLIC)
-_OWN_RULES = {"/cli/sessions": sessions.RULE}
+_OWN_RULES = {"/cli/sessions": sessions.RULE, "/system/outboxes": OUTBOXES_RULE}
 
 
 def _credential(operation: dict[str, Any], rule: Rule) -> None:
@@ -497,6 +497,7 @@ def gateway_routes() -> list[Route]:
     return [
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
+        Route("/system/outboxes", outboxes, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         *(route for route in relay_routes if isinstance(route, Route)),

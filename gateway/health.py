@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 import aiohttp
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.handler import authorize
+from gateway.routing import Access, Rule, Target
 from gateway.state import gateway_state
+from shared.access import Role, RoleRequiredError
 from shared.balancer import Replicas
+from shared.health import OutboxBacklog
 from shared.openapi import documented
 
 
@@ -78,3 +83,60 @@ async def _ready(client: aiohttp.ClientSession, base: str, limit: float) -> str:
     except (aiohttp.ClientError, TimeoutError) as exc:
         return f"down: {exc.__class__.__name__}"
     return "ready" if status == 200 else f"not ready ({status})"
+
+
+# -- outbox backlogs (platform admins) --------------------------------------------------------
+
+OUTBOXES_RULE = Rule("/system", "gateway", Access.SESSION)
+
+
+class Outboxes(BaseModel):
+    object: Literal["outboxes"] = "outboxes"
+    services: dict[str, OutboxBacklog | None] = Field(
+        description=(
+            "Each service's outbox: events committed and not yet published to Redis, and the "
+            "oldest one's age. Null for a service none of whose replicas answered with it."
+        ),
+        examples=[{"payments": {"pending": 0, "oldest_seconds": None}}],
+    )
+
+
+@documented(
+    response=Outboxes,
+    operation_id="system_outboxes",
+    errors={403: "Not a platform admin's session (`role_required`)"},
+)
+async def outboxes(request: Request) -> JSONResponse:
+    """How far each service's outbox relay is behind, for operators.
+
+    Read from each service's readiness answer (every replica of a service shares its one
+    database, so the first replica that answers says it). Platform admins only.
+    """
+    identity, _ = await authorize(request, Target(OUTBOXES_RULE, "/system/outboxes"))
+    if identity.role is not Role.PLATFORM_ADMIN:
+        raise RoleRequiredError(Role.PLATFORM_ADMIN)
+    gateway = gateway_state(request)
+    found = await asyncio.gather(
+        *(
+            _backlog(gateway.client, replicas, gateway.settings.ready_timeout)
+            for replicas in gateway.upstreams.values()
+        )
+    )
+    services = dict(zip(gateway.upstreams, found, strict=True))
+    return JSONResponse(Outboxes(services=services).model_dump())
+
+
+async def _backlog(
+    client: aiohttp.ClientSession, replicas: Replicas, limit: float
+) -> OutboxBacklog | None:
+    for base in replicas.urls:
+        try:
+            async with client.get(
+                f"{base}/ready", timeout=aiohttp.ClientTimeout(total=limit)
+            ) as response:
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            continue
+        if isinstance(body, dict) and isinstance(body.get("outbox"), dict):
+            return OutboxBacklog.model_validate(body["outbox"])
+    return None

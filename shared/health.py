@@ -9,14 +9,27 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from shared import outbox
 from shared.openapi import documented
 from shared.state import AppState, app_state
+
+
+class OutboxBacklog(BaseModel):
+    pending: int = Field(description="Events committed and not yet published to Redis.")
+    oldest_seconds: float | None = Field(
+        description="Age of the oldest of them (null when there is none)."
+    )
 
 
 class Readiness(BaseModel):
     status: str = Field(examples=["ready"], description="`ready`, or `unavailable` with 503.")
     service: str = Field(examples=["gateway"])
     checks: dict[str, str] = Field(examples=[{"redis": "ok"}])
+    outbox: OutboxBacklog | None = Field(
+        default=None,
+        description="A service's outbox backlog (absent for the gateway, or when the "
+        "database did not answer in time).",
+    )
 
 
 async def health(request: Request) -> JSONResponse:
@@ -37,14 +50,30 @@ async def ready(request: Request) -> JSONResponse:
     state = app_state(request)
     checks = await readiness_checks(state)
     ok = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {
-            "status": "ready" if ok else "unavailable",
-            "service": state.settings.service,
-            "checks": checks,
-        },
-        status_code=200 if ok else 503,
-    )
+    body: dict[str, Any] = {
+        "status": "ready" if ok else "unavailable",
+        "service": state.settings.service,
+        "checks": checks,
+    }
+    if ok and state.pool is not None:
+        backlog = await outbox_backlog(state)
+        if backlog is not None:
+            body["outbox"] = backlog.model_dump()
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+async def outbox_backlog(state: AppState) -> OutboxBacklog | None:
+    """How far the outbox relay is behind (one index-only count over the unpublished rows:
+    cheap while the relay keeps up, and telling when it does not); None if the database
+    does not answer within the probe's timeout."""
+    if state.pool is None:
+        return None
+    try:
+        async with asyncio.timeout(state.settings.ready_timeout):
+            pending, oldest = await outbox.backlog(state.pool)
+    except Exception:  # a probe reports; the readiness checks above say what is down
+        return None
+    return OutboxBacklog(pending=pending, oldest_seconds=oldest)
 
 
 async def readiness_checks(state: AppState) -> dict[str, str]:

@@ -385,3 +385,16 @@ async def outbox_relay(state: AppState) -> AsyncIterator[None]:
         yield
     finally:
         await relay.stop(task)
+
+
+async def backlog(pool: Pool) -> tuple[int, float | None]:
+    """(rows committed and not yet published, the oldest one's age in seconds or None)."""
+    row = await pool.fetchrow(
+        "SELECT count(*) AS pending,"
+        " extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds"
+        " FROM outbox WHERE published_at IS NULL"
+    )
+    if row is None:
+        return 0, None
+    oldest = row["oldest_seconds"]
+    return int(row["pending"]), float(oldest) if oldest is not None else None

@@ -8,19 +8,24 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 
 from tests.e2e.accounts import PASSWORD, register, signup_user
 from tests.e2e.gateways import extra_gateway
 from tests.e2e.stack import RunningStack
 from tests.support.dashboard import (
     DashboardClient,
+    click_button,
     form_to,
     heading,
+    notice,
     screenshot,
     sign_in,
     text_of,
     wait,
 )
+from tests.support.endpoint_app import receiver
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -285,3 +290,69 @@ def test_a_page_is_one_request_of_its_sessions_rate_limit(
         pages = [browser.get("/dashboard/") for _ in range(6)]
     assert [p.status_code for p in pages] == [200] * 5 + [429]
     assert "Too many requests" in text_of(pages[-1].text)
+
+
+def test_the_whole_flow_a_person_clicks_through(
+    stack: RunningStack, gw: httpx.Client, browser: WebDriver
+) -> None:
+    """Sign in, create an API key, make a test payment from the form, find it in the list,
+    open it, refund it, watch the refund's event arrive in the live tail (another tab),
+    resend its delivery, sign out."""
+    owner = register(gw)
+    with receiver() as app:
+        made = gw.post(
+            "/webhook_endpoints",
+            json={"url": app.url, "enabled_events": ["refund.created", "refund.updated"]},
+            headers=owner.headers,
+        )
+        assert made.status_code == 200, made.text
+        app.secret = made.json()["secret"]
+        sign_in(browser, stack.gateway, owner.email)
+
+        browser.get(f"{stack.gateway}/dashboard/keys")
+        click_button(browser, "Create key")
+        field = wait(browser).until(lambda d: d.find_element(By.ID, "secret"))
+        secret = field.get_attribute("value") or ""
+        assert secret.startswith("sk_test_")
+        # The key works: the API answers it.
+        answer = gw.get("/ledger/balance", headers={"Authorization": f"Bearer {secret}"})
+        assert answer.status_code == 200, answer.text
+
+        browser.get(f"{stack.gateway}/dashboard/payments")
+        browser.find_element(By.ID, "t-amount").send_keys("19.99")
+        click_button(browser, "Make test payment")
+        wait(browser).until(lambda d: heading(d).startswith("Payment pi_"))
+        intent_id = heading(browser).removeprefix("Payment ")
+
+        browser.get(f"{stack.gateway}/dashboard/payments?status=succeeded")
+        browser.find_element(By.LINK_TEXT, intent_id).click()
+        assert heading(browser) == f"Payment {intent_id}"
+        payment_tab = browser.current_window_handle
+
+        # The live tail open in another tab before the refund.
+        browser.switch_to.new_window("tab")
+        browser.get(f"{stack.gateway}/dashboard/events")
+        wait(browser).until(lambda d: d.find_element(By.ID, "tail-status").text.startswith("Live"))
+        tail_tab = browser.current_window_handle
+        browser.switch_to.window(payment_tab)
+        click_button(browser, "Refund")
+        assert "succeeded" in notice(browser)
+
+        browser.switch_to.window(tail_tab)
+
+        def refund_row(driver: WebDriver) -> WebElement | bool:
+            rows = driver.find_elements(By.CSS_SELECTOR, "#events tr")
+            return next((r for r in rows if "refund.created" in r.text), False)
+
+        row = wait(browser, 30).until(refund_row)
+        assert isinstance(row, WebElement)
+        assert browser.current_url.endswith("/dashboard/events")  # never reloaded
+        event_id = row.text.split()[0]
+        row.find_element(By.TAG_NAME, "a").click()
+        assert heading(browser) == f"Event {event_id}"
+        eventually(lambda: event_id in app.ids(), within=30, what="the first delivery")
+        click_button(browser, "Resend")
+        notice(browser)
+        eventually(lambda: app.ids().count(event_id) >= 2, within=30, what="the resent delivery")
+        browser.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+        wait(browser).until(lambda d: "/dashboard/login" in d.current_url)

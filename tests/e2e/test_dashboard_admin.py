@@ -224,6 +224,14 @@ class TestInBrowser:
             assert "ready" in row_text(browser, f"service-{service}")
         assert browser.find_element(By.ID, "outbox-failed").text.isdigit()
         assert browser.find_element(By.ID, "outbox-pending").text.replace(",", "").isdigit()
+        # Every service's event outbox, as its readiness reports it.
+        for service in ("auth", "payments", "ledger", "wallet", "events"):
+            cells = row_text(browser, f"outbox-{service}")
+            assert "no replica answered" not in cells, cells
+        # Webhook deliveries and the event lag, from the events service.
+        assert browser.find_element(By.ID, "deliveries-pending").text.replace(",", "").isdigit()
+        assert "/" in browser.find_element(By.ID, "endpoints-failing").text
+        assert browser.find_element(By.ID, "event-lag").text
         screenshot(browser, "platform-health")
 
         browser.get(f"{stack.gateway}/dashboard/platform/ledger")

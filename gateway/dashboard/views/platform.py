@@ -117,11 +117,17 @@ async def health(request: Request, ctx: Page) -> Response:
     body = answer.body if isinstance(answer.body, dict) else {}
     # A service that is down says so in the table above; its figures are then unknown.
     outbox = await ctx.api.call("GET", "/payments/ledger_outbox")
+    outboxes = await ctx.api.call("GET", "/system/outboxes")
+    events = await ctx.api.call("GET", "/events/backlog")
     return ctx.render(
         "platform/health.html", title="System health", status_word=body.get("status", "unknown"),
         services=body.get("services", {}), http_status=answer.status,
         outbox=outbox.body if outbox.ok else None,
         outbox_error=None if outbox.ok else outbox.message,
+        outboxes=outboxes.body.get("services", {}) if outboxes.ok else None,
+        outboxes_error=None if outboxes.ok else outboxes.message,
+        events=events.body if events.ok else None,
+        events_error=None if events.ok else events.message,
     )  # fmt: skip
 
 
