@@ -224,3 +224,53 @@ class DeliveryAttempt(BaseModel):
     completed: int
     next_attempt: int | None
     livemode: bool
+
+
+class BacklogDeliveries(BaseModel):
+    """Deliveries still owed, and the endpoints they wait on."""
+
+    pending: int = Field(description="Deliveries with status `pending`.", examples=[12])
+    due: int = Field(description="Pending deliveries whose next attempt is due now.", examples=[3])
+    oldest_due_seconds: float | None = Field(
+        description="How long the oldest due delivery has been due; null when none is.",
+        examples=[4.2],
+    )
+    failing_endpoints: int = Field(
+        description="Enabled endpoints whose deliveries are failing (`failing_since` set).",
+        examples=[1],
+    )
+    disabled_endpoints: int = Field(description="Endpoints disabled.", examples=[0])
+
+
+class BacklogLag(BaseModel):
+    """How long events took from their source's commit to the log, over a recent window."""
+
+    window_seconds: int = Field(description="The window, up to now.", examples=[600])
+    events: int = Field(description="Events stored in the window.", examples=[240])
+    p50_ms: float | None = Field(
+        description="Median of stored minus created, in ms; null when no event came.",
+        examples=[850.0],
+    )
+    max_ms: float | None = Field(
+        description="Largest stored minus created, in ms; null when no event came.",
+        examples=[1900.0],
+    )
+
+
+class BacklogOutbox(BaseModel):
+    """The events service's own outbox (the events it emits, e.g. endpoint changes)."""
+
+    pending: int = Field(description="Rows not published yet.", examples=[0])
+    oldest_seconds: float | None = Field(
+        description="How long the oldest unpublished row has waited; null when none does.",
+        examples=[None],
+    )
+
+
+class EventsBacklog(BaseModel):
+    """Whether events are flowing, across every tenant and both modes (platform admins)."""
+
+    object: Literal["events.backlog"] = "events.backlog"
+    deliveries: BacklogDeliveries
+    lag: BacklogLag
+    outbox: BacklogOutbox

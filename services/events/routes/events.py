@@ -6,7 +6,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.events.schemas import DeliveryAttempt, Event, EventListParams, ResendRequest
+from services.events.schemas import (
+    DeliveryAttempt,
+    Event,
+    EventListParams,
+    EventsBacklog,
+    ResendRequest,
+)
+from services.events.service import backlog as backlog_service
 from services.events.service import events
 from services.events.service.access import scope_of
 from services.events.state import events_state
@@ -14,6 +21,7 @@ from shared.body import decode_form, parse, validate
 from shared.identity import identity_of
 from shared.openapi import documented
 from shared.pagination import list_params, list_response
+from shared.responses import json_response
 from shared.state import app_state
 from shared.v1 import public_path
 
@@ -45,6 +53,35 @@ async def list_events(request: Request) -> Response:
     scope = scope_of(identity_of(request), tenant_id=params.tenant_id)
     payloads, has_more = await events.list_events(app_state(request).db, scope, params=params)
     return _list_of_raw(request, payloads, has_more=has_more)
+
+
+@documented(
+    response=EventsBacklog,
+    operation_id="events_backlog",
+    errors={403: "Not a platform admin (`role_required`)"},
+    response_example={
+        "object": "events.backlog",
+        "deliveries": {
+            "pending": 12,
+            "due": 3,
+            "oldest_due_seconds": 4.2,
+            "failing_endpoints": 1,
+            "disabled_endpoints": 0,
+        },
+        "lag": {"window_seconds": 600, "events": 240, "p50_ms": 850.0, "max_ms": 1900.0},
+        "outbox": {"pending": 0, "oldest_seconds": None},
+    },
+)
+async def events_backlog(request: Request) -> JSONResponse:
+    """Whether events are flowing, across every tenant and both modes (platform admins).
+
+    `deliveries`: how many wait (`pending`), how many are due now and how long the oldest
+    due one has waited, and the endpoints failing or disabled. `lag`: over the events stored
+    in the last `window_seconds`, the median and largest time from their source's commit to
+    the log. `outbox`: what the events service's own outbox has not published yet.
+    """
+    found = await backlog_service.backlog(app_state(request).db, identity_of(request))
+    return json_response(found.model_dump())
 
 
 @documented(response=Event)
@@ -100,6 +137,8 @@ async def list_deliveries(request: Request) -> JSONResponse:
 
 routes = [
     Route("/events", list_events, methods=["GET"]),
+    # Before `/events/{event_id}`, which would take "backlog" for an id.
+    Route("/events/backlog", events_backlog, methods=["GET"]),
     Route("/events/{event_id}", get_event, methods=["GET"]),
     Route("/events/{event_id}/resend", resend_event, methods=["POST"]),
     Route("/events/{event_id}/deliveries", list_deliveries, methods=["GET"]),

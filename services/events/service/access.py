@@ -1,4 +1,5 @@
-"""Who may read events and manage endpoints: API keys, tenant admins and platform admins."""
+"""Who may read events and manage endpoints: API keys, tenant admins and platform admins;
+the pipeline's backlog is a platform admin's."""
 
 from __future__ import annotations
 
@@ -23,3 +24,11 @@ def scope_of(identity: Identity, *, tenant_id: str | None = None) -> Scope:
             "Only platform admins read another tenant's events.", code="role_required"
         )
     return Scope(tenant_id, identity.livemode)
+
+
+def require_platform_admin(identity: Identity) -> None:
+    """Every tenant's pipeline at once (`GET /events/backlog`): platform admins only."""
+    if not allows(identity, Operation.MANAGE_PLATFORM):
+        raise PermissionDeniedError(
+            "The backlog of every tenant's events is a platform admin's.", code="role_required"
+        )
