@@ -54,7 +54,7 @@ async def proxy(request: Request) -> Response:
         raise unrecognized(request.method, request.url.path, dialect)
     request.scope[ROUTE_LABEL_KEY] = target.rule.prefix
     gateway = gateway_state(request)
-    client_ip = _client_ip(request, gateway)
+    client_ip = caller_ip(request, gateway)
     identity, decision = await _authorize(request, gateway, target, client_ip)
     if target.dialect != identity.dialect:
         identity = replace(identity, dialect=target.dialect)
@@ -75,7 +75,7 @@ async def proxy(request: Request) -> Response:
 async def authorize(request: Request, target: Target) -> tuple[Identity, Decision | None]:
     """Authenticate and rate-limit a request the gateway answers itself (the CLI relay)."""
     gateway = gateway_state(request)
-    return await _authorize(request, gateway, target, _client_ip(request, gateway))
+    return await _authorize(request, gateway, target, caller_ip(request, gateway))
 
 
 async def _authorize(
@@ -214,7 +214,8 @@ def _bearer(request: Request) -> str:
     )
 
 
-def _client_ip(request: Request, gateway: GatewayState) -> str:
+def caller_ip(request: Request, gateway: GatewayState) -> str:
+    """The caller's address: the peer's, or X-Forwarded-For's first from a trusted proxy."""
     peer = request.client.host if request.client else "unknown"
     forwarded = request.headers.get("x-forwarded-for")
     if forwarded and peer in gateway.settings.trusted_proxies:

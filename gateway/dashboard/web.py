@@ -11,7 +11,6 @@ gets 403 before the view runs.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from gateway import handler
 from gateway.dashboard import formats
 from gateway.dashboard.api import Api, ApiFailure, SignedOut, client_for
 from gateway.dashboard.session import COOKIE, DashboardSession, Sessions, same
@@ -139,17 +139,9 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 
 
 def client_ip(request: Request, gateway: GatewayState) -> str:
-    """The browser's address as the API would judge it (X-Forwarded-For only from a
-    trusted proxy)."""
-    peer = request.client.host if request.client else "unknown"
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and peer in gateway.settings.trusted_proxies:
-        candidate = forwarded.split(",")[0].strip()
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            return peer
-    return peer
+    """The browser's address as the API judges it (X-Forwarded-For only from a trusted
+    proxy): the gateway's own rule."""
+    return handler.caller_ip(request, gateway)
 
 
 def is_https(request: Request, gateway: GatewayState) -> bool:
