@@ -10,7 +10,7 @@ from jinja2 import Environment
 
 # Currencies whose minor unit is not a hundredth (ISO 4217): none of Micro's have another,
 # but a zero-decimal one must not be shown a hundred times too small.
-_ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "xof", "xaf", "ugx", "rwf", "clp", "pyg"})
+ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "xof", "xaf", "ugx", "rwf", "clp", "pyg"})
 
 
 def money(amount: Any, currency: Any = "") -> str:
@@ -22,7 +22,7 @@ def money(amount: Any, currency: Any = "") -> str:
     code = str(currency or "").lower()
     sign = "-" if value < 0 else ""
     value = abs(value)
-    text = f"{value:,}" if code in _ZERO_DECIMAL else f"{value // 100:,}.{value % 100:02d}"
+    text = f"{value:,}" if code in ZERO_DECIMAL else f"{value // 100:,}.{value % 100:02d}"
     return f"{sign}{text} {code.upper()}".strip()
 
 

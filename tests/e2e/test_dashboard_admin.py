@@ -14,7 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
@@ -84,7 +88,12 @@ def page_is(browser: WebDriver, title: str) -> None:
         except (NoSuchElementException, StaleElementReferenceException):
             return False
 
-    wait(browser).until(shown, f"no page headed {title!r}: {heading(browser)!r}")
+    # The message is not built up front: reading the heading while the page is being left
+    # finds a stale element (seen once on a loaded CI machine, right after a click).
+    try:
+        wait(browser).until(shown)
+    except TimeoutException:
+        raise AssertionError(f"no page headed {title!r}: {heading(browser)!r}") from None
 
 
 def notice_says(browser: WebDriver, text: str) -> None:

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.accounts import PASSWORD
@@ -22,7 +21,9 @@ SCREENSHOTS = "dashboard"
 
 
 def wait(driver: WebDriver, seconds: float = 20) -> WebDriverWait[WebDriver]:
-    return WebDriverWait(driver, seconds)
+    """A wait that also tries again when an element went stale: after a click the page
+    being left can still answer a find, and its element is gone by the time it is read."""
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def sign_in(driver: WebDriver, base: str, email: str, password: str = PASSWORD) -> None:
@@ -36,10 +37,18 @@ def sign_in(driver: WebDriver, base: str, email: str, password: str = PASSWORD) 
 
 
 def heading(driver: WebDriver) -> str:
-    element: WebElement = wait(driver).until(
-        ec.presence_of_element_located((By.CSS_SELECTOR, "main h1"))
-    )
-    return element.text
+    """The page's `<h1>`, read again if the page changed under it (a click's navigation
+    makes the element read a moment before stale)."""
+
+    def read(d: WebDriver) -> str:
+        try:
+            text: str = d.find_element(By.CSS_SELECTOR, "main h1").text
+        except (NoSuchElementException, StaleElementReferenceException):
+            return ""
+        return text
+
+    found: str = wait(driver).until(read)
+    return found
 
 
 def click_button(driver: WebDriver, label: str) -> None:
@@ -50,10 +59,10 @@ def click_button(driver: WebDriver, label: str) -> None:
 
 
 def notice(driver: WebDriver) -> str:
-    element: WebElement = wait(driver).until(
-        ec.presence_of_element_located((By.CSS_SELECTOR, "p.notice"))
+    found: str = wait(driver).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "p.notice").text or False
     )
-    return element.text
+    return found
 
 
 def screenshot(driver: WebDriver, name: str) -> Path:

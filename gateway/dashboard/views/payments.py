@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.dashboard.api import ApiFailure
-from gateway.dashboard.formats import money
+from gateway.dashboard.formats import ZERO_DECIMAL, money
 from gateway.dashboard.web import TENANT_ADMINS, Page, not_found, page, query
 
 PAGE_SIZE = 25
@@ -46,7 +46,6 @@ TEST_METHODS = (
     ("pm_card_authenticationRequired", "Requires authentication (3D Secure)"),
 )
 CURRENCIES = ("usd", "eur", "gbp", "ngn", "ghs", "kes", "zar")
-_ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "xof", "xaf", "ugx", "rwf", "clp", "pyg"})
 _AMOUNT = re.compile(r"^\d{1,15}(\.\d{1,2})?$")
 _INTENT_ID = re.compile(r"^pi_[A-Za-z0-9]{1,64}$")
 _CANCELABLE = frozenset(
@@ -61,7 +60,7 @@ def parse_amount(text: str, currency: str) -> int | None:
     if not _AMOUNT.match(cleaned):
         return None
     whole, _, cents = cleaned.partition(".")
-    if currency.lower() in _ZERO_DECIMAL:
+    if currency.lower() in ZERO_DECIMAL:
         if cents.strip("0"):
             return None
         value = int(whole)
