@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import httpx
@@ -51,19 +52,20 @@ async def test_it_counts_pending_and_failed_postings(client: httpx.AsyncClient, 
     assert 89 <= body["oldest_pending_seconds"] < 600
 
 
+# The identity's fields, minted in the test: a token minted at import would have expired
+# by the time a long suite reaches it.
 @pytest.mark.parametrize(
-    "headers",
+    "who",
     [
-        pytest.param(identity_headers(), id="api-key"),
+        pytest.param({}, id="api-key"),
         pytest.param(
-            identity_headers(principal="usr_x", principal_type="user", role="TENANT_ADMIN"),
+            {"principal": "usr_x", "principal_type": "user", "role": "TENANT_ADMIN"},
             id="tenant-admin",
         ),
     ],
 )
-async def test_only_a_platform_admin_may(
-    client: httpx.AsyncClient, headers: dict[str, str]
-) -> None:
+async def test_only_a_platform_admin_may(client: httpx.AsyncClient, who: dict[str, Any]) -> None:
+    headers = identity_headers(**who)
     response = await client.get(URL, headers=headers)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "role_required"
