@@ -18,7 +18,8 @@ import httpx
 
 from shared.migrations import load_migrations, migrations_dir, shared_migrations_dir
 from tests.support.auth import anonymous
-from tests.support.replicas import eventually, logs, replicas, service_env, value
+from tests.support.polling import until
+from tests.support.replicas import logs, replicas, service_env, value
 from tests.support.servers import PostgresHandle, owner_dsn
 
 # Takes the migration runner's lock as another starting process would, says so, and holds
@@ -104,7 +105,7 @@ async def test_two_replicas_starting_on_an_empty_database_migrate_and_bootstrap_
             async def purged() -> bool:
                 return await value(dsn, "SELECT count(*) FROM sessions") == 1
 
-            await eventually(purged, what=lambda: logs(*pair))
+            await until(purged, what=lambda: logs(*pair))
             for member in pair:
                 assert "retention job failed" not in member.output(), member.output()
     applied = await value(dsn, "SELECT array_agg(version ORDER BY version) FROM schema_migrations")

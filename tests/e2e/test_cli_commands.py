@@ -37,6 +37,7 @@ from tests.e2e.accounts import (
     signup_user,
 )
 from tests.e2e.stack import RunningStack
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -107,17 +108,6 @@ def shared_cli(
     cli = Cli(tmp_path_factory.mktemp("shared") / "xdg", stack.gateway)
     cli.login(owner)
     return cli
-
-
-def wait_until(check: Any, *, seconds: float = 15, what: str = "condition") -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} never happened")
-        time.sleep(0.1)
 
 
 def key_works(gw: httpx.Client, secret: str) -> bool:
@@ -223,7 +213,7 @@ class TestLogin:
         old = cli.profile()
         cli.login(second)
         assert cli.profile()["tenant_id"] == second.tenant_id
-        wait_until(lambda: not key_works(gw, old["api_key"]), what="old CLI key refused")
+        eventually(lambda: not key_works(gw, old["api_key"]), what="old CLI key refused")
         me = gw.get("/auth/me", headers={"Authorization": f"Bearer {old['access_token']}"})
         assert me.status_code == 401
 
@@ -383,7 +373,7 @@ class TestSession:
         assert me.status_code == 401
         refreshed = gw.post("/auth/refresh", json={"refresh_token": stored["refresh_token"]})
         assert refreshed.status_code == 401
-        wait_until(lambda: not key_works(gw, stored["api_key"]), what="CLI key refused")
+        eventually(lambda: not key_works(gw, stored["api_key"]), what="CLI key refused")
         assert cli("whoami").stderr == "micro: Not logged in: run `micro login`\n"
 
     def test_a_revoked_cli_key_is_replaced_by_itself(self, cli: Cli, gw: httpx.Client) -> None:
@@ -392,7 +382,7 @@ class TestSession:
         old = cli.profile()
         gone = gw.delete(f"/auth/api_keys/{old['api_key_id']}", headers=owner.headers)
         assert gone.status_code == 200
-        wait_until(lambda: not key_works(gw, old["api_key"]), what="old key refused")
+        eventually(lambda: not key_works(gw, old["api_key"]), what="old key refused")
         result = cli("trigger", "payment_intent.created")
         assert result.exit_code == 0, result.output
         new = cli.profile()
@@ -422,7 +412,7 @@ class TestApiKeys:
         assert cli.profile()["api_key_id"] in mine[0]
         revoked = cli("api-keys", "revoke", key_id)
         assert revoked.exit_code == 0, revoked.output
-        wait_until(lambda: not key_works(gw, secret), what="revoked key refused")
+        eventually(lambda: not key_works(gw, secret), what="revoked key refused")
         again = cli("api-keys", "revoke", key_id)
         assert again.exit_code == 1
         assert "already revoked" in again.stderr
@@ -509,7 +499,7 @@ class TestTrigger:
                 for e in stream_events(stack, owner.tenant_id)
             )
 
-        wait_until(emitted, what=f"{event} for {object_id} in the tenant's stream")
+        eventually(emitted, what=f"{event} for {object_id} in the tenant's stream")
 
     def test_a_refused_call_prints_the_api_error(self, cli: Cli, gw: httpx.Client) -> None:
         user = signup_user(gw, register(gw))
@@ -539,7 +529,7 @@ class TestEvents:
             assert all(e["type"] == "payment_intent.succeeded" for e in events)
             return next((e for e in events if e["data"]["object"]["id"] == intent_id), None)
 
-        event = wait_until(listed, what="the event in `micro events list`")
+        event = eventually(listed, what="the event in `micro events list`")
         assert event["tenant_id"] == owner.tenant_id
         table = shared_cli("events", "list", "--limit", "100")
         assert table.stdout.splitlines()[0].split() == ["ID", "CREATED", "TYPE", "OBJECT"]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.accounts import create_key, key_headers, register
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -189,10 +189,9 @@ class TestEvents:
         self, gw: httpx.Client, key: dict[str, str]
     ) -> None:
         gw.post("/wallet", json={"currency": "usd"}, headers=key)
-        deadline = time.monotonic() + 10
-        while not (events := gw.get("/events", headers=key).json()["data"]):
-            assert time.monotonic() < deadline, "no event was logged"
-            time.sleep(0.1)
+        events = eventually(
+            lambda: gw.get("/events", headers=key).json()["data"], within=10, what="an event logged"
+        )
         response = gw.get(f"/events/{events[0]['id']}/deliveries", headers=key)
         assert response.status_code == 200
         assert response.json()["object"] == "list"
@@ -206,10 +205,9 @@ class TestEvents:
 
     def test_resend_takes_no_body(self, gw: httpx.Client, key: dict[str, str]) -> None:
         gw.post("/wallet", json={"currency": "usd"}, headers=key)
-        deadline = time.monotonic() + 10
-        while not (events := gw.get("/events", headers=key).json()["data"]):
-            assert time.monotonic() < deadline, "no event was logged"
-            time.sleep(0.1)
+        events = eventually(
+            lambda: gw.get("/events", headers=key).json()["data"], within=10, what="an event logged"
+        )
         response = gw.post(f"/events/{events[0]['id']}/resend", headers=key)
         assert response.status_code == 200, response.text
 

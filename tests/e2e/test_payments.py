@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e.accounts import create_key, key_headers, register
 from tests.e2e.stack import RunningStack
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -28,13 +29,13 @@ def balance(gw: httpx.Client, secret: str, code: str, headers: dict[str, str] | 
 
 
 def wait_for_balance(gw: httpx.Client, secret: str, code: str, expected: int) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    def reached() -> bool:
         found = balance(gw, secret, code)
-        if found is not None and found["posted"] == expected:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{code} never reached {expected}: {balance(gw, secret, code)}")
+        return found is not None and found["posted"] == expected
+
+    eventually(
+        reached, within=15, what=lambda: f"{code} at {expected}: {balance(gw, secret, code)}"
+    )
 
 
 def test_the_seed_documents_payment_call(stack: RunningStack, gw: httpx.Client) -> None:

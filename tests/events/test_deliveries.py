@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +30,7 @@ from tests.support.events import (
     tenant,
     wait_stored,
 )
+from tests.support.polling import until
 from tests.support.servers import PostgresHandle
 from tests.support.webhook_receiver import Receiver, webhook_receiver
 
@@ -294,15 +294,13 @@ class TestDisabling:
 
 
 async def wait_for_event(service: EventsService, owner: str, kind: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 15
-    while True:
+
+    async def first() -> dict[str, Any] | None:
         response = await service.client.get("/events", params={"type": kind}, headers=key(owner))
-        data = response.json()["data"]
-        if data:
-            found: dict[str, Any] = data[0]
-            return found
-        assert time.monotonic() < deadline, f"no {kind} event"
-        await asyncio.sleep(0.05)
+        data: list[dict[str, Any]] = response.json()["data"]
+        return data[0] if data else None
+
+    return await until(first, within=15, what=f"a {kind} event")
 
 
 class TestSsrfAtDelivery:
@@ -391,14 +389,15 @@ async def wait_for_endpoints(
     count: int,
     also: Callable[[list[dict[str, Any]]], bool] = lambda _: True,
 ) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 15
-    while True:
+    seen: list[dict[str, Any]] = []
+
+    async def listed() -> bool:
         response = await service.client.get("/webhook_endpoints", headers=key(owner))
-        found: list[dict[str, Any]] = response.json()["data"]
-        if len(found) == count and also(found):
-            return found
-        assert time.monotonic() < deadline, f"endpoints never became {count}: {found}"
-        await asyncio.sleep(0.05)
+        seen[:] = response.json()["data"]
+        return len(seen) == count and also(seen)
+
+    await until(listed, within=15, what=lambda: f"{count} endpoints; last seen {seen}")
+    return seen
 
 
 class TestResend:
@@ -461,15 +460,15 @@ class TestEndpointDeliveries:
             await first.wait_for(2)
             await second.wait_for(2)
             path = f"/webhook_endpoints/{one['id']}/deliveries"
-            deadline = time.monotonic() + 15
-            while True:
+
+            async def both_recorded() -> dict[str, Any] | None:
                 response = await service.client.get(path, headers=key(owner))
                 assert response.status_code == 200, response.text
-                body = response.json()
+                listed: dict[str, Any] = response.json()
                 # Each attempt is recorded once its answer is in.
-                if len(body["data"]) >= 2 or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.05)
+                return listed if len(listed["data"]) >= 2 else None
+
+            body = await until(both_recorded, within=15, what="both attempts recorded")
             assert body["object"] == "list"
             assert body["url"] == path
             found = body["data"]

@@ -30,6 +30,7 @@ from tests.support.events import (
     tenant,
     wait_stored,
 )
+from tests.support.polling import until
 from tests.support.servers import PostgresHandle, scratch_dir
 
 
@@ -144,10 +145,11 @@ class TestPendingEntries:
             for row in rows:
                 response = await wait_stored(service.client, row["event_id"], key(owner))
                 assert response.is_success
-            deadline = time.monotonic() + 5
-            while (await redis.xpending(outbox.ALL_STREAM, group))["pending"]:
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
+
+            async def all_acknowledged() -> bool:
+                return not (await redis.xpending(outbox.ALL_STREAM, group))["pending"]
+
+            await until(all_acknowledged, within=5, what="every entry acknowledged")
 
     async def test_departed_members_of_the_group_are_forgotten(
         self, pg: PostgresHandle, templates: dict[str, str], redis_url: str, redis: aioredis.Redis
@@ -163,14 +165,12 @@ class TestPendingEntries:
             claim_idle_ms=100,
             forget_consumers_after_ms=0,
         ):
-            deadline = time.monotonic() + 5
-            while True:
+
+            async def only_the_living() -> bool:
                 members: Any = await redis.xinfo_consumers(outbox.ALL_STREAM, group)
-                names = {m["name"] for m in members}
-                if names == {b"alive"}:
-                    break
-                assert time.monotonic() < deadline, names
-                await asyncio.sleep(0.05)
+                return {m["name"] for m in members} == {b"alive"}
+
+            await until(only_the_living, within=5, what="the departed members forgotten")
 
     async def test_a_restarted_consumer_reads_back_its_own(
         self, pg: PostgresHandle, templates: dict[str, str], redis_url: str, redis: aioredis.Redis

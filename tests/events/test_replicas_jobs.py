@@ -20,7 +20,8 @@ import redis.asyncio as aioredis
 from shared import outbox
 from tests.conftest import CreateDb
 from tests.support.events import WEBHOOK_SECRETS_KEY, event_row, key, publish, tenant
-from tests.support.replicas import Replica, eventually, logs, replicas, service_env, value
+from tests.support.polling import until
+from tests.support.replicas import Replica, logs, replicas, service_env, value
 from tests.support.servers import owner_dsn
 from tests.support.webhook_receiver import Receiver, webhook_receiver
 
@@ -84,7 +85,7 @@ async def test_each_event_is_stored_and_delivered_once_by_two_replicas(
                     summary: Any = await redis.xpending(outbox.ALL_STREAM, env_group(env))
                     return int(summary["pending"]) == 0
 
-                await eventually(nothing_pending, what=lambda: logs(*pair))
+                await until(nothing_pending, what=lambda: logs(*pair))
             finally:
                 await redis.aclose()
         assert all(r.verified for r in receiver.received)
@@ -132,7 +133,7 @@ async def test_entries_a_killed_consumer_held_are_taken_over(
                     )
                     return len(held) > 0
 
-                await eventually(victim_holds_entries, what=lambda: logs(*pair))
+                await until(victim_holds_entries, what=lambda: logs(*pair))
                 pair[0].kill()
                 await locking.rollback()
 
@@ -142,7 +143,7 @@ async def test_entries_a_killed_consumer_held_are_taken_over(
                     summary: Any = await redis.xpending(outbox.ALL_STREAM, group)
                     return int(summary["pending"]) == 0
 
-                await eventually(nothing_pending, what=lambda: logs(*pair))
+                await until(nothing_pending, what=lambda: logs(*pair))
                 assert "took over abandoned event entries" in pair[1].output()
     finally:
         await blocker.close()
@@ -183,7 +184,7 @@ async def test_an_attempt_a_killed_worker_held_is_made_again_after_its_lease(
                         )
                         return done == len(rows)
 
-                    await eventually(all_delivered, what=lambda: logs(victim, survivor))
+                    await until(all_delivered, what=lambda: logs(victim, survivor))
     finally:
         await redis.aclose()
     # At least once, same event id: the held attempt arrived, then the survivor's.
@@ -228,7 +229,7 @@ async def test_two_replicas_purge_side_by_side(
             )
             return left == 2
 
-        await eventually(purged, what=lambda: logs(*pair))
+        await until(purged, what=lambda: logs(*pair))
         for member in pair:
             assert "retention job failed" not in member.output(), member.output()
     kept = "SELECT array_agg(id) FROM events WHERE tenant_id = 'ten_r'"

@@ -4,10 +4,8 @@ and the events service keeps the endpoint in step."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import time
 from typing import Any
 
 import asyncpg
@@ -17,6 +15,7 @@ from shared.ids import new_id
 from tests.conftest import CreateDb, ServiceClient
 from tests.support.asgi import identity_headers
 from tests.support.events import events_service
+from tests.support.polling import until
 from tests.support.servers import PostgresHandle
 
 
@@ -89,13 +88,14 @@ async def test_the_webhook_url_becomes_the_default_endpoint(
         url = "http://127.0.0.1:4242/webhook"
         response = await auth.put(f"/tenants/{tenant_id}", json={"webhook_url": url}, headers=admin)
         assert response.status_code == 200
-        deadline = time.monotonic() + 15
-        while True:
-            found = (await events.client.get("/webhook_endpoints", headers=key)).json()["data"]
-            if found:
-                break
-            assert time.monotonic() < deadline, "the default endpoint never appeared"
-            await asyncio.sleep(0.05)
+
+        async def endpoints() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = (
+                await events.client.get("/webhook_endpoints", headers=key)
+            ).json()["data"]
+            return found
+
+        found = await until(endpoints, within=15, what="the default endpoint")
         assert [(e["url"], e["default"]) for e in found] == [(url, True)]
 
 

@@ -13,7 +13,8 @@ import httpx
 
 from tests.conftest import CreateDb
 from tests.support.ledger import as_tenant, later, transfer_body
-from tests.support.replicas import Replica, eventually, logs, replicas, service_env, value
+from tests.support.polling import until
+from tests.support.replicas import Replica, logs, replicas, service_env, value
 
 
 async def open_account(http: httpx.AsyncClient, code: str, type_: str, **more: Any) -> None:
@@ -102,7 +103,7 @@ async def test_every_lapsed_hold_is_released_once_by_two_sweepers(
             expired = await value(dsn, "SELECT count(*) FROM resolutions WHERE outcome = 'expired'")
             return expired == holds
 
-        await eventually(all_expired, what=lambda: logs(*pair))
+        await until(all_expired, what=lambda: logs(*pair))
         await assert_released(dsn, pair)
 
 
@@ -143,7 +144,7 @@ async def test_a_killed_sweeper_leaves_its_holds_to_the_other(
             expired = await value(dsn, "SELECT count(*) FROM resolutions WHERE outcome = 'expired'")
             return expired == holds
 
-        await eventually(all_expired, what=lambda: logs(*pair))
+        await until(all_expired, what=lambda: logs(*pair))
         await assert_released(dsn, pair[1:])
 
 

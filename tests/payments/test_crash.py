@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +22,7 @@ from tests.fakes.providers import FakeProvider
 from tests.fakes.providers import serve as serve_fake
 from tests.support.asgi import identity_headers
 from tests.support.payments import healthy, output, serve_process
+from tests.support.polling import until
 from tests.support.secrets import TEST_SECRET_FIELDS
 
 TENANT = "ten_crash"
@@ -73,10 +73,7 @@ async def test_killed_after_commit_the_payment_lands_exactly_once(
         # The answer is recorded for its key just after it is sent; let that land, so the
         # retry below is a replay (a kill before it would leave the key claimed a while).
         done = "SELECT count(*) FROM idempotency_keys WHERE key = 'crash-1' AND status = 'done'"
-        deadline = time.monotonic() + 10
-        while not await count(payments_dsn, done):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
+        await until(lambda: count(payments_dsn, done), within=10, what="the answer recorded")
         payments.send_signal(signal.SIGKILL)
         payments.wait(10)
     unposted = "SELECT count(*) FROM ledger_outbox WHERE reference_id = $1 AND posted_at IS NULL"
@@ -92,10 +89,7 @@ async def test_killed_after_commit_the_payment_lands_exactly_once(
         with serve_process("payments", payments_env, log) as payments:
             await healthy(payments_port, payments, log)
             postings = "SELECT count(*) FROM transactions WHERE reference_id = $1"
-            deadline = time.monotonic() + 30
-            while await count(ledger_dsn, postings, intent["id"]) == 0:
-                assert time.monotonic() < deadline, output(log)
-                await asyncio.sleep(0.1)
+            await until(lambda: count(ledger_dsn, postings, intent["id"]), what=lambda: output(log))
             # A few more relay rounds, and a retry of the same request: still one posting.
             again = await pay_by_card(payments_port)
             assert again.json()["id"] == intent["id"]
@@ -145,10 +139,11 @@ async def test_killed_while_the_provider_has_the_confirm_the_reconciler_finishes
                     http.post(f"/payments/payment_intents/{intent_id}/confirm", json={},
                               headers=headers, timeout=120)
                 )  # fmt: skip
-                deadline = time.monotonic() + 30
-                while intent_id not in paystack.charges:
-                    assert time.monotonic() < deadline, output(log)
-                    await asyncio.sleep(0.02)
+
+                async def charged() -> bool:
+                    return intent_id in paystack.charges
+
+                await until(charged, what=lambda: output(log))
                 payments.send_signal(signal.SIGKILL)
                 payments.wait(10)
                 with pytest.raises(httpx.HTTPError):

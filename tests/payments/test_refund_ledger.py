@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +25,7 @@ from tests.payments.test_wallets import (
     open_wallet,
 )
 from tests.support.payments import events_of, overrides, payments_client, webhook
+from tests.support.polling import until
 
 REFUNDS = "/payments/refunds"
 
@@ -87,13 +86,6 @@ async def posted(ledger: httpx.AsyncClient, code: str) -> int:
     return int(response.json()["balance"]["posted"])
 
 
-async def until(check: Any, what: str, *, within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, f"not {what} in time"
-        await asyncio.sleep(0.05)
-
-
 async def test_the_books_move_only_when_the_provider_confirms_and_balance(
     service_client: ServiceClient, dsn: str, ledger_url: str, paystack: FakeProvider,
     flutterwave: FakeProvider,
@@ -119,7 +111,7 @@ async def test_the_books_move_only_when_the_provider_confirms_and_balance(
             owed = await posted(ledger, "payments.balance.ngn")
             return clearing == owed == balance
 
-        await until(lambda: books(5000), "paid")
+        await until(lambda: books(5000), within=15, what="paid")
         made = (
             await client.post(
                 REFUNDS, json={"payment_intent": intent["id"], "amount": 2000}, headers=key()
@@ -130,7 +122,7 @@ async def test_the_books_move_only_when_the_provider_confirms_and_balance(
         assert await books(5000)
         at = paystack.settle_refund(paystack.only_refund().id, "processed")
         await webhook(client, "paystack", paystack.refund_webhook(at.id))
-        await until(lambda: books(3000), "refunded")
+        await until(lambda: books(3000), within=15, what="refunded")
         found = await ledger.get(
             "/ledger/transactions", params={"reference_id": made["id"]}, headers=key()
         )
@@ -162,7 +154,7 @@ async def test_a_wallet_emptied_before_the_posting_fails_the_refund_with_its_rea
         async def held() -> bool:
             return gate.held >= 1
 
-        await until(held, "held at the gate")
+        await until(held, within=15, what="held at the gate")
         # Meanwhile the wallet's owner spends most of it elsewhere.
         await open_wallet(ledger, "wal_shop")
         spent = await ledger.post(
@@ -180,7 +172,7 @@ async def test_a_wallet_emptied_before_the_posting_fails_the_refund_with_its_rea
             shown = (await client.get(f"{REFUNDS}/{refund['id']}", headers=key())).json()
             return bool(shown["status"] == "failed")
 
-        await until(failed, "failed")
+        await until(failed, within=15, what="failed")
         shown = (await client.get(f"{REFUNDS}/{refund['id']}", headers=key())).json()
         assert shown["failure_reason"] == "insufficient_funds"
         [event] = await events_of(dsn, "refund.failed")

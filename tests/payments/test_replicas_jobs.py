@@ -20,9 +20,9 @@ from shared.ledger_contract import Posting, balance_code, clearing_code
 from tests.conftest import CreateDb
 from tests.fakes.providers import FakeProvider
 from tests.support.payments import PAYSTACK_KEY, TENANT, create, key
+from tests.support.polling import until
 from tests.support.replicas import (
     Replica,
-    eventually,
     logs,
     paused,
     replicas,
@@ -115,7 +115,7 @@ async def test_two_relays_post_every_posting_once_and_a_killed_ones_claim_is_tak
             )
             return done == len(references)
 
-        await eventually(lambda: relayed(first), what=lambda: logs(ledger, *pair))
+        await until(lambda: relayed(first), what=lambda: logs(ledger, *pair))
         await posted_once(ledger_dsn, payments_dsn, first)
 
         # The ledger stops answering: each relay claims one row and sits in its call.
@@ -130,12 +130,12 @@ async def test_two_relays_post_every_posting_once_and_a_killed_ones_claim_is_tak
                 )
                 return held == 2
 
-            await eventually(both_hold_a_claim, what=lambda: logs(*pair))
+            await until(both_hold_a_claim, what=lambda: logs(*pair))
             pair[0].kill()
         # The survivor posts the rest, and the killed one's row once its claim runs out
         # (the ledger may also have taken that call meanwhile: it replays it then).
-        await eventually(lambda: relayed(second), what=lambda: logs(ledger, *pair))
-        await eventually(lambda: _no_unposted(payments_dsn), what=lambda: logs(*pair))
+        await until(lambda: relayed(second), what=lambda: logs(ledger, *pair))
+        await until(lambda: _no_unposted(payments_dsn), what=lambda: logs(*pair))
         await posted_once(ledger_dsn, payments_dsn, first + second)
 
 
@@ -179,12 +179,12 @@ async def test_two_reconcilers_settle_each_payment_once(
         # The customers pay; nobody tells us (no webhook): only the reconcilers find out.
         for intent_id in intents[:10]:
             paystack.complete(intent_id)
-        await eventually(lambda: succeeded(intents[:10]), what=lambda: logs(*pair))
+        await until(lambda: succeeded(intents[:10]), what=lambda: logs(*pair))
         # One replica dies; what is paid after that is the survivor's to find.
         pair[0].kill()
         for intent_id in intents[10:]:
             paystack.complete(intent_id)
-        await eventually(lambda: succeeded(intents), what=lambda: logs(*pair))
+        await until(lambda: succeeded(intents), what=lambda: logs(*pair))
     assert await value(dsn, "SELECT count(*) FROM ledger_outbox") == len(intents)
     events = await value(dsn, "SELECT count(*) FROM outbox WHERE type = 'payment_intent.succeeded'")
     assert events == len(intents)
@@ -222,7 +222,7 @@ async def test_two_reconcilers_settle_each_refund_once(
                 return bool(await value(dsn, query) == wanted)
 
             paid = "SELECT count(*) FROM payment_intents WHERE status = 'succeeded'"
-            await eventually(lambda: counted(paid, len(intents)), what=lambda: logs(*pair))
+            await until(lambda: counted(paid, len(intents)), what=lambda: logs(*pair))
             for intent_id in intents:
                 refunded = await http.post(
                     "/payments/refunds", json={"payment_intent": intent_id}, headers=key()
@@ -232,7 +232,7 @@ async def test_two_reconcilers_settle_each_refund_once(
         for refund in list(paystack.refunds.values()):
             paystack.settle_refund(refund.id, "processed")
         done = "SELECT count(*) FROM refunds WHERE status = 'succeeded'"
-        await eventually(lambda: counted(done, len(intents)), what=lambda: logs(*pair))
+        await until(lambda: counted(done, len(intents)), what=lambda: logs(*pair))
     postings = "SELECT count(*) FROM ledger_outbox WHERE reference_id LIKE 're_%'"
     assert await value(dsn, postings) == len(intents)
     events = await value(dsn, "SELECT count(*) FROM outbox WHERE type = 'refund.succeeded'")

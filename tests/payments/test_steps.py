@@ -40,6 +40,7 @@ from tests.support.payments import (
     serve_process,
     webhook,
 )
+from tests.support.polling import until
 
 # The provider's answer takes this long; everything else must not wait on it.
 DELAY = 2.0
@@ -406,10 +407,3 @@ class TestNothingHappened:
         types = [r["type"] for r in await fetch(dsn, INTENT_EVENTS)]
         assert types == ["payout.created", "payout.failed"]
         assert await postings(dsn) == []
-
-
-async def until(done: Any, *, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not done():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.01)

@@ -18,7 +18,8 @@ from shared import outbox
 from shared.settings import SERVICES
 from tests.conftest import CreateDb
 from tests.support.events import event_row, tenant
-from tests.support.replicas import eventually, lock_holder, logs, replicas, service_env
+from tests.support.polling import until
+from tests.support.replicas import lock_holder, logs, replicas, service_env
 from tests.support.servers import PostgresHandle, owner_dsn
 
 # What each service needs beside its database to start with nothing else running.
@@ -70,7 +71,7 @@ async def test_two_relays_publish_each_row_once_and_survive_the_lock_holders_dea
             async def got(count: int) -> bool:
                 return len(await streamed(redis, owner)) >= count
 
-            await eventually(lambda: got(len(first)), what=lambda: logs(*pair))
+            await until(lambda: got(len(first)), what=lambda: logs(*pair))
             assert await streamed(redis, owner) == first  # once each, in commit order
 
             # Redis takes no writes: whoever takes the relay's lock next sits in its call.
@@ -82,13 +83,13 @@ async def test_two_relays_publish_each_row_once_and_survive_the_lock_holders_dea
                 async def holder_found() -> bool:
                     return await lock_holder(admin, pair, LOCK) is not None
 
-                await eventually(holder_found, what=lambda: logs(*pair))
+                await until(holder_found, what=lambda: logs(*pair))
                 holder = await lock_holder(admin, pair, LOCK)
                 assert holder is not None
                 holder.kill()
             finally:
                 await redis.client_unpause()
-            await eventually(lambda: got(len(first) + len(second)), what=lambda: logs(*pair))
+            await until(lambda: got(len(first) + len(second)), what=lambda: logs(*pair))
             after = (await streamed(redis, owner))[len(first) :]
             # At least once, in order: a batch the dead relay got into Redis comes again.
             assert list(dict.fromkeys(after)) == second

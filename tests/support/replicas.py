@@ -10,13 +10,11 @@ wants, with nothing timed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,21 +113,6 @@ def paused(process: subprocess.Popen[bytes]) -> Iterator[None]:
         yield
     finally:
         process.send_signal(signal.SIGCONT)
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]],
-    *,
-    within: float = 30,
-    what: Callable[[], str] = lambda: "",
-) -> None:
-    """Poll `check` until it holds; fail after `within` seconds (a deadline, not a timing),
-    saying `what()` as it is then (the replicas' logs, say)."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"not within {within:g} s:\n{what()}")
-        await asyncio.sleep(0.05)
 
 
 async def value(dsn: str, query: str, *args: object) -> object:

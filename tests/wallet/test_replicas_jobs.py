@@ -23,7 +23,8 @@ from shared.ids import new_id
 from shared.ledger_contract import wallet_code
 from tests.conftest import CreateDb
 from tests.support.ledger import as_service, transfer_body
-from tests.support.replicas import eventually, logs, paused, replicas, service_env, value
+from tests.support.polling import until
+from tests.support.replicas import logs, paused, replicas, service_env, value
 from tests.support.servers import owner_dsn
 from tests.support.wallet import TENANT, create_wallet, key
 
@@ -88,7 +89,7 @@ async def test_transfers_a_killed_replica_was_driving_are_finished_once_by_the_o
                         )
                         return leased == TRANSFERS
 
-                    await eventually(all_leased, what=lambda: logs(*pair))
+                    await until(all_leased, what=lambda: logs(*pair))
                     pair[0].kill()
                 answers = await asyncio.gather(*requests, return_exceptions=True)
                 # The survivor's own requests finish as usual.
@@ -104,7 +105,7 @@ async def test_transfers_a_killed_replica_was_driving_are_finished_once_by_the_o
                     )
                     return done == TRANSFERS
 
-                await eventually(all_succeeded, what=lambda: logs(ledger, *pair))
+                await until(all_succeeded, what=lambda: logs(ledger, *pair))
             finally:
                 for http in clients:
                     with contextlib.suppress(httpx.HTTPError):
@@ -184,7 +185,7 @@ async def test_an_event_a_killed_replica_was_handling_is_handled_by_the_other(
                     )
                     return waiting == 1
 
-                await eventually(handler_waits, what=victim.output)
+                await until(handler_waits, what=victim.output)
                 with replicas("wallet", env, tmp_path, count=1, first=2) as (survivor,):
                     victim.kill()
                     await locking.rollback()
@@ -197,7 +198,7 @@ async def test_an_event_a_killed_replica_was_handling_is_handled_by_the_other(
                         )
                         return found == 1
 
-                    await eventually(recorded, what=lambda: logs(victim, survivor))
+                    await until(recorded, what=lambda: logs(victim, survivor))
 
                     async def acknowledged() -> bool:
                         summary: Any = await redis.xpending(
@@ -205,7 +206,7 @@ async def test_an_event_a_killed_replica_was_handling_is_handled_by_the_other(
                         )
                         return int(summary["pending"]) == 0
 
-                    await eventually(acknowledged, what=lambda: logs(victim, survivor))
+                    await until(acknowledged, what=lambda: logs(victim, survivor))
         finally:
             await blocker.close()
             await redis.aclose()
@@ -267,6 +268,6 @@ async def test_members_of_the_group_that_are_gone_are_forgotten(
                 members: Any = await redis.xinfo_consumers(outbox.ALL_STREAM, group)
                 return b"wallet-gone-1" not in {m["name"] for m in members}
 
-            await eventually(forgotten, what=wallet.output)
+            await until(forgotten, what=wallet.output)
     finally:
         await redis.aclose()
