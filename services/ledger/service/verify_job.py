@@ -52,11 +52,13 @@ async def running_verifier(pool: Pool, settings: LedgerSettings) -> AsyncIterato
 
     async def loop() -> None:
         while True:
+            # An interval after start, not at it: a restart (or a new replica) never adds a
+            # run of its own to the one the last interval had.
+            await asyncio.sleep(settings.verify_interval)
             try:
                 await verify_once(pool, interval=settings.verify_interval)
             except Exception:  # tried again next round; the gauges keep the last run's
                 log.exception("ledger verify failed")
-            await asyncio.sleep(settings.verify_interval)
 
     if settings.verify_interval <= 0:
         yield
