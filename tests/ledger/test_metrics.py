@@ -8,6 +8,7 @@ import time
 import asyncpg
 import httpx
 
+from cli.stack.ports import free_port
 from tests.conftest import CreateDb, ServiceClient
 from tests.support.ledger import (
     as_platform_admin,
@@ -16,7 +17,7 @@ from tests.support.ledger import (
     open_books,
     transfer_body,
 )
-from tests.support.metrics import value
+from tests.support.metrics import scrape, value
 from tests.support.replicas import eventually
 from tests.support.servers import owner_dsn
 
@@ -79,3 +80,19 @@ async def test_periodic_verify_reports_a_planted_discrepancy(
         report = (await client.get("/ledger/verify", headers=as_platform_admin())).json()
         assert len(report["discrepancies"]) == 3, report
         assert await value(client, "micro_ledger_verify_discrepancies") == 3
+
+
+async def test_events_waiting_while_redis_is_down_are_the_outbox_backlog(
+    service_client: ServiceClient,
+) -> None:
+    nothing_listens = f"redis://127.0.0.1:{free_port()}/0"
+    async with service_client(
+        "ledger", sweep_interval=60, transaction_events=True, redis_url=nothing_listens
+    ) as client:
+        await open_books(client)
+        await fund_wallet(client, 1000)
+        samples = await scrape(client)
+        # One `ledger.transaction.created`, committed and waiting for Redis.
+        assert samples[("micro_outbox_pending", frozenset({("service", "ledger")}))] == 1
+        oldest = ("micro_outbox_oldest_pending_seconds", frozenset({("service", "ledger")}))
+        assert samples[oldest] > 0
