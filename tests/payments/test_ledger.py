@@ -115,6 +115,8 @@ async def test_a_posting_the_ledger_refuses_is_failed_once_announced_counted_and
     ledger_404s = {"service": "ledger", "method": "POST", "route": "/ledger/transactions",
                    "status": "404"}  # fmt: skip
     answered_before = _sample("micro_http_requests_total", **ledger_404s)
+    ledger_refused = {"outcome": "refused", "mode": "test"}
+    ledger_refused_before = _sample("micro_ledger_transactions_total", **ledger_refused)
     ledger = build("ledger", redis_url, database_url=ledger_db)
     async with serving(ledger) as ledger_url:
         payments = build(
@@ -151,6 +153,9 @@ async def test_a_posting_the_ledger_refuses_is_failed_once_announced_counted_and
         == 1
     )
     assert 'micro_ledger_postings_failed{service="payments"} 1.0' in metrics
+    # Failed is not pending: nothing more is owed; the ledger counted its own refusal.
+    assert 'micro_ledger_postings_pending{service="payments"} 0.0' in metrics
+    assert _sample("micro_ledger_transactions_total", **ledger_refused) - ledger_refused_before == 1
     assert "1 ledger posting(s) refused by the ledger, not retried" in status.output
     # Announced, once, like every other payments event.
     conn = await asyncpg.connect(payments_db)

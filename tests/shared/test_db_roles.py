@@ -71,6 +71,8 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         # UPDATE of some columns only (ACCOUNT_COLUMNS).
         "accounts": {"SELECT", "INSERT"},
         "holds": {"SELECT", "INSERT", "DELETE"},
+        # The last periodic verification's result, replaced by each run.
+        "verify_runs": {"SELECT", "INSERT", "UPDATE"},
     },
     "wallet": {
         "wallets": {"SELECT", "INSERT", "UPDATE"},

@@ -40,7 +40,7 @@ EXPECTED_TABLES = {
         "reconciliation_lines",
         "simulator_journal",
     },
-    "ledger": {"accounts", "transactions", "entries", "holds", "resolutions"},
+    "ledger": {"accounts", "transactions", "entries", "holds", "resolutions", "verify_runs"},
     "wallet": {"wallets", "wallet_operations", "wallet_transactions"},
     "events": {"events", "webhook_endpoints", "deliveries", "delivery_attempts"},
 }
