@@ -18,7 +18,7 @@ from tests.support.ledger import (
     transfer_body,
 )
 from tests.support.metrics import scrape, value
-from tests.support.replicas import eventually
+from tests.support.polling import until
 from tests.support.servers import owner_dsn
 
 TOTAL = "micro_ledger_transactions_total"
@@ -60,7 +60,7 @@ async def test_periodic_verify_reports_a_planted_discrepancy(
                 moment
             )
 
-        await eventually(lambda: verified_since(started), within=10)
+        await until(lambda: verified_since(started), within=10)
         assert await value(client, "micro_ledger_verify_discrepancies") == 0
         conn = await asyncpg.connect(owner_dsn(dsn))
         try:
@@ -74,7 +74,7 @@ async def test_periodic_verify_reports_a_planted_discrepancy(
         async def found() -> bool:
             return await value(client, "micro_ledger_verify_discrepancies") > 0
 
-        await eventually(found, within=10)
+        await until(found, within=10)
         # As many as `ledger verify` itself reports: the account's totals against its
         # entries, its last entry's balance_after, and the tenant's books.
         report = (await client.get("/ledger/verify", headers=as_platform_admin())).json()
