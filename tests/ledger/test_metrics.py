@@ -3,12 +3,14 @@ and the periodic `ledger verify` finding a discrepancy planted in its tables."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import asyncpg
 import httpx
 
 from cli.stack.ports import free_port
+from services.ledger.service.verify_job import verify_once
 from tests.conftest import CreateDb, ServiceClient
 from tests.support.ledger import (
     as_platform_admin,
@@ -19,6 +21,7 @@ from tests.support.ledger import (
 )
 from tests.support.metrics import scrape, value
 from tests.support.polling import until
+from tests.support.replicas import value as value_of
 from tests.support.servers import owner_dsn
 
 TOTAL = "micro_ledger_transactions_total"
@@ -96,3 +99,20 @@ async def test_events_waiting_while_redis_is_down_are_the_outbox_backlog(
         assert samples[("micro_outbox_pending", frozenset({("service", "ledger")}))] == 1
         oldest = ("micro_outbox_oldest_pending_seconds", frozenset({("service", "ledger")}))
         assert samples[oldest] > 0
+
+
+async def test_replicas_run_one_verification_per_interval(create_db: CreateDb) -> None:
+    # Two replicas' pools on one database, each asked three times at once: one run in all,
+    # the others find the lock taken or the last run too recent.
+    dsn = await create_db("ledger")
+    pools = [await asyncpg.create_pool(dsn, min_size=1, max_size=4) for _ in range(2)]
+    try:
+        asks = [verify_once(pool, interval=3600) for pool in pools for _ in range(3)]
+        ran = [found for found in await asyncio.gather(*asks) if found is not None]
+        assert ran == [0]
+        assert await value_of(dsn, "SELECT count(*) FROM verify_runs") == 1
+        # Once an interval has passed (here: none asked for), the next ask runs again.
+        assert await verify_once(pools[1], interval=0) == 0
+    finally:
+        for pool in pools:
+            await pool.close()
