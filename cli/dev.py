@@ -15,7 +15,7 @@ import typer
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
-from cli.stack.binaries import ensure_binaries, ensure_browser, find_psql
+from cli.stack.binaries import ensure_binaries, ensure_browser, ensure_prometheus, find_psql
 from cli.stack.config import DevSettings, forget_location
 from cli.stack.errors import StackError
 from cli.stack.ports import port_is_open
@@ -152,13 +152,18 @@ def _banner(stack: Stack, seconds: float) -> None:
 @dev_app.command()
 def deps(
     browser: Annotated[
-        bool, typer.Option("--browser", help="Also Chromium and chromedriver (the test suite's).")
+        bool,
+        typer.Option(
+            "--browser",
+            help="Also what the test suite needs: Chromium, chromedriver, Prometheus (promtool).",
+        ),
     ] = False,
 ) -> None:
     """Check for (and, as root on Debian, install) PostgreSQL, psql and Redis."""
     try:
         binaries = ensure_binaries()
         found = ensure_browser() if browser else None
+        prometheus = ensure_prometheus() if browser else None
     except StackError as exc:
         typer.echo(f"micro: error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -168,6 +173,9 @@ def deps(
     if found is not None:
         typer.echo(f"chromium: {found[0]}")
         typer.echo(f"driver:   {found[1]}")
+    if prometheus is not None:
+        typer.echo(f"prometheus: {prometheus.prometheus}")
+        typer.echo(f"promtool:   {prometheus.promtool}")
 
 
 @dev_app.command()
