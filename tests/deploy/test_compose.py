@@ -292,7 +292,10 @@ def test_prometheus_scrapes_every_app_metrics() -> None:
     prometheus = service("prometheus")
     assert str(prometheus["image"]).startswith("prom/prometheus")
     assert published_ports("prometheus") == {(9090, 9090)}
-    assert any(str(mount).startswith("./deploy/prometheus/prometheus.yml:") for mount in prometheus["volumes"])
+    assert any(
+        str(mount).startswith("./deploy/prometheus/prometheus.yml:")
+        for mount in prometheus["volumes"]
+    )
     config = yaml.safe_load(PROMETHEUS_FILE.read_text())
     scraped = {
         target
