@@ -39,6 +39,15 @@ def up(
             help="Processes of every app, gateways included (default: MICRO_DEV_REPLICAS, or 1).",
         ),
     ] = None,
+    with_prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--with-prometheus",
+            help="Also Prometheus (Debian's package), scraping every app and evaluating the "
+            "alert rules of deploy/prometheus/rules; its data in the stack's folder "
+            "(default: MICRO_DEV_PROMETHEUS).",
+        ),
+    ] = False,
 ) -> None:
     """Start PostgreSQL x5, Redis, the services and the gateway; Ctrl-C stops them all.
 
@@ -51,6 +60,8 @@ def up(
         raise typer.Exit(1) from None
     if replicas is not None:
         settings = settings.model_copy(update={"replicas": replicas})
+    if with_prometheus:
+        settings = settings.model_copy(update={"prometheus": True})
     running = read_state(settings)
     if running:
         typer.echo(
@@ -129,6 +140,12 @@ def _banner(stack: Stack, seconds: float) -> None:
                 f"micro:   {app:<9} {len(replicas)} replicas on {ports}, restarts 0"
                 + (f" (metrics {metrics})" if metrics else "")
             )
+    if stack.prometheus is not None:
+        url = stack.prometheus.url
+        lines.append(
+            f"micro:   prometheus {url} (alerts: {url}/alerts; "
+            f"data and rules in {stack.prometheus.folder})"
+        )
     lines.append(
         "micro: a process that exits is started again (backoff "
         f"{settings.restart_delay:g} s doubling to {settings.restart_delay_max:g} s); "
