@@ -49,10 +49,9 @@ def render_rules(text: str, *, for_: str | None, thresholds: dict[str, float]) -
             alert = named.group(1)
             continue
         expr = _EXPR.match(line)
-        if expr and alert in thresholds:
-            replaced = _LAST_THRESHOLD.sub(
-                lambda m: f"{m.group(1)}{thresholds[alert]:g}", expr.group(2), count=1
-            )
+        if expr and alert is not None and alert in thresholds:
+            limit = f"{thresholds[alert]:g}"
+            replaced = _LAST_THRESHOLD.sub(rf"\g<1>{limit}", expr.group(2), count=1)
             if replaced == expr.group(2):
                 raise StackError(f"alert {alert} has no `> N` threshold to change")
             lines[number] = expr.group(1) + replaced

@@ -4,9 +4,10 @@ Order: check ports and binaries; start the five PostgreSQL servers and Redis; cr
 roles and databases; migrate as the owner (once, whatever the number of replicas); start
 every replica of the five services, each connecting as its own role; wait until each is
 ready; start every gateway; wait until each answers /ready, then until its /health is 200
-(every service behind it ready); with `--with-prometheus`, start Prometheus last. Any failure during start-up stops everything already
-started and reports one line saying what went wrong and how to fix it. Once running, a child
-that exits is started again (`cli/stack/supervisor.py`).
+(every service behind it ready); with `--with-prometheus`, start Prometheus last. Any
+failure during start-up stops everything already started and reports one line saying what
+went wrong and how to fix it. Once running, a child that exits is started again
+(`cli/stack/supervisor.py`).
 """
 
 from __future__ import annotations
