@@ -6,12 +6,16 @@ in `micro dev status`; `micro dev down` stops it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from cli.main import app
+from cli.stack import binaries
 from cli.stack.errors import StackError
 from cli.stack.ports import free_port, port_is_free
 from cli.stack.prometheus import RULES_DIR, render_rules
@@ -21,6 +25,8 @@ from tests.e2e.stack import RunningStack, micro, running_stack
 from tests.support.devstack import status_rows
 from tests.support.polling import eventually
 from tests.support.servers import scratch_dir
+
+runner = CliRunner()
 
 SHIPPED = (RULES_DIR / "micro.yml").read_text()
 
@@ -45,6 +51,39 @@ def api(stack: RunningStack, path: str) -> Any:
         response = client.get(path)
     assert response.status_code == 200, response.text
     return response.json()["data"]
+
+
+# -- the binaries ----------------------------------------------------------------------------
+
+
+def test_deps_for_the_tests_names_prometheus_and_promtool() -> None:
+    result = runner.invoke(app, ["dev", "deps", "--browser"])
+    assert result.exit_code == 0, result.output
+    found = binaries.find_prometheus()
+    assert found is not None
+    assert f"prometheus: {found.prometheus}" in result.output
+    assert f"promtool:   {found.promtool}" in result.output
+
+
+def test_a_missing_prometheus_is_installed_with_apt_as_root(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    installed: list[tuple[str, ...]] = []
+    monkeypatch.setattr(binaries, "can_apt_install", lambda: True)
+    monkeypatch.setattr(binaries, "apt_install", installed.append)
+    with pytest.raises(StackError, match="apt-get install -y prometheus"):
+        binaries.ensure_prometheus()
+    assert installed == [("prometheus",)]
+
+
+def test_a_missing_prometheus_is_explained_when_not_root(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(binaries, "can_apt_install", lambda: False)
+    with pytest.raises(StackError, match="prometheus and promtool not found"):
+        binaries.ensure_prometheus()
 
 
 # -- the rules it is given (no stack) ---------------------------------------------------------
@@ -90,9 +129,9 @@ def test_it_scrapes_every_replica_by_the_apps_job_names(stack: RunningStack) -> 
 
     scraped = eventually(all_up, within=20, what="every app scraped")
     assert scraped["gateway"] == f"http://127.0.0.1:{stack.metrics_port}/metrics"
-    for app in APPS:
-        if app != "gateway":
-            assert scraped[app] == f"http://127.0.0.1:{stack.http_ports[app]}/metrics"
+    for name in APPS:
+        if name != "gateway":
+            assert scraped[name] == f"http://127.0.0.1:{stack.http_ports[name]}/metrics"
 
 
 def test_it_evaluates_the_shipped_rules_from_the_stacks_folder(stack: RunningStack) -> None:
