@@ -31,7 +31,7 @@ from shared.health import health, ready
 from shared.idempotency import IdempotencyMiddleware
 from shared.identity import InternalIdentityMiddleware
 from shared.logging import configure_logging
-from shared.metrics import metrics_endpoint
+from shared.metrics import Refresh, metrics_handler, refresh_outbox
 from shared.middleware import RequestContextMiddleware
 from shared.migrations import migrate_service
 from shared.openapi import build_spec
@@ -61,18 +61,23 @@ def create_service_app(
     health: Endpoint = health,
     openapi: Endpoint | None = None,
     metrics: bool = True,
+    metrics_refresh: Sequence[Refresh] = (),
 ) -> Starlette:
     """Build an app. `service_state` builds the service's own state (AppState.service) once
     the pool and Redis are open; the shared jobs (retention, the outbox relay) run inside it;
     `retention_jobs` purge the service's own expired rows beside the shared ones.
 
-    `metrics=False`: no /metrics here (the gateway serves it on an internal listener)."""
+    `metrics=False`: no /metrics here (the gateway serves it on an internal listener).
+    `metrics_refresh`: the service's database-read gauges, refreshed at each scrape beside
+    the event outbox's (shared/metrics.py)."""
     probe_routes: list[BaseRoute] = [
         Route("/health", health, include_in_schema=False),
         Route("/ready", ready, include_in_schema=False),
     ]
     if metrics:
-        probe_routes.append(Route("/metrics", metrics_endpoint, include_in_schema=False))
+        refreshes = [refresh_outbox] if isinstance(settings, DatabaseSettings) else []
+        endpoint = metrics_handler([*refreshes, *metrics_refresh])
+        probe_routes.append(Route("/metrics", endpoint, include_in_schema=False))
     # Built on its first request, not here: an app is made for every test, and the document
     # of a service's routes takes longer to build than the rest of the app.
     spec: dict[str, Any] = {}

@@ -41,6 +41,22 @@ _open_transaction: contextvars.ContextVar[Connection | None] = contextvars.Conte
 )
 
 
+# What to do once the current `transaction()` commits (counters of facts that are true only
+# then); dropped when it rolls back.
+_after_commit: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "micro_after_commit", default=None
+)
+
+
+def after_commit(action: Callable[[], None]) -> None:
+    """Run `action` when the current task's transaction commits; at once outside one."""
+    pending = _after_commit.get()
+    if pending is None or not holding_transaction():
+        action()
+    else:
+        pending.append(action)
+
+
 class TransactionHeldError(RuntimeError):
     """A network call was started while this task holds a database transaction open."""
 
@@ -67,12 +83,17 @@ class RetryableError(Exception):
 @asynccontextmanager
 async def transaction(pool: Pool) -> AsyncIterator[Connection]:
     """The request's one transaction: committed when the block ends, rolled back on error."""
+    actions: list[Callable[[], None]] = []
     async with pool.acquire() as conn, conn.transaction():
         token = _open_transaction.set(conn)
+        pending = _after_commit.set(actions)
         try:
             yield conn
         finally:
+            _after_commit.reset(pending)
             _open_transaction.reset(token)
+    for action in actions:
+        action()
 
 
 async def in_transaction(

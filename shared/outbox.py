@@ -39,6 +39,7 @@ from shared.context import current_idempotency_key, current_request_id
 from shared.db import Connection, Pool
 from shared.identity import Identity
 from shared.ids import new_id
+from shared.metrics import EVENT_LAG
 from shared.retention import Job, delete_in_batches
 from shared.state import AppState
 
@@ -256,13 +257,17 @@ async def _publish_pending(
     sent = 0
     while True:
         rows = await conn.fetch(
-            "SELECT seq, event_id, tenant_id, livemode, type, payload FROM outbox "
+            "SELECT seq, event_id, tenant_id, livemode, type, payload,"
+            " extract(epoch FROM created_at)::float8 AS created FROM outbox "
             "WHERE published_at IS NULL ORDER BY seq LIMIT $1",
             _BATCH,
         )
         if not rows:
             return sent
         await publish(redis, rows, retention_seconds=retention_seconds)
+        now = time.time()
+        for row in rows:
+            EVENT_LAG.labels("published").observe(max(0.0, now - row["created"]))
         await conn.execute(
             "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
             [row["seq"] for row in rows],

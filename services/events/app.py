@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp.abc import AbstractResolver
 from starlette.applications import Starlette
 
+from services.events.metrics import refresh_backlog
 from services.events.routes import routes
 from services.events.service import retention
 from services.events.settings import EventsSettings
@@ -25,4 +26,5 @@ def create_app(
         title="Micro Events",
         service_state=events_lifespan(settings, resolver),
         retention_jobs=retention.JOBS,
+        metrics_refresh=[refresh_backlog],
     )

@@ -9,6 +9,9 @@ class LedgerSettings(DatabaseSettings):
     # Seconds between sweeps that make lapsed holds final (available balances ignore them
     # the moment they lapse; the sweep only tidies the running totals).
     sweep_interval: float = 5.0
+    # Seconds between periodic `ledger verify` runs (one run per interval across replicas;
+    # 0 turns it off). It reads every account and entry in one snapshot.
+    verify_interval: float = 300.0
     max_batch_size: int = 1000
     # Times a transaction is retried after a deadlock or serialization failure.
     max_retries: int = 5

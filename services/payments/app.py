@@ -7,6 +7,7 @@ import functools
 
 from starlette.applications import Starlette
 
+from services.payments.metrics import refresh_ledger_outbox
 from services.payments.routes import routes
 from services.payments.settings import PaymentsSettings
 from services.payments.state import open_payments_state
@@ -20,4 +21,5 @@ def create_app(settings: PaymentsSettings | None = None) -> Starlette:
         routes,
         title="Micro Payments",
         service_state=functools.partial(open_payments_state, settings),
+        metrics_refresh=[refresh_ledger_outbox],
     )

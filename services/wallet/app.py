@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 
 from services.wallet.clients import Ledger, Payments
+from services.wallet.metrics import refresh_ledger_backlog
 from services.wallet.routes import routes
 from services.wallet.service.notifications import listener
 from services.wallet.service.recovery import recovery
@@ -49,5 +50,9 @@ def create_app(settings: WalletSettings | None = None) -> Starlette:
                 yield state
 
     return create_service_app(
-        wallet_settings, routes, title="Micro Wallet", service_state=wallet_lifespan
+        wallet_settings,
+        routes,
+        title="Micro Wallet",
+        service_state=wallet_lifespan,
+        metrics_refresh=[refresh_ledger_backlog],
     )

@@ -26,6 +26,7 @@ import asyncpg
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 
+from services.events import metrics
 from services.events.repository import deliveries as deliveries_repo
 from services.events.repository import endpoints as endpoints_repo
 from services.events.service import urls
@@ -111,13 +112,20 @@ async def record(
     )
     if outcome.succeeded:
         await endpoints_repo.clear_failing(conn, claimed.endpoint_id)
-    elif outcome.gone:
-        await disable_endpoint(conn, claimed.endpoint_id, reason="gone")
+        metrics.attempted("succeeded", payload=claimed.payload)
+        return
+    disabled = False
+    if outcome.gone:
+        disabled = await disable_endpoint(conn, claimed.endpoint_id, reason="gone")
     else:
         since = await endpoints_repo.mark_failing(conn, claimed.endpoint_id)
         failing_for = (outcome.finished_at - since).total_seconds() if since else 0.0
         if failing_for >= settings.disable_after_seconds:
-            await disable_endpoint(conn, claimed.endpoint_id, reason="failing")
+            disabled = await disable_endpoint(conn, claimed.endpoint_id, reason="failing")
+    if disabled:
+        metrics.attempted("disabled")
+    else:
+        metrics.attempted("retrying" if status == "pending" else "failed")
 
 
 class Deliverer:

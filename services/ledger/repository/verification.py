@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from shared.db import Connection
 from shared.rows import row, rows
@@ -149,3 +150,40 @@ async def counts(conn: Connection) -> Counts:
     )
     assert found is not None
     return row(Counts, found)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyRun:
+    """What the last periodic verification found, and when it finished."""
+
+    discrepancies: int
+    finished_at: datetime
+
+
+async def last_run(conn: Connection) -> VerifyRun | None:
+    record = await conn.fetchrow("SELECT discrepancies, finished_at FROM verify_runs")
+    return None if record is None else row(VerifyRun, record)
+
+
+async def record_run(conn: Connection, *, discrepancies: int) -> None:
+    await conn.execute(
+        "INSERT INTO verify_runs (discrepancies, finished_at) VALUES ($1, now()) "
+        "ON CONFLICT (only_row) DO UPDATE SET discrepancies = EXCLUDED.discrepancies, "
+        "finished_at = EXCLUDED.finished_at",
+        discrepancies,
+    )
+
+
+async def try_lock(conn: Connection, key: int) -> bool:
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+
+
+async def unlock(conn: Connection, key: int) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", key)
+
+
+async def seconds_since_last_run(conn: Connection) -> float | None:
+    value = await conn.fetchval(
+        "SELECT extract(epoch FROM now() - finished_at)::float8 FROM verify_runs"
+    )
+    return None if value is None else float(value)

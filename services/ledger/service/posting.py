@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from services.ledger import metrics
 from services.ledger.errors import (
     AccountNotFoundError,
     ReferenceConflictError,
@@ -81,6 +82,7 @@ async def create_transaction(
             "linked applies to batch items only.", code="parameter_invalid", param="linked"
         )
     result = await ledger.coalescer.submit(identity, item)
+    metrics.answered([result.status], livemode=identity.livemode)
     if result.status == "failed":
         assert result.error is not None
         raise result.error
@@ -101,7 +103,7 @@ async def post_batch(
         raise InvalidRequestError(
             f"At most {settings.max_batch_size} transactions per batch.", param="transactions"
         )
-    return await in_transaction(
+    results = await in_transaction(
         ledger.pool,
         functools.partial(
             post_transactions,
@@ -112,6 +114,8 @@ async def post_batch(
         ),
         attempts=settings.max_retries,
     )
+    metrics.answered([result.status for result in results], livemode=identity.livemode)
+    return results
 
 
 async def post_transactions(

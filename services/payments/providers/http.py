@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
@@ -45,6 +46,19 @@ class ProviderRequestError(InvalidRequestError):
 
 class ProviderTimeout(Exception):
     """The provider did not answer in time; what it did is unknown."""
+
+
+# Set around one provider operation by `services.payments.metrics.MeasuredProvider`: a call
+# that timed out (or failed with a 5xx: "error") is marked here, since the providers turn
+# a timeout into a `pending` answer.
+timed_out: ContextVar[list[str] | None] = ContextVar("micro_provider_timed_out", default=None)
+
+
+def _timed_out(error: str, *, outcome: str = "timeout") -> ProviderTimeout:
+    cell = timed_out.get()
+    if cell is not None:
+        cell.append(outcome)
+    return ProviderTimeout(error)
 
 
 class ProviderClient:
@@ -81,7 +95,7 @@ class ProviderClient:
                 f"{self.name} could not be reached: {exc.strerror or exc}"
             ) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise ProviderTimeout(f"{self.name}: {type(exc).__name__}") from None
+            raise _timed_out(f"{self.name}: {type(exc).__name__}") from None
         try:
             parsed = json.loads(text, parse_float=Decimal) if text else {}
         except ValueError:
@@ -90,7 +104,7 @@ class ProviderClient:
             parsed = {}
         if status >= 500:
             # A provider's own failure: it may have acted before failing, so ask again later.
-            raise ProviderTimeout(f"{self.name} answered {status}")
+            raise _timed_out(f"{self.name} answered {status}", outcome="error")
         return status, parsed
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.payments import metrics
 from services.payments.errors import (
     CardDeclinedError,
     PaymentIntentNotFoundError,
@@ -166,6 +167,7 @@ async def create_intent(
     if row is None:
         assert scoped is not None  # only a keyed create can meet its own key
         return await _made_before(conn, identity, scoped, request, provider, public_url)
+    metrics.intent_moved(row.status, provider=row.provider, livemode=row.livemode)
     await _announce(conn, "payment_intent.created", row)
     if route is not None:
         await routes_repo.insert_intent_route(conn, intent_id=row.id, providers=list(route))
@@ -537,9 +539,10 @@ async def claim(
     reference = attempt_reference(row.id, number) if provider.hosted else row.id
     # Each attempt is shown as a charge of its own (`latest_charge`).
     charge = new_id("ch")
-    await intents_repo.update_intent(
+    claimed = await intents_repo.update_intent(
         conn, row.id, status="processing", attempts=number, latest_charge=charge
     )
+    _moved(row, claimed)
     await attempts.record(
         conn, row, attempt_id=charge, number=number, provider=provider.name, reference=reference
     )
@@ -582,7 +585,10 @@ async def release_attempt(conn: Connection, attempt: Attempt) -> None:
     row = await intents_repo.lock_intent_by_id(conn, attempt.intent_id)
     assert row is not None
     if row.status == "processing" and row.attempts == attempt.number:
-        await intents_repo.update_intent(conn, attempt.intent_id, status=attempt.previous_status)
+        back = await intents_repo.update_intent(
+            conn, attempt.intent_id, status=attempt.previous_status
+        )
+        _moved(row, back)
 
 
 async def _apply(
@@ -737,12 +743,18 @@ async def _transition(conn: Connection, row: IntentRow, **changes: Any) -> Inten
     """Change a locked intent and announce it: one event per new status, and
     payment_failed whenever a failure is recorded."""
     updated = await intents_repo.update_intent(conn, row.id, **changes)
+    _moved(row, updated)
     if changes.get("last_payment_error"):
         await _announce(conn, "payment_intent.payment_failed", updated)
     elif updated.status != row.status and updated.status in events.INTENT_STATUS_EVENTS:
         await _announce(conn, events.INTENT_STATUS_EVENTS[updated.status], updated)
     await attempts.follow(conn, updated)
     return updated
+
+
+def _moved(before: IntentRow, after: IntentRow) -> None:
+    if after.status != before.status:
+        metrics.intent_moved(after.status, provider=after.provider, livemode=after.livemode)
 
 
 async def _announce(conn: Connection, type: str, row: IntentRow) -> None:

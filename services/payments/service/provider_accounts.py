@@ -19,10 +19,11 @@ signed with one mode's secret applies to that mode's objects only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import aiohttp
 
+from services.payments.metrics import MeasuredProvider
 from services.payments.providers.base import Provider
 from services.payments.providers.flutterwave import Flutterwave
 from services.payments.providers.http import ProviderClient
@@ -110,7 +111,8 @@ class ProviderSource:
             timeout=self.settings.provider_timeout,
             name=provider.capitalize(),
         )
-        return Paystack(client) if provider == "paystack" else Flutterwave(client)
+        remote = Paystack(client) if provider == "paystack" else Flutterwave(client)
+        return cast(Provider, MeasuredProvider(remote))
 
     def platform(self, provider: str, *, livemode: bool) -> Account | None:
         """The platform's default account for a provider in one mode."""

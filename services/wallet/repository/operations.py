@@ -262,3 +262,18 @@ async def claim_due(conn: Connection, *, grace: timedelta, limit: int) -> list[s
         limit,
     )
     return [record["id"] for record in records]
+
+
+async def ledger_backlog(conn: Connection) -> tuple[int, float | None]:
+    """(operations whose next step is a posting of the wallet's own to the ledger, the
+    oldest one's age in seconds or None): a pending transfer or reversal, a withdrawal
+    whose hold is not placed yet. Deposits and refunds are posted by payments."""
+    record = await conn.fetchrow(
+        "SELECT count(*) AS pending,"
+        " extract(epoch FROM now() - min(created_at))::float8 AS oldest"
+        " FROM wallet_operations WHERE status = 'pending'"
+        " AND (type IN ('transfer', 'reversal') OR (type = 'withdrawal' AND stage = 'new'))"
+    )
+    assert record is not None
+    oldest = record["oldest"]
+    return int(record["pending"]), None if oldest is None else max(0.0, float(oldest))
