@@ -5,6 +5,7 @@ in `micro dev status`; `micro dev down` stops it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,23 @@ def test_it_evaluates_the_shipped_rules_from_the_stacks_folder(stack: RunningSta
     folder = stack.root / ".micro" / "prometheus"
     assert {group["file"] for group in groups} == {str(folder / "rules" / "micro.yml")}
     assert (folder / "data").is_dir()
+
+
+def test_every_metric_the_rules_use_is_scraped_from_the_apps(stack: RunningStack) -> None:
+    """A metric renamed in the code breaks this, not the alert (which would never fire)."""
+    used = {
+        name
+        for group in yaml.safe_load(SHIPPED)["groups"]
+        for rule in group["rules"]
+        for name in re.findall(r"\b(micro_[a-z_]+)", rule["expr"])
+    }
+
+    def all_known() -> set[str] | None:
+        known = set(api(stack, "/api/v1/metadata"))
+        return known if used <= known else None
+
+    known = eventually(all_known, within=20, what=f"Prometheus scraping {sorted(used)}")
+    assert used <= known
 
 
 def test_status_lists_prometheus(stack: RunningStack) -> None:
