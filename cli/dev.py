@@ -15,7 +15,7 @@ import typer
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
-from cli.stack.binaries import ensure_binaries, ensure_browser, find_psql
+from cli.stack.binaries import ensure_binaries, ensure_browser, ensure_prometheus, find_psql
 from cli.stack.config import DevSettings, forget_location
 from cli.stack.errors import StackError
 from cli.stack.ports import port_is_open
@@ -39,6 +39,15 @@ def up(
             help="Processes of every app, gateways included (default: MICRO_DEV_REPLICAS, or 1).",
         ),
     ] = None,
+    with_prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--with-prometheus",
+            help="Also Prometheus (Debian's package), scraping every app and evaluating the "
+            "alert rules of deploy/prometheus/rules; its data in the stack's folder "
+            "(default: MICRO_DEV_PROMETHEUS).",
+        ),
+    ] = False,
 ) -> None:
     """Start PostgreSQL x5, Redis, the services and the gateway; Ctrl-C stops them all.
 
@@ -51,6 +60,8 @@ def up(
         raise typer.Exit(1) from None
     if replicas is not None:
         settings = settings.model_copy(update={"replicas": replicas})
+    if with_prometheus:
+        settings = settings.model_copy(update={"prometheus": True})
     running = read_state(settings)
     if running:
         typer.echo(
@@ -129,6 +140,12 @@ def _banner(stack: Stack, seconds: float) -> None:
                 f"micro:   {app:<9} {len(replicas)} replicas on {ports}, restarts 0"
                 + (f" (metrics {metrics})" if metrics else "")
             )
+    if stack.prometheus is not None:
+        url = stack.prometheus.url
+        lines.append(
+            f"micro:   prometheus {url} (alerts: {url}/alerts; "
+            f"data and rules in {stack.prometheus.folder})"
+        )
     lines.append(
         "micro: a process that exits is started again (backoff "
         f"{settings.restart_delay:g} s doubling to {settings.restart_delay_max:g} s); "
@@ -152,13 +169,18 @@ def _banner(stack: Stack, seconds: float) -> None:
 @dev_app.command()
 def deps(
     browser: Annotated[
-        bool, typer.Option("--browser", help="Also Chromium and chromedriver (the test suite's).")
+        bool,
+        typer.Option(
+            "--browser",
+            help="Also what the test suite needs: Chromium, chromedriver, Prometheus (promtool).",
+        ),
     ] = False,
 ) -> None:
     """Check for (and, as root on Debian, install) PostgreSQL, psql and Redis."""
     try:
         binaries = ensure_binaries()
         found = ensure_browser() if browser else None
+        prometheus = ensure_prometheus() if browser else None
     except StackError as exc:
         typer.echo(f"micro: error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -168,6 +190,9 @@ def deps(
     if found is not None:
         typer.echo(f"chromium: {found[0]}")
         typer.echo(f"driver:   {found[1]}")
+    if prometheus is not None:
+        typer.echo(f"prometheus: {prometheus.prometheus}")
+        typer.echo(f"promtool:   {prometheus.promtool}")
 
 
 @dev_app.command()

@@ -1,5 +1,6 @@
-"""Finding (and, as root on Debian, installing) the PostgreSQL and Redis server binaries, and
-the browser the test suite drives (Chromium and its WebDriver)."""
+"""Finding (and, as root on Debian, installing) the PostgreSQL and Redis server binaries, the
+browser the test suite drives (Chromium and its WebDriver), and Prometheus with its promtool
+(`micro dev up --with-prometheus`, the alert rules' tests)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from cli.stack.errors import StackError
 
 APT_PACKAGES = ("postgresql", "postgresql-client", "redis-server")
 BROWSER_PACKAGES = ("chromium", "chromium-driver")
+# Debian's package ships both binaries (and a system service, which the stack does not use).
+PROMETHEUS_PACKAGES = ("prometheus",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,43 @@ def ensure_browser(*, install: bool = True) -> tuple[Path, Path]:
             "chromium and chromedriver not found: install with "
             f"`sudo apt-get install -y {' '.join(BROWSER_PACKAGES)}` (or set MICRO_CHROMIUM "
             "and MICRO_CHROMEDRIVER)"
+        )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PrometheusBinaries:
+    prometheus: Path
+    promtool: Path
+
+
+def find_prometheus() -> PrometheusBinaries | None:
+    """Prometheus and promtool (`MICRO_PROMETHEUS` names the server; promtool beside it)."""
+    explicit = os.environ.get("MICRO_PROMETHEUS")
+    server = Path(explicit) if explicit else _which("prometheus")
+    tool = server.parent / "promtool" if explicit and server else _which("promtool")
+    if server and tool and server.exists() and tool.exists():
+        return PrometheusBinaries(server, tool)
+    return None
+
+
+def _which(name: str) -> Path | None:
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+def ensure_prometheus(*, install: bool = True) -> PrometheusBinaries:
+    """Prometheus and promtool; installed with apt when we are root on Debian, else explained."""
+    found = find_prometheus()
+    if found is None and install and can_apt_install():
+        print(f"micro: installing {', '.join(PROMETHEUS_PACKAGES)}", file=sys.stderr, flush=True)
+        apt_install(PROMETHEUS_PACKAGES)
+        found = find_prometheus()
+    if found is None:
+        raise StackError(
+            "prometheus and promtool not found: install with "
+            f"`sudo apt-get install -y {' '.join(PROMETHEUS_PACKAGES)}` (or set MICRO_PROMETHEUS "
+            "to the prometheus binary, promtool beside it)"
         )
     return found
 

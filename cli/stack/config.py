@@ -31,6 +31,14 @@ class DevSettings(BaseSettings):
     # A crashed child is started again after this many seconds, doubling up to the most.
     restart_delay: float = Field(default=0.5, gt=0)
     restart_delay_max: float = Field(default=30.0, gt=0)
+    # Prometheus as a process of the stack (`--with-prometheus`, cli/stack/prometheus.py):
+    # its port, how often it scrapes and evaluates the rules, and what may shorten the rules'
+    # waits (every `for:`; alerts' thresholds by name) so a test sees an alert in seconds.
+    prometheus: bool = False
+    prometheus_port: int = 9090
+    prometheus_interval: float = Field(default=15.0, gt=0)
+    prometheus_for: str | None = Field(default=None, pattern=r"^[0-9]+(ms|s|m|h)$")
+    prometheus_thresholds: dict[str, float] = Field(default_factory=dict)
 
     @property
     def state_file(self) -> Path:

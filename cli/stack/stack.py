@@ -4,9 +4,10 @@ Order: check ports and binaries; start the five PostgreSQL servers and Redis; cr
 roles and databases; migrate as the owner (once, whatever the number of replicas); start
 every replica of the five services, each connecting as its own role; wait until each is
 ready; start every gateway; wait until each answers /ready, then until its /health is 200
-(every service behind it ready). Any failure during start-up stops everything already
-started and reports one line saying what went wrong and how to fix it. Once running, a child
-that exits is started again (`cli/stack/supervisor.py`).
+(every service behind it ready); with `--with-prometheus`, start Prometheus last. Any
+failure during start-up stops everything already started and reports one line saying what
+went wrong and how to fix it. Once running, a child that exits is started again
+(`cli/stack/supervisor.py`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from typing import Any
 
 import httpx
 
-from cli.stack.binaries import Binaries, ensure_binaries, server_user
+from cli.stack.binaries import Binaries, ensure_binaries, ensure_prometheus, server_user
 from cli.stack.config import DevSettings, forget_location, record_location, recorded_dir
 from cli.stack.errors import StackError
 from cli.stack.ports import port_is_free
 from cli.stack.postgres import PostgresServer
+from cli.stack.prometheus import PrometheusServer
 from cli.stack.redis import RedisServer
 from cli.stack.replicas import Replica, plan_replicas, urls
 from cli.stack.restarts import RestartRules
@@ -47,6 +49,7 @@ class Stack:
     supervisor: Supervisor = field(init=False)
     databases: dict[str, PostgresServer] = field(default_factory=dict)
     redis: RedisServer | None = None
+    prometheus: PrometheusServer | None = None
     # Every app's processes, by app (`--replicas`): planned once, when the stack is made.
     replicas: dict[str, list[Replica]] = field(init=False)
     _phase: str = "starting"
@@ -68,6 +71,8 @@ class Stack:
         """Every port the stack will listen on, named for error messages."""
         named = {f"{s} postgres": p for s, p in self.settings.db_ports.items()}
         named["redis"] = self.settings.redis_port
+        if self.settings.prometheus:
+            named["prometheus"] = self.settings.prometheus_port
         for replica in self.all_replicas():
             named[replica.name] = replica.port
             if replica.metrics_port is not None:
@@ -153,6 +158,8 @@ class Stack:
         await asyncio.gather(*(self._start_app(replica, env) for replica in services))
         await asyncio.gather(*(self._start_app(replica, env) for replica in self.gateways))
         await asyncio.gather(*(self._healthy(gateway) for gateway in self.gateways))
+        if self.settings.prometheus:
+            await self._start_prometheus(root)
 
     def _check_ports(self) -> None:
         for name, port in self.ports().items():
@@ -197,6 +204,25 @@ class Stack:
                     "(the apps still connect as their own roles); `make clean-data` starts over",
                     flush=True,
                 )
+
+    async def _start_prometheus(self, root: Path) -> None:
+        binaries = await asyncio.to_thread(ensure_prometheus)
+        self.prometheus = PrometheusServer(
+            folder=root / "prometheus",
+            port=self.settings.prometheus_port,
+            binaries=binaries,
+            interval=self.settings.prometheus_interval,
+        )
+        self.prometheus.write_config(
+            self.replicas,
+            for_=self.settings.prometheus_for,
+            thresholds=self.settings.prometheus_thresholds,
+        )
+        await self.supervisor.start(
+            ChildSpec(
+                self.prometheus.name, self.prometheus.command(), probe=self.prometheus.wait_ready
+            )
+        )
 
     async def _migrate(self) -> None:
         async def one(service: str) -> None:
@@ -290,7 +316,7 @@ class Stack:
         self._phase = "stopping"
         # `micro dev status` meanwhile says so, rather than listing parts going down.
         self.write_state(phase="stopping")
-        gateways = [r.name for r in self.gateways]
+        gateways = ["prometheus", *(r.name for r in self.gateways)]
         services = [r.name for service in SERVICES for r in self.replicas[service]]
         data = ["redis", *(db.name for db in self.databases.values())]
         await self.supervisor.stop_all(groups=[gateways, services, data])
@@ -339,6 +365,8 @@ class Stack:
     def _server_ports(self) -> dict[str, int]:
         ports = {f"{s}-db": p for s, p in self.settings.db_ports.items()}
         ports["redis"] = self.settings.redis_port
+        if self.settings.prometheus:
+            ports["prometheus"] = self.settings.prometheus_port
         return ports
 
 

@@ -1,7 +1,7 @@
 """The container stack agrees with `shared.settings`: ports, databases, env names, probes.
 
 docker-compose.yml is parsed (and validated against the compose schema) by `compose_spec`;
-deploy/Dockerfile is linted by hadolint; deploy/prometheus.yml must scrape every app.
+deploy/Dockerfile is linted by hadolint; deploy/prometheus/prometheus.yml must scrape every app.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from tests.support.servers import PostgresHandle
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
-PROMETHEUS_FILE = ROOT / "deploy" / "prometheus.yml"
+PROMETHEUS_FILE = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 
 IMAGE = "micro:local"
 POSTGRES_PORT = 5432
@@ -292,7 +292,10 @@ def test_prometheus_scrapes_every_app_metrics() -> None:
     prometheus = service("prometheus")
     assert str(prometheus["image"]).startswith("prom/prometheus")
     assert published_ports("prometheus") == {(9090, 9090)}
-    assert any(str(mount).startswith("./deploy/prometheus.yml:") for mount in prometheus["volumes"])
+    assert any(
+        str(mount).startswith("./deploy/prometheus/prometheus.yml:")
+        for mount in prometheus["volumes"]
+    )
     config = yaml.safe_load(PROMETHEUS_FILE.read_text())
     scraped = {
         target

@@ -131,10 +131,12 @@ def micro(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Complete
     )
 
 
-def start(root: Path, env: dict[str, str], timeout: float = 120) -> subprocess.Popen[bytes]:
+def start(
+    root: Path, env: dict[str, str], timeout: float = 120, args: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
     with open(root / "up.log", "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "dev", "up"],
+            [sys.executable, "-m", "cli", "dev", "up", *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -164,12 +166,15 @@ def interrupt(stack: RunningStack, timeout: float = 60) -> list[int]:
 
 
 @contextlib.contextmanager
-def running_stack(root: Path, settings: dict[str, str] | None = None) -> Iterator[RunningStack]:
-    """`micro dev up` in `root`, on free ports, with `settings` added to its environment."""
+def running_stack(
+    root: Path, settings: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[RunningStack]:
+    """`micro dev up [args]` in `root`, on free ports, with `settings` added to its
+    environment."""
     env, http_ports, db_ports, redis_port = stack_env(root)
     env.update(settings or {})
     metrics_port = int(env["MICRO_DEV_METRICS_PORT"])
-    process = start(root, env)
+    process = start(root, env, args=args)
     # With the secrets `micro dev up` generated, so apps started beside it (extra gateways)
     # trust and are trusted by the stack's services.
     env = {**secrets.parse_env_lines((root / ".micro" / "secrets.env").read_text()), **env}
