@@ -1,6 +1,6 @@
 """deploy/grafana: every dashboard is Grafana dashboard JSON the provisioning loads.
 
-Not yet here: the check of every panel's PromQL against a running stack's /metrics."""
+Every panel's PromQL against a running stack's /metrics: tests/e2e/test_observability_queries.py."""
 
 from __future__ import annotations
 
