@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from cli.stack.ports import free_port
+from tests.support.metrics import value
 from tests.support.wallet import (
     BAD_AMOUNTS,
     World,
@@ -244,11 +245,16 @@ async def test_a_transfer_the_ledger_missed_is_finished_by_the_recovery_job(
     op = response.json()
     assert (response.status_code, op["status"]) == (200, "pending")
     assert (await balance(http, bob["id"], key(tenant)))["posted"] == 0
+    # What an operator sees meanwhile: a posting owed to the ledger, and its age.
+    owed = await value(http, "micro_ledger_postings_pending", service="wallet")
+    assert owed >= 1
+    assert await value(http, "micro_ledger_postings_oldest_pending_seconds", service="wallet") > 0
     # A process whose recovery job runs on its own, soon.
     quick = services.settings.model_copy(update={"recovery_interval": 0.1})
     async with wallet_app(quick):
         found = await settled(http, op["id"], key(tenant))
     assert found["status"] == "succeeded"
+    assert await value(http, "micro_ledger_postings_pending", service="wallet") <= owed - 1
     assert (await balance(http, bob["id"], key(tenant)))["posted"] == 200
     assert len(await ledger_transactions(services.ups, op["id"], tenant)) == 1
     assert [line["status"] for line in await history(http, bob["id"], key(tenant))] == ["succeeded"]
