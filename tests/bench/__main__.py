@@ -13,6 +13,7 @@ import sys
 import time
 
 import tests.bench as package
+from tests.bench import _results
 
 
 def discover() -> list[str]:
@@ -38,6 +39,10 @@ def run(names: list[str]) -> int:
         print(f"== {name}", flush=True)
         began = time.perf_counter()
         asyncio.run(module.main())
+        figures = _results.collected(name)
+        if figures:
+            _results.save(name, figures)
+            print(f"== {name}: {len(figures)} figures saved to {_results.RESULTS}", flush=True)
         print(f"== {name} done in {time.perf_counter() - began:.1f}s", flush=True)
     return 0
 

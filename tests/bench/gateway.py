@@ -18,6 +18,7 @@ import httpx
 
 from cli.stack.ports import free_port
 from tests.bench._load import Result, Send, run
+from tests.bench._results import record
 from tests.bench._stack import BENCH_ENV, bench_stack, onboard, urls
 
 CONCURRENCY = 32
@@ -89,11 +90,10 @@ async def main() -> None:
                 print("  " + latency[name].line(), flush=True)
         a, b, b2, c = (throughput[n] for n in targets)
         la, _, _, lc = (latency[n] for n in targets)
-        print("ratios:")
-        print(f"  gateway / bare aiohttp proxy throughput: {c.rate / b.rate:6.1%}  (target >= 70%)")
-        print(f"  gateway / direct throughput:             {c.rate / a.rate:6.1%}")
-        print(f"  bare aiohttp / bare httpx proxy:         {b.rate / b2.rate:6.2f}x")
-        print(
-            f"  gateway p50 added over direct (1 client): "
-            f"{lc.percentile(50) - la.percentile(50):5.2f} ms  (target <= 2 ms)"
-        )
+        print("figures:")
+        record("gateway", "key check + rate limit, 32 clients", c.rate, "req/s",
+               ceiling=b.rate, target=">= 0.85")  # fmt: skip
+        record("gateway", "direct to the ledger service, 32 clients", a.rate, "req/s")
+        record("gateway", "bare httpx proxy, 32 clients", b2.rate, "req/s", ceiling=b.rate)
+        record("gateway", "p50 added over direct, 1 client", lc.percentile(50) - la.percentile(50),
+               "ms", target="<= 1")  # fmt: skip
