@@ -356,16 +356,21 @@ class Runner:
     async def forward(self, frame: dict[str, Any], forwarder: aiohttp.ClientSession) -> None:
         import aiohttp
 
+        from shared.tracing import TRACEPARENT, valid_traceparent
+
         event_id, event_type = frame["id"], frame["event_type"]
         url = self.options.forward_to
         body = frame["payload"].encode()
         if not self.options.json_output:
             self.say(f"--> {event_type} [{event_id}]")
+        # The event's trace, as the events service's own deliveries send it.
+        traced = valid_traceparent(frame.get("traceparent"))
         status: int | None = None
         error = ""
         for attempt in range(1, FORWARD_ATTEMPTS + 1):
             headers = {
                 **self.signed(frame, body),
+                **({TRACEPARENT: traced} if traced else {}),
                 "Content-Type": "application/json",
                 "User-Agent": "micro-cli listen",
                 **self.options.headers,

@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.metrics import AUTH_FAILURES, RATE_LIMITED
-from gateway.proxy import forward
+from gateway.proxy import forward, forward_traced
 from gateway.ratelimit import Decision
 from gateway.routing import Access, Target, resolve
 from gateway.state import GatewayState, gateway_state
-from shared import v1
+from shared import tracing, v1
 from shared.access import Role, SessionRequiredError
 from shared.credentials import looks_like_api_key, secret_hash
 from shared.errors import (
@@ -58,7 +58,12 @@ async def proxy(request: Request) -> Response:
     identity, decision = await _authorize(request, gateway, target, client_ip)
     if target.dialect != identity.dialect:
         identity = replace(identity, dialect=target.dialect)
-    response = await forward(
+    if tracing.enabled():
+        tracing.annotate_scope(identity.tenant_id, identity.livemode)
+        send = forward_traced
+    else:
+        send = forward
+    response = await send(
         request,
         gateway.client,
         upstream=gateway.upstreams[target.rule.service],

@@ -28,6 +28,7 @@ from shared.balancer import Replicas, replay_safe
 from shared.body import read_body
 from shared.context import current_request_id
 from shared.errors import UpstreamError
+from shared.tracing import client_span, enabled, fail, inject, path_ids
 
 # Headers that describe one connection, not the message (RFC 9110 §7.6.1), and ours.
 _HOP_BY_HOP = frozenset(
@@ -59,6 +60,42 @@ def new_client(
     )
 
 
+async def forward_traced(
+    request: Request,
+    client: aiohttp.ClientSession,
+    *,
+    upstream: Replicas,
+    path: str,
+    identity_token: str,
+    body_limit: int,
+    client_ip: str,
+) -> Response:
+    """`forward` as a CLIENT span (tracing on): the upstream continues this span's trace."""
+    attributes = {
+        "http.request.method": request.method,
+        "url.path": path,
+        "micro.upstream": upstream.name,
+        **path_ids(path),
+    }
+    with client_span(f"{request.method} {upstream.name}", attributes=attributes) as span:
+        try:
+            response = await forward(
+                request,
+                client,
+                upstream=upstream,
+                path=path,
+                identity_token=identity_token,
+                body_limit=body_limit,
+                client_ip=client_ip,
+            )
+        except UpstreamError as exc:
+            fail(span, exc.code)
+            raise
+        if span is not None:
+            span.set_attribute("http.response.status_code", response.status_code)
+        return response
+
+
 async def forward(
     request: Request,
     client: aiohttp.ClientSession,
@@ -79,6 +116,8 @@ async def forward(
     headers["X-Request-Id"] = current_request_id() or ""
     headers["X-Forwarded-For"] = client_ip
     headers["X-Forwarded-Proto"] = request.url.scheme
+    if enabled():
+        inject(headers)  # this hop's span; off, the caller's own headers went up as they came
     query = request.scope.get("query_string", b"").decode("latin-1")
     target = f"{path}?{query}" if query else path
     method = request.method

@@ -9,6 +9,7 @@ the pool's role is a superuser or an owner (shared/db_roles.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -23,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shared import idempotency, outbox
+from shared import idempotency, outbox, tracing
 from shared.db import create_pool
 from shared.db_roles import check_app_role
 from shared.handlers import EXCEPTION_HANDLERS
@@ -121,6 +122,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         configure_logging(settings.service, settings.log_level)
+        provider = tracing.start(settings.service, settings.otel_endpoint)
         state = AppState(settings=settings, redis=redis_client(settings))
         try:
             if isinstance(settings, DatabaseSettings):
@@ -146,6 +148,7 @@ def _lifespan(
             if state.pool is not None:
                 await state.pool.close()
             await state.redis.aclose()
+            await asyncio.to_thread(tracing.stop, provider)  # flushes over HTTP
 
     return lifespan
 

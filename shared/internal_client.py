@@ -59,6 +59,8 @@ from shared.errors import UpstreamError
 from shared.identity import Identity, TokenCache
 from shared.scoped import Scope as Scope  # re-exported: what every call takes
 from shared.settings import ServiceSettings
+from shared.tracing import client_span, fail, inject, path_ids
+from shared.tracing import enabled as tracing_enabled
 
 log = logging.getLogger("micro.internal_client")
 
@@ -184,6 +186,43 @@ class Upstream:
     ) -> Answer:
         """The 2xx answer; Refused for a 4xx; Unavailable after the last attempt. `policy`
         replaces the process's for a caller that must answer sooner."""
+        if not tracing_enabled():
+            return await self._call(method, path, scope, body, params, idempotency_key, policy)
+        attributes = {
+            "http.request.method": method,
+            "url.path": path.split("?")[0],
+            "micro.upstream": self.name,
+            **path_ids(path),
+        }
+        if scope is not None:
+            attributes["micro.tenant_id"] = scope.tenant_id
+            attributes["micro.mode"] = "live" if scope.livemode else "test"
+        with client_span(f"{method} {self.name}", attributes=attributes) as span:
+            try:
+                answer = await self._call(
+                    method, path, scope, body, params, idempotency_key, policy
+                )
+            except Refused as refused:
+                if span is not None:
+                    span.set_attribute("http.response.status_code", refused.upstream_status)
+                raise
+            except Unavailable:
+                fail(span, "unavailable")
+                raise
+            if span is not None:
+                span.set_attribute("http.response.status_code", answer.status)
+            return answer
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        scope: Scope | None,
+        body: Mapping[str, Any] | None,
+        params: Mapping[str, str] | None,
+        idempotency_key: str | None,
+        policy: CallPolicy | None,
+    ) -> Answer:
         policy = policy or self.client.policy
         limits = aiohttp.ClientTimeout(total=policy.timeout, sock_connect=policy.connect_timeout)
         request = _Request(method, path, body, params, idempotency_key)
@@ -243,6 +282,7 @@ class Upstream:
             headers["Idempotency-Key"] = request.idempotency_key
         if request_id := current_request_id():
             headers["X-Request-Id"] = request_id
+        inject(headers)
         try:
             async with self.client.http.request(
                 request.method,

@@ -1,4 +1,5 @@
-"""JSON-lines logs carrying the request id of whatever request is being served."""
+"""JSON-lines logs carrying the request id of whatever request is being served, and the
+trace and span ids of the span being recorded (shared/tracing.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.context import current_request_id
+from shared.tracing import log_ids
 
 # Record attributes that are not "extra" fields; uvicorn's color_message repeats the message.
 _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {
@@ -34,6 +36,8 @@ class JsonFormatter(logging.Formatter):
         request_id = current_request_id()
         if request_id:
             entry["request_id"] = request_id
+        if ids := log_ids():
+            entry["trace_id"], entry["span_id"] = ids
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value

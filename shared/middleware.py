@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from contextlib import nullcontext
 
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +20,7 @@ from shared.errors import ApiError, InvalidRequestError, MicroError
 from shared.ids import new_id
 from shared.metrics import observe
 from shared.responses import error_response
+from shared.tracing import finish_request, request_span
 
 log = logging.getLogger("micro.request")
 
@@ -55,37 +57,43 @@ class RequestContextMiddleware:
                 ]
             await send(message)
 
-        try:
-            if _has_nul(scope):
-                raise InvalidRequestError(
-                    "The URL contains a NUL character.", code="parameter_invalid"
-                )
-            await self.app(scope, receive, send_with_id)
-        except MicroError as exc:
-            if response_started:
-                raise
-            await error_response(exc)(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error", extra={"path": scope["path"]})
-            if response_started:
-                raise
-            await error_response(ApiError("An internal error occurred."))(
-                scope, receive, send_with_id
-            )
-        finally:
-            if scope["type"] == "http":
-                elapsed = time.perf_counter() - started
-                route = _route_template(scope)
-                observe(self.service, scope["method"], route, status, elapsed)
-                if scope["path"] not in _QUIET_PATHS:
-                    log.info(
-                        "%s %s %s",
-                        scope["method"],
-                        scope["path"],
-                        status,
-                        extra={"status": status, "route": route, "ms": round(elapsed * 1000, 2)},
+        quiet = scope["path"] in _QUIET_PATHS
+        # The span is the request's whole life, so the access log line carries its ids.
+        traced = nullcontext(None) if quiet else request_span(scope, service=self.service)
+        with traced as span:
+            try:
+                if _has_nul(scope):
+                    raise InvalidRequestError(
+                        "The URL contains a NUL character.", code="parameter_invalid"
                     )
-            request_id_var.reset(token)
+                await self.app(scope, receive, send_with_id)
+            except MicroError as exc:
+                if response_started:
+                    raise
+                await error_response(exc)(scope, receive, send_with_id)
+            except Exception:
+                log.exception("unhandled error", extra={"path": scope["path"]})
+                if response_started:
+                    raise
+                await error_response(ApiError("An internal error occurred."))(
+                    scope, receive, send_with_id
+                )
+            finally:
+                if scope["type"] == "http":
+                    elapsed = time.perf_counter() - started
+                    route = _route_template(scope)
+                    observe(self.service, scope["method"], route, status, elapsed)
+                    finish_request(span, scope, route=route, status=status)
+                    if not quiet:
+                        ms = round(elapsed * 1000, 2)
+                        log.info(
+                            "%s %s %s",
+                            scope["method"],
+                            scope["path"],
+                            status,
+                            extra={"status": status, "route": route, "ms": ms},
+                        )
+                request_id_var.reset(token)
 
 
 def _has_nul(scope: Scope) -> bool:

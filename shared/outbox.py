@@ -31,6 +31,7 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
@@ -42,6 +43,7 @@ from shared.ids import new_id
 from shared.metrics import EVENT_LAG
 from shared.retention import Job, delete_in_batches
 from shared.state import AppState
+from shared.tracing import client_span, current_traceparent, enabled
 
 log = logging.getLogger("micro.outbox")
 
@@ -117,13 +119,14 @@ async def emit(
         idempotency_key=idempotency_key or current_idempotency_key(),
     )
     await conn.execute(
-        "INSERT INTO outbox (event_id, tenant_id, livemode, type, payload) "
-        "VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO outbox (event_id, tenant_id, livemode, type, payload, traceparent) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
         event_id,
         tenant,
         live,
         type,
         payload,
+        current_traceparent(),
     )
     return event_id
 
@@ -157,8 +160,8 @@ async def emit_many(
         for event_id, (type, data) in zip(ids, events, strict=True)
     ]
     await conn.execute(
-        "INSERT INTO outbox (event_id, tenant_id, livemode, type, payload) "
-        "SELECT e.id, $1, $2, e.type, e.payload "
+        "INSERT INTO outbox (event_id, tenant_id, livemode, type, payload, traceparent) "
+        "SELECT e.id, $1, $2, e.type, e.payload, $6 "
         "FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY "
         "AS e(id, type, payload, n) ORDER BY e.n",
         tenant,
@@ -166,6 +169,7 @@ async def emit_many(
         ids,
         [type for type, _ in events],
         payloads,
+        current_traceparent(),
     )
     return ids
 
@@ -179,20 +183,29 @@ class Published:
 
 
 # KEYS: the global stream, then (tenant stream, live channel) per event.
-# ARGV: the trim cutoff, then (event id, type, tenant, mode, payload) per event.
+# ARGV: the trim cutoff, then (event id, type, tenant, mode, payload, traceparent or "") per
+# event; a traceparent is a field of its own beside the event, whose JSON never changes.
 # Returns the tenant-stream entry ids, in order.
 _PUBLISH = """
 local cutoff = ARGV[1]
 local ids = {}
 for i = 0, (#KEYS - 1) / 2 - 1 do
     local stream, channel = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
-    local a = 2 + 5 * i
+    local a = 2 + 6 * i
     local id, etype, tenant = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-    local mode, payload = ARGV[a + 3], ARGV[a + 4]
-    local sid = redis.call('XADD', stream, 'MINID', '~', cutoff, '*',
-        'id', id, 'type', etype, 'event', payload)
-    redis.call('XADD', KEYS[1], 'MINID', '~', cutoff, '*',
-        'id', id, 'type', etype, 'event', payload, 'tenant', tenant, 'mode', mode)
+    local mode, payload, parent = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+    local own = {'XADD', stream, 'MINID', '~', cutoff, '*', 'id', id, 'type', etype,
+        'event', payload}
+    local all = {'XADD', KEYS[1], 'MINID', '~', cutoff, '*', 'id', id, 'type', etype,
+        'event', payload, 'tenant', tenant, 'mode', mode}
+    if parent ~= '' then
+        table.insert(own, 'traceparent')
+        table.insert(own, parent)
+        table.insert(all, 'traceparent')
+        table.insert(all, parent)
+    end
+    local sid = redis.call(unpack(own))
+    redis.call(unpack(all))
     local message = cjson.encode({stream_id = sid, id = id, type = etype, event = payload})
     redis.call('PUBLISH', channel, message)
     ids[#ids + 1] = sid
@@ -206,8 +219,12 @@ async def publish(
     rows: Sequence[Mapping[str, Any] | asyncpg.Record],
     *,
     retention_seconds: float,
+    traceparents: Mapping[str, str] | None = None,
 ) -> list[Published]:
-    """Put events (rows with event_id, type, tenant_id, livemode, payload) into Redis."""
+    """Put events (rows with event_id, type, tenant_id, livemode, payload) into Redis.
+
+    `traceparents`: by event id, the trace context each entry carries on (its stream field)."""
+    traceparents = traceparents or {}
     if not rows:
         return []
     keys: list[str] = [ALL_STREAM]
@@ -223,6 +240,7 @@ async def publish(
             row["tenant_id"],
             mode(row["livemode"]),
             row["payload"],
+            traceparents.get(row["event_id"], ""),
         ]
     script = redis.register_script(_PUBLISH)
     stream_ids = await script(keys=keys, args=args)
@@ -257,14 +275,14 @@ async def _publish_pending(
     sent = 0
     while True:
         rows = await conn.fetch(
-            "SELECT seq, event_id, tenant_id, livemode, type, payload,"
+            "SELECT seq, event_id, tenant_id, livemode, type, payload, traceparent,"
             " extract(epoch FROM created_at)::float8 AS created FROM outbox "
             "WHERE published_at IS NULL ORDER BY seq LIMIT $1",
             _BATCH,
         )
         if not rows:
             return sent
-        await publish(redis, rows, retention_seconds=retention_seconds)
+        await _publish_traced(redis, rows, retention_seconds=retention_seconds)
         now = time.time()
         for row in rows:
             EVENT_LAG.labels("published").observe(max(0.0, now - row["created"]))
@@ -275,6 +293,44 @@ async def _publish_pending(
         sent += len(rows)
         if len(rows) < _BATCH:
             return sent
+
+
+async def _publish_traced(
+    redis: aioredis.Redis, rows: Sequence[asyncpg.Record], *, retention_seconds: float
+) -> None:
+    """`publish`, each row carrying on its writer's traceparent; with tracing on, through one
+    PRODUCER span per trace in the batch (a child of the row that wrote it), whose context
+    the entries carry instead."""
+    stored = {row["event_id"]: parent for row in rows if (parent := row["traceparent"])}
+    if not enabled() or not stored:
+        await publish(redis, rows, retention_seconds=retention_seconds, traceparents=stored)
+        return
+    by_trace: dict[str, list[asyncpg.Record]] = {}
+    for row in rows:
+        if parent := stored.get(row["event_id"]):
+            by_trace.setdefault(parent[3:35], []).append(row)
+    async with contextlib.AsyncExitStack() as spans:
+        carried: dict[str, str] = {}
+        for traced in by_trace.values():
+            first = traced[0]
+            spans.enter_context(
+                client_span(
+                    "outbox publish",
+                    parent=first["traceparent"],
+                    kind=SpanKind.PRODUCER,
+                    attributes={
+                        "micro.tenant_id": first["tenant_id"],
+                        "micro.mode": mode(first["livemode"]),
+                        "micro.event_ids": [row["event_id"] for row in traced],
+                        "micro.event_types": [row["type"] for row in traced],
+                        "messaging.batch.message_count": len(traced),
+                    },
+                )
+            )
+            own = current_traceparent()
+            for row in traced:
+                carried[row["event_id"]] = own or row["traceparent"]
+        await publish(redis, rows, retention_seconds=retention_seconds, traceparents=carried)
 
 
 async def purge_published(pool: Pool, *, older_than_seconds: float) -> int:

@@ -75,7 +75,7 @@ def check_upstream_urls(value: str) -> str:
 
 
 # Values every process shares may be set once as MICRO_<FIELD> instead of per service.
-SHARED_FIELDS: tuple[str, ...] = ("redis_url", "identity_keys", "log_level")
+SHARED_FIELDS: tuple[str, ...] = ("redis_url", "identity_keys", "log_level", "otel_endpoint")
 
 
 class ServiceSettings(BaseSettings):
@@ -114,6 +114,9 @@ class ServiceSettings(BaseSettings):
     # calls go round-robin, and a replica that refused or dropped a connection is tried last
     # for this many seconds, then again (shared/balancer.py).
     replica_down_seconds: float = Field(default=DOWN_SECONDS, ge=0)
+    # Traces (shared/tracing.py): the OTLP/HTTP base URL spans are exported to
+    # (`http://collector:4318`; `/v1/traces` is added). Unset: tracing is off.
+    otel_endpoint: str | None = None
 
     @field_validator("identity_keys", mode="before")
     @classmethod
@@ -124,6 +127,15 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _redis_url(cls, value: str) -> str:
         parse_sentinel(value)  # a sentinel URL that cannot be used is refused at start
+        return value
+
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _otel_endpoint(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+            raise ValueError("otel_endpoint is an OTLP/HTTP base URL, e.g. http://collector:4318")
         return value
 
     @property

@@ -3,7 +3,8 @@
 Protocol (JSON text frames; the package docstring has the whole of it):
 
     server -> {"type": "ready", "stream_id"}     the cursor the stream is read after
-              {"type": "event", "stream_id", "id", "event_type", "payload", "headers"}
+              {"type": "event", "stream_id", "id", "event_type", "payload", "headers",
+               "traceparent"?}                      the event's trace, when it has one
               {"type": "ping"}
     client -> {"type": "ack", "stream_id"}        acknowledges that entry and all before it
               {"type": "pong"}
@@ -38,6 +39,7 @@ from shared.aio import wait_event
 from shared.credentials import REVOKED_PREFIX
 from shared.errors import UpstreamError
 from shared.outbox import live_channel, tenant_stream
+from shared.tracing import valid_traceparent
 
 log = logging.getLogger("micro.gateway.relay")
 
@@ -229,16 +231,19 @@ class _Session:
     ) -> None:
         body = fields.get(b"event", b"")
         event_id = _text(fields.get(b"id", b""))
-        frame = json.dumps(
-            {
-                "type": "event",
-                "stream_id": stream_id,
-                "id": event_id,
-                "event_type": event_type,
-                "payload": body.decode(),
-                "headers": webhooks.headers(self.secret, event_id, body),
-            }
-        )
+        message: dict[str, Any] = {
+            "type": "event",
+            "stream_id": stream_id,
+            "id": event_id,
+            "event_type": event_type,
+            "payload": body.decode(),
+            "headers": webhooks.headers(self.secret, event_id, body),
+        }
+        # A key of its own, not a header: a CLI that predates it forwards `headers` as they
+        # are and ignores keys it does not know.
+        if traceparent := valid_traceparent(fields.get(b"traceparent")):
+            message["traceparent"] = traceparent
+        frame = json.dumps(message)
         await self._send_text(frame)
         self.unacked.append((parse_stream_id(stream_id), len(frame)))
         self.unacked_bytes += len(frame)

@@ -47,6 +47,8 @@ class Claimed:
     secret: bytes
     # The secret a roll replaced, only while it still signs.
     previous_secret: bytes | None
+    # The event's trace (shared/tracing.py): the attempt is a span of it and sends it on.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +139,7 @@ async def claim_due(
             FROM due, events e, webhook_endpoints w
             WHERE d.id = due.id AND e.id = d.event_id AND w.id = d.endpoint_id
             RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.livemode, d.attempts,
-                e.payload, w.url, w.signature, w.secret,
+                e.payload, e.traceparent, w.url, w.signature, w.secret,
                 CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END
                     AS previous_secret
             """,

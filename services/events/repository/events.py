@@ -12,7 +12,7 @@ from shared.pagination import ListParams, keyset
 from shared.retention import delete_in_batches
 from shared.rows import row_or_none, rows
 
-_COLUMNS = "id, tenant_id, livemode, type, payload, created_at"
+_COLUMNS = "id, tenant_id, livemode, type, payload, created_at, traceparent"
 # The id of the object an event is about, as events_object_idx indexes it.
 OBJECT_ID = "((payload::jsonb) #>> '{data,object,id}')"
 
@@ -28,15 +28,17 @@ class Event:
     type: str
     payload: str
     created_at: datetime
+    # The trace the event belongs to (shared/tracing.py), which its deliveries continue.
+    traceparent: str | None = None
 
 
 async def insert_new(conn: Connection, events: Sequence[Event]) -> set[str]:
     """Store the events not already stored; the ids of those that were new."""
     inserted = await conn.fetch(
         """
-        INSERT INTO events (id, tenant_id, livemode, type, payload, created_at)
+        INSERT INTO events (id, tenant_id, livemode, type, payload, created_at, traceparent)
         SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[],
-                             $6::timestamptz[])
+                             $6::timestamptz[], $7::text[])
         ON CONFLICT (id) DO NOTHING
         RETURNING id
         """,
@@ -46,6 +48,7 @@ async def insert_new(conn: Connection, events: Sequence[Event]) -> set[str]:
         [e.type for e in events],
         [e.payload for e in events],
         [e.created_at for e in events],
+        [e.traceparent for e in events],
     )
     return {record["id"] for record in inserted}
 

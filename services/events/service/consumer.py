@@ -13,13 +13,16 @@ without persistence), the group is created again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError, ResponseError
 
 from services.events.repository import events as events_repo
@@ -30,6 +33,7 @@ from shared.cipher import Cipher
 from shared.consumer_groups import forget_departed
 from shared.db import Pool, transaction
 from shared.outbox import ALL_STREAM
+from shared.tracing import client_span, current_traceparent, enabled, valid_traceparent
 
 log = logging.getLogger("micro.events.consumer")
 
@@ -174,13 +178,47 @@ class StreamConsumer:
             event = _event_of(entry_id, fields)
             if event is not None:
                 batch.append(event)
-        async with transaction(self.pool) as conn:
-            owed = await ingest(conn, batch, policy=self._url_policy, cipher=self._cipher)
-        await self.redis.xack(
-            self.stream, self.settings.consumer_group, *[entry_id for entry_id, _ in entries]
-        )
+        async with contextlib.AsyncExitStack() as spans:
+            if enabled():
+                batch = _in_spans(batch, spans)
+            async with transaction(self.pool) as conn:
+                owed = await ingest(conn, batch, policy=self._url_policy, cipher=self._cipher)
+            await self.redis.xack(
+                self.stream, self.settings.consumer_group, *[entry_id for entry_id, _ in entries]
+            )
         if owed:
             self.on_deliveries()
+
+
+def _in_spans(
+    batch: list[events_repo.Event], spans: contextlib.AsyncExitStack
+) -> list[events_repo.Event]:
+    """One CONSUMER span per trace in the batch, a child of the relay's; each event then
+    belongs to its trace's span, which its deliveries continue."""
+    by_trace: dict[str, list[events_repo.Event]] = {}
+    for event in batch:
+        if event.traceparent:
+            by_trace.setdefault(event.traceparent[3:35], []).append(event)
+    own: dict[str, str | None] = {}
+    for traced in by_trace.values():
+        first = traced[0]
+        spans.enter_context(
+            client_span(
+                "events ingest",
+                parent=first.traceparent,
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "micro.tenant_id": first.tenant_id,
+                    "micro.mode": "live" if first.livemode else "test",
+                    "micro.event_ids": [event.id for event in traced],
+                    "micro.event_types": [event.type for event in traced],
+                },
+            )
+        )
+        parent = current_traceparent()
+        for event in traced:
+            own[event.id] = parent or event.traceparent
+    return [replace(event, traceparent=own.get(event.id, event.traceparent)) for event in batch]
 
 
 def _event_of(entry_id: bytes, fields: dict[bytes, bytes] | None) -> events_repo.Event | None:
@@ -193,4 +231,5 @@ def _event_of(entry_id: bytes, fields: dict[bytes, bytes] | None) -> events_repo
     except (KeyError, ValueError, UnicodeDecodeError, OverflowError, OSError) as exc:
         log.error("skipping a malformed event entry", extra={"entry": entry_id, "reason": str(exc)})
         return None
-    return event
+    traceparent = valid_traceparent(fields.get(b"traceparent"))
+    return replace(event, traceparent=traceparent) if traceparent else event
