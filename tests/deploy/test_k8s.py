@@ -18,43 +18,28 @@ from cli.apps import settings_class
 from gateway.settings import GatewaySettings
 from shared import secrets
 from shared.settings import APPS, HTTP_PORTS, SERVICES, SHARED_FIELDS, DatabaseSettings
-from tests.support.kustomize import Resource, build
+from tests.support.kustomize import (
+    KUBERNETES,
+    Resource,
+    app_container,
+    build,
+    example_secrets,
+    of_kind,
+    pod_spec,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "production")
-SECRETS_EXAMPLE = K8S / "secrets.example.yaml"
 SCRAPE = K8S / "prometheus" / "scrape-configs.yaml"
-# The newest release whose schemas kubernetes-validate carries.
-KUBERNETES = kubernetes_validate.latest_version()
 
 
 def rendered(overlay: str) -> list[Resource]:
     return build(K8S / "overlays" / overlay)
 
 
-def of_kind(resources: list[Resource], kind: str) -> dict[str, Resource]:
-    return {r["metadata"]["name"]: r for r in resources if r["kind"] == kind}
-
-
-def pod_spec(resource: Resource) -> dict[str, Any]:
-    spec: dict[str, Any] = resource["spec"]["template"]["spec"]
-    return spec
-
-
-def app_container(deployment: Resource) -> dict[str, Any]:
-    container: dict[str, Any]
-    (container,) = pod_spec(deployment)["containers"]
-    return container
-
-
 def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {item["name"]: item for item in container.get("env", [])}
-
-
-def example_secrets() -> dict[str, set[str]]:
-    docs = [doc for doc in yaml.safe_load_all(SECRETS_EXAMPLE.read_text()) if doc]
-    return {doc["metadata"]["name"]: set(doc["stringData"]) for doc in docs}
 
 
 def containers(resources: list[Resource]) -> list[tuple[Resource, dict[str, Any]]]:

@@ -17,14 +17,14 @@ from aiohttp import web
 from cli.stack.ports import free_port
 from tests.conftest import CreateDb, ServiceClient
 from tests.fakes.providers import FakeProvider
-from tests.payments.test_wallets import (
+from tests.support.payments import events_of, overrides, payments_client, webhook
+from tests.support.payments_wallets import (
     as_wallet_service,
     deposit,
     key,
     ledger_server,
     open_wallet,
 )
-from tests.support.payments import events_of, overrides, payments_client, webhook
 from tests.support.polling import until
 
 REFUNDS = "/payments/refunds"

@@ -4,59 +4,27 @@ payout posts nothing of its own. The ledger runs as a real HTTP server here."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 
-from cli.apps import app_factory, settings_class
 from cli.stack.ports import free_port
 from tests.conftest import CreateDb, ServiceClient
-from tests.support.asgi import identity_headers
 from tests.support.payments import payments_client
-from tests.support.secrets import TEST_SECRET_FIELDS
+from tests.support.payments_wallets import (
+    BASE,
+    as_wallet_service,
+    balance,
+    deposit,
+    key,
+    ledger_server,
+    open_wallet,
+)
 
-TENANT = "ten_wallets"
-BASE = "/payments/payment_intents"
 BANK = {"account_number": "0123456789", "bank_code": "058"}
-
-
-def as_wallet_service(tenant: str = TENANT, livemode: bool = False) -> dict[str, str]:
-    return identity_headers(
-        tenant_id=tenant, livemode=livemode, principal="wallet", principal_type="service"
-    )
-
-
-def key(tenant: str = TENANT, livemode: bool = False) -> dict[str, str]:
-    return identity_headers(tenant_id=tenant, livemode=livemode)
-
-
-@contextlib.asynccontextmanager
-async def ledger_server(dsn: str, redis_url: str) -> AsyncIterator[str]:
-    settings = settings_class("ledger").model_validate(
-        {"database_url": dsn, "redis_url": redis_url, **TEST_SECRET_FIELDS}
-    )
-    port = free_port()
-    config = uvicorn.Config(
-        app_factory("ledger")(settings), host="127.0.0.1", port=port, log_config=None,
-        lifespan="on",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture
@@ -76,30 +44,6 @@ async def client(
         service_client, dsn, ledger_url=str(ledger.base_url).rstrip("/"), relay_interval=3600
     ) as http:
         yield http
-
-
-async def open_wallet(
-    ledger: httpx.AsyncClient, wallet_id: str, currency: str = "usd", **who: Any
-) -> None:
-    response = await ledger.post(
-        "/ledger/accounts",
-        json={"name": f"Wallet {wallet_id}", "type": "liability", "currency": currency,
-              "code": f"wallet.{wallet_id}", "no_overdraft": True},
-        # As the wallet service opens it: a tenant's key may not (the code is reserved).
-        headers=as_wallet_service(**who),
-    )  # fmt: skip
-    assert response.status_code == 201, response.text
-
-
-async def balance(ledger: httpx.AsyncClient, wallet_id: str) -> int:
-    response = await ledger.get(f"/ledger/accounts/wallet.{wallet_id}", headers=key())
-    return int(response.json()["balance"]["posted"])
-
-
-async def deposit(client: httpx.AsyncClient, wallet_id: str, **fields: Any) -> httpx.Response:
-    body = {"amount": 5000, "currency": "usd", "payment_method": "pm_card_visa",
-            "confirm": True, "wallet_id": wallet_id, **fields}  # fmt: skip
-    return await client.post(BASE, json=body, headers=key())
 
 
 async def test_a_deposit_shows_in_the_wallet_as_soon_as_confirm_answers(

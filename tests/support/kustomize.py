@@ -19,6 +19,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import yaml
 
 KNOWN_FIELDS = {
@@ -139,3 +140,29 @@ def _set_image(resource: Resource, image: dict[str, Any]) -> None:
         if name != image["name"]:
             continue
         container["image"] = f"{image.get('newName', name)}:{image.get('newTag', tag)}".rstrip(":")
+
+
+# What the manifests' tests share (tests/deploy): the release their schemas are checked
+# against, the example Secrets, and ways into a rendered resource.
+KUBERNETES = kubernetes_validate.latest_version()  # the newest release it carries
+SECRETS_EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "secrets.example.yaml"
+
+
+def of_kind(resources: list[Resource], kind: str) -> dict[str, Resource]:
+    return {r["metadata"]["name"]: r for r in resources if r["kind"] == kind}
+
+
+def pod_spec(resource: Resource) -> dict[str, Any]:
+    spec: dict[str, Any] = resource["spec"]["template"]["spec"]
+    return spec
+
+
+def app_container(deployment: Resource) -> dict[str, Any]:
+    container: dict[str, Any]
+    (container,) = pod_spec(deployment)["containers"]
+    return container
+
+
+def example_secrets() -> dict[str, set[str]]:
+    docs = [doc for doc in yaml.safe_load_all(SECRETS_EXAMPLE.read_text()) if doc]
+    return {doc["metadata"]["name"]: set(doc["stringData"]) for doc in docs}
