@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from tests.support.events import (
     event_row,
     events_service,
     key,
+    new_group,
     publish,
     tenant,
     wait_stored,
@@ -116,15 +116,6 @@ class TestConsumer:
         finally:
             await redis.flushdb()
             await redis.aclose()
-
-
-async def new_group(redis: aioredis.Redis) -> str:
-    """A consumer group of its own on the global stream, from now on: what other tests
-    publish before does not reach it, and the shared service's group never sees its
-    members."""
-    group = f"events-{secrets.token_hex(4)}"
-    await redis.xgroup_create(outbox.ALL_STREAM, group, id="$", mkstream=True)
-    return group
 
 
 class TestPendingEntries:

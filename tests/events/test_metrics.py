@@ -12,6 +12,7 @@ from tests.support.events import (
     event_row,
     events_service,
     key,
+    new_group,
     publish,
     tenant,
 )
@@ -30,8 +31,13 @@ async def test_deliveries_by_outcome_backlog_and_disabled_endpoints(
     redis: aioredis.Redis,
     receiver: Receiver,
 ) -> None:
-    # The real retry schedule: a failed delivery waits, pending, for its next attempt.
-    async with events_service(pg, templates, redis_url, retry_scale=1.0) as service:
+    # The real retry schedule: a failed delivery waits, pending, for its next attempt. A
+    # consumer group of its own: what earlier tests published (tenants with a webhook URL,
+    # whose default endpoints would get deliveries too) never reaches this service.
+    group = await new_group(redis)
+    async with events_service(
+        pg, templates, redis_url, retry_scale=1.0, consumer_group=group
+    ) as service:
         client = service.client
 
         async def outcomes() -> dict[str, float]:

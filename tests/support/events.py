@@ -236,3 +236,12 @@ async def first_attempts(
     row = event_row(tenant_id, livemode=livemode)
     await publish(redis, row)
     return await attempts_of(client, row["event_id"], key(tenant_id, livemode=livemode), bool)
+
+
+async def new_group(redis: aioredis.Redis) -> str:
+    """A consumer group of its own on the global stream, from now on: what other tests
+    publish before does not reach it, and the shared service's group never sees its
+    members."""
+    group = f"events-{secrets.token_hex(4)}"
+    await redis.xgroup_create(outbox.ALL_STREAM, group, id="$", mkstream=True)
+    return group
