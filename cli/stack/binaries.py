@@ -9,10 +9,14 @@ import pwd
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from cli.stack.errors import StackError
+
+T = TypeVar("T")
 
 APT_PACKAGES = ("postgresql", "postgresql-client", "redis-server")
 BROWSER_PACKAGES = ("chromium", "chromium-driver")
@@ -96,18 +100,13 @@ def find_browser() -> tuple[Path, Path] | None:
 
 def ensure_browser(*, install: bool = True) -> tuple[Path, Path]:
     """The browser tests need; installed with apt when we are root on Debian, else explained."""
-    found = find_browser()
-    if found is None and install and can_apt_install():
-        print(f"micro: installing {', '.join(BROWSER_PACKAGES)}", file=sys.stderr, flush=True)
-        apt_install(BROWSER_PACKAGES)
-        found = find_browser()
-    if found is None:
-        raise StackError(
-            "chromium and chromedriver not found: install with "
-            f"`sudo apt-get install -y {' '.join(BROWSER_PACKAGES)}` (or set MICRO_CHROMIUM "
-            "and MICRO_CHROMEDRIVER)"
-        )
-    return found
+    return _ensure(
+        find_browser,
+        BROWSER_PACKAGES,
+        install=install,
+        missing="chromium and chromedriver",
+        instead="set MICRO_CHROMIUM and MICRO_CHROMEDRIVER",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +132,33 @@ def _which(name: str) -> Path | None:
 
 def ensure_prometheus(*, install: bool = True) -> PrometheusBinaries:
     """Prometheus and promtool; installed with apt when we are root on Debian, else explained."""
-    found = find_prometheus()
+    return _ensure(
+        find_prometheus,
+        PROMETHEUS_PACKAGES,
+        install=install,
+        missing="prometheus and promtool",
+        instead="set MICRO_PROMETHEUS to the prometheus binary, promtool beside it",
+    )
+
+
+def _ensure(
+    find: Callable[[], T | None],
+    packages: tuple[str, ...],
+    *,
+    install: bool,
+    missing: str,
+    instead: str,
+) -> T:
+    """What `find` finds; when nothing, `packages` installed with apt first if we may."""
+    found = find()
     if found is None and install and can_apt_install():
-        print(f"micro: installing {', '.join(PROMETHEUS_PACKAGES)}", file=sys.stderr, flush=True)
-        apt_install(PROMETHEUS_PACKAGES)
-        found = find_prometheus()
+        print(f"micro: installing {', '.join(packages)}", file=sys.stderr, flush=True)
+        apt_install(packages)
+        found = find()
     if found is None:
         raise StackError(
-            "prometheus and promtool not found: install with "
-            f"`sudo apt-get install -y {' '.join(PROMETHEUS_PACKAGES)}` (or set MICRO_PROMETHEUS "
-            "to the prometheus binary, promtool beside it)"
+            f"{missing} not found: install with "
+            f"`sudo apt-get install -y {' '.join(packages)}` (or {instead})"
         )
     return found
 
