@@ -29,7 +29,7 @@ untraced/off, then of off/on; the median ratio is the figure, its range the spre
 On a busy machine that A/B's spread (±10 % and more, other helpers' load) is wider than the
 3 % it must show. So the target is also held against a direct measure of the only code that
 differs: the off hooks (with this bench's request headers) against the untraced gateway's
-`nullcontext`, timed in this process (CPU time, best of 5 × HOOK_CALLS), divided by the
+`nullcontext`, timed in this process (CPU time, best of 5 runs of HOOK_CALLS), divided by the
 untraced gateway's CPU per request measured in the same run. The A/B is then the check that
 nothing else differs; the direct measure is the figure precise enough for the target.
 
