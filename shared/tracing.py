@@ -12,7 +12,9 @@ are few and carry only ids (tenant, mode, objects), never secrets, keys, tokens,
 or bodies:
 
 - a SERVER span per request (`RequestContextMiddleware`), continuing the caller's context;
-- a CLIENT span per proxied request (gateway) and per internal call (`shared.internal_client`);
+- a CLIENT span per proxied request (gateway) and per internal call (`shared.internal_client`),
+  also for a call made later for a request (`resumed`: payments' ledger outbox row keeps the
+  request's traceparent, so its posting is in that trace whichever relay makes it);
 - a PRODUCER span per outbox relay batch and trace (`shared.outbox`), whose context goes
   beside the event as the Redis stream field `traceparent`;
 - a CONSUMER span per events-service batch and trace, and a CLIENT span per webhook
@@ -269,6 +271,29 @@ def client_span(
         name, context=ctx, kind=kind, attributes=attributes, links=span_links
     ) as span:
         yield span
+
+
+@contextmanager
+def resumed(traceparent: str | None) -> Iterator[None]:
+    """Work done later for a request (a posting its outbox row owes), in that request's
+    trace: the calls made inside are, on, spans whose parent is the stored context and,
+    off, carry it on as the request's own calls would. Nothing for no valid traceparent."""
+    if parse(traceparent) is None:
+        yield
+        return
+    assert traceparent is not None
+    if _tracer is None:
+        token = _passed.set((traceparent, None))
+        try:
+            yield
+        finally:
+            _passed.reset(token)
+        return
+    attached = context.attach(_remote_context((traceparent, None)) or context.get_current())
+    try:
+        yield
+    finally:
+        context.detach(attached)
 
 
 def inject(headers: MutableMapping[str, str]) -> None:

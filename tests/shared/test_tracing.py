@@ -207,3 +207,54 @@ class TestOff:
         finally:
             tracing.stop(provider)
         assert not tracing.enabled()
+
+
+class TestResumed:
+    """Work done later for a request (a posting its outbox row owes) is in its trace."""
+
+    async def test_on_a_later_calls_span_is_a_child_of_the_stored_context(
+        self, exported: InMemorySpanExporter, upstream: tuple[str, list[dict[str, str]]]
+    ) -> None:
+        url, seen = upstream
+        with tracing.resumed(CALLER):
+            await call_upstream(url)
+        client = by_kind(exported.get_finished_spans(), SpanKind.CLIENT)
+        assert client.context is not None
+        assert client.parent is not None
+        assert f"{client.context.trace_id:032x}" == CALLER_TRACE
+        assert f"{client.parent.span_id:016x}" == CALLER_SPAN
+        assert seen[0]["traceparent"] == tracing.format_traceparent(client.context)
+        # Outside it, the stored context is gone again.
+        assert tracing.current_traceparent() is None
+
+    async def test_off_a_later_call_carries_the_stored_context_on(
+        self, upstream: tuple[str, list[dict[str, str]]]
+    ) -> None:
+        url, seen = upstream
+        with tracing.resumed(CALLER):
+            await call_upstream(url)
+        await call_upstream(url)
+        assert seen[0]["traceparent"] == CALLER
+        assert "traceparent" not in {name.lower() for name in seen[1]}
+
+    async def test_nothing_stored_or_a_malformed_value_continues_nothing(
+        self, upstream: tuple[str, list[dict[str, str]]]
+    ) -> None:
+        url, seen = upstream
+        for stored in (None, "00-nope"):
+            with tracing.resumed(stored):
+                await call_upstream(url)
+        assert all("traceparent" not in {name.lower() for name in h} for h in seen)
+
+
+async def call_upstream(url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        client = InternalClient(
+            http,
+            principal="payments",
+            signing_key=TEST_IDENTITY_KEY.split(",")[0],
+            policy=CallPolicy(timeout=5, connect_timeout=2, attempts=1, backoff=0, backoff_max=0),
+        )
+        await client.upstream("ledger", url).call(
+            "GET", "/payment_intents/pi_01jd0000000000000000000000", TENANT
+        )

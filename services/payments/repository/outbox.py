@@ -11,6 +11,7 @@ import asyncpg
 
 from shared.db import Connection
 from shared.rows import row
+from shared.tracing import current_traceparent
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,8 @@ class PostingRow:
     currency: str
     attempts: int
     created_at: datetime
+    # The trace of the request that owed it (shared/tracing.py), continued by its relay.
+    traceparent: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,20 +57,26 @@ async def insert_outbox(
     body: dict[str, Any],
     currency: str,
 ) -> None:
-    """`body` is the ledger transaction as posted; `currency` the one it moves."""
+    """`body` is the ledger transaction as posted; `currency` the one it moves. The row
+    keeps the writing request's trace context, as `shared.outbox` does an event's."""
     await conn.execute(
-        "INSERT INTO ledger_outbox (id, tenant_id, livemode, reference_id, body, currency) "
-        "VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (reference_id) DO NOTHING",
+        "INSERT INTO ledger_outbox "
+        "(id, tenant_id, livemode, reference_id, body, currency, traceparent) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT (reference_id) DO NOTHING",
         outbox_id,
         tenant_id,
         livemode,
         reference_id,
         json.dumps(body),
         currency,
+        current_traceparent(),
     )
 
 
-_ROW = "id, tenant_id, livemode, reference_id, body::text AS body, currency, attempts, created_at"
+_ROW = (
+    "id, tenant_id, livemode, reference_id, body::text AS body, currency, attempts, created_at, "
+    "traceparent"
+)
 
 
 async def claim_due(conn: Connection, *, hold: timedelta) -> PostingRow | None:

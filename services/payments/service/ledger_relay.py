@@ -52,6 +52,7 @@ from shared.internal_client import (
     Upstream,
 )
 from shared.ledger_contract import open_account, payments_accounts
+from shared.tracing import resumed
 
 log = logging.getLogger("micro.payments.ledger_relay")
 
@@ -158,7 +159,9 @@ class LedgerRelay:
         """Post a claimed row, then record the outcome in a transaction of its own."""
         scope = Scope(row.tenant_id, row.livemode)
         try:
-            await self._post(scope, row.body, row.currency, policy=policy)
+            # In the owing request's trace, from the request or from the background relay.
+            with resumed(row.traceparent):
+                await self._post(scope, row.body, row.currency, policy=policy)
         except Refused as refused:
             if refused.upstream_status != 401:
                 await self._refused(row, refused)
