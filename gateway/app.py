@@ -4,11 +4,12 @@ metrics listener."""
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from gateway import docs
 from gateway.dashboard.routes import routes as dashboard_routes
-from gateway.handler import proxy
+from gateway.handler import PROXIED_METHODS, ProxiedFirst, proxy
 from gateway.health import health, outboxes
 from gateway.relay.routes import routes as relay_routes
 from gateway.settings import GatewaySettings
@@ -17,8 +18,6 @@ from gateway.v1 import StripeHeadersMiddleware
 from shared.app import create_service_app
 from shared.handlers import CATCH_ALL
 from shared.metrics import metrics_endpoint
-
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 def create_app(settings: GatewaySettings | None = None) -> Starlette:
@@ -32,13 +31,14 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         health=health,
         openapi=docs.openapi,
         metrics=False,
+        middleware=[Middleware(ProxiedFirst)],
         extra_routes=[
             Route("/api/health", health, methods=["GET"]),
             Route("/system/outboxes", outboxes, methods=["GET"]),
             *docs.routes,
             *relay_routes,
             *dashboard_routes,
-            Route(CATCH_ALL, proxy, methods=_METHODS, include_in_schema=False),
+            Route(CATCH_ALL, proxy, methods=sorted(PROXIED_METHODS), include_in_schema=False),
         ],
     )
     # Outermost, so it sees the request id on every answer, the last-resort ones included.

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.metrics import AUTH_FAILURES, RATE_LIMITED
 from gateway.proxy import forward, forward_traced
@@ -41,17 +42,54 @@ class PageCharge:
     counted: bool = False
 
 
+# What the catch-all route takes; another method on a proxied path is the gateway's 405.
+PROXIED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
 ANONYMOUS = Identity(principal="anonymous", principal_type="anonymous")
 
 
+def raw_path(scope: Scope) -> str:
+    """The path as sent (percent-escapes kept): what the routing table is matched against."""
+    raw: bytes = scope.get("raw_path") or b""
+    return raw.decode("latin-1").split("?")[0] or "/"
+
+
 async def proxy(request: Request) -> Response:
-    path = request.scope.get("raw_path", b"").decode("latin-1").split("?")[0] or "/"
+    """The catch-all route: a path no proxied prefix takes is the gateway's own 404 or 405."""
+    path = raw_path(request.scope)
     target = resolve(path)
     if target is None:
         if allowed_methods(request):  # one of the gateway's own routes, by another method
             raise method_not_allowed(request)
         dialect: Dialect = "stripe" if v1.is_v1(path) else "micro"
         raise unrecognized(request.method, request.url.path, dialect)
+    return await serve(request, target)
+
+
+class ProxiedFirst:
+    """Sends a request a proxied prefix takes straight to `serve`, before Starlette's router.
+
+    A proxied request used to walk the router's whole list (the gateway's own routes come
+    first, the catch-all last) and its per-route wrappers: about a tenth of the gateway's
+    CPU per request in py-spy. No proxied prefix takes one of the gateway's own paths
+    (tests/unit/gateway/test_proxied_first.py), so what serves a path is unchanged. Errors
+    rise to RequestContextMiddleware, which renders every MicroError as before.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in PROXIED_METHODS:
+            target = resolve(raw_path(scope))
+            if target is not None:
+                response = await serve(Request(scope, receive), target)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def serve(request: Request, target: Target) -> Response:
     request.scope[ROUTE_LABEL_KEY] = target.rule.prefix
     gateway = gateway_state(request)
     client_ip = caller_ip(request, gateway)
