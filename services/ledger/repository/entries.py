@@ -19,17 +19,14 @@ _SELECT = """
 
 
 async def account_page(conn: Connection, *, account_id: str, params: ListParams) -> list[EntryRow]:
+    # The cursor's condition only with a cursor (why: services/ledger/repository/filters.py).
     op, order = keyset(params)
+    after = "" if params.cursor is None else f"AND seq {op} (SELECT seq FROM entries WHERE id = $3)"
     found = await conn.fetch(
-        _SELECT
-        + f"""
-        WHERE account_id = $1
-          AND ($2::text IS NULL OR seq {op} (SELECT seq FROM entries WHERE id = $2))
-        ORDER BY seq {order} LIMIT $3
-        """,
+        _SELECT + f" WHERE account_id = $1 {after} ORDER BY seq {order} LIMIT $2",
         account_id,
-        params.cursor,
         params.fetch,
+        *([] if params.cursor is None else [params.cursor]),
     )
     return rows(EntryRow, found)
 
