@@ -32,12 +32,19 @@ async def account_page(conn: Connection, *, account_id: str, params: ListParams)
 
 
 async def last_posted(conn: Connection, *, account_id: str, at: datetime) -> EntryRow | None:
-    """The account's last posted entry made by `at`: its balance_after is the balance then."""
+    """The account's last posted entry made by `at`: its balance_after is the balance then.
+
+    Its seq is found from the index alone (`entries_account_seq_idx` holds created_at and
+    pending), then the one row is read: walking back from the newest entry, no newer
+    entry's row is visited."""
     found = await conn.fetchrow(
         _SELECT
         + """
-        WHERE account_id = $1 AND NOT pending AND created_at <= $2
-        ORDER BY seq DESC LIMIT 1
+        WHERE seq = (
+            SELECT seq FROM entries
+            WHERE account_id = $1 AND NOT pending AND created_at <= $2
+            ORDER BY seq DESC LIMIT 1
+        )
         """,
         account_id,
         at,
