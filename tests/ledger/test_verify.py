@@ -19,6 +19,7 @@ from tests.support.ledger import (
     hold,
     open_books,
     snapshot,
+    transfer,
 )
 from tests.support.servers import owner_dsn
 
@@ -92,3 +93,73 @@ class TestVerify:
             assert report["ok"] is False
             kinds = {(d["kind"], d.get("account_id")) for d in report["discrepancies"]}
             assert ("account_totals", books["wallet"]) in kinds
+
+    async def test_reports_each_way_a_transaction_can_fail_to_balance(
+        self, create_db: CreateDb, service_client: ServiceClient
+    ) -> None:
+        """Entries the database's zero-sum rule was switched off for (by the owner, the one
+        role that can): too much on one side; debits and credits equal but in two currencies;
+        equal but one side posted and the other pending. Each is found and reported by
+        currency, and balanced transactions are not."""
+        dsn = await create_db("ledger")
+        async with service_client("ledger", database_url=dsn, sweep_interval=60) as client:
+            books = await open_books(client)
+            made = []
+            for n in range(4):
+                made.append(
+                    await transfer(
+                        client,
+                        as_tenant(),
+                        debit="cash",
+                        credit="sales",
+                        amount=100,
+                        reference_id=f"t{n}",
+                    )
+                )
+            one_side, two_currencies, pending_side, fine = (t["id"] for t in made)
+            conn = await asyncpg.connect(owner_dsn(dsn))
+            try:
+                # Each statement its own transaction: a table with trigger events pending
+                # at commit cannot be altered.
+                await conn.execute("ALTER TABLE entries DISABLE TRIGGER entries_sum_to_zero")
+                for n, (txn, account, direction, amount, currency, pending) in enumerate(
+                    [
+                        (one_side, books["cash"], "debit", 5, "usd", False),
+                        (two_currencies, books["cash_eur"], "debit", 40, "eur", False),
+                        (two_currencies, books["cash"], "credit", 40, "usd", False),
+                        (pending_side, books["cash"], "debit", 7, "usd", False),
+                        (pending_side, books["sales"], "credit", 7, "usd", True),
+                    ]
+                ):
+                    await conn.execute(
+                        "INSERT INTO entries (id, transaction_id, account_id, direction, "
+                        "amount, currency, pending, balance_after, version_after) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0)",
+                        f"ent_tampered{n}",
+                        txn,
+                        account,
+                        direction,
+                        amount,
+                        currency,
+                        pending,
+                    )
+                await conn.execute("ALTER TABLE entries ENABLE TRIGGER entries_sum_to_zero")
+            finally:
+                await conn.close()
+            response = await client.get("/ledger/verify", headers=as_platform_admin())
+            assert response.status_code == 200, response.text
+            found = sorted(
+                (d["transaction_id"], d["currency"], d["difference"])
+                for d in response.json()["discrepancies"]
+                if d["kind"] == "unbalanced_transaction"
+            )
+            assert found == sorted(
+                [
+                    (one_side, "usd", 5),
+                    (two_currencies, "eur", 40),
+                    (two_currencies, "usd", -40),
+                    (pending_side, "usd", 7),
+                    (pending_side, "usd", -7),
+                ]
+            )
+            assert fine not in {transaction for transaction, _, _ in found}

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from services.ledger.repository.filters import Where
 from services.ledger.repository.rows import AccountRow, CurrencyTotalsRow
 from shared.db import Connection
 from shared.pagination import ListParams, keyset
@@ -130,19 +131,16 @@ async def list_page(
     type: str | None,
 ) -> list[AccountRow]:
     op, order = keyset(params)
+    where = Where(tenant_id, livemode)
+    where.add_if(f"a.id {op} {{}}", params.cursor)
+    where.add_if("a.currency = {}", currency)
+    where.add_if("a.type = {}", type)
+    limit = where.param(params.fetch)
     found = await conn.fetch(
         _SELECT
-        + f"""
-        WHERE a.tenant_id = $1 AND a.livemode = $2 AND ($3::text IS NULL OR a.id {op} $3)
-          AND ($5::text IS NULL OR a.currency = $5) AND ($6::text IS NULL OR a.type = $6)
-        ORDER BY a.id {order} LIMIT $4
-        """,
-        tenant_id,
-        livemode,
-        params.cursor,
-        params.fetch,
-        currency,
-        type,
+        + f" WHERE {where.sql('a.tenant_id = $1', 'a.livemode = $2')}"
+        + f" ORDER BY a.id {order} LIMIT {limit}",
+        *where.values,
     )
     return [_account(record) for record in found]
 

@@ -19,28 +19,32 @@ _SELECT = """
 
 
 async def account_page(conn: Connection, *, account_id: str, params: ListParams) -> list[EntryRow]:
+    # The cursor's condition only with a cursor (why: services/ledger/repository/filters.py).
     op, order = keyset(params)
+    after = "" if params.cursor is None else f"AND seq {op} (SELECT seq FROM entries WHERE id = $3)"
     found = await conn.fetch(
-        _SELECT
-        + f"""
-        WHERE account_id = $1
-          AND ($2::text IS NULL OR seq {op} (SELECT seq FROM entries WHERE id = $2))
-        ORDER BY seq {order} LIMIT $3
-        """,
+        _SELECT + f" WHERE account_id = $1 {after} ORDER BY seq {order} LIMIT $2",
         account_id,
-        params.cursor,
         params.fetch,
+        *([] if params.cursor is None else [params.cursor]),
     )
     return rows(EntryRow, found)
 
 
 async def last_posted(conn: Connection, *, account_id: str, at: datetime) -> EntryRow | None:
-    """The account's last posted entry made by `at`: its balance_after is the balance then."""
+    """The account's last posted entry made by `at`: its balance_after is the balance then.
+
+    Its seq is found from the index alone (`entries_account_seq_idx` holds created_at and
+    pending), then the one row is read: walking back from the newest entry, no newer
+    entry's row is visited."""
     found = await conn.fetchrow(
         _SELECT
         + """
-        WHERE account_id = $1 AND NOT pending AND created_at <= $2
-        ORDER BY seq DESC LIMIT 1
+        WHERE seq = (
+            SELECT seq FROM entries
+            WHERE account_id = $1 AND NOT pending AND created_at <= $2
+            ORDER BY seq DESC LIMIT 1
+        )
         """,
         account_id,
         at,

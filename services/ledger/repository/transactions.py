@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.ledger.repository.filters import Where
 from services.ledger.repository.rows import (
     HoldRow,
     LapsedHold,
@@ -150,27 +151,23 @@ async def list_page(
     created_lte: datetime | None,
 ) -> list[TransactionRow]:
     op, order = keyset(params)
+    where = Where(tenant_id, livemode)
+    where.add_if(f"t.id {op} {{}}", params.cursor)
+    where.add_if("t.reference_id = {}", reference_id)
+    where.add_if("t.created_at >= {}", created_gte)
+    # `created` is shown in whole seconds: lte includes all of its second.
+    where.add_if("date_trunc('second', t.created_at) <= {}", created_lte)
+    where.add_if(
+        "EXISTS (SELECT 1 FROM entries e JOIN accounts a ON a.id = e.account_id "
+        "WHERE e.transaction_id = t.id AND (a.id = {0} OR a.code = {0}))",
+        account_id,
+    )
+    limit = where.param(params.fetch)
     found = await conn.fetch(
         _TRANSACTION
-        + f"""
-        WHERE t.tenant_id = $1 AND t.livemode = $2 AND ($3::text IS NULL OR t.id {op} $3)
-          AND ($5::text IS NULL OR t.reference_id = $5)
-          AND ($6::timestamptz IS NULL OR t.created_at >= $6)
-          -- `created` is shown in whole seconds: lte includes all of its second.
-          AND ($7::timestamptz IS NULL OR date_trunc('second', t.created_at) <= $7)
-          AND ($8::text IS NULL OR EXISTS (
-                SELECT 1 FROM entries e JOIN accounts a ON a.id = e.account_id
-                WHERE e.transaction_id = t.id AND (a.id = $8 OR a.code = $8)))
-        ORDER BY t.id {order} LIMIT $4
-        """,
-        tenant_id,
-        livemode,
-        params.cursor,
-        params.fetch,
-        reference_id,
-        created_gte,
-        created_lte,
-        account_id,
+        + f" WHERE {where.sql('t.tenant_id = $1', 't.livemode = $2')}"
+        + f" ORDER BY t.id {order} LIMIT {limit}",
+        *where.values,
     )
     return [_transaction(record) for record in found]
 

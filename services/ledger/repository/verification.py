@@ -98,11 +98,29 @@ async def pending_totals_mismatch(conn: Connection) -> list[PendingTotals]:
 
 
 async def unbalanced_transactions(conn: Connection) -> list[UnbalancedTransaction]:
+    """Per transaction, currency and pending-ness, entries whose debits and credits differ.
+
+    Grouped by transaction alone first, in the order of its index (no sort, no hash table of
+    a million keys): a transaction in one currency balances when its posted and its pending
+    entries each sum to zero. Only the suspects (those that do not, and any in several
+    currencies) are then grouped by currency, which is what is reported. With 1,000,000
+    transactions loaded: 8.8 s -> 2.5 s on the 2-core machine (#19).
+    """
     found = await conn.fetch(
         """
+        WITH suspects AS (
+            SELECT transaction_id FROM entries
+            GROUP BY transaction_id
+            HAVING min(currency) <> max(currency)
+                OR sum(CASE WHEN direction = 'debit' THEN amount ELSE -amount END)
+                       FILTER (WHERE NOT pending) <> 0
+                OR sum(CASE WHEN direction = 'debit' THEN amount ELSE -amount END)
+                       FILTER (WHERE pending) <> 0
+        )
         SELECT transaction_id, currency,
                sum(CASE WHEN direction = 'debit' THEN amount ELSE -amount END)::bigint AS difference
-        FROM entries GROUP BY transaction_id, currency, pending
+        FROM entries WHERE transaction_id IN (SELECT transaction_id FROM suspects)
+        GROUP BY transaction_id, currency, pending
         HAVING sum(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) <> 0
         """
     )
