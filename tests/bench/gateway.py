@@ -18,6 +18,7 @@ import httpx
 
 from cli.stack.ports import free_port
 from tests.bench._load import Result, Send, run
+from tests.bench._memory import record_memory
 from tests.bench._results import record
 from tests.bench._stack import BENCH_ENV, bench_stack, onboard, urls
 
@@ -97,3 +98,4 @@ async def main() -> None:
         record("gateway", "bare httpx proxy, 32 clients", b2.rate, "req/s", ceiling=b.rate)
         record("gateway", "p50 added over direct, 1 client", lc.percentile(50) - la.percentile(50),
                "ms", target="<= 1")  # fmt: skip
+        record_memory("gateway", stack)
