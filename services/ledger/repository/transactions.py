@@ -21,20 +21,6 @@ from shared.pagination import ListParams, keyset
 from shared.rows import row, rows
 
 
-async def existing_references(
-    conn: Connection, *, tenant_id: str, livemode: bool, references: Sequence[str]
-) -> dict[str, tuple[str, str]]:
-    """reference_id -> (transaction id, body hash) for those already used."""
-    rows = await conn.fetch(
-        "SELECT reference_id, id, body_hash FROM transactions "
-        "WHERE tenant_id = $1 AND livemode = $2 AND reference_id = ANY($3)",
-        tenant_id,
-        livemode,
-        list(references),
-    )
-    return {row["reference_id"]: (row["id"], row["body_hash"]) for row in rows}
-
-
 async def insert(
     conn: Connection,
     *,
@@ -46,7 +32,7 @@ async def insert(
 ) -> dict[str, datetime]:
     """Write transactions with their entries and holds in one statement; return the ids
     written with their creation times. A reference taken meanwhile by another request
-    writes nothing for that one."""
+    writes nothing for that one (the caller then rolls back and starts over)."""
     if not transactions:
         return {}
     rows = await conn.fetch(

@@ -1,9 +1,10 @@
 """Creating transactions: one code path for a single request and for a batch of 1,000.
 
-Per batch: look up references already used (replays); lock every account the rest touch,
-in id order; apply the items one after another in memory (linked chains succeed or fail
-together); write all transactions, entries and holds in one statement and one summed update
-per account. The caller's database transaction makes it all-or-nothing on the server side.
+Per batch: look up the references already used (replays) and lock every account the items
+touch, in id order, in one statement; apply the items one after another in memory (linked
+chains succeed or fail together); write all transactions, entries and holds in one
+statement and one summed update per account. The caller's database transaction makes
+it all-or-nothing on the server side.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from services.ledger.service.engine import (
     apply,
     check_balanced,
 )
-from services.ledger.service.locking import lock_accounts, may_touch_reserved
+from services.ledger.service.locking import lock_accounts_and_references, may_touch_reserved
 from services.ledger.service.reading import read_transaction
 from services.ledger.state import LedgerState
 from shared.db import Connection, RetryableError, in_transaction, transaction
@@ -133,11 +134,18 @@ async def post_transactions(
     internal = may_touch_reserved(identity)
     results: list[ItemResult | None] = [None] * len(items)
     hashes = [item.body_hash() for item in items]
-    existing = await transactions_repo.existing_references(
+    # One round trip: the references already used, and the accounts of every item whose
+    # reference is new in this batch, locked (a replay's accounts, locked for nothing, are
+    # rare; reading the references first would cost a round trip on every posting).
+    fresh: dict[str, int] = {}
+    for index, item in enumerate(items):
+        fresh.setdefault(item.reference_id, index)
+    states, by_ref, existing = await lock_accounts_and_references(
         conn,
         tenant_id=tenant_id,
         livemode=livemode,
-        references=[item.reference_id for item in items],
+        refs={entry.account_id for index in fresh.values() for entry in items[index].entries},
+        references=list(fresh),
     )
     first_use: dict[str, int] = {}
     for index, item in enumerate(items):
@@ -159,8 +167,6 @@ async def post_transactions(
         else:
             first_use[ref] = index
 
-    refs = {entry.account_id for index in first_use.values() for entry in items[index].entries}
-    states, by_ref = await lock_accounts(conn, tenant_id=tenant_id, livemode=livemode, refs=refs)
     original = {account_id: state.snapshot() for account_id, state in states.items()}
     plan = Plan()
     planned: list[tuple[int, NewTransaction]] = []
