@@ -29,15 +29,30 @@ async def insert(
     transactions: Sequence[NewTransaction],
     entries: Sequence[NewEntry],
     holds: Sequence[NewHold],
+    account_changes: Sequence[tuple[str, int, int, int, int, int]] = (),
 ) -> dict[str, datetime]:
     """Write transactions with their entries and holds in one statement; return the ids
     written with their creation times. A reference taken meanwhile by another request
-    writes nothing for that one (the caller then rolls back and starts over)."""
+    writes nothing for that one (the caller then rolls back and starts over).
+
+    `account_changes` (as `accounts.apply_changes` takes them) are applied by the same
+    statement: one round trip fewer per posting."""
     if not transactions:
         return {}
+    changes: list[list[object]] = [list(column) for column in zip(*account_changes, strict=True)]
+    changes = changes or [[] for _ in range(6)]
     rows = await conn.fetch(
         """
-        WITH t AS (
+        WITH a AS (
+            UPDATE accounts a SET debits_posted = a.debits_posted + c.dp,
+                                  credits_posted = a.credits_posted + c.cp,
+                                  debits_pending = a.debits_pending + c.dh,
+                                  credits_pending = a.credits_pending + c.ch,
+                                  version = c.version
+            FROM unnest($24::text[], $25::bigint[], $26::bigint[], $27::bigint[],
+                        $28::bigint[], $29::bigint[]) AS c(id, dp, cp, dh, ch, version)
+            WHERE a.id = c.id
+        ), t AS (
             INSERT INTO transactions (id, tenant_id, livemode, reference_id, description,
                                       metadata, kind, expires_at, parent_id, body_hash)
             SELECT id, $1, $2, reference_id, description, metadata::jsonb, kind, expires_at,
@@ -94,6 +109,7 @@ async def insert(
         [h.account_id for h in holds],
         [h.direction for h in holds],
         [h.amount for h in holds],
+        *changes,
     )
     return {row["id"]: row["created_at"] for row in rows}
 

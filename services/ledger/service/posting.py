@@ -1,9 +1,9 @@
 """Creating transactions: one code path for a single request and for a batch of 1,000.
 
-Per batch: look up the references already used (replays) and lock every account the items
-touch, in id order, in one statement; apply the items one after another in memory (linked
-chains succeed or fail together); write all transactions, entries and holds in one
-statement and one summed update per account. The caller's database transaction makes
+Per batch, two statements: look up the references already used (replays) and lock every
+account the items touch, in id order, in one; apply the items one after another in memory
+(linked chains succeed or fail together); then write all transactions, entries and holds
+with one summed update per account, in the other. The caller's database transaction makes
 it all-or-nothing on the server side.
 """
 
@@ -20,7 +20,6 @@ from services.ledger.errors import (
     ReferenceConflictError,
     ReservedAccountError,
 )
-from services.ledger.repository import accounts as accounts_repo
 from services.ledger.repository import transactions as transactions_repo
 from services.ledger.repository.rows import NewTransaction
 from services.ledger.schemas.transactions import Entry, Transaction, TransactionRequest
@@ -224,12 +223,13 @@ async def post_transactions(
         transactions=new,
         entries=plan.entries,
         holds=plan.holds,
+        account_changes=account_changes(states, original),
     )
     if set(written) != {txn.id for txn in new}:
-        # Another request took one of these references after we looked: start over, and
-        # the replay check will see it.
+        # Another request took one of these references after we looked: start over (the
+        # accounts' update in that statement rolls back with it), and the replay check
+        # will see it.
         raise RetryableError("reference taken concurrently")
-    await accounts_repo.apply_changes(conn, account_changes(states, original))
     if events:
         await ledger_events.transactions_created(conn, identity, new, plan.entries, written)
 
