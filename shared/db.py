@@ -81,22 +81,10 @@ class RetryableError(Exception):
 
 
 @asynccontextmanager
-async def transaction(pool: Pool | Connection) -> AsyncIterator[Connection]:
-    """The request's one transaction: committed when the block ends, rolled back on error.
-    On a connection of the pool's already held (a worker posting one batch after another
-    on it), or on one acquired for the block."""
-    if isinstance(pool, asyncpg.Pool):
-        async with pool.acquire() as conn, _transaction(conn) as held:
-            yield held
-    else:
-        async with _transaction(pool) as held:
-            yield held
-
-
-@asynccontextmanager
-async def _transaction(conn: Connection) -> AsyncIterator[Connection]:
+async def transaction(pool: Pool) -> AsyncIterator[Connection]:
+    """The request's one transaction: committed when the block ends, rolled back on error."""
     actions: list[Callable[[], None]] = []
-    async with conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         token = _open_transaction.set(conn)
         pending = _after_commit.set(actions)
         try:
@@ -109,7 +97,7 @@ async def _transaction(conn: Connection) -> AsyncIterator[Connection]:
 
 
 async def in_transaction(
-    pool: Pool | Connection, work: Callable[[Connection], Awaitable[T]], *, attempts: int = 5
+    pool: Pool, work: Callable[[Connection], Awaitable[T]], *, attempts: int = 5
 ) -> T:
     """Run `work` in one transaction, again from the start after a deadlock, a
     serialization failure or a RetryableError: those are never the client's fault."""

@@ -49,52 +49,30 @@ class Coalescer:
 
     async def run(self) -> None:
         while True:
-            first = await self._queue.get()
-            try:
-                failed = await self._post_while_busy(first)
-            except Exception as exc:  # no connection from the pool: every other error is caught
-                _fail(first, exc)
-                continue
-            # Something unexpected: find the culprit by posting each alone, each on a
-            # connection of its own (the held one is released: it may be what failed).
-            for request in failed:
-                await self._post([request], self.pool)
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._post(batch)
 
-    async def _post_while_busy(self, first: _Request) -> list[_Request]:
-        """While postings keep coming, one batch after another on the same connection: a
-        release sends the pool's reset query (a round trip and four statements per batch,
-        ~4% of the ledger's CPU per posting in the profile, #19), and the coalescer leaves
-        no session state to reset. Released once the queue is empty, so an idle worker
-        holds no connection. Returns a batch of several that failed as a whole."""
-        async with self.pool.acquire() as conn:
-            batch = [first]
-            while True:
-                while len(batch) < self.max_batch and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                if not await self._post(batch, conn):
-                    return batch
-                if self._queue.empty() or conn.is_closed():
-                    return []
-                batch = []
-
-    async def _post(self, batch: list[_Request], where: Pool | Connection) -> bool:
-        """Answer every request of `batch`; False when a batch of several failed whole."""
+    async def _post(self, batch: list[_Request]) -> None:
         try:
             results = await in_transaction(
-                where,
+                self.pool,
                 functools.partial(_post_groups, batch=batch, events=self.events),
                 attempts=self.attempts,
             )
         except Exception as exc:
             if len(batch) == 1:
                 _fail(batch[0], exc)
-                return True
+                return
+            # Something unexpected: find the culprit by posting each alone.
             log.warning("coalesced batch failed; posting its items one by one", exc_info=True)
-            return False
+            for request in batch:
+                await self._post([request])
+            return
         for request, result in zip(batch, results, strict=True):
             if not request.answer.done():
                 request.answer.set_result(result)
-        return True
 
 
 async def _post_groups(
