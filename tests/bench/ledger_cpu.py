@@ -1,8 +1,11 @@
 """Ledger CPU time per posting: the ledger app's, and its PostgreSQL server's (every process
 of it, exited backends included), over the postings served at 16 clients straight to the
-service, and per transfer in batches of 100. Like gateway_cpu, a figure the machine's other
-load hardly moves, so two commits of the write path can be compared on a busy machine (#19:
-what each change bought), where throughput swings by half from one run to the next.
+service, and per transfer in batches of 100 (#19: what each change of the write path bought).
+
+It moves less than throughput with the machine's other load, but it does move (451 us per
+posting on a quieter minute, 914 us beside a test run): to compare two commits, run both at
+once, each from its own tree (`git archive COMMIT | tar -x -C DIR`, PYTHONPATH=DIR), so both
+see the same load.
 """
 
 from __future__ import annotations
