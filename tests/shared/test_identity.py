@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Sequence
+from typing import Any
 
+import httpx
 import jwt
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared import identity as identity_module
 from shared import secrets
 from shared.access import Role
-from shared.identity import Identity, mint, verify
+from shared.identity import Identity, InternalIdentityMiddleware, identity_of, mint, verify
 from shared.settings import SERVICES
 from tests.support.asgi import ServiceClient, identity_headers
 from tests.support.secrets import TEST_IDENTITY_KEY
@@ -170,3 +178,95 @@ class TestRotation:
         assert verify(token, [new]) == Identity("svc", "service")
         with pytest.raises(Exception, match="invalid"):
             verify(token, [old])
+
+
+class TestVerifiedTokens:
+    """The middleware remembers a verified token until it expires (#19: checking the same
+    token's signature again was ~15% of the ledger's CPU per posting); it must never let
+    that memory accept a token it would refuse."""
+
+    @staticmethod
+    def _app(*, cache_size: int = 10_000) -> InternalIdentityMiddleware:
+        async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+            await JSONResponse({"principal": identity_of(Request(scope)).principal})(
+                scope, receive, send
+            )
+
+        return InternalIdentityMiddleware(echo, keys=[TEST_IDENTITY_KEY], cache_size=cache_size)
+
+    @staticmethod
+    async def _get(app: ASGIApp, token: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            return await client.get("/anything", headers={"X-Micro-Identity": token})
+
+    @staticmethod
+    def _count_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+        checked: list[str] = []
+        decode = identity_module._decode
+
+        def counting(token: str, keys: Sequence[str]) -> dict[str, Any]:
+            checked.append(token)
+            return decode(token, keys)
+
+        monkeypatch.setattr(identity_module, "_decode", counting)
+        return checked
+
+    async def test_the_same_token_is_checked_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        checked = self._count_checks(monkeypatch)
+        app = self._app()
+        token = mint(Identity("key_a", "api_key", tenant_id="ten_a"), TEST_IDENTITY_KEY)
+        for _ in range(3):
+            response = await self._get(app, token)
+            assert response.status_code == 200
+            assert response.json() == {"principal": "key_a"}
+        assert checked == [token]
+
+    async def test_another_token_is_checked_and_answers_its_own_identity(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        checked = self._count_checks(monkeypatch)
+        app = self._app()
+        first = mint(Identity("key_a", "api_key", tenant_id="ten_a"), TEST_IDENTITY_KEY)
+        second = mint(Identity("key_b", "api_key", tenant_id="ten_b"), TEST_IDENTITY_KEY)
+        assert (await self._get(app, first)).json() == {"principal": "key_a"}
+        assert (await self._get(app, second)).json() == {"principal": "key_b"}
+        assert checked == [first, second]
+
+    async def test_a_changed_token_is_refused_after_the_original_was_accepted(self) -> None:
+        app = self._app()
+        token = mint(Identity("key_a", "api_key", tenant_id="ten_a"), TEST_IDENTITY_KEY)
+        assert (await self._get(app, token)).status_code == 200
+        header, payload, signature = token.split(".")
+        # The same signature over other claims: what a caller who saw one token could try.
+        forged_claims = jwt.encode(
+            {**jwt.decode(token, options={"verify_signature": False}), "tenant_id": "ten_b"},
+            "not-the-internal-secret-but-long-enough-0123",
+            algorithm="HS256",
+        ).split(".")[1]
+        flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
+        for changed in (f"{header}.{forged_claims}.{signature}", f"{header}.{payload}.{flipped}"):
+            response = await self._get(app, changed)
+            assert response.status_code == 401, changed
+            assert response.json()["error"]["code"] == "identity_invalid"
+
+    async def test_a_remembered_token_is_refused_once_it_expires(self) -> None:
+        app = self._app()
+        token = mint(Identity("key_a", "api_key", tenant_id="ten_a"), TEST_IDENTITY_KEY, ttl=1)
+        assert (await self._get(app, token)).status_code == 200
+        expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+        await asyncio.sleep(max(0.0, expires - time.time()) + 0.05)
+        response = await self._get(app, token)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "identity_expired"
+
+    async def test_the_memory_is_bounded(self) -> None:
+        app = self._app(cache_size=2)
+        for n in range(5):
+            token = mint(Identity(f"key_{n}", "api_key", tenant_id="ten_a"), TEST_IDENTITY_KEY)
+            assert (await self._get(app, token)).json() == {"principal": f"key_{n}"}
+            assert len(app._verified) <= 2
+
+    def test_one_key_given_as_a_string_is_refused(self) -> None:
+        with pytest.raises(TypeError):
+            InternalIdentityMiddleware(self._app(), keys=TEST_IDENTITY_KEY)

@@ -190,6 +190,54 @@ async def lock(
     return [_account(record) for record in found]
 
 
+async def lock_with_references(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    refs: Sequence[str],
+    references: Sequence[str],
+) -> tuple[list[AccountRow], dict[str, tuple[str, str]]]:
+    """`lock`, and in the same statement (one round trip) the transaction references among
+    `references` already used: reference_id -> (transaction id, body hash). The references
+    are read with the statement's snapshot, before the locks are waited for, as a separate
+    query before `lock` would read them: a reference taken meanwhile shows when the insert
+    finds it (`transactions.insert`), and the posting starts over."""
+    found = await conn.fetch(
+        """
+        WITH r AS MATERIALIZED (
+            SELECT coalesce(array_agg(reference_id), '{}') AS used_refs,
+                   coalesce(array_agg(id), '{}') AS used_ids,
+                   coalesce(array_agg(body_hash), '{}') AS used_hashes
+            FROM transactions
+            WHERE tenant_id = $1 AND livemode = $2 AND reference_id = ANY($4)
+        )
+        SELECT r.used_refs, r.used_ids, r.used_hashes, l.*
+        FROM r LEFT JOIN LATERAL ("""
+        + _SELECT
+        + """
+            WHERE a.tenant_id = $1 AND a.livemode = $2 AND (a.id = ANY($3) OR a.code = ANY($3))
+            ORDER BY a.id FOR NO KEY UPDATE OF a
+        ) l ON true
+        ORDER BY l.id
+        """,
+        tenant_id,
+        livemode,
+        list(refs),
+        list(references),
+    )
+    first = found[0]
+    used = {
+        ref: (txn_id, body_hash)
+        for ref, txn_id, body_hash in zip(
+            first["used_refs"], first["used_ids"], first["used_hashes"], strict=True
+        )
+    }
+    # No account matched: the one row, of the references only. (row() ignores used_*.)
+    accounts = [_account(record) for record in found if record["id"] is not None]
+    return accounts, used
+
+
 async def apply_changes(
     conn: Connection, changes: Sequence[tuple[str, int, int, int, int, int]]
 ) -> None:

@@ -54,6 +54,31 @@ async def lock_accounts(
     if not wanted:
         return {}, {}
     locked = await accounts_repo.lock(conn, tenant_id=tenant_id, livemode=livemode, refs=wanted)
+    return _states(locked)
+
+
+async def lock_accounts_and_references(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    livemode: bool,
+    refs: Iterable[str],
+    references: Iterable[str],
+) -> tuple[dict[str, AccountState], dict[str, str], dict[str, tuple[str, str]]]:
+    """`lock_accounts`, and the references among `references` already used (reference_id
+    -> (transaction id, body hash)), in one round trip."""
+    locked, used = await accounts_repo.lock_with_references(
+        conn,
+        tenant_id=tenant_id,
+        livemode=livemode,
+        refs=sorted(set(refs)),
+        references=list(references),
+    )
+    states, by_ref = _states(locked)
+    return states, by_ref, used
+
+
+def _states(locked: list[AccountRow]) -> tuple[dict[str, AccountState], dict[str, str]]:
     states = {account.id: state_of(account) for account in locked}
     by_ref = {account.code: account.id for account in locked if account.code}
     by_ref.update({account.id: account.id for account in locked})  # an id always means that account

@@ -1,9 +1,10 @@
 """Creating transactions: one code path for a single request and for a batch of 1,000.
 
-Per batch: look up references already used (replays); lock every account the rest touch,
-in id order; apply the items one after another in memory (linked chains succeed or fail
-together); write all transactions, entries and holds in one statement and one summed update
-per account. The caller's database transaction makes it all-or-nothing on the server side.
+Per batch, two statements: look up the references already used (replays) and lock every
+account the items touch, in id order, in one; apply the items one after another in memory
+(linked chains succeed or fail together); then write all transactions, entries and holds
+with one summed update per account, in the other. The caller's database transaction makes
+it all-or-nothing on the server side.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from services.ledger.errors import (
     ReferenceConflictError,
     ReservedAccountError,
 )
-from services.ledger.repository import accounts as accounts_repo
 from services.ledger.repository import transactions as transactions_repo
 from services.ledger.repository.rows import NewTransaction
 from services.ledger.schemas.transactions import Entry, Transaction, TransactionRequest
@@ -32,7 +32,7 @@ from services.ledger.service.engine import (
     apply,
     check_balanced,
 )
-from services.ledger.service.locking import lock_accounts, may_touch_reserved
+from services.ledger.service.locking import lock_accounts_and_references, may_touch_reserved
 from services.ledger.service.reading import read_transaction
 from services.ledger.state import LedgerState
 from shared.db import Connection, RetryableError, in_transaction, transaction
@@ -133,11 +133,18 @@ async def post_transactions(
     internal = may_touch_reserved(identity)
     results: list[ItemResult | None] = [None] * len(items)
     hashes = [item.body_hash() for item in items]
-    existing = await transactions_repo.existing_references(
+    # One round trip: the references already used, and the accounts of every item whose
+    # reference is new in this batch, locked (a replay's accounts, locked for nothing, are
+    # rare; reading the references first would cost a round trip on every posting).
+    fresh: dict[str, int] = {}
+    for index, item in enumerate(items):
+        fresh.setdefault(item.reference_id, index)
+    states, by_ref, existing = await lock_accounts_and_references(
         conn,
         tenant_id=tenant_id,
         livemode=livemode,
-        references=[item.reference_id for item in items],
+        refs={entry.account_id for index in fresh.values() for entry in items[index].entries},
+        references=list(fresh),
     )
     first_use: dict[str, int] = {}
     for index, item in enumerate(items):
@@ -159,8 +166,6 @@ async def post_transactions(
         else:
             first_use[ref] = index
 
-    refs = {entry.account_id for index in first_use.values() for entry in items[index].entries}
-    states, by_ref = await lock_accounts(conn, tenant_id=tenant_id, livemode=livemode, refs=refs)
     original = {account_id: state.snapshot() for account_id, state in states.items()}
     plan = Plan()
     planned: list[tuple[int, NewTransaction]] = []
@@ -218,12 +223,13 @@ async def post_transactions(
         transactions=new,
         entries=plan.entries,
         holds=plan.holds,
+        account_changes=account_changes(states, original),
     )
     if set(written) != {txn.id for txn in new}:
-        # Another request took one of these references after we looked: start over, and
-        # the replay check will see it.
+        # Another request took one of these references after we looked: start over (the
+        # accounts' update in that statement rolls back with it), and the replay check
+        # will see it.
         raise RetryableError("reference taken concurrently")
-    await accounts_repo.apply_changes(conn, account_changes(states, original))
     if events:
         await ledger_events.transactions_created(conn, identity, new, plan.entries, written)
 
