@@ -29,6 +29,7 @@ import httpx
 from tests.bench import _results
 from tests.bench._ceilings import sql_ceilings
 from tests.bench._load import Result, Send, run
+from tests.bench._memory import record_memory
 from tests.bench._stack import BENCH_ENV, bench_stack, onboard, urls
 
 BENCH = "ledger"
@@ -198,3 +199,4 @@ async def main() -> None:
             ceiling=ceilings.batch.best,
             target=">= 0.8",
         )
+        record_memory(BENCH, stack)
