@@ -69,7 +69,7 @@ async def measure_deliveries(
     *,
     latency_rate: float = 100,
     latency_seconds: float = 5,
-    rates: Sequence[float] = (400, 800, 1600, 2400, 3200),
+    rates: Sequence[float] = (200, 400, 800, 1600, 2400, 3200),
     step_seconds: float = 3,
     keep_up_seconds: float = 1.0,
     drain_seconds: float = 30,
