@@ -11,7 +11,9 @@ five-minute tolerance is the forward's own, even for an event replayed after a r
 Events are handled one at a time, in stream order; an event is acknowledged only once its
 forward has finished (delivered, or given up after the retries), and a reconnect resumes
 after the last such event, so nothing is skipped and, within one run, nothing is forwarded
-twice.
+twice. Acks are cumulative, so one covers a run of events: sent when no more events are
+waiting, and while they keep coming every `ACK_EVERY` events or `ACK_SECONDS`, whichever
+is first; not one per event.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ RECONNECT_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 # revoked, its session ended, its tenant disabled or its live mode switched off (4403).
 _FATAL_CLOSES = frozenset({4400, 4403})
 _MAX_FRAME = 16 * 1024 * 1024
+# While events keep coming, an ack at least every this many events (well inside the relay's
+# window of 1,000) and at least this often (well inside its 10 s wait for an ack when the
+# window is full: a local app taking 0.1 s an event would need 10 s for 100 of them).
+ACK_EVERY = 100
+ACK_SECONDS = 0.5
 
 
 class Format(StrEnum):
@@ -344,12 +351,18 @@ class Runner:
     ) -> None:
         from websockets.exceptions import ConnectionClosed
 
+        clock = asyncio.get_running_loop().time
+        unacked, acked_at = 0, clock()
         while (frame := await queue.get()) is not None:
             await self.forward(frame, forwarder)
             self.cursor = frame["stream_id"]
+            unacked += 1
+            if not queue.empty() and unacked < ACK_EVERY and clock() - acked_at < ACK_SECONDS:
+                continue  # the next ack covers this one too
             # If the connection is gone the cursor is kept here: the next one resumes after it.
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(json.dumps({"type": "ack", "stream_id": frame["stream_id"]}))
+            unacked, acked_at = 0, clock()
 
     # -- one event --------------------------------------------------------------------------
 
