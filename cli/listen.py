@@ -314,8 +314,14 @@ class Runner:
         self.secret = str(session["secret"])
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         try:
+            # No permessage-deflate: compressing every small frame cost the gateway and the
+            # listener more CPU than the bytes it saves (py-spy, a 10,000-event backlog).
             async with connect(
-                url, additional_headers=headers, max_size=_MAX_FRAME, open_timeout=10
+                url,
+                additional_headers=headers,
+                max_size=_MAX_FRAME,
+                open_timeout=10,
+                compression=None,
             ) as ws:
                 worker = asyncio.create_task(self.work(ws, queue, forwarder))
                 try:

@@ -65,6 +65,7 @@ class Recorded(Runner):
         self.acks: list[tuple[str, int]] = []
         self.forwarded: list[str] = []  # stream ids, in the order their forwards finished
         self.lines: list[str] = []
+        self.extensions: list[str | None] = []  # what each connection's handshake agreed
 
     async def open_session(self) -> dict[str, Any]:
         return {
@@ -79,6 +80,8 @@ class Recorded(Runner):
         queue: asyncio.Queue[dict[str, Any] | None],
         forwarder: aiohttp.ClientSession,
     ) -> None:
+        assert ws.response is not None
+        self.extensions.append(ws.response.headers.get("Sec-WebSocket-Extensions"))
         await super().work(cast("ClientConnection", _Recording(ws, self)), queue, forwarder)
 
     def say(self, line: str) -> None:
@@ -167,6 +170,15 @@ class TestAcks:
         assert len(runner.acks) <= len(ids) // 5, runner.acks
         assert_each_ack_after_its_forward(runner, most_apart=ACK_EVERY)
         assert not [line for line in runner.lines if line.startswith("Connection lost")]
+
+    async def test_without_compression(self, gateway: Gateway, redis: aioredis.Redis) -> None:
+        # permessage-deflate cost both ends more CPU than it saved on small frames.
+        tenant = new_tenant()
+        rows = await publish(redis, tenant, 3)
+        with receiver() as app:
+            async with gateway() as host, listening(host, tenant, app) as runner:
+                assert await delivered(app, 3) == [row["event_id"] for row in rows]
+        assert runner.extensions == [None]
 
     async def test_a_window_smaller_than_a_run_does_not_stall(
         self, gateway: Gateway, redis: aioredis.Redis
