@@ -99,13 +99,12 @@ class TestRecordMany:
             found = await states(conn, [claimed.id for claimed, _ in batch])
             # Failures wait for their retry; every attempt is in the history once.
             assert found == [("pending", 1), ("succeeded", 1), ("succeeded", 1), ("pending", 1)]
-            failing = dict(
-                await conn.fetch(
-                    "SELECT id, failing_since IS NOT NULL FROM webhook_endpoints "
-                    "WHERE id = ANY($1)",
-                    [recovers, fails],
-                )
+            rows = await conn.fetch(
+                "SELECT id, failing_since IS NOT NULL AS failing FROM webhook_endpoints "
+                "WHERE id = ANY($1)",
+                [recovers, fails],
             )
+            failing: dict[str, bool] = {row["id"]: row["failing"] for row in rows}
             # In order: the success after a failure cleared it, the failure after a success
             # set it.
             assert failing == {recovers: False, fails: True}
