@@ -13,7 +13,8 @@ forward has finished (delivered, or given up after the retries), and a reconnect
 after the last such event, so nothing is skipped and, within one run, nothing is forwarded
 twice. Acks are cumulative, so one covers a run of events: sent when no more events are
 waiting, and while they keep coming every `ACK_EVERY` events or `ACK_SECONDS`, whichever
-is first; not one per event.
+is first; not one per event. The gateway is asked (`batch=1`) for a backlog several events
+to a message.
 """
 
 from __future__ import annotations
@@ -307,7 +308,9 @@ class Runner:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-        params = {"events": self.options.events, "after": self.cursor}
+        # batch=1: a backlog comes several events to a message (a gateway that predates it
+        # ignores it and sends one a message).
+        params = {"events": self.options.events, "after": self.cursor, "batch": "1"}
         query = urlencode({k: v for k, v in params.items() if v})
         url = session["websocket_url"] + (f"?{query}" if query else "")
         headers = {"Authorization": f"Bearer {session['websocket_token']}"}
@@ -351,7 +354,10 @@ class Runner:
             if kind == "ping":
                 await ws.send('{"type":"pong"}')
             elif kind == "event":
-                await queue.put(frame)
+                queue.put_nowait(frame)
+            elif kind == "events":
+                for event in frame["events"]:
+                    queue.put_nowait(event)
             elif kind == "ready":
                 self.was_ready = True
                 if self.cursor is None:

@@ -66,6 +66,7 @@ class Recorded(Runner):
         self.forwarded: list[str] = []  # stream ids, in the order their forwards finished
         self.lines: list[str] = []
         self.extensions: list[str | None] = []  # what each connection's handshake agreed
+        self.paths: list[str] = []  # each connection's request path and query
 
     async def open_session(self) -> dict[str, Any]:
         return {
@@ -82,6 +83,8 @@ class Recorded(Runner):
     ) -> None:
         assert ws.response is not None
         self.extensions.append(ws.response.headers.get("Sec-WebSocket-Extensions"))
+        assert ws.request is not None
+        self.paths.append(ws.request.path)
         await super().work(cast("ClientConnection", _Recording(ws, self)), queue, forwarder)
 
     def say(self, line: str) -> None:
@@ -170,6 +173,8 @@ class TestAcks:
         assert len(runner.acks) <= len(ids) // 5, runner.acks
         assert_each_ack_after_its_forward(runner, most_apart=ACK_EVERY)
         assert not [line for line in runner.lines if line.startswith("Connection lost")]
+        # It asked for a backlog several events to a message.
+        assert ["batch=1" in path for path in runner.paths] == [True]
 
     async def test_without_compression(self, gateway: Gateway, redis: aioredis.Redis) -> None:
         # permessage-deflate cost both ends more CPU than it saved on small frames.
