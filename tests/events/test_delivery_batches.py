@@ -5,7 +5,7 @@ again when a batch cannot be written."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,19 @@ from services.events.service import delivery
 from services.events.service.delivery import Outcome, Recorder, record_many
 from shared.db import Connection, transaction
 from shared.ids import new_id
-from tests.support.events import EventsService, event_row, tenant
+from tests.support.events import EventsService, event_row, events_service, tenant
+from tests.support.servers import PostgresHandle
+
+
+@pytest.fixture
+async def service(
+    pg: PostgresHandle, templates: dict[str, str], redis_url: str
+) -> AsyncIterator[EventsService]:
+    """The service on the real retry schedule: with the tests' fast one its worker retried a
+    failure recorded here (to an unreachable URL) within milliseconds, marking the endpoint
+    failing again before the test read it."""
+    async with events_service(pg, templates, redis_url, retry_scale=1.0) as running:
+        yield running
 
 
 async def leased(conn: asyncpg.Connection, endpoint_id: str, owner: str) -> deliveries_repo.Claimed:
