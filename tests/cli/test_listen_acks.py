@@ -64,6 +64,7 @@ class Recorded(Runner):
         # Each ack's stream id, and how many forwards had arrived at the app when it was sent.
         self.acks: list[tuple[str, int]] = []
         self.forwarded: list[str] = []  # stream ids, in the order their forwards finished
+        self.printed: list[dict[str, Any]] = []  # the `--format json` lines
         self.lines: list[str] = []
         self.extensions: list[str | None] = []  # what each connection's handshake agreed
         self.paths: list[str] = []  # each connection's request path and query
@@ -88,7 +89,8 @@ class Recorded(Runner):
         await super().work(cast("ClientConnection", _Recording(ws, self)), queue, forwarder)
 
     def say(self, line: str) -> None:
-        self.forwarded.append(json.loads(line)["stream_id"])
+        self.printed.append(json.loads(line))
+        self.forwarded.append(self.printed[-1]["stream_id"])
 
     def status(self, line: str) -> None:
         self.lines.append(line)
@@ -169,6 +171,10 @@ class TestAcks:
                 await acked(runner, ids[-1])
         assert all(r.verified for r in app.attempts)
         assert runner.forwarded == ids
+        assert [line["event"] for line in runner.printed] == [
+            json.loads(row["payload"]) for row in rows
+        ]
+        assert {line["forward"]["delivered"] for line in runner.printed} == {True}
         # A backlog is acked in runs, not event by event, and never more than ACK_EVERY apart.
         assert len(runner.acks) <= len(ids) // 5, runner.acks
         assert_each_ack_after_its_forward(runner, most_apart=ACK_EVERY)
