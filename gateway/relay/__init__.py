@@ -8,6 +8,7 @@
    in order, each with its exact payload and Standard Webhooks headers signed with the
    session secret, and `ping`s; the listener acks events (`{"type": "ack", "stream_id"}`)
    and answers pings. Reconnecting with `after=<last acked>` replays the gap from the stream.
+   With `batch=1` a backlog comes as `events` messages of several events each.
 
 Close codes: 4401 bad or expired token, 4403 the credential was revoked, its session ended,
 its tenant disabled or (live) the tenant's live mode switched off (the reason starts with

@@ -41,6 +41,8 @@ class EventsSettings(DatabaseSettings):
     # (a slow endpoint must not hold every slot while other tenants wait).
     delivery_concurrency: int = 64
     endpoint_concurrency: int = 16
+    # Finished attempts recorded in one transaction at most (service/delivery.py Recorder).
+    delivery_record_batch: int = Field(default=256, ge=1)
     # Seconds between looks for due retries when nothing wakes the worker.
     delivery_poll_interval: float = 1.0
     # An endpoint failing without a single success this long is disabled (5 days).

@@ -11,6 +11,10 @@ signature. Measured in one run:
   last one within `keep_up_seconds` of the last commit (the pipeline kept pace). If the
   emitters themselves fall short of a target, the rate they reached is the figure and
   `emitter_limited` says so.
+
+Every run counts each event's verified arrivals: `lost` (never arrived within
+`drain_seconds`) and `duplicates` (arrived more than once: at least once allows it, but a
+healthy run has none).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class Run:
     emit_seconds: float
     delivered: int
     lost: int
+    # Arrivals beyond an event's first (the one endpoint is owed each event once).
+    duplicates: int
     latencies_ms: list[float]
     # Seconds from the last commit to the last arrival.
     lag_seconds: float
@@ -63,7 +69,7 @@ async def measure_deliveries(
     *,
     latency_rate: float = 100,
     latency_seconds: float = 5,
-    rates: Sequence[float] = (200, 400, 800, 1600),
+    rates: Sequence[float] = (200, 400, 800, 1600, 2400, 3200),
     step_seconds: float = 3,
     keep_up_seconds: float = 1.0,
     drain_seconds: float = 30,
@@ -90,6 +96,7 @@ async def measure_deliveries(
             steady = await _run(
                 pool, receiver, tenant.tenant_id, latency_rate, latency_seconds, drain_seconds
             )
+            runs = [steady]
             steps: dict[float, Run] = {}
             best = 0.0
             emitter_limited = False
@@ -98,6 +105,7 @@ async def measure_deliveries(
                     pool, receiver, tenant.tenant_id, rate, step_seconds, drain_seconds
                 )
                 steps[rate] = run
+                runs.append(run)
                 if run.lost or run.lag_seconds > keep_up_seconds:
                     break
                 best = max(best, run.emit_rate)
@@ -115,6 +123,9 @@ async def measure_deliveries(
         "latency_p99_ms": steady.percentile(99),
         "latency_events": steady.emitted,
         "latency_lost": steady.lost,
+        # Over the latency run and every step of the sweep.
+        "lost": sum(run.lost for run in runs),
+        "duplicates": sum(run.duplicates for run in runs),
         "max_sustained_events_per_s": best,
         # True when deliveries kept pace with everything the emitters could commit.
         "emitter_limited": emitter_limited,
@@ -122,6 +133,7 @@ async def measure_deliveries(
             rate: {
                 "emitted_per_s": run.emit_rate,
                 "lost": run.lost,
+                "duplicates": run.duplicates,
                 "lag_s": run.lag_seconds,
                 "p50_ms": run.percentile(50),
                 "p99_ms": run.percentile(99),
@@ -169,15 +181,19 @@ async def _run(
     last_commit = max(committed.values())
 
     found: dict[str, float] = {}
+    duplicates = 0
     seen = before
 
     def all_arrived() -> bool:
         """Reads only the deliveries new since the last look: called on every arrival."""
-        nonlocal seen
+        nonlocal seen, duplicates
         for r in receiver.received[seen:]:
             event_id = r.headers.get("webhook-id", "")
-            if event_id in committed and r.verified and event_id not in found:
-                found[event_id] = r.at
+            if event_id in committed and r.verified:
+                if event_id in found:
+                    duplicates += 1
+                else:
+                    found[event_id] = r.at
         seen = len(receiver.received)
         return len(found) >= len(committed)
 
@@ -191,6 +207,7 @@ async def _run(
         emit_seconds=emit_seconds,
         delivered=len(found),
         lost=len(committed) - len(found),
+        duplicates=duplicates,
         latencies_ms=latencies,
         lag_seconds=(max(found.values()) - last_commit) if found else float("inf"),
     )

@@ -20,7 +20,7 @@ from cli.stack.binaries import ensure_binaries
 from cli.stack.ports import free_port
 from cli.stack.redis import RedisServer
 from cli.stack.supervisor import Supervisor
-from gateway.relay.listen import TOO_SLOW_REASON
+from gateway.relay.listen import BATCH_EVENTS, TOO_SLOW_REASON
 from shared import outbox
 from tests.support.asgi import serve_with_uvicorn
 from tests.support.relay import (
@@ -232,6 +232,34 @@ class TestListen:
             rows = await publish(redis, tenant, 1000)
             frames = await listener.events(1000)
         assert_delivered(frames, rows, tenant.secret)
+
+    async def test_batch_sends_a_backlog_several_events_a_message_within_the_window(
+        self, gateway: Gateway, redis: aioredis.Redis
+    ) -> None:
+        tenant = new_tenant()
+        rows = await publish(redis, tenant, 300)
+        messages: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        async with (
+            gateway(relay_window_events=250) as host,
+            listening(host, tenant.token(), after="0-0", batch="1") as listener,
+        ):
+            while len(events) < 250:
+                messages.append(await listener.next())
+                events += messages[-1]["events"]
+            # The window counts events: nothing more until they are acked.
+            with pytest.raises(TimeoutError):
+                await listener.next(timeout=0.5)
+            await listener.ack(events[-1]["stream_id"])
+            while len(events) < 300:
+                messages.append(await listener.next())
+                events += messages[-1]["events"]
+        assert {m["type"] for m in messages} == {"events"}
+        assert len(events) == 300
+        assert all(e["type"] == "event" for e in events)
+        assert_delivered(events, rows, tenant.secret)
+        assert max(len(m["events"]) for m in messages) <= BATCH_EVENTS
+        assert len(messages) <= 300 // 10
 
     async def test_a_listener_that_stops_acking_is_closed_with_the_reason(
         self, gateway: Gateway, redis: aioredis.Redis

@@ -99,6 +99,32 @@ async def test_committed_event_reaches_both_streams_and_the_live_channel(
     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
+async def test_a_batch_rings_each_live_channel_once_with_its_newest_event(
+    pool: asyncpg.Pool, redis: aioredis.Redis
+) -> None:
+    # The channel is a doorbell: listeners read the stream after their cursor when it rings.
+    one, two = tenant(), tenant()
+    channels = [outbox.live_channel(who.tenant_scope, False) for who in (one, two)]
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(*channels)
+    for _ in channels:
+        await pubsub.get_message(timeout=1)  # the subscribe confirmations
+    for n in range(3):
+        await emit_one(pool, one, n)
+        await emit_one(pool, two, n)
+    assert await outbox.relay_round(pool, redis, retention_seconds=WEEK) == 6
+
+    rung = []
+    while message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=1):
+        rung.append((message["channel"].decode(), json.loads(message["data"])["stream_id"]))
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    newest = [
+        (channel, (await entries(redis, outbox.tenant_stream(who.tenant_scope, False)))[-1][0])
+        for channel, who in zip(channels, (one, two), strict=True)
+    ]
+    assert sorted(rung) == sorted((channel, sid.decode()) for channel, sid in newest)
+
+
 async def test_a_rolled_back_change_emits_nothing(
     pool: asyncpg.Pool, redis: aioredis.Redis
 ) -> None:

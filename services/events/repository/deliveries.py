@@ -176,6 +176,50 @@ async def finish(
     return result != "UPDATE 0"
 
 
+async def finish_succeeded(conn: Connection, finished: Sequence[tuple[str, int]]) -> None:
+    """`finish` as succeeded for many (delivery id, attempt number) pairs in one statement;
+    a pair whose attempt a later one took over changes nothing, as in `finish`."""
+    await conn.execute(
+        """
+        UPDATE deliveries d SET status = 'succeeded', next_attempt_at = NULL, updated_at = now()
+        FROM unnest($1::text[], $2::integer[]) AS f(id, attempt)
+        WHERE d.id = f.id AND d.attempts = f.attempt AND d.status = 'pending'
+        """,
+        [delivery_id for delivery_id, _ in finished],
+        [attempt for _, attempt in finished],
+    )
+
+
+async def insert_attempts(conn: Connection, attempts: Sequence[Attempt]) -> None:
+    """`insert_attempt` for many, in one statement."""
+    await conn.execute(
+        """
+        INSERT INTO delivery_attempts (id, delivery_id, event_id, endpoint_id, tenant_id,
+            livemode, attempt, url, succeeded, status_code, error, duration_ms, started_at,
+            finished_at, next_attempt_at)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+            $6::boolean[], $7::integer[], $8::text[], $9::boolean[], $10::integer[],
+            $11::text[], $12::integer[], $13::timestamptz[], $14::timestamptz[],
+            $15::timestamptz[])
+        """,
+        [a.id for a in attempts],
+        [a.delivery_id for a in attempts],
+        [a.event_id for a in attempts],
+        [a.endpoint_id for a in attempts],
+        [a.tenant_id for a in attempts],
+        [a.livemode for a in attempts],
+        [a.attempt for a in attempts],
+        [a.url for a in attempts],
+        [a.succeeded for a in attempts],
+        [a.status_code for a in attempts],
+        [a.error for a in attempts],
+        [a.duration_ms for a in attempts],
+        [a.started_at for a in attempts],
+        [a.finished_at for a in attempts],
+        [a.next_attempt_at for a in attempts],
+    )
+
+
 async def insert_attempt(conn: Connection, attempt: Attempt) -> None:
     await conn.execute(
         """

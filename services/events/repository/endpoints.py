@@ -340,6 +340,15 @@ async def clear_failing(conn: Connection, endpoint_id: str) -> None:
     )
 
 
+async def clear_failing_many(conn: Connection, endpoint_ids: Sequence[str]) -> None:
+    """`clear_failing` for many endpoints, in one statement."""
+    await conn.execute(
+        "UPDATE webhook_endpoints SET failing_since = NULL "
+        "WHERE id = ANY($1::text[]) AND failing_since IS NOT NULL",
+        list(endpoint_ids),
+    )
+
+
 async def disable(conn: Connection, endpoint_id: str, *, reason: str) -> Endpoint | None:
     """Disable an enabled endpoint; None if it already was (or is gone)."""
     found = await conn.fetchrow(

@@ -16,7 +16,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,7 +36,7 @@ from services.events.settings import RETRY_SCHEDULE, EventsSettings
 from shared import webhooks
 from shared.aio import wait_event
 from shared.cipher import Cipher
-from shared.db import Connection, Pool, forbid_transaction, transaction
+from shared.db import Connection, Pool, forbid_transaction, in_transaction, transaction
 from shared.errors import MicroError
 from shared.ids import new_id
 from shared.tracing import TRACEPARENT, client_span, current_traceparent, fail
@@ -72,6 +72,28 @@ def next_attempt_at(attempt: int, outcome: Outcome, *, scale: float) -> datetime
     return outcome.finished_at + timedelta(seconds=RETRY_SCHEDULE[attempt] * scale)
 
 
+def _attempt_row(
+    claimed: deliveries_repo.Claimed, outcome: Outcome, retry_at: datetime | None
+) -> deliveries_repo.Attempt:
+    return deliveries_repo.Attempt(
+        id=new_id(ATTEMPT_PREFIX),
+        delivery_id=claimed.id,
+        event_id=claimed.event_id,
+        endpoint_id=claimed.endpoint_id,
+        tenant_id=claimed.tenant_id,
+        livemode=claimed.livemode,
+        attempt=claimed.attempts,
+        url=claimed.url,
+        succeeded=outcome.succeeded,
+        status_code=outcome.status_code,
+        error=outcome.error,
+        duration_ms=outcome.duration_ms,
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at,
+        next_attempt_at=retry_at,
+    )
+
+
 async def record(
     conn: Connection,
     claimed: deliveries_repo.Claimed,
@@ -91,26 +113,7 @@ async def record(
     await deliveries_repo.finish(
         conn, claimed.id, attempt=attempt, status=status, next_attempt_at=retry_at
     )
-    await deliveries_repo.insert_attempt(
-        conn,
-        deliveries_repo.Attempt(
-            id=new_id(ATTEMPT_PREFIX),
-            delivery_id=claimed.id,
-            event_id=claimed.event_id,
-            endpoint_id=claimed.endpoint_id,
-            tenant_id=claimed.tenant_id,
-            livemode=claimed.livemode,
-            attempt=attempt,
-            url=claimed.url,
-            succeeded=outcome.succeeded,
-            status_code=outcome.status_code,
-            error=outcome.error,
-            duration_ms=outcome.duration_ms,
-            started_at=outcome.started_at,
-            finished_at=outcome.finished_at,
-            next_attempt_at=retry_at,
-        ),
-    )
+    await deliveries_repo.insert_attempt(conn, _attempt_row(claimed, outcome, retry_at))
     if outcome.succeeded:
         await endpoints_repo.clear_failing(conn, claimed.endpoint_id)
         metrics.attempted("succeeded", payload=claimed.payload)
@@ -129,6 +132,97 @@ async def record(
         metrics.attempted("retrying" if status == "pending" else "failed")
 
 
+Finished = tuple[deliveries_repo.Claimed, Outcome]
+
+
+async def record_many(
+    conn: Connection, finished: Sequence[Finished], *, settings: EventsSettings
+) -> None:
+    """`record` for many attempts in one transaction, with the same result as recording
+    them one after the other in this order: each run of successes in three statements,
+    each failure (rare, and what retries and disabling follow from) on its own."""
+    successes: list[Finished] = []
+    for claimed, outcome in finished:
+        if outcome.succeeded:
+            successes.append((claimed, outcome))
+            continue
+        await _record_succeeded(conn, successes)
+        successes = []
+        await record(conn, claimed, outcome, settings=settings)
+    await _record_succeeded(conn, successes)
+
+
+async def _record_succeeded(conn: Connection, successes: Sequence[Finished]) -> None:
+    if not successes:
+        return
+    await deliveries_repo.finish_succeeded(
+        conn, [(claimed.id, claimed.attempts) for claimed, _ in successes]
+    )
+    await deliveries_repo.insert_attempts(
+        conn, [_attempt_row(claimed, outcome, None) for claimed, outcome in successes]
+    )
+    # Sorted: replicas clearing the same endpoints lock them in one order.
+    await endpoints_repo.clear_failing_many(
+        conn, sorted({claimed.endpoint_id for claimed, _ in successes})
+    )
+    for claimed, _ in successes:
+        metrics.attempted("succeeded", payload=claimed.payload)
+
+
+class Recorder:
+    """Records finished attempts in batches: one transaction (one commit to wait for) for
+    every attempt that finished while the previous batch was being written, rather than one
+    each. `record` returns once the attempt is committed, so an attempt's slot is freed only
+    after its outcome is durable; a batch that fails is recorded again one attempt per
+    transaction, and an attempt that cannot be recorded at all is made again when its lease
+    runs out (at least once, never lost)."""
+
+    def __init__(self, pool: Pool, settings: EventsSettings) -> None:
+        self.pool = pool
+        self.settings = settings
+        self._queue: list[tuple[Finished, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, claimed: deliveries_repo.Claimed, outcome: Outcome) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append(((claimed, outcome), done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        # Shielded: a cancelled attempt (shutdown) leaves its batch to finish for the others.
+        await asyncio.shield(done)
+
+    async def _write(self) -> None:
+        while self._queue:
+            batch = self._queue[: self.settings.delivery_record_batch]
+            del self._queue[: len(batch)]
+            finished = [item for item, _ in batch]
+            try:
+                await in_transaction(
+                    self.pool,
+                    functools.partial(record_many, finished=finished, settings=self.settings),
+                )
+            except Exception:
+                if len(finished) > 1:
+                    log.warning("could not record a batch of attempts; one by one", exc_info=True)
+                await self._one_by_one(finished)
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _one_by_one(self, finished: Sequence[Finished]) -> None:
+        for claimed, outcome in finished:
+            try:
+                async with transaction(self.pool) as conn:
+                    await record(conn, claimed, outcome, settings=self.settings)
+            except Exception:
+                # The lease runs out and the attempt is made again: at least once, never lost.
+                log.exception("could not record a delivery attempt")
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+
 class Deliverer:
     def __init__(
         self, pool: Pool, settings: EventsSettings, sessions: Sessions, *, cipher: Cipher
@@ -137,6 +231,7 @@ class Deliverer:
         self.settings = settings
         self.sessions = sessions
         self.cipher = cipher
+        self.recorder = Recorder(pool, settings)
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         # Attempts under way per endpoint, for the per-endpoint cap.
@@ -166,7 +261,8 @@ class Deliverer:
             if room <= 0:
                 return  # a finishing attempt wakes the worker
             lease = self.settings.delivery_timeout + self.settings.delivery_lease_margin
-            async with transaction(self.pool) as conn:
+            # One statement, so no explicit transaction: it commits (or not) as a whole.
+            async with self.pool.acquire() as conn:
                 claimed = await deliveries_repo.claim_due(
                     conn,
                     limit=room,
@@ -204,15 +300,11 @@ class Deliverer:
         for task in list(self._running):
             task.cancel()
         await self.drain()
+        await self.recorder.stop()
 
     async def _attempt(self, claimed: deliveries_repo.Claimed) -> None:
         outcome = await self.send(claimed)
-        try:
-            async with transaction(self.pool) as conn:
-                await record(conn, claimed, outcome, settings=self.settings)
-        except Exception:
-            # The lease runs out and the attempt is made again: at least once, never lost.
-            log.exception("could not record a delivery attempt")
+        await self.recorder.record(claimed, outcome)
 
     async def send(self, claimed: deliveries_repo.Claimed) -> Outcome:
         """One attempt; with tracing on, a CLIENT span of the event's trace."""
