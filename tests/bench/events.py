@@ -29,6 +29,7 @@ from aiohttp import web
 
 from shared import outbox
 from tests.bench._deliveries import measure_deliveries
+from tests.bench._memory import record_memory
 from tests.bench._results import record
 from tests.bench._stack import BENCH_ENV, bench_stack, onboard, urls
 from tests.bench.gateway_cpu import cpu_seconds, listening_pid
@@ -164,6 +165,7 @@ async def main() -> None:
             # Endpoint deliveries on the same stack and tenant (their own event type), so
             # both paths are measured in one run.
             deliveries = await measure_deliveries(stack, tenant=tenant)
+            record_memory(NAME, stack)
         finally:
             await conn.close()
 
