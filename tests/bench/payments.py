@@ -90,12 +90,12 @@ async def main() -> None:
         for name, result in results.items():
             if result.errors:
                 print(f"  WARNING: {name}: {result.errors} errors", flush=True)
-        pay = results["create+confirm, fresh keys"]
+        paid = results["create+confirm, fresh keys"]
         ledger = results["bare ledger posting"]
         _results.record(
             BENCH,
             "create+confirm (simulator), through the gateway",
-            pay.rate,
+            paid.rate,
             "intents/s",
             ceiling=ledger.rate,
             target=">= 0.5",
@@ -105,5 +105,5 @@ async def main() -> None:
             "create+confirm replayed, through the gateway",
             results["the same requests replayed"].rate,
             "requests/s",
-            ceiling=pay.rate,
+            ceiling=paid.rate,
         )
