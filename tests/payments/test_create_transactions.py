@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
+from shared import outbox
 from tests.conftest import ServiceClient
 from tests.support.asgi import identity_headers
 from tests.support.payments import payments_client
@@ -68,3 +69,44 @@ async def test_the_route_read_in_the_same_transaction_still_chooses_the_provider
     # No Paystack account for this tenant: the route's refusal, from the one transaction.
     assert response.status_code == 400, response.text
     assert len(acquired) == 1
+
+
+async def test_a_confirmed_create_writes_its_events_in_one_statement_in_order(
+    client: httpx.AsyncClient, dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements: list[int] = []
+    one, many = outbox.emit, outbox.emit_many
+
+    async def emit(*args: Any, **kwargs: Any) -> str:
+        statements.append(1)
+        return await one(*args, **kwargs)
+
+    async def emit_many(conn: Any, identity: Any, events: Any) -> list[str]:
+        statements.append(len(events))
+        return await many(conn, identity, events)
+
+    monkeypatch.setattr(outbox, "emit", emit)
+    monkeypatch.setattr(outbox, "emit_many", emit_many)
+    headers = identity_headers(tenant_id="ten_batched")
+    response = await client.post(
+        BASE,
+        json={"amount": 5000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    intent = response.json()
+    assert statements == [4]
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT type, payload::jsonb -> 'data' -> 'object' ->> 'status' AS status "
+            "FROM outbox WHERE tenant_id = 'ten_batched' ORDER BY seq"
+        )
+    finally:
+        await conn.close()
+    assert [(r["type"], r["status"]) for r in rows] == [
+        ("payment_intent.created", "requires_confirmation"),
+        ("payment_attempt.created", "pending"),
+        ("payment_intent.succeeded", "succeeded"),
+        ("payment_attempt.updated", "succeeded"),
+    ], intent

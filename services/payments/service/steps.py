@@ -69,6 +69,7 @@ from services.payments.schemas import (
 )
 from services.payments.service import (
     customers,
+    events,
     failover,
     intents,
     payouts,
@@ -179,8 +180,14 @@ async def authenticate(
 async def change_intent(payments: PaymentsState, change: IntentChange) -> PaymentIntent:
     """One intent's change (`change` runs in its own transaction); when it claimed an
     attempt at a provider, the call and its outcome follow. Then the ledger posting a
-    success owes, and a decline is raised (committed first, answered as an error)."""
-    step = await in_transaction(payments.pool, change)
+    success owes, and a decline is raised (committed first, answered as an error). The
+    change's events are written in one statement (`events.batched`)."""
+
+    async def batched(conn: Connection) -> Changed[PaymentIntent] | Attempt:
+        async with events.batched(conn):
+            return await change(conn)
+
+    step = await in_transaction(payments.pool, batched)
     result = step if isinstance(step, Changed) else await _attempt(payments, step)
     return await _finish(payments, result, deliver=True)
 
