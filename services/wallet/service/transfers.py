@@ -30,11 +30,8 @@ async def transfer(
     # to take the lease.
     lease = operations.Lease.new(state)
     async with transaction(state.pool) as conn:
-        source = await access.own_wallet(
-            conn, identity, request.from_wallet_id, param="from_wallet_id"
-        )
-        target = await access.tenant_wallet(
-            conn, identity, request.to_wallet_id, param="to_wallet_id"
+        source, target = await access.transfer_wallets(
+            conn, identity, request.from_wallet_id, request.to_wallet_id
         )
         if source.status == "frozen":
             raise WalletFrozenError(source.id, "from_wallet_id")
