@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -83,6 +84,31 @@ async def update_attempt(
     )
     assert record is not None
     return row(AttemptRow, record)
+
+
+async def follow_attempt(
+    conn: Connection,
+    attempt_id: str,
+    *,
+    status: str,
+    error_code: str | None,
+    error_message: str | None,
+    final: Collection[str],
+) -> AttemptRow | None:
+    """`update_attempt` in one statement unless the attempt is in `status` already or in
+    a `final` status (which only a success changes): None then, or for no such attempt."""
+    record = await conn.fetchrow(
+        "UPDATE payment_attempts SET status = $2, error_code = $3, error_message = $4, "
+        "updated_at = now() WHERE id = $1 AND status <> $2 "
+        "AND (status <> ALL($5::text[]) OR $2 = 'succeeded') "
+        f"RETURNING {_COLUMNS}",
+        attempt_id,
+        status,
+        error_code,
+        error_message,
+        list(final),
+    )
+    return row_or_none(AttemptRow, record)
 
 
 async def list_attempts(conn: Connection, intent_id: str) -> list[AttemptRow]:

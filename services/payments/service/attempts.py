@@ -49,15 +49,17 @@ async def follow(conn: Connection, intent: IntentRow) -> None:
     """Bring the intent's latest attempt in line with what just happened to the intent."""
     if intent.latest_charge is None:
         return
-    attempt = await attempts_repo.get_attempt(conn, intent.latest_charge)
-    if attempt is None:
-        return
     status, code, message = _status_of(intent)
-    if status is None or status == attempt.status:
+    if status is None:
         return
-    if attempt.status in _FINAL and status != "succeeded":
-        return
-    await _update(conn, attempt, status, code, message)
+    # Unless it is there already, or final (only a success changes a final attempt): one
+    # statement, read and written together.
+    updated = await attempts_repo.follow_attempt(
+        conn, intent.latest_charge, status=status, error_code=code, error_message=message,
+        final=_FINAL,
+    )  # fmt: skip
+    if updated is not None:
+        await _announce(conn, UPDATED, updated)
 
 
 async def fail(conn: Connection, attempt_id: str, *, code: str, message: str) -> None:

@@ -108,6 +108,13 @@ async def check_new_intent(
 ) -> None:
     """What a new intent is refused for before anything is written; asks the ledger about
     the wallet, so it runs before the transaction that creates the intent."""
+    check_request(request)
+    if request.wallet_id is not None:
+        await _check_wallet(ledger, identity, request.wallet_id, request.currency)
+
+
+def check_request(request: CreateIntentRequest) -> None:
+    """What a new intent is refused for by its request alone (the provider filled in)."""
     if request.provider != "simulator":
         # The customer picks the method on the provider's page, which captures at once.
         if request.payment_method is not None:
@@ -116,8 +123,6 @@ async def check_new_intent(
             raise InvalidRequestError(
                 f"{request.provider} does not support manual capture.", param="capture_method"
             )
-    if request.wallet_id is not None:
-        await _check_wallet(ledger, identity, request.wallet_id, request.currency)
 
 
 async def create_intent(

@@ -124,7 +124,9 @@ class LedgerRelay:
         and nothing waits on it."""
         deadline = time.monotonic() + wait
         while True:
-            async with transaction(self.pool) as conn:
+            # Single statements, each atomic on its own: no BEGIN and COMMIT round trips
+            # around them (a request's posting is claimed and marked once per payment).
+            async with self.pool.acquire() as conn:
                 row = await outbox_repo.claim_reference(conn, reference_id, hold=self.hold)
                 state = None if row is not None else await outbox_repo.outbox_state(
                     conn, reference_id
@@ -170,7 +172,7 @@ class LedgerRelay:
         except Unavailable as unavailable:
             reason = unavailable.message
         else:
-            async with transaction(self.pool) as conn:
+            async with self.pool.acquire() as conn:  # one statement: atomic on its own
                 await outbox_repo.mark_posted(conn, row.id)
             return Outcome.POSTED
         retry_in = min(max_delay, 0.5 * 2**row.attempts)

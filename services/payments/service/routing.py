@@ -68,25 +68,26 @@ async def routed_request(
     first usable provider filled in, and the route (None: the request as it came)."""
     if "provider" in request.model_fields_set:
         return request, None
-
-    async def look(conn: Connection) -> tuple[str, Route] | None:
-        route = await route_for(
-            conn, payments.providers, tenant_id=identity.tenant_scope,
-            livemode=identity.livemode, currency=request.currency,
-        )  # fmt: skip
-        if route is None:
-            return None
-        _, _, name = await first_usable(
-            conn, payments.providers, route, tenant_id=identity.tenant_scope,
-            livemode=identity.livemode,
-        )  # fmt: skip
-        return name, route
-
     async with transaction(payments.pool) as conn:
-        found = await look(conn)
-    if found is None:
+        return await route_request(conn, payments.providers, identity, request)
+
+
+async def route_request(
+    conn: Connection, source: ProviderSource, identity: Identity, request: CreateIntentRequest
+) -> tuple[CreateIntentRequest, Route | None]:
+    """`routed_request` in the caller's transaction (the intent's own, when nothing has to
+    be asked of another service between the two)."""
+    if "provider" in request.model_fields_set:
         return request, None
-    name, route = found
+    route = await route_for(
+        conn, source, tenant_id=identity.tenant_scope, livemode=identity.livemode,
+        currency=request.currency,
+    )  # fmt: skip
+    if route is None:
+        return request, None
+    _, _, name = await first_usable(
+        conn, source, route, tenant_id=identity.tenant_scope, livemode=identity.livemode
+    )
     return request.model_copy(update={"provider": name}), route
 
 

@@ -69,6 +69,7 @@ from services.payments.schemas import (
 )
 from services.payments.service import (
     customers,
+    events,
     failover,
     intents,
     payouts,
@@ -106,11 +107,22 @@ IntentChange = Callable[[Connection], Awaitable[Changed[PaymentIntent] | Attempt
 async def create_intent(
     payments: PaymentsState, identity: Identity, request: CreateIntentRequest
 ) -> PaymentIntent:
+    providers, public_url = payments.providers, payments.public_url
+    if request.wallet_id is None:
+        # Nothing to ask the ledger first: the route is read in the intent's own transaction
+        # (one transaction fewer per payment).
+        async def create(conn: Connection) -> Changed[PaymentIntent] | Attempt:
+            routed, route = await routing.route_request(conn, providers, identity, request)
+            intents.check_request(routed)
+            return await intents.create_intent(
+                conn, identity, routed, providers, public_url=public_url, route=route
+            )
+
+        return await change_intent(payments, create)
     # No provider named: the currency's route, if it has one, chooses (service/routing.py).
     request, route = await routing.routed_request(payments, identity, request)
     # The wallet's ledger account is looked up before anything is locked.
     await intents.check_new_intent(identity, request, ledger=payments.ledger)
-    providers, public_url = payments.providers, payments.public_url
     return await change_intent(
         payments,
         lambda conn: intents.create_intent(
@@ -168,8 +180,14 @@ async def authenticate(
 async def change_intent(payments: PaymentsState, change: IntentChange) -> PaymentIntent:
     """One intent's change (`change` runs in its own transaction); when it claimed an
     attempt at a provider, the call and its outcome follow. Then the ledger posting a
-    success owes, and a decline is raised (committed first, answered as an error)."""
-    step = await in_transaction(payments.pool, change)
+    success owes, and a decline is raised (committed first, answered as an error). The
+    change's events are written in one statement (`events.batched`)."""
+
+    async def batched(conn: Connection) -> Changed[PaymentIntent] | Attempt:
+        async with events.batched(conn):
+            return await change(conn)
+
+    step = await in_transaction(payments.pool, batched)
     result = step if isinstance(step, Changed) else await _attempt(payments, step)
     return await _finish(payments, result, deliver=True)
 
@@ -381,13 +399,21 @@ async def reverify_refund(
 async def hand_over(relay: LedgerRelay, owes: tuple[str, ...], *, deliver: bool = False) -> None:
     """After the transaction that wrote them committed: wake the relay for the postings a
     change owes; with `deliver`, post each now, waiting at most `ledger_wait` (a balance
-    read right after the change shows the money; the outbox delivers it later otherwise)."""
+    read right after the change shows the money; the outbox delivers it later otherwise).
+
+    The relay is woken only for what the request did not deliver itself: woken first, it
+    would race the request for the very row the request is about to post, and a request
+    that lost the race waited, polling, for the relay's post instead of making its own."""
     if not owes:
         return
-    relay.wake()
-    if deliver:
-        for reference in owes:
-            await relay.deliver(reference, wait=relay.settings.ledger_wait)
+    if not deliver:
+        relay.wake()
+        return
+    delivered = [
+        await relay.deliver(reference, wait=relay.settings.ledger_wait) for reference in owes
+    ]
+    if not all(delivered):
+        relay.wake()
 
 
 # -- internals ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ _COLUMNS = """
     status, stage, ledger_transaction_id, payment_intent_id, payout_id, source_id, provider,
     payment_method, destination::text AS destination, next_action::text AS next_action,
     failure_code, failure_message, idempotency_key, created_at, updated_at, payout_attempt,
-    retries, next_attempt_at, last_error_code, last_error_message
+    retries, next_attempt_at, last_error_code, last_error_message, driver
 """
 _JSON_FIELDS = frozenset({"destination", "next_action"})
 
@@ -62,6 +62,8 @@ class OperationRow:
     next_attempt_at: datetime | None = None
     last_error_code: str | None = None
     last_error_message: str | None = None
+    # The token of the driver leasing it (migration 0003), if any.
+    driver: str | None = None
 
 
 def _operation(record: asyncpg.Record) -> OperationRow:
@@ -93,15 +95,19 @@ async def insert_operation(
     idempotency_key: str | None = None,
     payment_intent_id: str | None = None,
     source_id: str | None = None,
+    driver: str | None = None,
+    lease: timedelta | None = None,
 ) -> tuple[OperationRow, bool]:
     """(the row, whether it is new). An operation already made under the same
-    Idempotency-Key is returned instead of a second one."""
+    Idempotency-Key is returned instead of a second one. With `driver` and `lease`, a new
+    row is written leased to that driver (as `take_lease` would lease it)."""
     record = await conn.fetchrow(
         f"""
         INSERT INTO wallet_operations (id, tenant_id, livemode, type, wallet_id, to_wallet_id,
             amount, currency, description, provider, payment_method, destination,
-            idempotency_key, payment_intent_id, source_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15)
+            idempotency_key, payment_intent_id, source_id, driver, driver_until)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15,
+            $16, now() + $17::interval)
         ON CONFLICT (tenant_id, livemode, idempotency_key) WHERE idempotency_key IS NOT NULL
         DO NOTHING RETURNING {_COLUMNS}
         """,
@@ -120,6 +126,8 @@ async def insert_operation(
         idempotency_key,
         payment_intent_id,
         source_id,
+        driver,
+        lease if driver is not None else None,
     )
     if record is not None:
         return _operation(record), True

@@ -93,6 +93,21 @@ async def get_wallet(
     return _wallet_or_none(record)
 
 
+async def get_wallets(
+    conn: Connection, *, wallet_ids: list[str], livemode: bool, tenant_id: str
+) -> dict[str, WalletRow]:
+    """The tenant's wallets of `wallet_ids` in this mode that exist, by id (one statement
+    for a transfer's two)."""
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM wallets WHERE id = ANY($1::text[]) AND livemode = $2 "
+        "AND tenant_id = $3",
+        wallet_ids,
+        livemode,
+        tenant_id,
+    )
+    return {row.id: row for row in map(_wallet, records)}
+
+
 async def list_wallets(
     conn: Connection,
     *,

@@ -86,3 +86,22 @@ async def tenant_wallet(
     if row is None:
         raise WalletNotFoundError(wallet_id, param)
     return row
+
+
+async def transfer_wallets(
+    conn: Connection, identity: Identity, from_wallet_id: str, to_wallet_id: str
+) -> tuple[WalletRow, WalletRow]:
+    """A transfer's (source, target) in one read: the source as `own_wallet` finds it, the
+    target as `tenant_wallet` does (the source's refusal first)."""
+    require_actor(identity)
+    found = await wallets_repo.get_wallets(
+        conn, wallet_ids=[from_wallet_id, to_wallet_id], livemode=identity.livemode,
+        tenant_id=identity.tenant_scope,
+    )  # fmt: skip
+    source, target = found.get(from_wallet_id), found.get(to_wallet_id)
+    owner = owner_scope(identity)
+    if source is None or (owner is not None and source.owner != owner):
+        raise WalletNotFoundError(from_wallet_id, "from_wallet_id")
+    if target is None:
+        raise WalletNotFoundError(to_wallet_id, "to_wallet_id")
+    return source, target

@@ -154,12 +154,20 @@ class Listener:
             await self._take(entries)
 
     async def _take(self, entries: list[tuple[bytes, dict[bytes, bytes] | None]]) -> None:
+        followed: list[tuple[bytes, dict[str, Any]]] = []
+        others: list[bytes] = []
         for entry_id, fields in entries:
             kind = (fields or {}).get(b"type", b"").decode()
             if fields and kind in FOLLOWED:
-                await self._spawn(entry_id, json.loads(fields[b"event"]))
+                followed.append((entry_id, json.loads(fields[b"event"])))
             else:  # not ours to follow (or trimmed away while pending)
-                await self.redis.xack(ALL_STREAM, self.group, entry_id)
+                others.append(entry_id)
+        # Most of the stream is other services' news: acknowledged in one call per batch,
+        # not one round trip per event of the whole platform.
+        if others:
+            await self.redis.xack(ALL_STREAM, self.group, *others)
+        for entry_id, event in followed:
+            await self._spawn(entry_id, event)
 
     async def _spawn(self, entry_id: bytes, event: dict[str, Any]) -> None:
         await self.slots.acquire()

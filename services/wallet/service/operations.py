@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -60,9 +61,12 @@ async def start(
     provider: str | None = None,
     payment_method: str | None = None,
     destination: dict[str, Any] | None = None,
+    lease: Lease | None = None,
 ) -> OperationRow:
     """The pending operation and its history rows; the existing operation when a request
-    with the same Idempotency-Key runs again (after a crash released its key)."""
+    with the same Idempotency-Key runs again (after a crash released its key). With
+    `lease`, a new operation is written already leased to it (`driving(..., lease=)` then
+    drives it without taking the lease in a transaction of its own)."""
     row, new = await operations_repo.insert_operation(
         conn,
         id=new_id("wop"),
@@ -78,6 +82,8 @@ async def start(
         payment_method=payment_method,
         destination=destination,
         idempotency_key=_scoped_key(identity),
+        driver=lease.token if lease is not None else None,
+        lease=lease.length if lease is not None else None,
     )
     if new:
         await history_repo.insert_lines(conn, row, [(new_id("wtx"), *line) for line in history])
@@ -104,6 +110,18 @@ def scope_of(row: OperationRow) -> Scope:
     return Scope(row.tenant_id, row.livemode)
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A driver's lease, taken with the operation's own insert (`start`)."""
+
+    token: str
+    length: timedelta
+
+    @classmethod
+    def new(cls, state: WalletState) -> Lease:
+        return cls(new_id("drv"), timedelta(seconds=state.settings.driver_lease))
+
+
 class Driver:
     """The one driver of an operation, between its writes. `row` is the operation as last
     read or written; `leased` is False when it was final already (nothing to drive)."""
@@ -113,6 +131,8 @@ class Driver:
         self.lease = timedelta(seconds=state.settings.driver_lease)
         self.row = row
         self.token = token
+        # Whether the lease was let go with a final write (then not again after the block).
+        self.released = False
 
     @property
     def leased(self) -> bool:
@@ -120,7 +140,8 @@ class Driver:
 
     async def apply(self, write: Write) -> OperationRow:
         """Write a step's outcome in a transaction of its own, the operation locked and its
-        lease renewed; DriverReplacedError if another driver took it over meanwhile."""
+        lease renewed; DriverReplacedError if another driver took it over meanwhile. A
+        write that makes the operation final lets the lease go in the same transaction."""
         assert self.token is not None, "a final operation is not driven"
         async with transaction(self.pool) as conn:
             row = await operations_repo.renew_lease(
@@ -129,6 +150,9 @@ class Driver:
             if row is None:
                 raise DriverReplacedError(self.row.id)
             self.row = await write(conn, row)
+            if self.row.status in FINAL:
+                await operations_repo.release_lease(conn, self.row.id, driver=self.token)
+                self.released = True
         return self.row
 
 
@@ -138,9 +162,34 @@ Write = Callable[[Connection, OperationRow], Awaitable[OperationRow]]
 
 
 @asynccontextmanager
-async def driving(state: WalletState, operation_id: str) -> AsyncIterator[Driver]:
+async def driving(
+    state: WalletState, operation_id: str, *, taken: tuple[OperationRow, Lease] | None = None
+) -> AsyncIterator[Driver]:
     """Lease the operation for one driver (waiting while another holds it), released when
-    the block ends; a final operation is handed over unleased."""
+    the block ends (or by the write that made it final); a final operation is handed over
+    unleased. `taken`: the operation as `start` wrote it and the lease it was given; when
+    the row holds that lease (a new operation, not one made before under the same key), it
+    is driven without a transaction to take the lease."""
+    if taken is not None and taken[0].driver == taken[1].token and taken[0].id == operation_id:
+        row, token = taken[0], taken[1].token
+    else:
+        row, took = await _take(state, operation_id)
+        if took is None:
+            yield Driver(state, row, token=None)
+            return
+        token = took
+    driver = Driver(state, row, token=token)
+    try:
+        yield driver
+    finally:
+        if not driver.released:
+            async with transaction(state.pool) as conn:
+                await operations_repo.release_lease(conn, operation_id, driver=token)
+
+
+async def _take(state: WalletState, operation_id: str) -> tuple[OperationRow, str | None]:
+    """(the operation, the token of the lease taken on it), waiting while another driver
+    holds it; no token when the operation is final."""
     token = new_id("drv")
     lease = timedelta(seconds=state.settings.driver_lease)
     while True:
@@ -154,16 +203,10 @@ async def driving(state: WalletState, operation_id: str) -> AsyncIterator[Driver
         if row is None:
             raise OperationNotFoundError(operation_id)
         if leased is not None:
-            break
+            return leased, token
         if row.status in FINAL:
-            yield Driver(state, row, token=None)
-            return
+            return row, None
         await asyncio.sleep(_LEASE_POLL)  # another driver is on it: see what it makes of it
-    try:
-        yield Driver(state, row, token=token)
-    finally:
-        async with transaction(state.pool) as conn:
-            await operations_repo.release_lease(conn, operation_id, driver=token)
 
 
 async def wallet_of(conn: Connection, operation: OperationRow, wallet_id: str) -> WalletRow:

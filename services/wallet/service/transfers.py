@@ -26,12 +26,12 @@ from shared.ledger_contract import Posting, wallet_code
 async def transfer(
     state: WalletState, identity: Identity, request: TransferRequest
 ) -> WalletOperation:
+    # Written leased to this request, which drives it at once: no transaction of its own
+    # to take the lease.
+    lease = operations.Lease.new(state)
     async with transaction(state.pool) as conn:
-        source = await access.own_wallet(
-            conn, identity, request.from_wallet_id, param="from_wallet_id"
-        )
-        target = await access.tenant_wallet(
-            conn, identity, request.to_wallet_id, param="to_wallet_id"
+        source, target = await access.transfer_wallets(
+            conn, identity, request.from_wallet_id, request.to_wallet_id
         )
         if source.status == "frozen":
             raise WalletFrozenError(source.id, "from_wallet_id")
@@ -49,9 +49,10 @@ async def transfer(
                 (source.id, "transfer_out", target.id),
                 (target.id, "transfer_in", source.id),
             ],
+            lease=lease,
         )
     try:
-        row = await drive(state, row.id, wallets=(source, target))
+        row = await drive(state, row.id, wallets=(source, target), taken=(row, lease))
     except Unavailable as exc:
         row = await operations.still_pending(state.pool, row.id, exc)
     operation = WalletOperation.from_row(row)
@@ -65,10 +66,12 @@ async def drive(
     operation_id: str,
     *,
     wallets: tuple[WalletRow, WalletRow] | None = None,
+    taken: tuple[OperationRow, operations.Lease] | None = None,
 ) -> OperationRow:
     """Post the transfer (again: the reference makes a repeat harmless) and record it.
-    `wallets` are its (source, target) rows when the caller has them already."""
-    async with operations.driving(state, operation_id) as driver:
+    `wallets` are its (source, target) rows when the caller has them already; `taken`, the
+    row `start` wrote and the lease it was written with (`operations.driving`)."""
+    async with operations.driving(state, operation_id, taken=taken) as driver:
         row = driver.row
         if not driver.leased:
             return row
