@@ -22,6 +22,7 @@ import httpx
 
 from tests.bench import _results
 from tests.bench._load import Result, Send, run
+from tests.bench._memory import record_memory
 from tests.bench._stack import BENCH_ENV, bench_stack, onboard, urls
 
 BENCH = "payments"
@@ -107,3 +108,4 @@ async def main() -> None:
             "requests/s",
             ceiling=paid.rate,
         )
+        record_memory(BENCH, stack)

@@ -18,6 +18,7 @@ import httpx
 
 from tests.bench import _results
 from tests.bench._load import Result, run
+from tests.bench._memory import record_memory
 from tests.bench._stack import BENCH_ENV, bench_stack, onboard, urls
 
 BENCH = "wallet"
@@ -100,3 +101,4 @@ async def main() -> None:
             ceiling=ledger.rate,
             target=">= 0.6",
         )
+        record_memory(BENCH, stack)
