@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from cli.stack.ports import free_port
 from tests.conftest import CreateDb, ServiceClient
+from tests.support.aiohttp_server import serving
 from tests.support.asgi import identity_headers
 
 CALLER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -35,14 +35,8 @@ async def ledger() -> AsyncIterator[tuple[str, list[str | None]]]:
     app = web.Application()
     app.router.add_post("/ledger/accounts", accounts)
     app.router.add_post("/ledger/transactions", transactions)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}", postings
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url, postings
 
 
 async def test_the_background_relays_posting_continues_the_owing_requests_trace(

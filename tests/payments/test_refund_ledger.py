@@ -14,9 +14,9 @@ import httpx
 import pytest
 from aiohttp import web
 
-from cli.stack.ports import free_port
 from tests.conftest import CreateDb, ServiceClient
 from tests.fakes.providers import FakeProvider
+from tests.support.aiohttp_server import serving
 from tests.support.payments import events_of, overrides, payments_client, webhook
 from tests.support.payments_wallets import (
     as_wallet_service,
@@ -62,15 +62,11 @@ async def gate_in_front_of(upstream: str) -> AsyncIterator[tuple[Gate, str]]:
     gate = Gate(upstream)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", gate.forward)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield gate, f"http://127.0.0.1:{port}"
-    finally:
-        gate.open.set()
-        await runner.cleanup()
+    async with serving(app, shutdown_timeout=0.1) as url:
+        try:
+            yield gate, url
+        finally:
+            gate.open.set()
 
 
 @pytest.fixture

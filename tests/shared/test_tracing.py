@@ -23,11 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from cli.stack.ports import free_port
 from shared import tracing
 from shared.internal_client import CallPolicy, InternalClient, Scope
 from shared.logging import JsonFormatter
 from shared.middleware import RequestContextMiddleware
+from tests.support.aiohttp_server import serving
 from tests.support.secrets import TEST_IDENTITY_KEY
 
 CALLER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -46,14 +46,8 @@ async def upstream() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
 
     app = web.Application()
     app.router.add_get("/payment_intents/{id}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}", seen
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url, seen
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from cli.stack.ports import free_port
+from tests.support.aiohttp_server import serving
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +97,9 @@ async def otlp_receiver(port: int | None = None) -> AsyncIterator[OtlpReceiver]:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/v1/traces", receiver.handle)
     app.router.add_get("/count", receiver.count)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = port or free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    receiver.url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving(app, port=port) as url:
+        receiver.url = url
         yield receiver
-    finally:
-        await runner.cleanup()
 
 
 @contextlib.contextmanager

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from cli.stack.ports import free_port
 from shared.webhooks import Scheme
+from tests.support.aiohttp_server import serving
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +103,9 @@ async def webhook_receiver(secret: str | None = None) -> AsyncIterator[Receiver]
     receiver = Receiver(secret=secret)
     app = web.Application()
     app.router.add_post("/hook", receiver.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    receiver.url = f"http://127.0.0.1:{port}/hook"
-    try:
+    async with serving(app) as url:
+        receiver.url = f"{url}/hook"
         yield receiver
-    finally:
-        await runner.cleanup()
 
 
 def event_id(received: Received) -> str:
