@@ -14,7 +14,6 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions as ec
 
 from gateway.dashboard.formats import money
 from tests.e2e.accounts import Account, register, signup_user
@@ -24,6 +23,7 @@ from tests.support.dashboard import (
     click_button,
     form_to,
     heading,
+    left_the_page,
     notice,
     screenshot,
     sign_in,
@@ -73,14 +73,14 @@ def press(browser: WebDriver, label: str) -> None:
     """Press a form's button and wait for the page it leads to (not the one it was on)."""
     page = browser.find_element(By.TAG_NAME, "main")
     click_button(browser, label)
-    wait(browser).until(ec.staleness_of(page))
+    wait(browser).until(lambda _: left_the_page(page))
 
 
 def follow(browser: WebDriver, link: WebElement) -> None:
     """Follow a link and wait for the page it leads to."""
     page = browser.find_element(By.TAG_NAME, "main")
     link.click()
-    wait(browser).until(ec.staleness_of(page))
+    wait(browser).until(lambda _: left_the_page(page))
 
 
 def badge(browser: WebDriver) -> str:

@@ -9,9 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.accounts import PASSWORD
@@ -24,6 +29,22 @@ def wait(driver: WebDriver, seconds: float = 20) -> WebDriverWait[WebDriver]:
     """A wait that also tries again when an element went stale: after a click the page
     being left can still answer a find, and its element is gone by the time it is read."""
     return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
+
+
+def left_the_page(element: WebElement) -> bool:
+    """Whether `element` is gone from the document, the page it was on replaced (selenium's
+    `staleness_of` knows only the stale-element error; Chromium can also answer a read made
+    while the next page replaces the document with "Node with given id does not belong to
+    the document", an inspector error: the CI run of 05871d5 failed on it)."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error.msg):
+            return True
+        raise
+    return False
 
 
 def sign_in(driver: WebDriver, base: str, email: str, password: str = PASSWORD) -> None:
