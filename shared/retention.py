@@ -25,14 +25,23 @@ from shared.state import AppState
 log = logging.getLogger("micro.retention")
 
 BATCH = 1000
+_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))"
 
 
 async def delete_in_batches(pool: Pool, statement: str, *args: object, batch: int = BATCH) -> int:
     """Run `statement`, a DELETE of at most its last parameter's number of rows, until it
-    deletes fewer than that; returns how many went. Each run commits on its own."""
+    deletes fewer than that; returns how many went. Each run commits on its own.
+
+    Each run holds a transaction lock keyed by the statement: replicas run the same jobs on
+    the same rows, and two DELETEs of one batch that join several tables lock them in
+    different orders and deadlock (seen in CI). A replica that finds the lock taken stops
+    for this round: the holder is deleting the same rows."""
     total = 0
     while True:
-        status: str = await pool.execute(statement, *args, batch)
+        async with pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval(_TRY_LOCK, statement):
+                return total
+            status: str = await conn.execute(statement, *args, batch)
         deleted = int(status.split()[-1])
         total += deleted
         if deleted < batch:

@@ -115,8 +115,7 @@ async def purge(pool: Pool, *, older_than_seconds: float) -> int:
     batches. An event a delivery still waits on stays, however old; should one become
     pending meanwhile (a resend), the foreign key fails the batch rather than lose it.
     No FOR UPDATE: the log is append-only for the app's role (no UPDATE privilege, which a
-    row lock needs); the DELETE locks the rows itself, and a replica purging the same batch
-    waits, then finds them gone."""
+    row lock needs); `delete_in_batches` keeps a second replica out of the same batch."""
     return await delete_in_batches(
         pool,
         """
