@@ -26,32 +26,11 @@ async def create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
-        reset=_reset,
         # Identify the service in pg_stat_activity.
         server_settings={"application_name": application_name},
     )
     assert pool is not None
     return pool
-
-
-# Set by `transaction()` for the release of its connection once its block has ended.
-# asyncpg resets every released connection with one more round trip (advisory locks,
-# cursors, LISTEN, settings); a connection that only ran one transaction which ended
-# cleanly has none of those to undo, because code inside `transaction()` only takes
-# transaction-scoped state (`pg_advisory_xact_lock`, `SET LOCAL`). That was one round trip
-# in four of a ledger posting and five of a payment's nineteen.
-_ended_cleanly: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "micro_transaction_ended_cleanly", default=False
-)
-
-
-async def _reset(conn: asyncpg.Connection) -> None:
-    """The pool's reset (after asyncpg has rolled back what was left open): skipped for a
-    connection `transaction()` releases after its block ended cleanly."""
-    if not _ended_cleanly.get():
-        query = conn.get_reset_query()
-        if query:
-            await conn.execute(query)
 
 
 # The transaction the current task holds open, if any. Network calls check it: a call made
@@ -105,21 +84,14 @@ class RetryableError(Exception):
 async def transaction(pool: Pool) -> AsyncIterator[Connection]:
     """The request's one transaction: committed when the block ends, rolled back on error."""
     actions: list[Callable[[], None]] = []
-    clean: contextvars.Token[bool] | None = None
-    try:
-        async with pool.acquire() as conn:
-            async with conn.transaction():
-                token = _open_transaction.set(conn)
-                pending = _after_commit.set(actions)
-                try:
-                    yield conn
-                finally:
-                    _after_commit.reset(pending)
-                    _open_transaction.reset(token)
-            clean = _ended_cleanly.set(True)
-    finally:
-        if clean is not None:
-            _ended_cleanly.reset(clean)
+    async with pool.acquire() as conn, conn.transaction():
+        token = _open_transaction.set(conn)
+        pending = _after_commit.set(actions)
+        try:
+            yield conn
+        finally:
+            _after_commit.reset(pending)
+            _open_transaction.reset(token)
     for action in actions:
         action()
 
