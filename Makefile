@@ -70,11 +70,14 @@ typecheck: install
 
 # Every Python process the tests start is measured too (COVERAGE_PROCESS_START: see
 # [tool.coverage.run] in pyproject.toml); the report fails under its `fail_under`. The 30
-# slowest steps are printed, so a run that got slower says where.
+# slowest steps are printed, so a run that got slower says where. The files are shared out
+# to TEST_WORKERS processes (pytest-xdist), a whole file to one, so a file's module-scoped
+# stack starts once; each worker has its own PostgreSQL and Redis (tests/conftest.py).
+TEST_WORKERS ?= 3
 pytest: test-deps
 	rm -f .coverage .coverage.*
 	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage \
-		$(BIN)/pytest --durations=30; tests=$$?; \
+		$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=30; tests=$$?; \
 	$(BIN)/coverage combine --quiet && $(BIN)/coverage report; coverage=$$?; \
 	exit $$(( tests || coverage ))
 

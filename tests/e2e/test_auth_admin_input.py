@@ -112,7 +112,9 @@ class TestTenants:
         assert gw.get(path, headers=owner.headers).json() == before
 
     @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-    @pytest.mark.parametrize("tenant_id", [new_id("ten"), "nonsense"])
+    @pytest.mark.parametrize(
+        "tenant_id", [new_id("ten"), "nonsense"], ids=["well-formed", "nonsense"]
+    )
     def test_an_unknown_tenant_is_404(
         self, gw: httpx.Client, admin: Account, method: str, tenant_id: str
     ) -> None:
@@ -169,7 +171,9 @@ class TestUsers:
         listed = gw.get("/auth/users", headers=owner.headers).json()["data"]
         assert [user["id"] for user in listed] == [owner.user_id]
 
-    @pytest.mark.parametrize("user_id", [new_id("usr"), "nonsense"])
+    @pytest.mark.parametrize(
+        "user_id", [new_id("usr"), "nonsense"], ids=["well-formed", "nonsense"]
+    )
     def test_deactivating_an_unknown_user_is_404(
         self, gw: httpx.Client, owner: Account, user_id: str
     ) -> None:
@@ -250,7 +254,7 @@ class TestApiKeys:
         assert gw.get("/ledger/accounts", headers=key_headers(key["secret"])).status_code == 200
 
     @pytest.mark.parametrize("action", ["revoke", "roll"])
-    @pytest.mark.parametrize("key_id", [new_id("key"), "nonsense"])
+    @pytest.mark.parametrize("key_id", [new_id("key"), "nonsense"], ids=["well-formed", "nonsense"])
     def test_an_unknown_key_is_404(
         self, gw: httpx.Client, owner: Account, action: str, key_id: str
     ) -> None:

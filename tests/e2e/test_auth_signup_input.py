@@ -215,7 +215,11 @@ class TestSignup:
         response = gw.post("/auth/signup", json={"email": unique_email(), "password": PASSWORD})
         refused(response, 400, "parameter_missing", "tenant")
 
-    @pytest.mark.parametrize("tenant", ["no-such-tenant", new_id("ten"), "ten_nonsense"])
+    @pytest.mark.parametrize(
+        "tenant",
+        ["no-such-tenant", new_id("ten"), "ten_nonsense"],
+        ids=["no-such-tenant", "well-formed", "ten_nonsense"],
+    )
     def test_an_unknown_tenant_is_404_and_writes_nothing(
         self, gw: httpx.Client, tenant: str
     ) -> None:

@@ -484,7 +484,11 @@ class TestEndpointDeliveries:
             theirs = (await service.client.get(other_path, headers=key(owner))).json()["data"]
             assert not {a["id"] for a in theirs} & {a["id"] for a in found}
 
-    @pytest.mark.parametrize("endpoint_id", ["we_nope", "evt_01", "x" * 300, new_id("we")])
+    @pytest.mark.parametrize(
+        "endpoint_id",
+        ["we_nope", "evt_01", "x" * 300, new_id("we")],
+        ids=["we_nope", "evt_01", "x300", "well-formed"],
+    )
     async def test_unknown_or_another_tenants_endpoint_is_404(
         self, service: EventsService, endpoint_id: str
     ) -> None:

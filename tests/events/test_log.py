@@ -345,7 +345,11 @@ class TestList:
             assert error["param"] is not None
             assert error["param"].startswith(param)
 
-    @pytest.mark.parametrize("event_id", ["evt_nope", "we_01", "x" * 500, new_id("evt")])
+    @pytest.mark.parametrize(
+        "event_id",
+        ["evt_nope", "we_01", "x" * 500, new_id("evt")],
+        ids=["evt_nope", "we_01", "x500", "well-formed"],
+    )
     async def test_unknown_events(self, service: EventsService, event_id: str) -> None:
         headers = key(tenant())
         for response in (

@@ -26,6 +26,7 @@ from shared.identity import Identity, mint
 from shared.v1 import Dialect
 from tests.fakes.providers import FakeProvider
 from tests.support.asgi import ServiceClient, identity_headers
+from tests.support.processes import START_WITHIN
 from tests.support.secrets import TEST_IDENTITY_KEY, TEST_SECRET_FIELDS, TEST_SECRETS
 
 BASE = "/payments/payment_intents"
@@ -158,7 +159,7 @@ def output(log: Path) -> str:
 
 
 async def healthy(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_WITHIN
     async with httpx.AsyncClient() as http:
         while time.monotonic() < deadline:
             if process.poll() is not None:

@@ -19,6 +19,11 @@ import httpx
 
 from tests.support.secrets import TEST_SECRETS
 
+# How long a started app may take to answer. Generous: `make test` runs three workers on two
+# cores, and apps measured by coverage have stayed silent for over 30 s while a neighbouring
+# worker ran a load test. `micro dev up` waits as long (cli/stack/config.py, start_timeout).
+START_WITHIN = 90.0
+
 
 def micro(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -100,7 +105,7 @@ def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
 def _started(
     process: subprocess.Popen[bytes], log: IO[bytes], app: str, port: int
 ) -> subprocess.Popen[bytes]:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_WITHIN
     while True:
         if process.poll() is not None:
             log.seek(0)

@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cli.stack.ports import free_port, port_is_open
+from tests.support.processes import START_WITHIN
 
 METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -83,7 +84,7 @@ class Replica:
 
     async def listening(self) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_WITHIN
         while not port_is_open(self.port):
             if self.process.poll() is not None:
                 raise AssertionError(f"replica {self.name} exited ({self.process.returncode})")
