@@ -60,6 +60,13 @@ def kill(stack: RunningStack, name: str) -> int:
     return pid
 
 
+def exits_in_a_row(reason: str) -> int:
+    """The count in a crash loop's reason, "exited during start-up N times in a row"."""
+    found = re.fullmatch(r"exited during start-up (\d+) times in a row", reason)
+    assert found is not None, reason
+    return int(found[1])
+
+
 def started_again(stack: RunningStack, name: str, old_pid: int) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         entry = child(stack, name)
@@ -180,7 +187,9 @@ def test_a_child_that_keeps_exiting_is_reported_as_a_crash_loop(
     kill(stack, "wallet")
     with squatting(port):
         reason = eventually(lambda: child(stack, "wallet")["crash_loop"], what="a crash loop")
-        assert reason == "exited during start-up 3 times in a row"
+        # Three exits make the loop; it goes on every 2 s meanwhile, so a slow look (a loaded
+        # CI machine) can already see a fourth.
+        assert exits_in_a_row(reason) >= 3, reason
         assert re.search(
             r"^micro: wallet exited with code 1; restart \d+ in 2 s "
             r"\(crash loop: exited during start-up 3 times in a row\)$",
@@ -194,7 +203,13 @@ def test_a_child_that_keeps_exiting_is_reported_as_a_crash_loop(
         # The gateway's /health says it too: one of its services is down.
         assert headline.endswith("not ready: gateway, wallet")
         assert status_rows(result.stdout)["wallet"].restarts.endswith(", crash loop")
-        assert "wallet: crash loop (exited during start-up 3 times in a row)" in result.stdout
+        said = re.search(
+            r"^wallet: crash loop \((exited during start-up \d+ times in a row)\)",
+            result.stdout,
+            re.MULTILINE,
+        )
+        assert said is not None, result.stdout
+        assert exits_in_a_row(said[1]) >= 3, result.stdout
         # The rest keep serving.
         with stack.client() as gw:
             assert pay(gw, secret).json()["status"] == "succeeded"
