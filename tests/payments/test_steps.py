@@ -233,9 +233,12 @@ class TestSlowProvider:
         # the attempt, which the answer neither repeats nor undoes.
         assert all(answer.status_code == 200 for answer in answers)
         statuses = [answer.json()["status"] for answer in answers]
-        assert statuses == ["succeeded"] * len(raced) + ["requires_action"] * (
-            CONFIRMS - len(raced)
-        )
+        # A raced confirm answers `succeeded` when its webhook landed first, else the redirect:
+        # on a loaded machine (the suite on three workers) its provider call can come back
+        # before the webhook is handled. Either way the webhook's settlement stands: the
+        # replays below are duplicates and every intent succeeded once.
+        assert set(statuses[: len(raced)]) <= {"succeeded", "requires_action"}, statuses
+        assert statuses[len(raced) :] == ["requires_action"] * (CONFIRMS - len(raced))
         paystack.latency = 0
         for reference in intents[len(raced) :]:
             paystack.complete(reference)
