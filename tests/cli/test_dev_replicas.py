@@ -88,7 +88,7 @@ async def _serving(root: Path, port: int, *paths: str) -> asyncio.subprocess.Pro
         "--directory", str(root), stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
-    await asyncio.to_thread(eventually, lambda: port_is_open(port), within=10, what="the server")
+    await asyncio.to_thread(eventually, lambda: port_is_open(port), what="the server")
     return process
 
 

@@ -58,9 +58,7 @@ def firing(stack: RunningStack, name: str) -> list[dict[str, Any]]:
 def stop_ledger(stack: RunningStack) -> None:
     pid = int(stack.state()["children"]["ledger"])
     os.killpg(pid, signal.SIGKILL)
-    eventually(
-        lambda: not port_is_open(stack.http_ports["ledger"]), within=10, what="the ledger gone"
-    )
+    eventually(lambda: not port_is_open(stack.http_ports["ledger"]), what="the ledger gone")
 
 
 def test_a_payment_with_the_ledger_stopped_fires_the_stuck_posting_alert(

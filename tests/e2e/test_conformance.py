@@ -190,7 +190,7 @@ class TestEvents:
     ) -> None:
         gw.post("/wallet", json={"currency": "usd"}, headers=key)
         events = eventually(
-            lambda: gw.get("/events", headers=key).json()["data"], within=10, what="an event logged"
+            lambda: gw.get("/events", headers=key).json()["data"], what="an event logged"
         )
         response = gw.get(f"/events/{events[0]['id']}/deliveries", headers=key)
         assert response.status_code == 200
@@ -206,7 +206,7 @@ class TestEvents:
     def test_resend_takes_no_body(self, gw: httpx.Client, key: dict[str, str]) -> None:
         gw.post("/wallet", json={"currency": "usd"}, headers=key)
         events = eventually(
-            lambda: gw.get("/events", headers=key).json()["data"], within=10, what="an event logged"
+            lambda: gw.get("/events", headers=key).json()["data"], what="an event logged"
         )
         response = gw.post(f"/events/{events[0]['id']}/resend", headers=key)
         assert response.status_code == 200, response.text

@@ -33,9 +33,7 @@ def wait_for_balance(gw: httpx.Client, secret: str, code: str, expected: int) ->
         found = balance(gw, secret, code)
         return found is not None and found["posted"] == expected
 
-    eventually(
-        reached, within=15, what=lambda: f"{code} at {expected}: {balance(gw, secret, code)}"
-    )
+    eventually(reached, what=lambda: f"{code} at {expected}: {balance(gw, secret, code)}")
 
 
 def test_the_seed_documents_payment_call(stack: RunningStack, gw: httpx.Client) -> None:

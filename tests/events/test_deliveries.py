@@ -300,7 +300,7 @@ async def wait_for_event(service: EventsService, owner: str, kind: str) -> dict[
         data: list[dict[str, Any]] = response.json()["data"]
         return data[0] if data else None
 
-    return await until(first, within=15, what=f"a {kind} event")
+    return await until(first, what=f"a {kind} event")
 
 
 class TestSsrfAtDelivery:
@@ -396,7 +396,7 @@ async def wait_for_endpoints(
         seen[:] = response.json()["data"]
         return len(seen) == count and also(seen)
 
-    await until(listed, within=15, what=lambda: f"{count} endpoints; last seen {seen}")
+    await until(listed, what=lambda: f"{count} endpoints; last seen {seen}")
     return seen
 
 
@@ -468,7 +468,7 @@ class TestEndpointDeliveries:
                 # Each attempt is recorded once its answer is in.
                 return listed if len(listed["data"]) >= 2 else None
 
-            body = await until(both_recorded, within=15, what="both attempts recorded")
+            body = await until(both_recorded, what="both attempts recorded")
             assert body["object"] == "list"
             assert body["url"] == path
             found = body["data"]

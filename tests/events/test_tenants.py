@@ -95,7 +95,7 @@ async def test_the_webhook_url_becomes_the_default_endpoint(
             ).json()["data"]
             return found
 
-        found = await until(endpoints, within=15, what="the default endpoint")
+        found = await until(endpoints, what="the default endpoint")
         assert [(e["url"], e["default"]) for e in found] == [(url, True)]
 
 

@@ -65,7 +65,7 @@ async def test_periodic_verify_reports_a_planted_discrepancy(
                 moment
             )
 
-        await until(lambda: verified_since(started), within=10)
+        await until(lambda: verified_since(started))
         assert await value(client, "micro_ledger_verify_discrepancies") == 0
         conn = await asyncpg.connect(owner_dsn(dsn))
         try:
@@ -79,7 +79,7 @@ async def test_periodic_verify_reports_a_planted_discrepancy(
         async def found() -> bool:
             return await value(client, "micro_ledger_verify_discrepancies") > 0
 
-        await until(found, within=10)
+        await until(found)
         # As many as `ledger verify` itself reports: the account's totals against its
         # entries, its last entry's balance_after, and the tenant's books.
         report = (await client.get("/ledger/verify", headers=as_platform_admin())).json()

@@ -107,7 +107,7 @@ async def test_the_books_move_only_when_the_provider_confirms_and_balance(
             owed = await posted(ledger, "payments.balance.ngn")
             return clearing == owed == balance
 
-        await until(lambda: books(5000), within=15, what="paid")
+        await until(lambda: books(5000), what="paid")
         made = (
             await client.post(
                 REFUNDS, json={"payment_intent": intent["id"], "amount": 2000}, headers=key()
@@ -118,7 +118,7 @@ async def test_the_books_move_only_when_the_provider_confirms_and_balance(
         assert await books(5000)
         at = paystack.settle_refund(paystack.only_refund().id, "processed")
         await webhook(client, "paystack", paystack.refund_webhook(at.id))
-        await until(lambda: books(3000), within=15, what="refunded")
+        await until(lambda: books(3000), what="refunded")
         found = await ledger.get(
             "/ledger/transactions", params={"reference_id": made["id"]}, headers=key()
         )
@@ -150,7 +150,7 @@ async def test_a_wallet_emptied_before_the_posting_fails_the_refund_with_its_rea
         async def held() -> bool:
             return gate.held >= 1
 
-        await until(held, within=15, what="held at the gate")
+        await until(held, what="held at the gate")
         # Meanwhile the wallet's owner spends most of it elsewhere.
         await open_wallet(ledger, "wal_shop")
         spent = await ledger.post(
@@ -168,7 +168,7 @@ async def test_a_wallet_emptied_before_the_posting_fails_the_refund_with_its_rea
             shown = (await client.get(f"{REFUNDS}/{refund['id']}", headers=key())).json()
             return bool(shown["status"] == "failed")
 
-        await until(failed, within=15, what="failed")
+        await until(failed, what="failed")
         shown = (await client.get(f"{REFUNDS}/{refund['id']}", headers=key())).json()
         assert shown["failure_reason"] == "insufficient_funds"
         [event] = await events_of(dsn, "refund.failed")

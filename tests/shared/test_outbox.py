@@ -275,7 +275,7 @@ async def test_a_service_publishes_its_events_at_commit(
         try:
             who = tenant()
             event_id = await emit_one(pool, who)
-            await wait_for_length(redis, outbox.tenant_stream(who.tenant_scope, False), 1, within=5)
+            await wait_for_length(redis, outbox.tenant_stream(who.tenant_scope, False), 1)
             [entry] = await stream(redis, outbox.tenant_stream(who.tenant_scope, False))
             assert entry[b"id"].decode() == event_id
         finally:
