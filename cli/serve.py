@@ -43,6 +43,14 @@ def serve(
     raise typer.Exit(asyncio.run(_serve_all(servers)))
 
 
+# How long an idle connection is kept open. Longer than any pool that calls a Micro app keeps
+# its idle connections (the gateway's 30 s, httpx's 5 s; a load balancer's 60 s), so the
+# client is always the side that closes one: a server closing first races the request the
+# client may be sending on it that moment, and the request is lost (uvicorn's 5 s default
+# did, under load, to a ledger posting). As nginx's keepalive_timeout.
+KEEP_ALIVE_SECONDS = 75
+
+
 class _Server(uvicorn.Server):
     """uvicorn's Server, saying when it has started (it offers no event of its own)."""
 
@@ -74,6 +82,7 @@ def _server(app: ASGIApp, host: str, port: int, *, lifespan: Literal["on", "off"
             lifespan=lifespan,
             # X-Forwarded-For is the gateway's to judge (trusted_proxies), not the server's.
             proxy_headers=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     )
 
