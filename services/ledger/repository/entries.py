@@ -34,16 +34,16 @@ async def account_page(conn: Connection, *, account_id: str, params: ListParams)
 async def last_posted(conn: Connection, *, account_id: str, at: datetime) -> EntryRow | None:
     """The account's last posted entry made by `at`: its balance_after is the balance then.
 
-    Its seq is found from the index alone (`entries_account_seq_idx` holds created_at and
-    pending), then the one row is read: walking back from the newest entry, no newer
-    entry's row is visited."""
+    Found by time from `entries_account_posted_at_idx` (migration 0008): an account's
+    entry times follow its seq, so the latest entry made by `at` is the last applied by
+    then, and none made since is read."""
     found = await conn.fetchrow(
         _SELECT
         + """
         WHERE seq = (
             SELECT seq FROM entries
             WHERE account_id = $1 AND NOT pending AND created_at <= $2
-            ORDER BY seq DESC LIMIT 1
+            ORDER BY created_at DESC, seq DESC LIMIT 1
         )
         """,
         account_id,
