@@ -53,6 +53,8 @@ def new_client(
     *, max_connections: int, timeout: float, connect_timeout: float
 ) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
+        # Idle connections are dropped here before the services drop them
+        # (cli/serve.py KEEP_ALIVE_SECONDS): the pool never reuses one being closed.
         connector=aiohttp.TCPConnector(limit=max_connections, keepalive_timeout=30),
         timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout),
         auto_decompress=False,
