@@ -89,6 +89,9 @@ class FakeProvider:
     # Seconds every answer takes once the operation has acted (a slow provider that still
     # answers within the client's timeout).
     latency: float = 0.0
+    # While set and not yet opened, every answer waits for it once the operation has acted: a
+    # provider slow for exactly as long as the test needs, however loaded the machine.
+    gate: asyncio.Event | None = None
     # What a new transfer becomes at once.
     transfer_status: str = "success"  # paystack words; flutterwave maps them
     refuse_initialize: bool = False
@@ -334,6 +337,8 @@ class FakeProvider:
             await asyncio.sleep(self.delay)  # it happened; the answer never arrives in time
         elif self.latency:
             await asyncio.sleep(self.latency)
+        if self.gate is not None:
+            await self.gate.wait()
         return web.Response(status=status, text=_dumps(answer), content_type="application/json")
 
     # Paystack ---------------------------------------------------------------------------------
