@@ -16,14 +16,25 @@ IDLE = 6.5
 
 
 def answer(conn: socket.socket) -> bytes:
-    """One response's head (the body is small and read with it, or is empty if closed)."""
+    """One whole response (head and Content-Length body), or what came before the close."""
     received = b""
     while b"\r\n\r\n" not in received:
         chunk = conn.recv(65536)
         if not chunk:
-            break
+            return received
         received += chunk
-    return received
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def test_an_idle_connection_is_left_for_its_client_to_close(redis_url: str) -> None:

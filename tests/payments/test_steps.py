@@ -47,7 +47,6 @@ DELAY = 2.0
 # How long the slow provider's gate stays shut once every call is waiting at it.
 HOLD = 2.0
 CONFIRMS = 60
-POOL_SIZE = 20  # the service's default pool_max_size
 # The longest a connection may sit idle inside a transaction (the issue's bound).
 IDLE_IN_TRANSACTION_LIMIT = 0.1
 
@@ -183,9 +182,10 @@ class TestSlowProvider:
                 )
                 for intent_id in intents
             ]
-            # All sixty at Paystack at once, three times the pool's connections: made inside
-            # transactions, the calls would hold every connection and the other forty would
-            # queue for one, never reaching Paystack while the gate is shut.
+            # All sixty at Paystack at once, three times the pool's 20 connections (the
+            # service's default pool_max_size): made inside transactions, the calls would hold
+            # every connection and the other forty would queue for one, never reaching
+            # Paystack while the gate is shut.
             await until(
                 lambda: len(paystack.charges) == len(earlier) + CONFIRMS,
                 what=lambda: f"{len(paystack.charges) - len(earlier)} confirms at Paystack",
@@ -234,7 +234,6 @@ class TestSlowProvider:
         # The raced ones' webhooks were handled before Paystack answered their calls.
         assert statuses[: len(raced)] == ["succeeded"] * len(raced), statuses
         assert statuses[len(raced) :] == ["requires_action"] * (CONFIRMS - len(raced))
-        paystack.latency = 0
         for reference in intents[len(raced) :]:
             paystack.complete(reference)
         finals = [
