@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -11,21 +10,7 @@ import sys
 import httpx
 
 from cli.stack.ports import free_port, port_is_free
-from shared import secrets
-from tests.support.processes import serving
-
-
-def gateway_env(redis_url: str, port: int, metrics_port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
-    return (
-        env
-        | secrets.generate()
-        | {
-            "MICRO_REDIS_URL": redis_url,
-            "MICRO_GATEWAY_PORT": str(port),
-            "MICRO_GATEWAY_METRICS_PORT": str(metrics_port),
-        }
-    )
+from tests.support.processes import gateway_env, serving
 
 
 def test_metrics_only_on_the_internal_port(redis_url: str) -> None:

@@ -25,16 +25,6 @@ async def busy(
 ) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
     """A connection to a ledger whose `cash` took POSTINGS concurrent transfers; its id."""
     dsn = await create_db("ledger")
-    cash = await busy_account(service_client, dsn)
-    conn = await asyncpg.connect(dsn)
-    try:
-        yield conn, cash
-    finally:
-        await conn.close()
-
-
-async def busy_account(service_client: ServiceClient, dsn: str) -> str:
-    """`cash`, after POSTINGS concurrent transfers into it; its id."""
     async with service_client("ledger", database_url=dsn, sweep_interval=60) as client:
         cash = await create_account(client, as_tenant(), type="asset", code="cash")
         await create_account(client, as_tenant(), type="revenue", code="sales")
@@ -52,8 +42,11 @@ async def busy_account(service_client: ServiceClient, dsn: str) -> str:
             )
         )
         await assert_verified(client)
-    account_id: str = cash["id"]
-    return account_id
+    conn = await asyncpg.connect(dsn)
+    try:
+        yield conn, cash["id"]
+    finally:
+        await conn.close()
 
 
 async def test_concurrent_postings_are_timed_in_the_order_they_were_applied(

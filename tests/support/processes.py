@@ -17,6 +17,7 @@ from typing import IO
 
 import httpx
 
+from shared import secrets
 from tests.support.secrets import TEST_SECRETS
 
 # How long a started app may take to answer. Generous: `make test` runs three workers on two
@@ -34,6 +35,21 @@ def micro(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
         text=True,
         timeout=60,
         check=False,
+    )
+
+
+def gateway_env(redis_url: str, port: int, metrics_port: int) -> dict[str, str]:
+    """The gateway's env for `micro serve gateway`, alone: none of the dev stack's settings,
+    fresh secrets, its two listeners on the ports given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
+    return (
+        env
+        | secrets.generate()
+        | {
+            "MICRO_REDIS_URL": redis_url,
+            "MICRO_GATEWAY_PORT": str(port),
+            "MICRO_GATEWAY_METRICS_PORT": str(metrics_port),
+        }
     )
 
 
