@@ -107,10 +107,12 @@ async def _up(settings: DevSettings) -> int:
     except StackError as exc:
         typer.echo(f"micro: error: {exc}", err=True)
         return 1
-    stack.write_state(phase="running")
     # A child that exits from now on is started again; only a stop ends the stack.
     stack.supervise()
     _banner(stack, time.monotonic() - began)
+    # Only once the ready lines are out: whoever waits for "running" (a script, a test) then
+    # finds them in the output. Nothing awaits in between, so no restart can write it first.
+    stack.write_state(phase="running")
     await stop.wait()
     typer.echo("micro: stopping")
     await stack.stop()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
 from typer.testing import CliRunner
 
+from cli import dev
 from cli.main import app
 from cli.stack.binaries import ensure_binaries
+from cli.stack.config import DevSettings
 from cli.stack.errors import StackError
 from cli.stack.ports import free_port
 from shared.migrations import load_migrations, migrations_dir, shared_migrations_dir
@@ -117,3 +121,44 @@ async def test_ledger_verify_reports_clean_then_tampered(create_db: CreateDb) ->
         assert {"account_totals", "unbalanced_books"} <= kinds
     finally:
         await conn.close()
+
+
+def test_the_state_says_running_only_after_the_ready_lines(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Scripts and tests wait for the state file's "running" and then read the output: the
+    ready lines must be out by then (a fresh-clone run once read the log in between)."""
+    events: list[str] = []
+    stop: list[Callable[[], None]] = []
+
+    class RecordingStack:
+        def __init__(self, settings: DevSettings) -> None:
+            self.settings = settings
+
+        def write_state(self, *, phase: str) -> None:
+            events.append(f"state {phase}")
+            if phase == "running":
+                stop[0]()
+
+        async def start(self) -> None:
+            events.append("started")
+
+        def supervise(self) -> None:
+            events.append("supervising")
+
+        async def stop(self) -> None:
+            events.append("stopped")
+
+    monkeypatch.setattr(dev, "Stack", RecordingStack)
+    monkeypatch.setattr(dev, "install_stop_handlers", stop.append)
+    monkeypatch.setattr(dev, "_banner", lambda stack, seconds: events.append("ready lines"))
+    settings = DevSettings(dir=tmp_path / ".micro")
+    assert asyncio.run(dev._up(settings)) == 0
+    assert events == [
+        "state starting",
+        "started",
+        "supervising",
+        "ready lines",
+        "state running",
+        "stopped",
+    ]
