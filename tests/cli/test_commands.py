@@ -1,4 +1,5 @@
-"""The `micro` command: its help, the database tasks and the stack commands' error paths."""
+"""The `micro` command: its help, the database tasks, the stack commands' error paths and the
+order `micro dev up` reports its start-up in."""
 
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ def test_the_state_says_running_only_after_the_ready_lines(
     """Scripts and tests wait for the state file's "running" and then read the output: the
     ready lines must be out by then (a fresh-clone run once read the log in between)."""
     events: list[str] = []
-    stop: list[Callable[[], None]] = []
+    stop_handlers: list[Callable[[], None]] = []
 
     class RecordingStack:
         def __init__(self, settings: DevSettings) -> None:
@@ -138,7 +139,7 @@ def test_the_state_says_running_only_after_the_ready_lines(
         def write_state(self, *, phase: str) -> None:
             events.append(f"state {phase}")
             if phase == "running":
-                stop[0]()
+                stop_handlers[0]()  # as a Ctrl-C would, once the stack is up
 
         async def start(self) -> None:
             events.append("started")
@@ -150,7 +151,7 @@ def test_the_state_says_running_only_after_the_ready_lines(
             events.append("stopped")
 
     monkeypatch.setattr(dev, "Stack", RecordingStack)
-    monkeypatch.setattr(dev, "install_stop_handlers", stop.append)
+    monkeypatch.setattr(dev, "install_stop_handlers", stop_handlers.append)
     monkeypatch.setattr(dev, "_banner", lambda stack, seconds: events.append("ready lines"))
     settings = DevSettings(dir=tmp_path / ".micro")
     assert asyncio.run(dev._up(settings)) == 0
